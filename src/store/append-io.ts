@@ -1,0 +1,66 @@
+// The file-system calls the mbox appender makes, behind a small interface.
+//
+// Delivery must survive a full disk or a failing fsync without leaving half
+// a message in the mailbox. Such failures are hard to cause on a real disk,
+// so the appender takes its I/O as a parameter: tests pass a version that
+// fails after N bytes, or counts fsyncs, and check what is left on disk.
+// `realAppendIO` is the ordinary implementation on plain file descriptors.
+
+import * as fs from 'node:fs';
+import { promisify } from 'node:util';
+import { fsyncDirectory } from './safeio.ts';
+
+export interface AppendIO {
+  /** Opens (creating with mode 0o600) the mbox for reading and appending. */
+  open(path: string): Promise<number>;
+  /** Current size of the file in bytes. */
+  size(fd: number): Promise<number>;
+  /** Reads up to `length` bytes at `position`. */
+  readAt(fd: number, position: number, length: number): Promise<Buffer>;
+  /** Appends all of `data` at the end of the file. The caller may reuse `data` once this settles. */
+  write(fd: number, data: Buffer): Promise<void>;
+  /** Forces the file's data to disk. */
+  fsync(fd: number): Promise<void>;
+  /** Cuts the file back to `size` bytes (the rollback after a failure). */
+  truncate(fd: number, size: number): Promise<void>;
+  close(fd: number): Promise<void>;
+  /** Makes a newly created file's directory entry durable. */
+  fsyncDir(dirPath: string): Promise<void>;
+}
+
+const openAsync = promisify(fs.open);
+const fstatAsync = promisify(fs.fstat);
+const readAsync = promisify(fs.read);
+const writeAsync = promisify(fs.write);
+const fsyncAsync = promisify(fs.fsync);
+const ftruncateAsync = promisify(fs.ftruncate);
+const closeAsync = promisify(fs.close);
+
+// O_APPEND: every write lands at the current end of file, even if another
+// program (holding the dot-lock before us) has just grown it.
+// O_NOFOLLOW: a symlink planted in place of a mailbox is refused, not
+// followed to some other file. (Not defined on Windows, hence `?? 0`.)
+const { O_RDWR, O_CREAT, O_APPEND } = fs.constants;
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
+
+export const realAppendIO: AppendIO = {
+  open: (path) => openAsync(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW, 0o600),
+  size: async (fd) => (await fstatAsync(fd)).size,
+  async readAt(fd, position, length) {
+    const buffer = Buffer.alloc(length);
+    const { bytesRead } = await readAsync(fd, buffer, 0, length, position);
+    return buffer.subarray(0, bytesRead);
+  },
+  async write(fd, data) {
+    // write(2) may write less than asked (e.g. on a signal); loop until done.
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await writeAsync(fd, data, done, data.length - done);
+      done += bytesWritten;
+    }
+  },
+  fsync: (fd) => fsyncAsync(fd),
+  truncate: (fd, size) => ftruncateAsync(fd, size),
+  close: (fd) => closeAsync(fd),
+  fsyncDir: (dirPath) => fsyncDirectory(dirPath),
+};

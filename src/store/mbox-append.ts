@@ -1,0 +1,266 @@
+// Durable delivery into an mbox file, with group commit.
+//
+// Appending a message (RFC 4155 layout, mboxrd quoting) means: take the
+// dot-lock, write "From <sender> <date>\n", the quoted message, and a blank
+// line, then fsync before telling the sender "250 OK" (a reply that promises
+// durability comes after fsync, never before).
+//
+// An fsync costs a few milliseconds, so one fsync per message would cap a
+// mailbox at a few hundred deliveries per second. Group commit: requests for
+// the same file queue up, and a single writer per file takes everything
+// queued as one batch: one lock, one fsync, then every request of the batch
+// is answered. While a batch is being fsynced the next requests pile up and
+// form the next batch, so the busier the mailbox, the bigger the batches.
+//
+// Invariants:
+//  - Never a partial message: on any error the file is cut back to its size
+//    before the batch (ftruncate) and every request of the batch fails.
+//    A request whose content stream fails is cut back alone; the rest of
+//    the batch goes on.
+//  - A request is resolved only after the fsync covering its bytes.
+//  - At most one batch per file is in flight (one writer per path).
+
+import { mkdir } from 'node:fs/promises';
+import * as path from 'node:path';
+import type { AppendIO } from './append-io.ts';
+import { realAppendIO } from './append-io.ts';
+import { withMailboxLock } from './dotlock.ts';
+import { formatFromLine } from './from-line.ts';
+import { MboxrdQuoter } from './mboxrd.ts';
+
+export type { AppendIO };
+export { realAppendIO };
+
+export interface AppendRequest {
+  /** SMTP envelope sender; '' (the null sender) is written MAILER-DAEMON. */
+  envelopeFrom: string;
+  /** Delivery time, for the From line. */
+  date: Date;
+  /** The raw message with LF line endings, NOT quoted. May be called more than once. */
+  content: () => AsyncIterable<Buffer>;
+}
+
+export interface AppendResult {
+  /** Byte offset of the message's "From " line. */
+  offset: number;
+  /** Bytes from `offset` through the message's final LF (the blank separator line excluded). */
+  length: number;
+}
+
+export interface AppenderOptions {
+  io?: AppendIO;
+  lockTimeoutMs?: number;
+  staleLockMs?: number;
+}
+
+interface Pending {
+  request: AppendRequest;
+  resolve: (result: AppendResult) => void;
+  reject: (err: unknown) => void;
+}
+
+// Small writes are gathered into one buffer of this size before write(2).
+const COALESCE_BYTES = 64 * 1024;
+const LF = 0x0a;
+
+export class MboxAppender {
+  readonly #io: AppendIO;
+  readonly #lockOptions: { timeoutMs?: number; staleMs?: number };
+  // Requests waiting for the next batch, per absolute mbox path. A path has
+  // an entry exactly while its writer loop runs.
+  readonly #queues = new Map<string, Pending[]>();
+
+  constructor(opts: AppenderOptions = {}) {
+    this.#io = opts.io ?? realAppendIO;
+    this.#lockOptions = { timeoutMs: opts.lockTimeoutMs, staleMs: opts.staleLockMs };
+  }
+
+  /** Appends one message; resolves once it is on disk (fsynced). */
+  append(mboxPath: string, request: AppendRequest): Promise<AppendResult> {
+    const key = path.resolve(mboxPath);
+    return new Promise((resolve, reject) => {
+      const queue = this.#queues.get(key);
+      if (queue) {
+        queue.push({ request, resolve, reject });
+      } else {
+        this.#queues.set(key, [{ request, resolve, reject }]);
+        void this.#runWriter(key);
+      }
+    });
+  }
+
+  // The single writer for one path: commits batches until nobody is waiting.
+  async #runWriter(key: string): Promise<void> {
+    const queue = this.#queues.get(key)!;
+    while (queue.length > 0) {
+      // Let callers that are about to append (for example those whose
+      // previous append just resolved) join this batch.
+      await new Promise((resolve) => setImmediate(resolve));
+      const batch = queue.splice(0);
+      try {
+        const results = await this.#commitBatch(key, batch);
+        batch.forEach((pending, i) => {
+          const result = results[i];
+          if (result instanceof Error) pending.reject(result);
+          else pending.resolve(result);
+        });
+      } catch (err) {
+        for (const pending of batch) pending.reject(err);
+      }
+    }
+    this.#queues.delete(key);
+  }
+
+  // Writes one batch under the lock. Returns a result or an Error per request
+  // (only content errors are per request); throws if the whole batch failed.
+  async #commitBatch(mboxPath: string, batch: Pending[]): Promise<(AppendResult | Error)[]> {
+    const io = this.#io;
+    await mkdir(path.dirname(mboxPath), { recursive: true, mode: 0o700 });
+    return withMailboxLock(
+      mboxPath,
+      async () => {
+        const fd = await io.open(mboxPath);
+        let rollbackSize = -1;
+        try {
+          rollbackSize = await io.size(fd);
+          const out = new CoalescingWriter(io, fd, rollbackSize);
+          await out.add(await separatorPadding(io, fd, rollbackSize));
+          const results: (AppendResult | Error)[] = [];
+          for (const { request } of batch) {
+            results.push(await writeMessage(out, request));
+          }
+          await out.flush();
+          await io.fsync(fd);
+          // A new file's name must be durable too, not just its bytes.
+          if (rollbackSize === 0) await io.fsyncDir(path.dirname(mboxPath));
+          return results;
+        } catch (err) {
+          if (rollbackSize >= 0) {
+            try {
+              await io.truncate(fd, rollbackSize);
+              await io.fsync(fd);
+            } catch {
+              // The original error is the one to report.
+            }
+          }
+          throw err;
+        } finally {
+          // By now the batch is fsynced or rolled back: a failing close
+          // changes nothing on disk, so it must not fail the batch.
+          await io.close(fd).catch(() => {});
+        }
+      },
+      this.#lockOptions,
+    );
+  }
+}
+
+// RFC 4155: a From line must follow a blank line (or start the file). If the
+// file was left by another program without its final blank line, add it.
+async function separatorPadding(io: AppendIO, fd: number, size: number): Promise<Buffer> {
+  if (size === 0) return Buffer.alloc(0);
+  const tail = await io.readAt(fd, Math.max(0, size - 2), Math.min(2, size));
+  if (tail.length === 2 && tail[0] === LF && tail[1] === LF) return Buffer.alloc(0);
+  if (tail[tail.length - 1] === LF) return Buffer.from('\n');
+  return Buffer.from('\n\n');
+}
+
+// Thrown inside writeMessage when the message's own content stream fails,
+// to tell it apart from an I/O error on the mbox.
+class ContentError {
+  readonly cause: unknown;
+  constructor(cause: unknown) {
+    this.cause = cause;
+  }
+}
+
+async function writeMessage(out: CoalescingWriter, request: AppendRequest): Promise<AppendResult | Error> {
+  const offset = out.position;
+  await out.add(Buffer.from(formatFromLine(request.envelopeFrom, request.date)));
+  const quoter = new MboxrdQuoter();
+  let lastByte = LF; // an empty message needs no final LF
+  try {
+    for await (const chunk of contentOf(request)) {
+      const quoted = quoter.push(chunk);
+      if (quoted.length > 0) lastByte = quoted[quoted.length - 1];
+      await out.add(quoted);
+    }
+  } catch (err) {
+    if (!(err instanceof ContentError)) throw err; // I/O error: whole batch
+    // Only this message is bad: cut it off and let the batch go on.
+    await out.rewindTo(offset);
+    return err.cause instanceof Error ? err.cause : new Error(String(err.cause));
+  }
+  const rest = quoter.end();
+  if (rest.length > 0) lastByte = rest[rest.length - 1];
+  await out.add(rest);
+  if (lastByte !== LF) await out.add(Buffer.from('\n'));
+  const length = out.position - offset;
+  await out.add(Buffer.from('\n')); // the blank line that ends a message in mbox
+  return { offset, length };
+}
+
+// The request's content, with its failures wrapped as ContentError.
+async function* contentOf(request: AppendRequest): AsyncGenerator<Buffer> {
+  let iterator: AsyncIterator<Buffer>;
+  try {
+    iterator = request.content()[Symbol.asyncIterator]();
+  } catch (err) {
+    throw new ContentError(err);
+  }
+  for (;;) {
+    let step: IteratorResult<Buffer>;
+    try {
+      step = await iterator.next();
+    } catch (err) {
+      throw new ContentError(err);
+    }
+    if (step.done) return;
+    yield step.value;
+  }
+}
+
+// Gathers small pieces into one buffer so a batch costs few write(2) calls,
+// and tracks the absolute file position of the next byte. Each write is
+// awaited before more is buffered, so memory stays bounded however fast the
+// content streams arrive.
+class CoalescingWriter {
+  readonly #io: AppendIO;
+  readonly #fd: number;
+  readonly #buffer = Buffer.allocUnsafe(COALESCE_BYTES);
+  #used = 0;
+  /** File offset the next added byte will land at. */
+  position: number;
+
+  constructor(io: AppendIO, fd: number, startSize: number) {
+    this.#io = io;
+    this.#fd = fd;
+    this.position = startSize;
+  }
+
+  async add(data: Buffer): Promise<void> {
+    this.position += data.length;
+    if (this.#used + data.length > COALESCE_BYTES) await this.flush();
+    if (data.length >= COALESCE_BYTES) {
+      await this.#io.write(this.#fd, data); // big piece: no point copying it
+    } else {
+      data.copy(this.#buffer, this.#used);
+      this.#used += data.length;
+    }
+  }
+
+  /** Writes out whatever is buffered. */
+  async flush(): Promise<void> {
+    if (this.#used === 0) return;
+    const data = this.#buffer.subarray(0, this.#used);
+    this.#used = 0;
+    await this.#io.write(this.#fd, data);
+  }
+
+  /** Drops everything from `position` on, whether written or still buffered. */
+  async rewindTo(position: number): Promise<void> {
+    await this.flush();
+    await this.#io.truncate(this.#fd, position);
+    this.position = position;
+  }
+}
