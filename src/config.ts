@@ -1,0 +1,126 @@
+// Configuration: built-in defaults that give a working server with no config
+// file at all, optionally overridden by a JSON file (`--config FILE`).
+//
+// The defaults object doubles as the schema: every key a config file may set
+// is a key here, and its type is the type of the default. A file with an
+// unknown key or a value of the wrong type stops start-up with a message that
+// names the key, because a silently ignored typo ("maxRecipent") is worse than
+// refusing to start.
+
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export const defaults = {
+  /** Our own name: the greeting, Received: headers, EHLO reply. */
+  hostname: 'localhost',
+  /** Domains whose mail is delivered here (RFC 5321 2.3.5). */
+  domains: ['localhost'],
+  /** Where mail, accounts and temporary files live. */
+  dataDir: 'spool',
+  /** Address the listeners bind to. Loopback by default; "0.0.0.0" or "::" to serve the network. */
+  listenAddress: '127.0.0.1',
+  /** Listening ports; 0 turns a listener off. Unprivileged by default (the real ones in brackets). */
+  ports: {
+    /** Inbound SMTP from other servers, with STARTTLS [25]. */
+    smtp: 2525,
+    /** Submission from our own users: STARTTLS, then AUTH required (RFC 6409) [587]. */
+    submission: 2587,
+    /** Submission over implicit TLS (RFC 8314) [465]. */
+    smtps: 2465,
+  },
+  tls: {
+    /** PEM certificate chain and key (e.g. from Let's Encrypt). Empty: a self-signed one in <dataDir>/tls/. */
+    certFile: '',
+    keyFile: '',
+  },
+  auth: {
+    /** Allow AUTH without TLS from loopback clients (local scripts, tests). Never over the network. */
+    allowPlaintextOnLoopback: false,
+  },
+  /**
+   * Started as root (to bind ports below 1024): the user and group to become
+   * right after binding; the data directory is given to them. `mail` exists
+   * on Debian and Raspberry Pi OS, as Postfix has its `postfix` user by default.
+   */
+  runAs: {
+    user: 'mail',
+    group: 'mail',
+    /** Set user to "" and this to true to keep running as root. Not recommended. */
+    allowRoot: false,
+  },
+  limits: {
+    /** Largest message accepted, advertised in EHLO SIZE (RFC 1870). 25 MiB. */
+    maxMessageBytes: 25 * 1024 * 1024,
+    /** Recipients per message; RFC 5321 4.5.3.1.8 requires at least 100. */
+    maxRecipients: 100,
+    /** Simultaneous connections in total, and from one IP address. */
+    maxConnections: 100,
+    maxConnectionsPerIp: 10,
+    /** Idle time before the server hangs up; RFC 5321 4.5.3.2.7 says at least 5 minutes. */
+    idleTimeoutSeconds: 300,
+    /** Protocol errors before the session is closed with 421 (RFC 5321 4.3.2 allows it). */
+    maxErrors: 10,
+    /** Messages up to this size are held in memory while they arrive; larger ones go to a temp file. */
+    memoryBufferBytes: 1024 * 1024,
+    /** How long to wait for a mailbox dot-lock before answering 451 (try again later). */
+    lockTimeoutSeconds: 10,
+    /** On SIGTERM, how long transactions in flight may take to finish. */
+    shutdownGraceSeconds: 10,
+  },
+};
+
+export type Config = typeof defaults;
+
+export class ConfigError extends Error {}
+
+/** Merge `overrides` into a copy of `base`, checking every key and type against `base`. */
+export function mergeConfig<T extends object>(base: T, overrides: unknown, where = ''): T {
+  if (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides)) {
+    throw new ConfigError(`config${where ? ` key "${where}"` : ''}: expected an object`);
+  }
+  const result: Record<string, unknown> = structuredClone(base) as Record<string, unknown>;
+  for (const [key, value] of Object.entries(overrides)) {
+    const path = where ? `${where}.${key}` : key;
+    if (!Object.hasOwn(result, key)) throw new ConfigError(`config key "${path}" is unknown`);
+    const expected = result[key];
+    if (Array.isArray(expected)) {
+      const itemType = typeof expected[0];
+      if (!Array.isArray(value) || value.some((item) => typeof item !== itemType)) {
+        throw new ConfigError(`config key "${path}" must be an array of ${itemType}s`);
+      }
+      result[key] = value;
+    } else if (typeof expected === 'object' && expected !== null) {
+      result[key] = mergeConfig(expected, value, path);
+    } else if (typeof value !== typeof expected) {
+      throw new ConfigError(`config key "${path}" must be a ${typeof expected}, not ${JSON.stringify(value)}`);
+    } else {
+      result[key] = value;
+    }
+  }
+  return result as T;
+}
+
+/** The defaults, overridden by the JSON file at `path` when one is given. */
+export function loadConfig(path?: string): Config {
+  if (!path) return structuredClone(defaults);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  const config = mergeConfig(defaults, parsed);
+  config.domains = config.domains.map((d) => d.toLowerCase());
+  return config;
+}
+
+/** The data directory as an absolute path (relative paths are taken from the working directory). */
+export function dataDirOf(config: Config): string {
+  return resolve(config.dataDir);
+}

@@ -1,0 +1,112 @@
+// Transcript tests, in the manner of chasquid's .cmy files: each file in
+// test/transcripts/ is a conversation replayed against a live server, and
+// doubles as a worked example of the protocol for a reader.
+//
+// The format, one item per line:
+//
+//     # text       a comment (what the transcript shows)
+//     C: text      the client sends `text` CRLF. Consecutive C: lines go out
+//                  in one write, which is how pipelining looks on the wire.
+//                  "C:" alone sends an empty line.
+//     S: text      the server must send exactly this line next. A final `*`
+//                  matches any rest of the line (ids, dates).
+//     S: <closed>  the server must close the connection here, having sent
+//                  nothing more. Every transcript ends with it.
+//
+// Every transcript gets a fresh server: hostname mx.example.org, mail
+// accepted for example.org, accounts jjordan, alice and bob, the aliases
+// "postmaster: jjordan" and "team: alice, bob", a 10 MiB size limit and
+// otherwise the default limits.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from '../helpers/smtp-client.ts';
+import { startTestServer } from '../helpers/test-server.ts';
+
+const DIR = join(import.meta.dirname, '..', 'transcripts');
+
+type Step =
+  | { kind: 'send'; lines: string[]; lineNo: number }
+  | { kind: 'expect'; text: string; lineNo: number }
+  | { kind: 'closed'; lineNo: number };
+
+function parse(name: string, text: string): Step[] {
+  const steps: Step[] = [];
+  let comment = false;
+  text.split('\n').forEach((line, i) => {
+    const lineNo = i + 1;
+    if (line === '' || line.startsWith('#')) {
+      comment ||= line.startsWith('# ');
+      return;
+    }
+    const client = /^C:(?: (.*))?$/.exec(line);
+    if (client) {
+      const last = steps[steps.length - 1];
+      if (last?.kind === 'send') last.lines.push(client[1] ?? '');
+      else steps.push({ kind: 'send', lines: [client[1] ?? ''], lineNo });
+      return;
+    }
+    if (line === 'S: <closed>') {
+      steps.push({ kind: 'closed', lineNo });
+      return;
+    }
+    const server = /^S: (.+)$/.exec(line);
+    if (server) {
+      steps.push({ kind: 'expect', text: server[1], lineNo });
+      return;
+    }
+    throw new Error(`${name}:${lineNo}: not a C:, S: or # line: ${JSON.stringify(line)}`);
+  });
+  if (!comment) throw new Error(`${name}: start with a # comment saying what the transcript shows`);
+  if (steps[steps.length - 1]?.kind !== 'closed') throw new Error(`${name}: must end with "S: <closed>"`);
+  return steps;
+}
+
+function matches(expected: string, actual: string): boolean {
+  return expected.endsWith('*') ? actual.startsWith(expected.slice(0, -1)) : actual === expected;
+}
+
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.txt'))
+  .sort();
+
+test('the transcripts directory is not empty', () => {
+  assert.ok(files.length >= 4, `found ${files.join(', ')}`);
+});
+
+for (const file of files) {
+  test(`transcript ${file}`, async (t) => {
+    const steps = parse(file, readFileSync(join(DIR, file), 'utf8'));
+    const server = await startTestServer({
+      accounts: [
+        { name: 'jjordan', password: 'j' },
+        { name: 'alice', password: 'a' },
+        { name: 'bob', password: 'b' },
+      ],
+      aliases: 'postmaster: jjordan\nteam: alice, bob\n',
+      config: { hostname: 'mx.example.org', domains: ['example.org'], limits: { maxMessageBytes: 10 * 1024 * 1024 } },
+    });
+    t.after(() => server.close());
+    const client = server.track(await connect(server.port));
+    const seen: string[] = []; // the conversation so far, for the failure message
+    for (const step of steps) {
+      const where = `${file}:${step.lineNo}`;
+      if (step.kind === 'send') {
+        client.sendRaw(step.lines.map((line) => line + '\r\n').join(''));
+        seen.push(...step.lines.map((line) => `C: ${line}`));
+      } else if (step.kind === 'expect') {
+        const line = await client.readLine().catch((err: Error) => `(${err.message})`);
+        assert.ok(
+          line !== null && matches(step.text, line),
+          `${where}: expected\n  S: ${step.text}\nbut got\n  ${line === null ? '(connection closed)' : `S: ${line}`}\nafter\n  ${seen.join('\n  ')}`,
+        );
+        seen.push(`S: ${line}`);
+      } else {
+        const line = await client.readLine().catch((err: Error) => `(${err.message})`);
+        assert.equal(line, null, `${where}: expected the server to close the connection, got ${JSON.stringify(line)}`);
+      }
+    }
+  });
+}
