@@ -19,7 +19,7 @@ export const defaults = {
   dataDir: 'spool',
   /** Address the listeners bind to. Loopback by default; "0.0.0.0" or "::" to serve the network. */
   listenAddress: '127.0.0.1',
-  /** Listening ports; 0 turns a listener off. Unprivileged by default (the real ones in brackets). */
+  /** Listening ports; -1 turns a listener off (0 picks any free port). Unprivileged by default (the real ones in brackets). */
   ports: {
     /** Inbound SMTP from other servers, with STARTTLS [25]. */
     smtp: 2525,
@@ -61,7 +61,7 @@ export const defaults = {
     /** Protocol errors before the session is closed with 421 (RFC 5321 4.3.2 allows it). */
     maxErrors: 10,
     /** Messages up to this size are held in memory while they arrive; larger ones go to a temp file. */
-    memoryBufferBytes: 1024 * 1024,
+    memoryBufferBytes: 2 * 1024 * 1024,
     /** How long to wait for a mailbox dot-lock before answering 451 (try again later). */
     lockTimeoutSeconds: 10,
     /** On SIGTERM, how long transactions in flight may take to finish. */

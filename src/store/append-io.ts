@@ -28,13 +28,9 @@ export interface AppendIO {
   fsyncDir(dirPath: string): Promise<void>;
 }
 
-const openAsync = promisify(fs.open);
-const fstatAsync = promisify(fs.fstat);
-const readAsync = promisify(fs.read);
 const writeAsync = promisify(fs.write);
 const fsyncAsync = promisify(fs.fsync);
 const ftruncateAsync = promisify(fs.ftruncate);
-const closeAsync = promisify(fs.close);
 
 // O_APPEND: every write lands at the current end of file, even if another
 // program (holding the dot-lock before us) has just grown it.
@@ -43,12 +39,16 @@ const closeAsync = promisify(fs.close);
 const { O_RDWR, O_CREAT, O_APPEND } = fs.constants;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
+// open, fstat, the 2-byte tail read and close are done synchronously: they
+// take microseconds, while a thread-pool call waits for a turn of the event
+// loop behind other sessions' traffic (see dotlock.ts). write and fsync, which
+// move real data, stay asynchronous.
 export const realAppendIO: AppendIO = {
-  open: (path) => openAsync(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW, 0o600),
-  size: async (fd) => (await fstatAsync(fd)).size,
+  open: async (path) => fs.openSync(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW, 0o600),
+  size: async (fd) => fs.fstatSync(fd).size,
   async readAt(fd, position, length) {
     const buffer = Buffer.alloc(length);
-    const { bytesRead } = await readAsync(fd, buffer, 0, length, position);
+    const bytesRead = fs.readSync(fd, buffer, 0, length, position);
     return buffer.subarray(0, bytesRead);
   },
   async write(fd, data) {
@@ -61,6 +61,6 @@ export const realAppendIO: AppendIO = {
   },
   fsync: (fd) => fsyncAsync(fd),
   truncate: (fd, size) => ftruncateAsync(fd, size),
-  close: (fd) => closeAsync(fd),
+  close: async (fd) => fs.closeSync(fd),
   fsyncDir: (dirPath) => fsyncDirectory(dirPath),
 };

@@ -36,10 +36,19 @@ const ONE_GT = Buffer.from('>');
 type LineState = 'lineStart' | 'gtRun' | 'matching' | 'body';
 
 // Collects output pieces: slices of the input chunk plus small constants.
-// Returns the chunk itself, uncopied, when nothing needed changing.
-function joinPieces(pieces: Buffer[]): Buffer {
+// Returns a single piece as it is, uncopied.
+function joinPieces(pieces: Buffer[], chunk?: Buffer): Buffer {
   if (pieces.length === 1) return pieces[0];
+  if (pieces.length === 0) return chunk ? chunk.subarray(0, 0) : Buffer.alloc(0);
   return Buffer.concat(pieces);
+}
+
+/** The start of the next line (after `from`) that begins with "F" or ">", or -1. */
+function nextCandidateLine(chunk: Buffer, from: number): number {
+  const f = chunk.indexOf('\nF', from);
+  const gt = chunk.indexOf('\n>', from);
+  const first = f === -1 ? gt : gt === -1 ? f : Math.min(f, gt);
+  return first === -1 ? -1 : first + 1;
 }
 
 /** Adds one ">" to every line matching /^>*From / (writing into an mbox). */
@@ -47,17 +56,28 @@ export class MboxrdQuoter {
   #state: LineState = 'lineStart';
   #matched = 0; // bytes of "From " matched and held back
 
-  /** Transforms one chunk. The result may share memory with `chunk`. */
+  /**
+   * Transforms one chunk. The result may share memory with `chunk`: when no
+   * line needs a quote it is `chunk` itself, uncopied (most chunks).
+   */
   push(chunk: Buffer): Buffer {
     const pieces: Buffer[] = [];
     let copyFrom = 0; // start of the input not yet added to `pieces`
+    // A partial "From" held back from the previous chunk: it comes before chunk[0].
+    let carried = this.#state === 'matching' ? this.#matched : 0;
+    let matchStart = -1; // where the current match began, if in this chunk
     let i = 0;
     while (i < chunk.length) {
       if (this.#state === 'body') {
-        const nl = chunk.indexOf(LF, i);
-        if (nl === -1) break; // the rest of the chunk is ordinary text
+        // Only a line starting with "F" or ">" can need a quote: jump to the
+        // next one (two searches a chunk for most mail, not one per line).
+        const next = nextCandidateLine(chunk, i);
+        if (next === -1) {
+          if (chunk[chunk.length - 1] === LF) this.#state = 'lineStart';
+          break; // the rest of the chunk is ordinary text
+        }
         this.#state = 'lineStart';
-        i = nl + 1;
+        i = next;
         continue;
       }
       const byte = chunk[i];
@@ -65,10 +85,9 @@ export class MboxrdQuoter {
         if (byte === GT) {
           i++; // passes through unchanged: see the header comment
         } else if (byte === FROM_[0]) {
-          pieces.push(chunk.subarray(copyFrom, i));
           this.#state = 'matching';
           this.#matched = 1;
-          copyFrom = ++i;
+          matchStart = i++;
         } else {
           this.#state = byte === LF ? 'lineStart' : 'body';
           i++;
@@ -78,21 +97,35 @@ export class MboxrdQuoter {
       // state 'matching'
       if (byte === FROM_[this.#matched]) {
         this.#matched++;
-        copyFrom = ++i;
+        i++;
         if (this.#matched === FROM_.length) {
-          pieces.push(ONE_GT, FROM_); // the quote goes right before "From "
+          // The quote goes right before "From ".
+          if (matchStart >= 0) {
+            pieces.push(chunk.subarray(copyFrom, matchStart), ONE_GT);
+            copyFrom = matchStart;
+          } else {
+            pieces.push(ONE_GT, FROM_.subarray(0, carried));
+            carried = 0;
+          }
           this.#state = 'body';
         }
       } else {
-        // Not a From line after all: release the held-back prefix; the
-        // current byte is copied with the rest of the chunk.
-        pieces.push(FROM_.subarray(0, this.#matched));
+        // Not a From line after all. Bytes matched in this chunk are still in
+        // it and get copied; a prefix held from the last chunk is released.
+        if (matchStart < 0 && carried > 0) {
+          pieces.push(FROM_.subarray(0, carried));
+          carried = 0;
+        }
         this.#state = byte === LF ? 'lineStart' : 'body';
         i++;
       }
+      matchStart = this.#state === 'matching' ? matchStart : -1;
     }
-    pieces.push(chunk.subarray(copyFrom));
-    return joinPieces(pieces);
+    // Still undecided at the end: hold back the matched bytes of this chunk
+    // (all of them, if the match began in an earlier chunk).
+    const holdFrom = this.#state === 'matching' ? (matchStart >= 0 ? matchStart : copyFrom) : chunk.length;
+    pieces.push(chunk.subarray(copyFrom, holdFrom));
+    return joinPieces(pieces.filter((piece) => piece.length > 0), chunk);
   }
 
   /** Flushes what is held back at the end of the message, and resets. */

@@ -55,7 +55,13 @@ export class Connection {
   socket: Socket;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /**
+   * Unread bytes: `pending`, then `arrived` (chunks not yet joined to it).
+   * Joining every arrival at once would copy the unread bytes again each time.
+   */
   private pending: Buffer = Buffer.alloc(0);
+  private arrived: Buffer[] = [];
+  private arrivedBytes = 0;
   private closed = false;
   private timedOut = false;
   private interrupted = false;
@@ -101,9 +107,22 @@ export class Connection {
       // Keep the LF that ends the long line: readLine turns it into 'too-long'.
       chunk = chunk.subarray(end);
     }
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    if (this.pending.length > this.limits.maxBufferedBytes) this.socket.pause();
+    this.arrived.push(chunk);
+    this.arrivedBytes += chunk.length;
+    if (this.bufferedBytes() > this.limits.maxBufferedBytes) this.socket.pause();
     this.notify();
+  }
+
+  private bufferedBytes(): number {
+    return this.pending.length + this.arrivedBytes;
+  }
+
+  /** Join what has arrived onto `pending` (needed to look for a line end across chunks). */
+  private joinArrived(): void {
+    if (this.arrived.length === 0) return;
+    this.pending = this.pending.length === 0 && this.arrived.length === 1 ? this.arrived[0] : Buffer.concat([this.pending, ...this.arrived]);
+    this.arrived = [];
+    this.arrivedBytes = 0;
   }
 
   private onClose(): void {
@@ -118,13 +137,14 @@ export class Connection {
   }
 
   private waitForData(): Promise<void> {
-    if (this.socket.isPaused() && this.pending.length <= this.limits.maxBufferedBytes) this.socket.resume();
+    if (this.socket.isPaused() && this.bufferedBytes() <= this.limits.maxBufferedBytes) this.socket.resume();
     return new Promise((resolve) => (this.wake = resolve));
   }
 
   /** The next line, without its line ending (CRLF, or a lone LF as Postfix accepts for commands). */
   async readLine(): Promise<LineResult> {
     for (;;) {
+      this.joinArrived();
       const end = this.pending.indexOf(LF);
       if (end >= 0) {
         const lineBytes = end + 1;
@@ -153,12 +173,17 @@ export class Connection {
   /** Feed raw bytes to `consume` until it reports that it has finished. */
   async readBytes(consume: ByteConsumer): Promise<ReadBytesResult> {
     for (;;) {
+      // Hand over chunks as they came, without joining them.
+      if (this.pending.length === 0 && this.arrived.length > 0) {
+        this.pending = this.arrived.shift()!;
+        this.arrivedBytes -= this.pending.length;
+      }
       if (this.pending.length > 0) {
         const chunk = this.pending;
         this.pending = Buffer.alloc(0);
         const used = await consume(chunk);
         if (used >= 0) {
-          this.pending = Buffer.concat([chunk.subarray(used), this.pending]);
+          this.pending = chunk.subarray(used); // the rest is the next command (pipelining)
           return 'done';
         }
         continue;
@@ -215,13 +240,15 @@ export class Connection {
   /** Throw away everything the client sent that has not been read yet. */
   discardBuffered(): void {
     this.pending = Buffer.alloc(0);
+    this.arrived = [];
+    this.arrivedBytes = 0;
     this.discarding = false;
     this.longLineEnded = false;
   }
 
   /** True when the client has already sent bytes we have not read (pipelining). */
   hasBuffered(): boolean {
-    return this.pending.length > 0;
+    return this.bufferedBytes() > 0;
   }
 
   /** Wake a session waiting for a line: it gets 'interrupted' (server shutdown). */

@@ -40,6 +40,8 @@ export class DataReader {
   wireBytes = 0;
   /** Stuffing dots removed so far. */
   private stuffingDots = 0;
+  /** Reused for every chunk's output, so a large message makes no garbage. */
+  private outBuffer = Buffer.alloc(0);
   done = false;
 
   /**
@@ -56,10 +58,12 @@ export class DataReader {
    * Read one chunk. Returns the message bytes found in it (unstuffed, LF line
    * endings) and how many bytes of the chunk belong to the message: all of
    * them until the end marker is seen, then up to and including its final LF.
+   * The output is only valid until the next push: copy what you keep.
    */
   push(chunk: Buffer): { output: Buffer; used: number } {
     // The output is never longer than the input plus one held-back CR.
-    const out = Buffer.allocUnsafe(chunk.length + 1);
+    if (this.outBuffer.length < chunk.length + 1) this.outBuffer = Buffer.allocUnsafe(Math.max(chunk.length + 1, 64 * 1024));
+    const out = this.outBuffer;
     let n = 0;
     let i = 0;
     // Where the next CR and LF are in this chunk (-1: none left; -2: not looked yet).
@@ -68,13 +72,25 @@ export class DataReader {
     for (; i < chunk.length && !this.done; i++) {
       const byte = chunk[i];
       switch (this.state) {
-        case 'lineStart':
+        case 'lineStart': {
           if (byte === DOT) {
             this.state = 'dot';
             break;
           }
+          // Fast path for the common case, a whole ordinary line "text CRLF"
+          // in this chunk: copy it in one go and stay at a line start.
+          if (nextCr !== -1 && nextCr < i) nextCr = chunk.indexOf(CR, i);
+          if (nextLf !== -1 && nextLf < i) nextLf = chunk.indexOf(LF, i);
+          if (nextLf > i && nextCr === nextLf - 1) {
+            chunk.copy(out, n, i, nextCr);
+            n += nextCr - i;
+            out[n++] = LF;
+            i = nextLf; // the loop's i++ moves past the LF
+            break;
+          }
           n = this.inLine(byte, out, n);
           break;
+        }
         case 'inLine': {
           // Fast path: copy the run of ordinary bytes up to the next CR or LF
           // in one go; only those two bytes need the state machine.

@@ -227,6 +227,14 @@ test('without a login, mail for other domains is still refused on every port (ne
   const relay = await client.command('RCPT TO:<victim@example.net>');
   assert.equal(relay.code, 554);
   assert.match(relay.lines[0], /^5\.7\.1 /);
+  // Local mail over STARTTLS without a login is fine, and its trace says ESMTPS.
+  assert.equal((await client.command('RCPT TO:<ana@localhost>')).code, 250);
+  assert.equal((await client.command('DATA')).code, 354);
+  client.sendRaw('Subject: tls\r\n\r\nover TLS\r\n.\r\n');
+  assert.equal((await client.readReply()).code, 250);
+  const [stored] = await server.messages('ana');
+  assert.match(stored.content.toString(), /with ESMTPS id /);
+  assert.doesNotMatch(stored.content.toString(), /Authenticated sender/);
 });
 
 test('a client that gives up in the middle of the TLS handshake changes nothing', async () => {
