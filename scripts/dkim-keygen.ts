@@ -1,0 +1,122 @@
+// `node scripts/dkim-keygen.ts --domain example.org [--selector mail]
+//  [--algorithm rsa|ed25519] [--bits 2048] [--out DIR] [--force]`:
+// make a DKIM signing key and print the DNS record that publishes it.
+//
+// The private key stays on the server (the relay signs with it, see
+// src/relay/dkim.ts); the public half goes into DNS as a TXT record at
+// <selector>._domainkey.<domain> (RFC 6376 3.6.2.1), where receivers look
+// it up to check our signatures. The selector lets a domain have several
+// keys at once, which is how keys are rotated: publish a new selector,
+// switch the relay to it, remove the old record later.
+//
+// RSA 2048 is the safe default: every receiver understands it (RFC 8301
+// 3.2). Ed25519 (RFC 8463) is shorter and faster but not yet checked by
+// every receiver, so domains that use it usually sign with both.
+
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { writeFileAtomic } from '../src/store/safeio.ts';
+import { checkDkimName, dkimRecordName, dkimTxtRecord } from '../src/relay/dkim.ts';
+import { startedDirectly } from '../src/cli.ts';
+
+const USAGE =
+  'usage: node scripts/dkim-keygen.ts --domain DOMAIN [--selector mail] [--algorithm rsa|ed25519] [--bits 2048] [--out DIR] [--force]';
+const EXIT_USAGE = 2;
+
+/** Run the command; returns the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        domain: { type: 'string' },
+        selector: { type: 'string', default: 'mail' },
+        algorithm: { type: 'string', default: 'rsa' },
+        bits: { type: 'string' },
+        out: { type: 'string', default: 'spool/dkim' },
+        force: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
+  if (!values.domain) return usageError('--domain is required');
+  try {
+    checkDkimName('domain', values.domain);
+    checkDkimName('selector', values.selector);
+  } catch (err) {
+    return usageError((err as Error).message.replace(/^dkim: /, ''));
+  }
+  if (values.algorithm !== 'rsa' && values.algorithm !== 'ed25519') return usageError('--algorithm must be rsa or ed25519');
+  if (values.algorithm === 'ed25519' && values.bits !== undefined) return usageError('--bits applies to rsa keys only');
+  const bits = Number(values.bits ?? '2048');
+  // RFC 8301 3.2: at least 1024 bits; above 4096 the record no longer fits
+  // comfortably in one DNS answer and signing gets slow for no real gain.
+  if (!/^\d+$/.test(values.bits ?? '2048') || bits < 1024 || bits > 4096) return usageError('--bits must be a whole number from 1024 to 4096');
+
+  const out = resolve(values.out);
+  const keyPath = join(out, `${values.selector}.${values.domain}.key.pem`);
+  // Replacing a key whose public half is already in DNS breaks every
+  // signature until the record is updated: refuse unless told to.
+  if (!values.force && (await present(keyPath))) {
+    return usageError(`${keyPath} already exists (use --force to replace it)`, false);
+  }
+
+  const { privateKey } =
+    values.algorithm === 'rsa'
+      ? generateKeyPairSync('rsa', { modulusLength: bits, publicExponent: 0x10001 })
+      : generateKeyPairSync('ed25519');
+  await mkdir(out, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(keyPath, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+
+  const name = dkimRecordName(values.selector, values.domain);
+  console.log(`private key: ${keyPath} (keep it secret: mode 0600)`);
+  console.log('publish this DNS TXT record:');
+  console.log(`name:  ${name}`);
+  console.log(`value: ${txtStrings(dkimTxtRecord(privateKey))}`);
+  console.log(`zone file line:\n${name}. IN TXT ( ${txtStrings(dkimTxtRecord(privateKey))} )`);
+  if (values.algorithm === 'rsa' && bits < 2048) console.log('note: RFC 8301 recommends 2048-bit RSA keys');
+  return 0;
+}
+
+/**
+ * A TXT value as DNS zone files and providers' forms take it: quoted
+ * strings of at most 255 characters each (RFC 1035 3.3.14: a TXT record is
+ * a list of such strings), which DKIM verifiers join back together (RFC
+ * 6376 3.6.2.2). A 2048-bit RSA record is about 400 characters, so it
+ * always needs splitting.
+ */
+export function txtStrings(value: string): string {
+  const parts: string[] = [];
+  for (let at = 0; at < value.length || parts.length === 0; at += 255) {
+    parts.push(`"${value.slice(at, at + 255).replace(/["\\]/g, '\\$&')}"`);
+  }
+  return parts.join(' ');
+}
+
+function usageError(message: string, showUsage = true): number {
+  console.error(showUsage ? `dkim-keygen: ${message}\n${USAGE}` : `dkim-keygen: ${message}`);
+  return EXIT_USAGE;
+}
+
+async function present(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+if (startedDirectly(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err: Error) => {
+      console.error(`dkim-keygen: ${err.message}`);
+      process.exitCode = 1;
+    },
+  );
+}
