@@ -1,0 +1,192 @@
+// Removing messages from an mbox file, crash-safely: POP3's UPDATE state
+// (RFC 1939 6: DELE only marks; QUIT removes) and, later, IMAP's EXPUNGE.
+//
+// An mbox (RFC 4155) is one stream of text, so removing a message means
+// writing the file again without it. Writing in place could leave half a
+// mailbox after a crash. Instead, under the dot-lock:
+//  1. bring the side index up to date (mbox-index.ts), so mail delivered
+//     since the caller looked is indexed too, and under its own UIDs;
+//  2. copy every byte of the mbox, except each removed message's range,
+//     into "<dir>/.<name>.expunge-<pid>" (same directory, so step 4 is a
+//     rename within one filesystem); a removed range runs from the message's
+//     From line to the next message's (its blank separator goes with it),
+//     or to the end of the file for the last message;
+//  3. fsync the new file: its bytes are on disk before its name is;
+//  4. rename it over the mbox (readers see the old file or the new one,
+//     never a mix), then fsync the directory so the rename survives too;
+//  5. save the index with the kept messages' offsets shifted.
+// A crash before 4 leaves the old file untouched (a leftover temporary file
+// is harmless and removed by the next expunge). A crash between 4 and 5
+// leaves an index that no longer matches the file: the next load rescans
+// and the kept messages keep their UIDs through their fingerprints, so
+// nothing is lost or shown twice.
+//
+// Invariants:
+//  - Removal is by UID, against the index as it is under the lock: a UID
+//    that is no longer there (or never was) removes nothing, and a message
+//    the caller never saw cannot be removed.
+//  - Every byte that is not in a removed range is copied as it is.
+//  - The file keeps its permission bits (0600) and, when we run as root,
+//    its owner.
+
+import { open, readdir, rename, unlink } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import * as path from 'node:path';
+import { withMailboxLock } from './dotlock.ts';
+import { openMbox, saveIndex, tailHash, updateIndexLocked } from './mbox-index.ts';
+import type { IndexedMessage, MailboxIndex } from './mbox-index.ts';
+import { fsyncDirectory } from './safeio.ts';
+
+export interface ExpungeResult {
+  /** UIDs removed, ascending. */
+  removed: number[];
+  /** The index after the removal, already saved. */
+  index: MailboxIndex;
+}
+
+export interface ExpungeOptions {
+  lockTimeoutMs?: number;
+  /** Clock in milliseconds, for an index that has to be built (see loadIndex). */
+  now?: () => number;
+  /** For tests: runs after the new file is written, before the rename; a throw aborts. */
+  beforeRename?: () => Promise<void>;
+}
+
+// Copy buffer: large enough that a 27 MB mailbox is a few dozen reads.
+const COPY_CHUNK = 1024 * 1024;
+
+/** Removes the messages with these UIDs from the mbox (see the header). */
+export async function expungeMessages(
+  mboxPath: string,
+  uids: ReadonlySet<number>,
+  opts: ExpungeOptions = {},
+): Promise<ExpungeResult> {
+  return withMailboxLock(
+    mboxPath,
+    async () => {
+      await removeStaleTempFiles(mboxPath);
+      const index = await updateIndexLocked(mboxPath, opts.now ?? Date.now);
+      const dropped = removedRanges(index, uids);
+      if (dropped.length === 0) return { removed: [], index }; // nothing to rewrite
+      const written = await rewriteWithout(mboxPath, dropped, index.mboxSize, opts.beforeRename);
+      const next = shiftedIndex(index, dropped);
+      next.tailHash = written.tailHash;
+      next.mboxMtimeMs = written.mtimeMs;
+      await saveIndex(mboxPath, next);
+      return { removed: dropped.map((range) => range.uid), index: next };
+    },
+    { timeoutMs: opts.lockTimeoutMs },
+  );
+}
+
+/** The temporary file an expunge writes, next to the mbox. */
+export function expungeTempPath(mboxPath: string): string {
+  return path.join(path.dirname(mboxPath), `.${path.basename(mboxPath)}.expunge-${process.pid}`);
+}
+
+// A removed message's bytes [start, end) in the old file.
+interface Range {
+  uid: number;
+  start: number;
+  end: number;
+}
+
+// Each removed message runs to the next message's From line (taking its
+// blank separator along) or, for the last one, to the end of the indexed file.
+function removedRanges(index: MailboxIndex, uids: ReadonlySet<number>): Range[] {
+  const ranges: Range[] = [];
+  index.messages.forEach((m, k) => {
+    if (uids.has(m.uid)) ranges.push({ uid: m.uid, start: m.offset, end: index.messages[k + 1]?.offset ?? index.mboxSize });
+  });
+  return ranges;
+}
+
+// The kept messages, moved up by the bytes removed before them.
+function shiftedIndex(index: MailboxIndex, dropped: Range[]): MailboxIndex {
+  const messages: IndexedMessage[] = [];
+  let shift = 0;
+  let d = 0;
+  for (const m of index.messages) {
+    if (d < dropped.length && dropped[d].start === m.offset) {
+      shift += dropped[d].end - dropped[d].start;
+      d++;
+      continue;
+    }
+    messages.push({ ...m, offset: m.offset - shift, contentOffset: m.contentOffset - shift });
+  }
+  return { ...index, mboxSize: index.mboxSize - shift, messages };
+}
+
+// Steps 2-4 of the header. Returns what the new index needs about the new file.
+async function rewriteWithout(
+  mboxPath: string,
+  dropped: Range[],
+  indexedSize: number,
+  beforeRename?: () => Promise<void>,
+): Promise<{ tailHash: string; mtimeMs: number }> {
+  const source = await openMbox(mboxPath);
+  if (!source) throw new Error(`mbox vanished during expunge: ${mboxPath}`);
+  const temp = expungeTempPath(mboxPath);
+  let written: { tailHash: string; mtimeMs: number };
+  try {
+    const original = await source.stat();
+    // 'wx+': create exclusively (never follow or reuse a planted file), and
+    // readable, for the tail hash below.
+    const target = await open(temp, 'wx+', 0o600);
+    try {
+      await target.chmod(original.mode & 0o7777); // the creation mode passed through the umask
+      if (process.getuid?.() === 0) await target.chown(original.uid, original.gid);
+      // Keep everything between the removed ranges, and whatever lies past
+      // the indexed end (not expected under the lock, but never dropped).
+      let position = 0;
+      for (const range of dropped) {
+        await copyRange(source, target, position, range.start);
+        position = range.end;
+      }
+      await copyRange(source, target, position, Infinity);
+      await target.sync();
+      const removedBytes = dropped.reduce((sum, r) => sum + r.end - r.start, 0);
+      // The index covers the new file up to the old indexed end, shifted.
+      written = { tailHash: await tailHash(target, indexedSize - removedBytes), mtimeMs: (await target.stat()).mtimeMs };
+    } finally {
+      await target.close();
+    }
+    await beforeRename?.();
+    await rename(temp, mboxPath);
+  } catch (err) {
+    await unlink(temp).catch(() => {}); // best effort: the error matters more
+    throw err;
+  } finally {
+    await source.close();
+  }
+  await fsyncDirectory(path.dirname(mboxPath));
+  return written;
+}
+
+// Copies source[start, end) to the end of `target`; end = Infinity: to EOF.
+async function copyRange(source: FileHandle, target: FileHandle, start: number, end: number): Promise<void> {
+  const buffer = Buffer.allocUnsafe(COPY_CHUNK);
+  for (let position = start; position < end; ) {
+    const { bytesRead } = await source.read(buffer, 0, Math.min(buffer.length, end - position), position);
+    if (bytesRead === 0) {
+      // Shorter than the index says: stop rather than write a mailbox with a hole.
+      if (end !== Infinity) throw new Error('mbox shrank during expunge');
+      return;
+    }
+    position += bytesRead;
+    for (let done = 0; done < bytesRead; ) {
+      const { bytesWritten } = await target.write(buffer, done, bytesRead - done);
+      done += bytesWritten;
+    }
+  }
+}
+
+// A crash before the rename can leave our temporary file behind. We hold
+// the lock, so no expunge of this mailbox is running: any such file is stale.
+async function removeStaleTempFiles(mboxPath: string): Promise<void> {
+  const prefix = `.${path.basename(mboxPath)}.expunge-`;
+  const dir = path.dirname(mboxPath);
+  for (const name of await readdir(dir)) {
+    if (name.startsWith(prefix)) await unlink(path.join(dir, name)).catch(() => {});
+  }
+}

@@ -1,0 +1,238 @@
+// One pass over an mbox file that finds what the side index (mbox-index.ts)
+// records for each message: where it is, how big a client will see it, and
+// a fingerprint that survives rewrites of the file by other programs.
+//
+// Bounds: exactly as MboxScanner (mbox-read.ts) finds them (RFC 4155: every
+// line starting "From " begins a message; the blank line before it is the
+// separator). Size: what POP3 LIST and IMAP RFC822.SIZE promise, the message
+// as sent: mboxrd quoting undone (mboxrd.ts: one ">" less on each line
+// matching /^>+From /) and LF line ends turned into CRLF (RFC 5322 2.3), so
+//   size = content bytes - quoted From lines + LFs without a CR before them.
+// Fingerprint: see computeFingerprint.
+//
+// The file is read once, in large chunks, and nothing is held per message
+// but its From line, its Message-ID and the first 512 bytes of its body:
+// the first load of a 27 MB mailbox takes about a tenth of a second.
+
+import { hash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+
+/** A message as the scan finds it: everything in IndexedMessage but uid and flags. */
+export interface ScannedMessage {
+  offset: number;
+  length: number;
+  contentOffset: number;
+  size: number;
+  fingerprint: string;
+}
+
+/**
+ * Identifies a message across rewrites of the file: sha1 of the From line
+ * (without its LF), NUL, the Message-ID (unfolded, whitespace removed), NUL,
+ * the first 512 bytes of the body as stored (after the header's empty line);
+ * the first 16 hex digits. Not the other header fields, which mail readers
+ * rewrite (mutt adds "Status:"): a message whose other fields changed keeps
+ * its identity, and identical copies of one message share a fingerprint.
+ */
+export function computeFingerprint(fromLine: string, messageId: string, bodyStart: Buffer): string {
+  const text = Buffer.from(`${fromLine}\0${messageId}\0`);
+  return hash('sha1', Buffer.concat([text, bodyStart.subarray(0, BODY_PREFIX)]), 'hex').slice(0, 16);
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+const GT = 0x3e;
+const FROM_ = Buffer.from('From ');
+const MESSAGE_ID = Buffer.from('message-id:');
+const BODY_PREFIX = 512;
+const HEAD_MAX = 1024; // bytes kept of a line that a read splits (From line, Message-ID)
+const READ_CHUNK = 1024 * 1024; // one read per megabyte: a 27 MB mbox is 27 reads
+
+// A message whose end is not known yet.
+interface Open {
+  offset: number;
+  contentOffset: number;
+  fromLine: string;
+  messageId: string;
+  inMessageId: boolean; // is the header field being read Message-ID (for folded lines)?
+  bodyOffset: number; // -1 while in the header
+  body: Buffer[]; // the body's first bytes (and maybe some beyond its end)
+  bodyBytes: number;
+  quoted: number; // lines matching /^>+From /: each loses one ">" when read
+  bareLf: number; // LFs without a CR before them: each gains one on the wire
+}
+
+/**
+ * Finds the same messages as MboxScanner (mbox-read.ts), and also works out
+ * each one's size and fingerprint as the bytes go by, holding only a line's
+ * first bytes and the body's first 512. Lines are looked at where they lie
+ * in the chunk; only a line cut by the end of a chunk is copied.
+ */
+export class IndexScanner {
+  #position: number; // absolute offset of the next byte pushed
+  #lineStart: number; // absolute offset where the current line began
+  #previousLineEmpty = false;
+  #lastByte = LF; // the byte before #position
+  readonly #head = Buffer.allocUnsafe(HEAD_MAX); // start of a line cut by a chunk end
+  #headLength = 0;
+  #current: Open | null = null;
+
+  constructor(start = 0) {
+    this.#position = start;
+    this.#lineStart = start;
+  }
+
+  /** Feeds the next chunk; returns the messages it completed. */
+  push(chunk: Buffer): ScannedMessage[] {
+    const done: ScannedMessage[] = [];
+    const base = this.#position;
+    this.#takeBody(chunk, base);
+    for (let i = 0; i < chunk.length; ) {
+      const nl = chunk.indexOf(LF, i);
+      const end = nl === -1 ? chunk.length : nl;
+      if (nl === -1 || this.#lineStart < base + i) this.#keepHead(chunk, i, end);
+      if (nl === -1) break;
+      const crBefore = nl > 0 ? chunk[nl - 1] === CR : this.#lastByte === CR;
+      if (this.#headLength > 0) this.#endLine(this.#head, 0, this.#headLength, base + nl, crBefore, done);
+      else this.#endLine(chunk, i, nl, base + nl, crBefore, done);
+      this.#headLength = 0;
+      this.#takeBody(chunk, base); // the header may have just ended
+      i = nl + 1;
+    }
+    this.#position = base + chunk.length;
+    if (chunk.length > 0) this.#lastByte = chunk[chunk.length - 1];
+    return done;
+  }
+
+  /** Ends the input; returns the last message, if any. */
+  end(): ScannedMessage[] {
+    const done: ScannedMessage[] = [];
+    if (this.#lineStart < this.#position) {
+      // A last line without LF: it can still start a message or be quoted.
+      const [line, end] = [this.#head, this.#headLength];
+      if (startsWith(line, 0, end, FROM_)) this.#startMessage(line, 0, end, this.#position, done);
+      else if (this.#current && isQuotedFrom(line, 0, end)) this.#current.quoted++;
+    }
+    // The file's final blank line is the last message's separator.
+    const blankEnd = this.#lineStart === this.#position && this.#previousLineEmpty;
+    this.#finish(blankEnd ? this.#position - 1 : this.#position, blankEnd, done);
+    return done;
+  }
+
+  // One complete line, buffer[start, end) plus the LF at absolute `lfOffset`.
+  #endLine(buffer: Buffer, start: number, end: number, lfOffset: number, crBefore: boolean, done: ScannedMessage[]): void {
+    const m = this.#current;
+    if (startsWith(buffer, start, end, FROM_)) {
+      this.#startMessage(buffer, start, end, lfOffset + 1, done);
+    } else if (m) {
+      if (!crBefore) m.bareLf++;
+      if (isQuotedFrom(buffer, start, end)) m.quoted++;
+      if (m.bodyOffset < 0) headerLine(m, buffer, start, end, lfOffset + 1);
+    }
+    this.#previousLineEmpty = lfOffset === this.#lineStart;
+    this.#lineStart = lfOffset + 1;
+  }
+
+  #startMessage(buffer: Buffer, start: number, end: number, contentOffset: number, done: ScannedMessage[]): void {
+    // The previous message ends here, minus the blank separator line if any.
+    const separator = this.#previousLineEmpty;
+    this.#finish(separator ? this.#lineStart - 1 : this.#lineStart, separator, done);
+    // UTF-8, as written: the same text MboxScanner reads the sender from.
+    const fromLine = buffer.toString('utf8', start, Math.min(end, start + HEAD_MAX));
+    this.#current = {
+      offset: this.#lineStart, contentOffset, fromLine, messageId: '', inMessageId: false,
+      bodyOffset: -1, body: [], bodyBytes: 0, quoted: 0, bareLf: 0,
+    };
+  }
+
+  #finish(end: number, separator: boolean, done: ScannedMessage[]): void {
+    const m = this.#current;
+    if (!m) return;
+    this.#current = null;
+    // The separator line was counted as a line of this message; it is not one.
+    const bareLf = m.bareLf - (separator ? 1 : 0);
+    const bodyLength = m.bodyOffset < 0 ? 0 : Math.max(0, Math.min(BODY_PREFIX, end - m.bodyOffset));
+    const body = Buffer.concat(m.body).subarray(0, bodyLength);
+    done.push({
+      offset: m.offset,
+      length: end - m.offset,
+      contentOffset: m.contentOffset,
+      size: end - m.contentOffset - m.quoted + bareLf,
+      fingerprint: computeFingerprint(m.fromLine, m.messageId.replace(/\s/g, ''), body),
+    });
+  }
+
+  // Copies the part of a cut line that matters into #head. A run of ">" at
+  // the line start only matters as "at least one", so it is kept as one: a
+  // line of a million ">" cannot push its "From " out of the head.
+  #keepHead(chunk: Buffer, start: number, end: number): void {
+    const head = this.#head;
+    if (this.#headLength === 0 ? chunk[start] === GT : this.#headLength === 1 && head[0] === GT) {
+      while (start < end && chunk[start] === GT) start++;
+      this.#headLength = 1;
+      head[0] = GT;
+    }
+    this.#headLength += chunk.copy(head, this.#headLength, start, end);
+  }
+
+  // Collects the body's first bytes from the chunk at absolute offset `base`.
+  #takeBody(chunk: Buffer, base: number): void {
+    const m = this.#current;
+    if (!m || m.bodyOffset < 0 || m.bodyBytes >= BODY_PREFIX) return;
+    const from = m.bodyOffset + m.bodyBytes - base;
+    if (from < 0 || from >= chunk.length) return;
+    const piece = Buffer.from(chunk.subarray(from, from + BODY_PREFIX - m.bodyBytes)); // copy: chunks are reused
+    m.body.push(piece);
+    m.bodyBytes += piece.length;
+  }
+}
+
+// A header line (RFC 5322 2.2): remembers the first Message-ID, unfolding
+// it (2.2.3), and notes where the body starts after the empty line.
+function headerLine(m: Open, buffer: Buffer, start: number, end: number, next: number): void {
+  const length = end - start;
+  if (length === 0 || (length === 1 && buffer[start] === CR)) {
+    m.bodyOffset = next;
+  } else if (buffer[start] === 0x20 || buffer[start] === 0x09) {
+    if (m.inMessageId) m.messageId += buffer.toString('latin1', start, Math.min(end, start + HEAD_MAX));
+  } else {
+    m.inMessageId = m.messageId === '' && startsWithIgnoringCase(buffer, start, end, MESSAGE_ID);
+    if (m.inMessageId) m.messageId = buffer.toString('latin1', start + MESSAGE_ID.length, Math.min(end, start + HEAD_MAX));
+  }
+}
+
+function startsWith(buffer: Buffer, start: number, end: number, prefix: Buffer): boolean {
+  return end - start >= prefix.length && buffer[start] === prefix[0] && buffer.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
+}
+
+function startsWithIgnoringCase(buffer: Buffer, start: number, end: number, lowerPrefix: Buffer): boolean {
+  if (end - start < lowerPrefix.length) return false;
+  for (let k = 0; k < lowerPrefix.length; k++) {
+    if ((buffer[start + k] | 0x20) !== lowerPrefix[k]) return false; // | 0x20 lowercases letters; '-' and ':' already have it
+  }
+  return true;
+}
+
+// mboxrd (mboxrd.ts): a line matching /^>+From / is stored with one extra ">".
+function isQuotedFrom(buffer: Buffer, start: number, end: number): boolean {
+  if (buffer[start] !== GT) return false;
+  let k = start;
+  while (k < end && buffer[k] === GT) k++;
+  return startsWith(buffer, k, end, FROM_);
+}
+
+/** Scans the mbox from `start` (a line start) to its end, in large reads. */
+export async function scanForIndex(handle: FileHandle, start: number): Promise<{ messages: ScannedMessage[]; end: number }> {
+  const scanner = new IndexScanner(start);
+  const messages: ScannedMessage[] = [];
+  const buffer = Buffer.allocUnsafe(READ_CHUNK);
+  let position = start;
+  for (;;) {
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) break;
+    position += bytesRead;
+    for (const m of scanner.push(buffer.subarray(0, bytesRead))) messages.push(m);
+  }
+  for (const m of scanner.end()) messages.push(m);
+  return { messages, end: position };
+}

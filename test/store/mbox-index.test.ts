@@ -1,0 +1,317 @@
+// The side index: built from an mbox, kept current cheaply, extended when
+// mail arrives, and rebuilt (keeping UIDs and flags) when another program
+// rewrites the file. Also the scan at every chunk split, and load times.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { formatFromLine } from '../../src/store/from-line.ts';
+import { IndexScanner } from '../../src/store/mbox-index-scan.ts';
+import { indexPathFor, loadIndex, saveIndex } from '../../src/store/mbox-index.ts';
+import type { MailboxIndex } from '../../src/store/mbox-index.ts';
+import { MboxAppender } from '../../src/store/mbox-append.ts';
+import { MboxScanner, readMessageBuffer, scanMbox } from '../../src/store/mbox-read.ts';
+import type { MboxEntry } from '../../src/store/mbox-read.ts';
+import { quoteMboxrd, unquoteMboxrd } from '../../src/store/mboxrd.ts';
+import { contentOf, scratchDir } from './helpers.ts';
+
+const dir = await scratchDir('index');
+let counter = 0;
+const freshMbox = () => path.join(dir, `user${counter++}`, 'INBOX');
+const DATE = new Date(Date.UTC(2026, 10, 2, 3, 5, 51));
+const NOW = Date.UTC(2026, 10, 22) + 123; // ms; UIDVALIDITY is its seconds
+const clock = (ms = NOW) => ({ now: () => ms });
+
+function text(i: number, body = `Body of message ${i}.\n`): string {
+  return `From: sender${i}@example.org\nSubject: message ${i}\nMessage-ID: <m${i}@example.org>\n\n${body}`;
+}
+
+const BODIES = [
+  'Hello.\nFrom the desk of the editor:\n>From an already quoted line\n',
+  'Second.\n\nFrom here on, all is well.\n',
+  'Third, with a blank last line.\n\n',
+  'Fourth.\n>>From twice quoted\nFrom \n',
+];
+
+async function deliver(mbox: string, texts: string[]): Promise<void> {
+  const appender = new MboxAppender();
+  for (const t of texts) await appender.append(mbox, { envelopeFrom: 'alice@example.org', date: DATE, content: contentOf(t) });
+}
+
+async function scanAll(mbox: string): Promise<MboxEntry[]> {
+  const entries: MboxEntry[] = [];
+  for await (const entry of scanMbox(mbox)) entries.push(entry);
+  return entries;
+}
+
+// The index's byte ranges are exactly what scanMbox finds.
+async function assertMatchesFile(mbox: string, index: MailboxIndex): Promise<void> {
+  const entries = await scanAll(mbox);
+  assert.deepEqual(
+    index.messages.map((m) => [m.offset, m.length, m.contentOffset]),
+    entries.map((e) => [e.offset, e.length, e.contentOffset]),
+  );
+  assert.equal(index.mboxSize, (await fs.stat(mbox)).size);
+}
+
+// Rewrites the file as another program would (in place, no lock needed in a
+// test): `edit` gets each message's stored bytes, From line to next From line.
+async function rewrite(mbox: string, edit: (messages: Buffer[]) => Buffer[]): Promise<void> {
+  const file = await fs.readFile(mbox);
+  const entries = await scanAll(mbox);
+  const raw = entries.map((e, k) => file.subarray(e.offset, entries[k + 1]?.offset ?? file.length));
+  await fs.writeFile(mbox, Buffer.concat(edit(raw)));
+}
+
+// What mutt does on sync: a Status header at the end of the header.
+function addStatus(raw: Buffer, status = 'RO'): Buffer {
+  const end = raw.indexOf('\n\n');
+  return Buffer.concat([raw.subarray(0, end + 1), Buffer.from(`Status: ${status}\n`), raw.subarray(end + 1)]);
+}
+
+test('builds the index: UIDs 1..n, byte ranges of the file, sizes as a client sees them', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, BODIES.map((b, i) => text(i, b)));
+  const index = await loadIndex(mbox, clock());
+  assert.equal(index.uidValidity, Math.floor(NOW / 1000));
+  assert.equal(index.uidNext, 5);
+  assert.deepEqual(index.messages.map((m) => m.uid), [1, 2, 3, 4]);
+  assert.deepEqual(index.messages.map((m) => m.flags), ['', '', '', '']);
+  await assertMatchesFile(mbox, index);
+  for (const m of index.messages) {
+    // RFC 1939 LIST / RFC 3501 RFC822.SIZE: unquoted, every LF sent as CRLF.
+    const content = await readMessageBuffer(mbox, { ...m, envelopeFrom: '' });
+    const lines = content.toString('latin1').split('\n').length - 1;
+    assert.equal(m.size, content.length + lines, `size of UID ${m.uid}`);
+    assert.match(m.fingerprint, /^[0-9a-f]{16}$/);
+  }
+  assert.equal(new Set(index.messages.map((m) => m.fingerprint)).size, 4);
+  const indexFile = indexPathFor(mbox);
+  assert.equal(indexFile, path.join(path.dirname(mbox), '.INBOX.index'));
+  assert.equal((await fs.stat(indexFile)).mode & 0o777, 0o600);
+  assert.match(await fs.readFile(indexFile, 'utf8'), /^jjordan-index 1 uidvalidity=\d+ uidnext=5 size=\d+ /);
+});
+
+test('a second load is the fast path: same data, the index file untouched', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [text(1), text(2)]);
+  const first = await loadIndex(mbox, clock());
+  const before = await fs.stat(indexPathFor(mbox));
+  const second = await loadIndex(mbox, clock(NOW + 5000));
+  const after = await fs.stat(indexPathFor(mbox));
+  assert.deepEqual(second, first);
+  assert.equal(after.mtimeMs, before.mtimeMs);
+  assert.equal(after.ino, before.ino); // not replaced by an atomic write either
+});
+
+test('new deliveries get the next UIDs; old messages keep theirs and their flags', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [text(1), text(2)]);
+  const first = await loadIndex(mbox, clock());
+  first.messages[0].flags = '\\Seen $Label1';
+  first.messages[1].flags = '\\Answered  \\Seen'; // kept exactly, double space too
+  await saveIndex(mbox, first);
+  await deliver(mbox, [text(3), text(4)]);
+  const second = await loadIndex(mbox, clock(NOW + 60_000));
+  assert.equal(second.uidValidity, first.uidValidity);
+  assert.deepEqual(second.messages.slice(0, 2), first.messages);
+  assert.deepEqual(second.messages.map((m) => [m.uid, m.flags]), [[1, '\\Seen $Label1'], [2, '\\Answered  \\Seen'], [3, ''], [4, '']]);
+  assert.equal(second.uidNext, 5);
+  await assertMatchesFile(mbox, second);
+});
+
+test('a rewrite that adds Status headers (as mutt does) keeps every UID and flag', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, BODIES.map((b, i) => text(i, b)));
+  const first = await loadIndex(mbox, clock());
+  first.messages[2].flags = '\\Flagged';
+  await saveIndex(mbox, first);
+  await rewrite(mbox, (raw) => [addStatus(raw[0]), ...raw.slice(1)]);
+  const second = await loadIndex(mbox, clock(NOW + 60_000));
+  assert.equal(second.uidValidity, first.uidValidity);
+  assert.deepEqual(second.messages.map((m) => [m.uid, m.flags]), [[1, ''], [2, ''], [3, '\\Flagged'], [4, '']]);
+  assert.equal(second.messages[0].size, first.messages[0].size + 'Status: RO\r\n'.length);
+  assert.equal(second.uidNext, first.uidNext);
+  await assertMatchesFile(mbox, second);
+  // And on every message at once.
+  await rewrite(mbox, (raw) => raw.map((r) => addStatus(r, 'O')));
+  const third = await loadIndex(mbox, clock(NOW + 120_000));
+  assert.deepEqual(third.messages.map((m) => m.uid), [1, 2, 3, 4]);
+  await assertMatchesFile(mbox, third);
+});
+
+test('a same-size rewrite that moves messages is caught by the mtime', async () => {
+  const mbox = freshMbox();
+  // The last message is longer than the 256 bytes of the tail hash, so only the mtime can tell.
+  await deliver(mbox, [text(1), text(2), text(3, 'long line\n'.repeat(40))]);
+  await rewrite(mbox, (raw) => [addStatus(raw[0], 'O'), addStatus(raw[1], 'RO'), raw[2]]);
+  const first = await loadIndex(mbox, clock());
+  const tailBefore = (await fs.readFile(mbox)).subarray(-256);
+  // Message 1 read, message 2 unread: one byte more, one less. Size and tail
+  // stay; message 2's offset moves by one.
+  await rewrite(mbox, (raw) => [
+    Buffer.from(raw[0].toString().replace('Status: O\n', 'Status: RO\n')),
+    Buffer.from(raw[1].toString().replace('Status: RO\n', 'Status: O\n')),
+    raw[2],
+  ]);
+  const later = new Date(Date.now() + 10_000);
+  await fs.utimes(mbox, later, later); // a coarse clock could give the same mtime
+  assert.equal((await fs.stat(mbox)).size, first.mboxSize);
+  assert.deepEqual((await fs.readFile(mbox)).subarray(-256), tailBefore);
+  const second = await loadIndex(mbox, clock());
+  assert.equal(second.messages[1].offset, first.messages[1].offset + 1);
+  assert.deepEqual(second.messages.map((m) => m.uid), [1, 2, 3]);
+  await assertMatchesFile(mbox, second);
+});
+
+test('a message deleted by another program: the others keep their UIDs', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [text(1), text(2), text(3), text(4)]);
+  const first = await loadIndex(mbox, clock());
+  await rewrite(mbox, (raw) => [raw[0], raw[1], raw[3]]);
+  const second = await loadIndex(mbox, clock(NOW + 60_000));
+  assert.equal(second.uidValidity, first.uidValidity);
+  assert.deepEqual(second.messages.map((m) => m.uid), [1, 2, 4]);
+  assert.equal(second.uidNext, 5); // UID 3 is never handed out again
+  await assertMatchesFile(mbox, second);
+  await deliver(mbox, [text(5)]);
+  assert.deepEqual((await loadIndex(mbox, clock())).messages.map((m) => m.uid), [1, 2, 4, 5]);
+});
+
+test('UIDs stay ascending: a message moved to the front or a duplicate gets a new UID', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [text(1), text(2), text(3)]);
+  await loadIndex(mbox, clock());
+  await rewrite(mbox, (raw) => [raw[2], raw[0], raw[1]]); // C A B
+  const moved = await loadIndex(mbox, clock());
+  assert.deepEqual(moved.messages.map((m) => m.uid), [3, 4, 5]); // C keeps 3; A, B would go backwards
+  // The same message twice: the copies take the old entries in order, the
+  // extra copy a new UID; after a new UID, later messages need new ones too.
+  await rewrite(mbox, (raw) => [raw[0], raw[1], raw[2], raw[2]]); // C A B B
+  assert.deepEqual((await loadIndex(mbox, clock())).messages.map((m) => m.uid), [3, 4, 5, 6]);
+  await rewrite(mbox, (raw) => [raw[0], raw[1], raw[1], raw[2], raw[3]]); // C A A B B
+  assert.deepEqual((await loadIndex(mbox, clock())).messages.map((m) => m.uid), [3, 4, 7, 8, 9]);
+});
+
+test('a corrupt index is rebuilt under a new UIDVALIDITY', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [text(1), text(2)]);
+  const first = await loadIndex(mbox, clock());
+  const file = indexPathFor(mbox);
+  const good = await fs.readFile(file, 'utf8');
+  // A damaged line, with the clock not moved on: the new UIDVALIDITY must still differ.
+  await fs.writeFile(file, good.replace(/\n1 \d+/, '\n1 x'));
+  const second = await loadIndex(mbox, clock());
+  assert.equal(second.uidValidity, first.uidValidity + 1);
+  assert.deepEqual(second.messages.map((m) => m.uid), [1, 2]);
+  assert.equal(await fs.readFile(file, 'utf8'), good.replace(`uidvalidity=${first.uidValidity}`, `uidvalidity=${second.uidValidity}`));
+  // A cut file: its header still shows the old UIDVALIDITY, so the new one is above it.
+  await fs.writeFile(file, (await fs.readFile(file, 'utf8')).slice(0, -5));
+  const third = await loadIndex(mbox, clock());
+  assert.equal(third.uidValidity, second.uidValidity + 1);
+  // Plain garbage: UIDVALIDITY from the clock alone.
+  await fs.writeFile(file, 'garbage');
+  const fourth = await loadIndex(mbox, clock(NOW + 1000_000));
+  assert.equal(fourth.uidValidity, Math.floor(NOW / 1000) + 1000);
+  await assertMatchesFile(mbox, fourth);
+});
+
+test('a lost index rebuilt within the same second still gets a new UIDVALIDITY', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [text(1), text(2), text(3)]);
+  const first = await loadIndex(mbox, clock());
+  await rewrite(mbox, (raw) => [raw[0], raw[2]]); // UID 2 is gone
+  await fs.unlink(indexPathFor(mbox));
+  const second = await loadIndex(mbox, clock()); // the same clock reading
+  // UIDs restart at 1, so (UIDVALIDITY, UID) must not repeat: "2" is now message 3.
+  assert.deepEqual(second.messages.map((m) => m.uid), [1, 2]);
+  assert.notEqual(second.uidValidity, first.uidValidity);
+});
+
+test('a missing mbox is an empty mailbox; UIDs already handed out are not reused', async () => {
+  const mbox = freshMbox();
+  // No account directory at all, then a directory without the file.
+  const none = await loadIndex(mbox, clock());
+  assert.deepEqual([none.uidValidity, none.uidNext, none.mboxSize, none.messages], [Math.floor(NOW / 1000), 1, 0, []]);
+  await fs.mkdir(path.dirname(mbox));
+  const empty = await loadIndex(mbox, clock());
+  assert.deepEqual([empty.uidNext, empty.messages], [1, []]);
+  await assert.rejects(fs.stat(indexPathFor(mbox)), { code: 'ENOENT' }); // nothing written for it
+  await deliver(mbox, [text(1), text(2)]);
+  const full = await loadIndex(mbox, clock());
+  await fs.unlink(mbox);
+  const gone = await loadIndex(mbox, clock(NOW + 60_000));
+  assert.deepEqual([gone.uidValidity, gone.uidNext, gone.mboxSize, gone.messages], [full.uidValidity, 3, 0, []]);
+  await deliver(mbox, [text(3)]);
+  assert.deepEqual((await loadIndex(mbox, clock())).messages.map((m) => m.uid), [3]);
+});
+
+test('the scan agrees with MboxScanner at every chunk split, with CRLF and long quote runs', () => {
+  const m1 = 'From a@x Mon Nov  2 03:05:51 2026\nSubject: 1\nMessage-ID:\n <a@x>\n\n>From quoted\nFrom: not a separator\n';
+  const m2 = 'From b@x Mon Nov  2 03:05:51 2026\r\nSubject: 2\r\n\r\nCRLF body\r\n\n';
+  const m3 = 'From c@x Mon Nov  2 03:05:51 2026\n';
+  const m4 = `From d@x Mon Nov  2 03:05:51 2026\nSubject: 4\n\n>>From x\n${'>'.repeat(3000)}From y\n>From`;
+  const bytes = Buffer.from('junk\n' + m1 + '\n' + m2 + '\n' + m3 + '\n' + m4 + '\n\n');
+  const reference = new MboxScanner();
+  const entries = reference.push(bytes).concat(reference.end());
+  const whole = new IndexScanner();
+  const expected = whole.push(bytes).concat(whole.end());
+  assert.deepEqual(expected.map((m) => [m.offset, m.length, m.contentOffset]), entries.map((e) => [e.offset, e.length, e.contentOffset]));
+  // Sizes: the unquoted content, plus a CR for each LF that has none.
+  const sizes = entries.map((e) => {
+    const content = unquoteMboxrd(bytes.subarray(e.contentOffset, e.offset + e.length)).toString('latin1');
+    return content.length + (content.match(/(?<!\r)\n/g) ?? []).length;
+  });
+  assert.deepEqual(expected.map((m) => m.size), sizes);
+  assert.deepEqual(sizes.slice(2), [0, m4.length - 34 + 1 - 2 + 5]); // one case by hand: +LF, -2 quotes, +5 CRs
+  for (let a = 0; a <= bytes.length; a += 7) {
+    for (let b = a; b <= bytes.length; b += 97) {
+      const scanner = new IndexScanner();
+      const parts = [bytes.subarray(0, a), bytes.subarray(a, b), bytes.subarray(b)];
+      assert.deepEqual(parts.flatMap((p) => scanner.push(p)).concat(scanner.end()), expected, `split at ${a},${b}`);
+    }
+  }
+});
+
+// Writes `count` messages the way MboxAppender stores them, without an
+// fsync each: a From line, the mboxrd-quoted message, a blank line.
+async function generateMbox(file: string, count: number, bodyLines: number): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const handle = await fs.open(file, 'w', 0o600);
+  let batch: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const lines = [];
+    for (let k = 0; k < bodyLines; k++) {
+      lines.push(k % 10 === 3 ? `From the desk of sender ${i}, line ${k}: quoted on disk.` : `Line ${k} of message ${i}: the quick brown fox jumps over the lazy dog.`);
+    }
+    const message = `${text(i, lines.join('\n') + '\n')}`;
+    batch.push(Buffer.from(formatFromLine(`s${i}@example.org`, new Date(DATE.getTime() + i * 1000))), quoteMboxrd(Buffer.from(message)), Buffer.from('\n'));
+    if (batch.length >= 3000) {
+      await handle.write(Buffer.concat(batch));
+      batch = [];
+    }
+  }
+  await handle.write(Buffer.concat(batch));
+  await handle.close();
+}
+
+for (const [count, bodyLines, firstBound] of [[5_000, 78, 2000], [50_000, 3, 4000]] as const) {
+  test(`load times: ${count} messages`, { timeout: 60_000 }, async () => {
+    const mbox = freshMbox();
+    await generateMbox(mbox, count, bodyLines);
+    const size = (await fs.stat(mbox)).size;
+    let start = performance.now();
+    const first = await loadIndex(mbox);
+    const firstMs = performance.now() - start;
+    start = performance.now();
+    const second = await loadIndex(mbox);
+    const secondMs = performance.now() - start;
+    console.log(`# ${count} messages, ${(size / 1e6).toFixed(1)} MB: first load ${firstMs.toFixed(0)} ms, second ${secondMs.toFixed(1)} ms`);
+    assert.equal(first.messages.length, count);
+    assert.deepEqual(second, first);
+    // Generous bounds, so a slow or busy machine does not fail the suite.
+    assert.ok(firstMs < firstBound, `first load took ${firstMs} ms`);
+    assert.ok(secondMs < 200, `second load took ${secondMs} ms`);
+  });
+}
