@@ -1,0 +1,74 @@
+// mailq: what is waiting in the outbound queue, like Postfix's mailq.
+//
+//   node scripts/mailq.ts [--config FILE | --data DIR]          list the queue
+//   node scripts/mailq.ts [--config FILE | --data DIR] --flush  try everything now
+//
+// For each message: id, age, sender, size, and each recipient still pending
+// with the last error and the time of the next try. --flush signals the
+// running relay (SIGUSR1, PID from <data>/relay.pid) to attempt every
+// message now, whatever its schedule says.
+
+import { readFile, stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { loadConfig, dataDirOf } from '../src/config.ts';
+import { startedDirectly } from '../src/cli.ts';
+import { parseQueueEnvelope } from '../src/queue/queue-file.ts';
+import { listQueue, messagePath, readState } from '../src/queue/queue-state.ts';
+import { relayPidPath } from '../src/relay/main.ts';
+
+function age(since: Date, now: Date): string {
+  const minutes = Math.floor((now.getTime() - since.getTime()) / 60_000);
+  if (minutes < 60) return `${minutes}m`;
+  if (minutes < 48 * 60) return `${Math.floor(minutes / 60)}h${String(minutes % 60).padStart(2, '0')}m`;
+  return `${Math.floor(minutes / 1440)}d`;
+}
+
+/** The listing as text (exported for the tests). */
+export async function describeQueue(dataDir: string, now = new Date()): Promise<string> {
+  const ids = await listQueue(dataDir);
+  if (ids.length === 0) return 'Mail queue is empty\n';
+  const lines: string[] = [];
+  for (const id of ids) {
+    const path = messagePath(dataDir, id);
+    const head = await readFile(path).catch(() => null);
+    if (!head) continue; // delivered while we looked
+    const { envelope } = parseQueueEnvelope(head.subarray(0, 1024 * 1024));
+    const state = await readState(dataDir, envelope);
+    const size = (await stat(path)).size;
+    lines.push(`${id}  ${age(envelope.arrived, now).padStart(6)}  ${size} bytes  from <${envelope.from}>  attempts ${state.attempts}`);
+    for (const r of state.recipients) {
+      if (r.status !== 'pending') continue;
+      lines.push(`    <${r.address}>  next try ${state.nextAttempt}${r.lastReply ? `\n        last: ${r.lastReply}` : ''}`);
+    }
+  }
+  lines.push(`-- ${ids.length} message${ids.length === 1 ? '' : 's'} in the queue`);
+  return lines.join('\n') + '\n';
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, data: { type: 'string' }, flush: { type: 'boolean', default: false } } });
+  const dataDir = values.data ? resolve(values.data) : dataDirOf(loadConfig(values.config));
+  if (values.flush) {
+    const pid = Number((await readFile(relayPidPath(dataDir), 'utf8').catch(() => '')).trim());
+    if (!pid) {
+      console.error('mailq: no relay is running (no relay.pid)');
+      return 1;
+    }
+    process.kill(pid, 'SIGUSR1');
+    console.log(`asked the relay (pid ${pid}) to try every queued message now`);
+    return 0;
+  }
+  process.stdout.write(await describeQueue(dataDir));
+  return 0;
+}
+
+if (startedDirectly(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (err: Error) => {
+      console.error(`mailq: ${err.message}`);
+      process.exitCode = 1;
+    },
+  );
+}

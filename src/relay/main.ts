@@ -1,0 +1,126 @@
+// The relay process: `node src/relay/main.ts [--config FILE] [--trace]`
+// (`npm run relay`). The server starts it as a child by default; it can also
+// run on its own. It shares the queue and store code with the server, never
+// its sessions.
+//
+// It looks at the queue at start, whenever a new queue file appears (a
+// directory watch), on a timer (for retries that became due) and on SIGUSR1
+// (`node scripts/mailq.ts --flush`: try everything now). SIGTERM/SIGINT: let
+// the attempts in flight finish, then exit.
+
+import { mkdir, writeFile, unlink } from 'node:fs/promises';
+import { watch } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig, dataDirOf, ConfigError } from '../config.ts';
+import type { Config } from '../config.ts';
+import { createLogger } from '../log.ts';
+import type { Logger } from '../log.ts';
+import { startedDirectly } from '../cli.ts';
+import { Accounts } from '../auth/accounts.ts';
+import { MboxAppender } from '../store/mbox-append.ts';
+import { mailboxPath } from '../store/paths.ts';
+import { queueDir } from '../queue/queue-file.ts';
+import { QueueRunner } from './runner.ts';
+import type { RunnerDeps } from './runner.ts';
+import { createResolver } from './mx.ts';
+import { deliverMessage } from './smtp-client.ts';
+import { loadDkimKey } from './dkim.ts';
+
+/** Where the relay writes its PID, so mailq --flush can signal it. */
+export function relayPidPath(dataDir: string): string {
+  return join(dataDir, 'relay.pid');
+}
+
+/** Everything the runner needs, from the config. Tests build their own. */
+export async function relayDeps(config: Config, log: Logger): Promise<RunnerDeps> {
+  const dataDir = dataDirOf(config);
+  const accounts = await Accounts.load({ dataDir, domains: config.domains, warn: (message) => log.event('warning', { message }) });
+  const appender = new MboxAppender({ lockTimeoutMs: config.limits.lockTimeoutSeconds * 1000 });
+  const { dkim } = config.relay;
+  return {
+    dataDir,
+    config,
+    resolver: createResolver(config.relay.dnsServers.split(',').map((s) => s.trim()).filter(Boolean)),
+    deliver: deliverMessage,
+    log,
+    dkim: dkim.keyFile ? await loadDkimKey(config.domains[0], dkim.selector, dkim.keyFile) : null,
+    // Bounces to our own users go straight into their INBOX.
+    deliverLocally: async (address, message) => {
+      const found = await accounts.resolve(address);
+      if (found.kind !== 'local') return false;
+      const content = Buffer.concat([Buffer.from('Return-Path: <>\n'), message]);
+      await Promise.all(
+        found.accounts.map((account) =>
+          appender.append(mailboxPath(dataDir, account, 'INBOX'), { envelopeFrom: '', date: new Date(), content: async function* () { yield content; } }),
+        ),
+      );
+      return true;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { config: { type: 'string' }, trace: { type: 'boolean', default: false } } });
+  let config: Config;
+  try {
+    config = loadConfig(values.config);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`relay: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger({ trace: values.trace }, 'relay');
+  const runner = new QueueRunner(await relayDeps(config, log));
+  const dataDir = dataDirOf(config);
+  await mkdir(queueDir(dataDir), { recursive: true, mode: 0o700 });
+  await writeFile(relayPidPath(dataDir), `${process.pid}\n`);
+  log.event('started', { queue: queueDir(dataDir), smarthost: config.relay.smarthost.host || undefined });
+
+  // One run at a time; a request during a run makes one more run afterwards.
+  let running: Promise<void> | null = null;
+  let again: boolean | null = null;
+  const run = (force = false) => {
+    if (running) {
+      again = (again ?? false) || force;
+      return;
+    }
+    running = runner.runDue(force).finally(() => {
+      running = null;
+      if (again !== null) {
+        const forceNext = again;
+        again = null;
+        run(forceNext);
+      }
+    });
+  };
+
+  run();
+  const watcher = watch(queueDir(dataDir), (_event, name) => {
+    if (name?.endsWith('.msg')) run();
+  });
+  const timer = setInterval(() => run(), config.relay.scanSeconds * 1000);
+  process.on('SIGUSR1', () => {
+    log.event('flush');
+    run(true);
+  });
+  const stop = async (signal: string) => {
+    log.event('shutdown', { signal });
+    watcher.close();
+    clearInterval(timer);
+    await running;
+    await unlink(relayPidPath(dataDir)).catch(() => {});
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+if (startedDirectly(import.meta.url)) {
+  main().catch((err) => {
+    console.error(`relay: ${(err as Error).stack ?? err}`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,308 @@
+// The queue runner: the heart of the relay process. For each queued message
+// that is due, it groups the recipients still pending by domain, finds where
+// each domain's mail goes (MX records, mx.ts; or the smarthost), hands the
+// message to the SMTP client (smtp-client.ts), and records every
+// recipient's result in the message's state file. Then:
+//   - every recipient has a final result: bounce the failures (dsn.ts) to the
+//     sender, unless the sender is <>, and remove the message;
+//   - some are still pending: schedule the next attempt (schedule.ts), or,
+//     once the message is too old, fail them as expired (4.4.7) and bounce.
+// Invariant: a message leaves the queue only after every recipient has a
+// final result, and the state is saved after every attempt.
+
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import type { Config } from '../config.ts';
+import { newId } from '../log.ts';
+import type { Logger } from '../log.ts';
+import { parseQueueEnvelope, writeQueueFile } from '../queue/queue-file.ts';
+import type { QueueEnvelope } from '../queue/queue-file.ts';
+import { listQueue, messagePath, readState, removeQueued, writeState } from '../queue/queue-state.ts';
+import type { QueueState, RecipientState } from '../queue/queue-state.ts';
+import { routeFor } from './mx.ts';
+import type { MxResolver } from './mx.ts';
+import type { DeliveryOutcome, DeliveryRequest } from './smtp-client.ts';
+import { buildDsn, shouldBounce } from './dsn.ts';
+import type { DsnRecipient } from './dsn.ts';
+import { dkimSign } from './dkim.ts';
+import type { DkimKey } from './dkim.ts';
+import { delayWarningDue, isExpired, nextAttemptAt } from './schedule.ts';
+
+export interface RunnerDeps {
+  dataDir: string;
+  config: Config;
+  resolver: MxResolver;
+  deliver: (request: DeliveryRequest) => Promise<DeliveryOutcome>;
+  /** Deliver a notice into a local sender's mbox; false when the address is not local. */
+  deliverLocally: (address: string, message: Buffer) => Promise<boolean>;
+  log: Logger;
+  dkim: DkimKey | null;
+  now?: () => Date;
+  random?: () => number;
+}
+
+/** A queued message opened for one run: envelope, and where its bytes are. */
+interface Opened {
+  envelope: QueueEnvelope;
+  file: FileHandle;
+  bodyOffset: number;
+  bodyBytes: number;
+  /** Octets on the wire (CRLF), for SIZE=. */
+  wireSize: number;
+  header: Buffer;
+  /** `DKIM-Signature: ...` (LF line endings) to put in front, or empty. */
+  signature: Buffer;
+}
+
+const HEAD_LIMIT = 1024 * 1024;
+
+export class QueueRunner {
+  private readonly deps: RunnerDeps;
+  private readonly busy = new Set<string>();
+
+  constructor(deps: RunnerDeps) {
+    this.deps = deps;
+  }
+
+  private now(): Date {
+    return this.deps.now ? this.deps.now() : new Date();
+  }
+
+  /** Attempt every message that is due (all of them when `force`, as `mailq --flush` asks). */
+  async runDue(force = false): Promise<void> {
+    const ids = (await listQueue(this.deps.dataDir)).filter((id) => !this.busy.has(id));
+    const queue = [...ids];
+    const worker = async () => {
+      for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+        await this.processMessage(id, force).catch((err: Error) => this.deps.log.event('error', { id, error: err.message }));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, this.deps.config.relay.concurrency) }, worker));
+  }
+
+  /** One attempt at one message, if it is due. */
+  async processMessage(id: string, force = false): Promise<'removed' | 'deferred' | 'not-due'> {
+    if (this.busy.has(id)) return 'not-due';
+    this.busy.add(id);
+    let opened: Opened | null = null;
+    try {
+      opened = await openQueued(this.deps.dataDir, id);
+      const { envelope } = opened;
+      const state = await readState(this.deps.dataDir, envelope);
+      const now = this.now();
+      if (!force && new Date(state.nextAttempt) > now) return 'not-due';
+      const pending = state.recipients.filter((r) => r.status === 'pending');
+      const byDomain = new Map<string, RecipientState[]>();
+      for (const recipient of pending) {
+        const domain = recipient.address.slice(recipient.address.lastIndexOf('@') + 1).toLowerCase();
+        byDomain.set(domain, [...(byDomain.get(domain) ?? []), recipient]);
+      }
+      if (byDomain.size > 0) opened.signature = await this.sign(opened);
+      for (const [domain, recipients] of byDomain) await this.deliverDomain(opened, domain, recipients);
+      return await this.afterAttempt(opened, state);
+    } finally {
+      await opened?.file.close().catch(() => {});
+      this.busy.delete(id);
+    }
+  }
+
+  /** Try the domain's hosts in order until one gives answers (RFC 5321 5.1). */
+  private async deliverDomain(opened: Opened, domain: string, recipients: RecipientState[]): Promise<void> {
+    const { config, log } = this.deps;
+    const smarthost = config.relay.smarthost;
+    let destinations: { host: string; address: string; port: number }[];
+    if (smarthost.host) {
+      destinations = [{ host: smarthost.host, address: smarthost.host, port: smarthost.port }];
+    } else {
+      const route = await routeFor(domain, this.deps.resolver, { random: this.deps.random });
+      if (route.kind !== 'deliver') {
+        for (const r of recipients) record(r, route.kind === 'permanent' ? 'failed' : 'pending', route.status, route.reason);
+        log.event('attempt', { id: opened.envelope.id, domain, result: route.kind, reason: route.reason });
+        return;
+      }
+      destinations = route.destinations.map((d) => ({ host: d.host, address: d.address, port: config.relay.port }));
+    }
+    for (const destination of destinations) {
+      const outcome = await this.deps.deliver(this.request(opened, destination, recipients));
+      if (outcome.kind === 'done') {
+        for (const result of outcome.recipients) {
+          const recipient = recipients.find((r) => r.address === result.address)!;
+          const text = `${result.reply.code} ${result.reply.enhanced} ${result.reply.text}`.replace(/ +/g, ' ');
+          const status = result.delivered ? 'delivered' : result.permanent ? 'failed' : 'pending';
+          record(recipient, status, result.reply.enhanced || (result.delivered ? '2.0.0' : result.permanent ? '5.0.0' : '4.0.0'), text);
+          recipient.remoteMta = `dns; ${destination.host}`;
+          log.event('attempt', { id: opened.envelope.id, to: `<${result.address}>`, host: destination.host, reply: text });
+        }
+        return;
+      }
+      const text = outcome.reply
+        ? `${outcome.reply.code} ${outcome.reply.enhanced} ${outcome.reply.text}`.replace(/ +/g, ' ')
+        : `${outcome.stage}: ${outcome.error ?? 'failed'}`;
+      log.event('attempt', { id: opened.envelope.id, domain, host: destination.host, stage: outcome.stage, reply: text });
+      // A refusal of the transaction itself is final; anything at connection level tries the next host.
+      const final = outcome.permanent && ['mail', 'rcpt', 'data', 'dot'].includes(outcome.stage);
+      for (const r of recipients) {
+        record(r, final ? 'failed' : 'pending', outcome.reply?.enhanced || (final ? '5.0.0' : '4.4.1'), text);
+        r.remoteMta = `dns; ${destination.host}`;
+      }
+      if (final) return;
+    }
+  }
+
+  private request(opened: Opened, destination: { host: string; address: string; port: number }, recipients: RecipientState[]): DeliveryRequest {
+    const { config } = this.deps;
+    const smarthost = config.relay.smarthost;
+    const viaSmarthost = smarthost.host !== '';
+    return {
+      host: destination.address,
+      port: destination.port,
+      servername: destination.host,
+      heloName: config.hostname,
+      from: opened.envelope.from,
+      recipients: recipients.map((r) => r.address),
+      message: () => this.content(opened),
+      size: opened.wireSize,
+      eightBit: opened.envelope.body === '8bitmime',
+      smtputf8: opened.envelope.smtputf8,
+      tls: viaSmarthost ? (smarthost.tls === 'implicit' ? 'implicit' : 'required') : config.relay.requireTls ? 'required' : 'opportunistic',
+      verifyCertificate: config.relay.verifyCertificates,
+      auth: viaSmarthost && smarthost.username ? { username: smarthost.username, password: smarthost.password } : undefined,
+    };
+  }
+
+  /**
+   * A DKIM-Signature (RFC 6376) for mail from one of our domains, signed with
+   * d= the sender's domain (its TXT record must be published there). If
+   * signing fails the mail goes out unsigned, and the log says why: a broken
+   * key must not hold up the queue.
+   */
+  private async sign(opened: Opened): Promise<Buffer> {
+    const { dkim, config, log } = this.deps;
+    const sender = opened.envelope.from;
+    const senderDomain = sender.slice(sender.lastIndexOf('@') + 1).toLowerCase();
+    if (!dkim || !sender || !config.domains.includes(senderDomain)) return Buffer.alloc(0);
+    const headerBytes = opened.header.length + 1; // the header and its blank line
+    const body = readRange(opened.file, opened.bodyOffset + headerBytes, Math.max(0, opened.bodyBytes - headerBytes));
+    try {
+      const field = await dkimSign(opened.header, body, { ...dkim, domain: senderDomain });
+      return Buffer.from(field.replace(/\r\n/g, '\n'));
+    } catch (err) {
+      log.event('dkim-failed', { id: opened.envelope.id, error: (err as Error).message });
+      return Buffer.alloc(0);
+    }
+  }
+
+  /** The message as sent: the DKIM-Signature, if any, then the stored bytes. */
+  private async *content(opened: Opened): AsyncIterable<Buffer> {
+    if (opened.signature.length > 0) yield opened.signature;
+    yield* readRange(opened.file, opened.bodyOffset, opened.bodyBytes);
+  }
+
+  /** Save the results; bounce final failures; schedule, expire or remove. */
+  private async afterAttempt(opened: Opened, state: QueueState): Promise<'removed' | 'deferred'> {
+    const { config, dataDir } = this.deps;
+    const { envelope } = opened;
+    const now = this.now();
+    state.attempts++;
+    state.lastAttempt = now.toISOString();
+    const pending = state.recipients.filter((r) => r.status === 'pending');
+    if (pending.length > 0 && isExpired(envelope.arrived, now, config.relay.maxAgeHours)) {
+      for (const r of pending) record(r, 'failed', '4.4.7', `message expired after ${config.relay.maxAgeHours} hours; last error: ${r.lastReply ?? 'none'}`);
+    } else if (pending.length > 0 && delayWarningDue(envelope.arrived, now, config.relay.delayWarningHours, state.delayWarned)) {
+      state.delayWarned = true;
+      await this.notify(opened, pending, 'delayed');
+    }
+    const toBounce = state.recipients.filter((r) => r.status === 'failed' && !r.notified);
+    if (toBounce.length > 0) {
+      await this.notify(opened, toBounce, 'failed');
+      for (const r of toBounce) r.notified = true;
+    }
+    if (state.recipients.every((r) => r.status !== 'pending')) {
+      await removeQueued(dataDir, envelope.id);
+      this.deps.log.event('done', { id: envelope.id, delivered: state.recipients.filter((r) => r.status === 'delivered').length, failed: toBounce.length });
+      return 'removed';
+    }
+    state.nextAttempt = nextAttemptAt(now, state.attempts).toISOString();
+    await writeState(dataDir, envelope.id, state);
+    this.deps.log.event('deferred', { id: envelope.id, pending: state.recipients.filter((r) => r.status === 'pending').length, next: state.nextAttempt });
+    return 'deferred';
+  }
+
+  /** A delivery status notification to the sender (RFC 3464), never to <> (RFC 5321 4.5.5). */
+  private async notify(opened: Opened, recipients: RecipientState[], action: 'failed' | 'delayed'): Promise<void> {
+    const { envelope } = opened;
+    const { config, log } = this.deps;
+    if (!shouldBounce(envelope.from)) {
+      log.event('no-bounce', { id: envelope.id, reason: 'null sender', action });
+      return;
+    }
+    const dsnRecipients: DsnRecipient[] = recipients.map((r) => ({
+      address: r.address,
+      action,
+      status: r.statusCode ?? (action === 'failed' ? '5.0.0' : '4.0.0'),
+      diagnostic: r.lastReply ? `smtp; ${r.lastReply}` : undefined,
+      remoteMta: r.remoteMta,
+      lastAttempt: this.now(),
+    }));
+    const dsn = buildDsn({
+      reportingMta: config.hostname,
+      postmaster: `MAILER-DAEMON@${config.hostname}`,
+      to: envelope.from,
+      queueId: envelope.id,
+      arrivalDate: envelope.arrived,
+      recipients: dsnRecipients,
+      originalHeader: opened.header,
+      willRetryUntil: new Date(envelope.arrived.getTime() + config.relay.maxAgeHours * 3_600_000),
+      now: this.now(),
+    });
+    if (await this.deps.deliverLocally(envelope.from, dsn)) {
+      log.event('bounce', { id: envelope.id, action, to: `<${envelope.from}>`, delivered: 'local' });
+      return;
+    }
+    const id = newId();
+    await writeQueueFile(this.deps.dataDir, { id, from: '', to: [envelope.from], arrived: this.now(), auth: '', body: '8bitmime', smtputf8: false }, async function* () {
+      yield dsn;
+    });
+    log.event('bounce', { id: envelope.id, action, to: `<${envelope.from}>`, queued: id });
+  }
+}
+
+function record(recipient: RecipientState, status: RecipientState['status'], statusCode: string, reply: string): void {
+  recipient.status = status;
+  recipient.statusCode = statusCode;
+  recipient.lastReply = reply;
+}
+
+/** Open a queue file: its envelope, its header (for DKIM and bounces), its size on the wire. */
+async function openQueued(dataDir: string, id: string): Promise<Opened> {
+  const file = await open(messagePath(dataDir, id), 'r');
+  try {
+    const { size } = await file.stat();
+    const head = Buffer.alloc(Math.min(size, HEAD_LIMIT));
+    await file.read(head, 0, head.length, 0);
+    const { envelope, bodyOffset } = parseQueueEnvelope(head);
+    const message = head.subarray(bodyOffset);
+    const headerEnd = message.indexOf('\n\n');
+    const header = headerEnd < 0 ? message : message.subarray(0, headerEnd + 1);
+    const bodyBytes = size - bodyOffset;
+    let lines = 0;
+    for await (const chunk of readRange(file, bodyOffset, bodyBytes)) {
+      for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
+    }
+    return { envelope, file, bodyOffset, bodyBytes, wireSize: bodyBytes + lines, header: Buffer.from(header), signature: Buffer.alloc(0) };
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
+}
+
+/** Stream `length` bytes from `start`, in 256 KiB reads (each chunk is a new buffer). */
+async function* readRange(file: FileHandle, start: number, length: number): AsyncIterable<Buffer> {
+  for (let position = start; position < start + length; ) {
+    const buffer = Buffer.allocUnsafe(Math.min(256 * 1024, start + length - position));
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield buffer.subarray(0, bytesRead);
+  }
+}

@@ -1,0 +1,51 @@
+// The server keeps the relay running as a child process: started after the
+// server has dropped root (so the relay runs as the same unprivileged user),
+// restarted with a growing delay if it dies (1 s, doubling to a minute; back
+// to 1 s once it has stayed up for a minute), stopped with the server.
+
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../log.ts';
+
+const RELAY_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+export interface Supervisor {
+  stop(): Promise<void>;
+}
+
+export function superviseRelay(args: string[], log: Logger): Supervisor {
+  let child: ChildProcess | null = null;
+  let stopping = false;
+  let delayMs = 1000;
+  let restartTimer: NodeJS.Timeout | null = null;
+
+  const start = () => {
+    const startedAt = Date.now();
+    child = spawn(process.execPath, [RELAY_MAIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    log.event('relay-started', { pid: child.pid });
+    child.once('exit', (code, signal) => {
+      child = null;
+      if (stopping) return;
+      if (Date.now() - startedAt > 60_000) delayMs = 1000;
+      log.event('relay-died', { code: code ?? undefined, signal: signal ?? undefined, restartInMs: delayMs });
+      restartTimer = setTimeout(start, delayMs);
+      delayMs = Math.min(delayMs * 2, 60_000);
+    });
+  };
+  start();
+
+  return {
+    async stop() {
+      stopping = true;
+      if (restartTimer) clearTimeout(restartTimer);
+      const running = child;
+      if (!running) return;
+      const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
+      running.kill('SIGTERM');
+      const killer = setTimeout(() => running.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
