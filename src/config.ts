@@ -27,6 +27,10 @@ export const defaults = {
     submission: 2587,
     /** Submission over implicit TLS (RFC 8314) [465]. */
     smtps: 2465,
+    /** POP3 with STLS [110]. */
+    pop3: 2110,
+    /** POP3 over implicit TLS [995]. */
+    pop3s: 2995,
   },
   tls: {
     /** PEM certificate chain and key (e.g. from Let's Encrypt). Empty: a self-signed one in <dataDir>/tls/. */
@@ -36,6 +40,41 @@ export const defaults = {
   auth: {
     /** Allow AUTH without TLS from loopback clients (local scripts, tests). Never over the network. */
     allowPlaintextOnLoopback: false,
+  },
+  /** The relay process (src/relay/): delivers queued mail to other domains. */
+  relay: {
+    /** The server starts the relay as a child process and restarts it if it dies. */
+    enabled: true,
+    /** DNS servers for MX lookups, comma separated ("127.0.0.1:5353"); empty: the system's. */
+    dnsServers: '',
+    /** Port of the receiving servers (25; tests use another). */
+    port: 25,
+    /** Insist on STARTTLS everywhere (Postfix: smtp_tls_security_level = encrypt). */
+    requireTls: false,
+    /** Check the receiving servers' certificates (most MTAs do not, for opportunistic TLS). */
+    verifyCertificates: false,
+    /** Give up and bounce after this long (Postfix: maximal_queue_lifetime, 5 days). */
+    maxAgeHours: 120,
+    /** Tell the sender their mail is delayed after this long; 0: never. */
+    delayWarningHours: 4,
+    /** Messages delivered at the same time. */
+    concurrency: 4,
+    /** Look at the queue at least this often, for retries that became due. */
+    scanSeconds: 60,
+    /** Send everything through one server (your ISP's, or a mail service): most home connections cannot send on port 25. */
+    smarthost: {
+      host: '',
+      port: 587,
+      /** "starttls" (port 587) or "implicit" (port 465). */
+      tls: 'starttls',
+      username: '',
+      password: '',
+    },
+    /** DKIM signing of mail from our domains (scripts/dkim-keygen.ts makes the key). */
+    dkim: {
+      selector: '',
+      keyFile: '',
+    },
   },
   /**
    * Started as root (to bind ports below 1024): the user and group to become
@@ -58,6 +97,8 @@ export const defaults = {
     maxConnectionsPerIp: 10,
     /** Idle time before the server hangs up; RFC 5321 4.5.3.2.7 says at least 5 minutes. */
     idleTimeoutSeconds: 300,
+    /** The same for POP3, where RFC 1939 3 says at least 10 minutes. */
+    pop3IdleTimeoutSeconds: 600,
     /** Protocol errors before the session is closed with 421 (RFC 5321 4.3.2 allows it). */
     maxErrors: 10,
     /** Messages up to this size are held in memory while they arrive; larger ones go to a temp file. */

@@ -22,13 +22,17 @@ import { MboxAppender } from './store/mbox-append.ts';
 import type { AppendIO } from './store/mbox-append.ts';
 import { startSmtpServer } from './smtp/server.ts';
 import type { SmtpServer } from './smtp/server.ts';
+import { startPop3Server } from './pop3/server.ts';
+import type { Listeners } from './wire/listener.ts';
 import { TlsCredentials } from './tls/certificates.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import type { ThrottleOptions } from './auth/throttle.ts';
 import { dropPrivileges, restrictUmask, lookupIds, chownTree } from './privileges.ts';
+import { superviseRelay } from './relay/supervisor.ts';
 
 export interface RunningServer {
   smtp: SmtpServer;
+  pop3: Listeners;
   tls: TlsCredentials;
   close(): Promise<void>;
 }
@@ -61,12 +65,13 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     hostname: config.hostname,
     log: (message) => log.event('tls', { message }),
   });
+  const login = { accounts, throttle: new LoginThrottle(hooks.throttle) };
   const smtp = await startSmtpServer({
     config,
     accounts,
     delivery: { dataDir, appender },
     tls,
-    login: { accounts, throttle: new LoginThrottle(hooks.throttle) },
+    login,
     tmpDir,
     log,
     host: config.listenAddress,
@@ -76,14 +81,27 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
       { name: 'smtps', port: config.ports.smtps, role: 'submission', implicitTls: true },
     ],
   });
-  for (const [name, port] of Object.entries(smtp.ports)) {
+  const pop3 = await startPop3Server({
+    config,
+    dataDir,
+    tls,
+    login,
+    log,
+    host: config.listenAddress,
+    port: config.ports.pop3,
+    tlsPort: config.ports.pop3s,
+  });
+  for (const [name, port] of Object.entries({ ...smtp.ports, ...pop3.ports })) {
     log.event('listening', { service: name, address: config.listenAddress, port });
   }
   log.event('ready', { data: dataDir, certificate: tls.certPath });
   return {
     smtp,
+    pop3,
     tls,
-    close: () => smtp.close(),
+    close: async () => {
+      await Promise.all([smtp.close(), pop3.close()]);
+    },
   };
 }
 
@@ -137,6 +155,10 @@ async function main(): Promise<void> {
     process.exit(2);
   }
 
+  // The relay delivers queued mail to other domains, in its own process.
+  const relayArgs = [...(values.config ? ['--config', values.config] : []), ...(values.trace ? ['--trace'] : [])];
+  const relay = config.relay.enabled ? superviseRelay(relayArgs, log) : null;
+
   process.on('SIGHUP', () => {
     server.tls.reload().then(
       () => log.event('tls-reloaded', { certificate: server.tls.certPath }),
@@ -149,7 +171,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.event('shutdown', { signal });
-    await server.close();
+    await Promise.all([server.close(), relay?.stop()]);
     log.event('stopped');
     process.exit(0);
   };

@@ -25,6 +25,7 @@ import type { Config } from '../config.ts';
 import type { Accounts } from '../auth/accounts.ts';
 import type { LocalDelivery } from './delivery.ts';
 import type { LoginService } from '../auth/login.ts';
+import { canCarryPasswords } from '../wire/connection.ts';
 import type { TlsCredentials } from '../tls/certificates.ts';
 import { formatReply, reply } from './reply.ts';
 import type { Reply } from './reply.ts';
@@ -220,8 +221,7 @@ export class Session {
 
   /** AUTH is allowed over TLS, or in clear from loopback when the config says so. */
   authAllowed(): boolean {
-    if (this.conn.isSecure) return true;
-    return this.ctx.config.auth.allowPlaintextOnLoopback && isLoopback(this.conn.remoteAddress);
+    return canCarryPasswords(this.conn, this.ctx.config.auth.allowPlaintextOnLoopback);
   }
 
   /** Start a new transaction (RSET, EHLO, after DATA): RFC 5321 4.1.1.5. */
@@ -235,9 +235,4 @@ export class Session {
     for (const line of text.split('\r\n').slice(0, -1)) this.log.trace('S', line);
     this.conn.write(text);
   }
-}
-
-/** 127.0.0.0/8 and ::1. */
-export function isLoopback(address: string): boolean {
-  return address === '::1' || /^127\.\d+\.\d+\.\d+$/.test(address);
 }

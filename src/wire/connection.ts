@@ -265,6 +265,24 @@ export class Connection {
     if (!this.closed && !this.socket.destroyed) this.socket.write(data);
   }
 
+  /**
+   * Write, then wait until the socket has room again: for long replies
+   * (POP3 RETR of a large message) so memory stays bounded.
+   */
+  async writeAndDrain(data: string | Buffer): Promise<void> {
+    if (this.closed || this.socket.destroyed) return;
+    if (this.socket.write(data)) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+    });
+  }
+
   /** Send what is queued, then close. */
   end(): void {
     this.socket.end();
@@ -275,6 +293,20 @@ export class Connection {
   destroy(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * Passwords travel only over TLS (RFC 3207/2595/4954: offer password logins
+ * only where they are safe), or in clear from the machine itself when the
+ * config allows it (local scripts, tests).
+ */
+export function canCarryPasswords(conn: Connection, allowPlaintextOnLoopback: boolean): boolean {
+  return conn.isSecure || (allowPlaintextOnLoopback && isLoopback(conn.remoteAddress));
+}
+
+/** 127.0.0.0/8 and ::1. */
+export function isLoopback(address: string): boolean {
+  return address === '::1' || /^127\.\d+\.\d+\.\d+$/.test(address);
 }
 
 /** `::ffff:127.0.0.1` (an IPv4 client on a dual-stack socket) is shown as `127.0.0.1`. */

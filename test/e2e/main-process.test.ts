@@ -99,7 +99,7 @@ test('SIGHUP reloads the certificate for new connections; SIGTERM exits 0', asyn
   const keyFile = join(cwd, 'key.pem');
   await writeFile(certFile, first.certPem, { mode: 0o644 });
   await writeFile(keyFile, first.keyPem, { mode: 0o644 });
-  const ports = { smtp: await freePort(), submission: -1, smtps: await freePort() };
+  const ports = { smtp: await freePort(), submission: -1, smtps: await freePort(), pop3: -1, pop3s: -1 };
   await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir, ports, tls: { certFile, keyFile } }));
   const server = await startMain(cwd, ['--config', 'mail.json']);
   const fingerprint = async () => {

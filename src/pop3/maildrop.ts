@@ -1,0 +1,132 @@
+// A POP3 maildrop (RFC 1939): the user's INBOX as one session sees it.
+//
+// - A snapshot taken at login: the messages listed by the side index at that
+//   moment, numbered 1..n. Mail that arrives during the session is neither
+//   shown nor touched (RFC 1939 8: the maildrop is fixed for the session).
+// - The mbox file is opened once at login and read by byte range, so RETR
+//   and TOP never scan the file: the index says where each message is.
+// - DELE only marks. The marked messages are removed in the UPDATE state
+//   after QUIT, by store/mbox-expunge.ts (under the dot-lock, crash-safe,
+//   keeping mail that arrived meanwhile byte for byte). A session that ends
+//   any other way removes nothing.
+// - One session per maildrop: a second login gets [IN-USE] (RFC 2449 8.1.1),
+//   as RFC 1939 8 asks for an exclusive lock on the maildrop.
+
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { loadIndex } from '../store/mbox-index.ts';
+import type { IndexedMessage, MailboxIndex } from '../store/mbox-index.ts';
+import { expungeMessages } from '../store/mbox-expunge.ts';
+import { MboxrdUnquoter } from '../store/mboxrd.ts';
+import { mailboxPath } from '../store/paths.ts';
+
+/** Accounts with a POP3 session in the TRANSACTION state, in this process. */
+const inUse = new Set<string>();
+
+const READ_CHUNK = 256 * 1024;
+
+export class MaildropInUseError extends Error {}
+
+export class Maildrop {
+  readonly account: string;
+  readonly messages: IndexedMessage[];
+  readonly uidValidity: number;
+  /** Message numbers (1-based) marked with DELE. */
+  readonly deleted = new Set<number>();
+  private readonly path: string;
+  private file: FileHandle | null;
+
+  private constructor(account: string, path: string, index: MailboxIndex, file: FileHandle | null) {
+    this.account = account;
+    this.path = path;
+    this.messages = index.messages;
+    this.uidValidity = index.uidValidity;
+    this.file = file;
+  }
+
+  /** Lock the maildrop for this session and take the snapshot. */
+  static async open(dataDir: string, account: string, lockTimeoutMs: number): Promise<Maildrop> {
+    if (inUse.has(account)) throw new MaildropInUseError(`maildrop of ${account} is in use`);
+    inUse.add(account);
+    try {
+      const path = mailboxPath(dataDir, account, 'INBOX');
+      const index = await loadIndex(path, { lockTimeoutMs });
+      // Opened after the index: every indexed byte is in the file we hold.
+      // Deliveries only append, so this handle stays a true snapshot.
+      const file = index.messages.length > 0 ? await open(path, 'r') : null;
+      return new Maildrop(account, path, index, file);
+    } catch (err) {
+      inUse.delete(account);
+      throw err;
+    }
+  }
+
+  /** The message numbered `n` (1-based), or null if there is none or it is marked deleted. */
+  get(n: number): IndexedMessage | null {
+    if (!Number.isInteger(n) || n < 1 || n > this.messages.length || this.deleted.has(n)) return null;
+    return this.messages[n - 1];
+  }
+
+  /** Messages not marked deleted and their total size (STAT). */
+  summary(): { count: number; octets: number } {
+    let count = 0;
+    let octets = 0;
+    this.messages.forEach((message, i) => {
+      if (this.deleted.has(i + 1)) return;
+      count++;
+      octets += message.size;
+    });
+    return { count, octets };
+  }
+
+  /**
+   * A unique id that survives sessions, restarts, deliveries and rewrites
+   * (RFC 1939 7: UIDL): the index's UID, with UIDVALIDITY so an id is never
+   * reused even if the index has to start over. IMAP shows the same UIDs.
+   */
+  uniqueId(message: IndexedMessage): string {
+    return `${this.uidValidity}.${message.uid}`;
+  }
+
+  /** The message's bytes as stored (LF line endings), mboxrd quoting undone. */
+  async *read(message: IndexedMessage): AsyncIterable<Buffer> {
+    const unquoter = new MboxrdUnquoter();
+    const end = message.offset + message.length;
+    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(1, end - message.contentOffset)));
+    for (let position = message.contentOffset; position < end; ) {
+      const { bytesRead } = await this.file!.read(buffer, 0, Math.min(buffer.length, end - position), position);
+      if (bytesRead === 0) throw new Error('mbox file shorter than its index');
+      position += bytesRead;
+      yield unquoter.push(buffer.subarray(0, bytesRead));
+    }
+    yield unquoter.end();
+  }
+
+  /** RSET: unmark everything. */
+  reset(): void {
+    this.deleted.clear();
+  }
+
+  /**
+   * The UPDATE state (RFC 1939 6): remove the messages marked deleted.
+   * Returns how many were removed.
+   */
+  async commit(lockTimeoutMs: number): Promise<number> {
+    if (this.deleted.size === 0) return 0;
+    const uids = new Set([...this.deleted].map((n) => this.messages[n - 1].uid));
+    await this.closeFile(); // the expunge replaces the file
+    const result = await expungeMessages(this.path, uids, { lockTimeoutMs });
+    return result.removed.length;
+  }
+
+  private async closeFile(): Promise<void> {
+    await this.file?.close().catch(() => {});
+    this.file = null;
+  }
+
+  /** End of session, whatever happened: release the file and the maildrop lock. */
+  async release(): Promise<void> {
+    await this.closeFile();
+    inUse.delete(this.account);
+  }
+}
