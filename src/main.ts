@@ -29,6 +29,7 @@ import { LoginThrottle } from './auth/throttle.ts';
 import type { ThrottleOptions } from './auth/throttle.ts';
 import { dropPrivileges, restrictUmask, lookupIds, chownTree } from './privileges.ts';
 import { superviseRelay } from './relay/supervisor.ts';
+import type { Supervisor } from './relay/supervisor.ts';
 
 export interface RunningServer {
   smtp: SmtpServer;
@@ -140,24 +141,28 @@ async function main(): Promise<void> {
   restrictUmask(); // mail is private: files 0600, directories 0700
   const server = await startServer(config, log);
 
+  // The relay delivers queued mail to other domains, in its own process. It
+  // is started before we drop root (it drops root itself, first thing), as
+  // the unprivileged user may not be able to run the node binary (e.g. one
+  // that npx fetched under /root).
+  const relayArgs = [...(values.config ? ['--config', values.config] : []), ...(values.trace ? ['--trace'] : [])];
+  let relay: Supervisor | null = null;
+
   // Ports are bound: now stop being root (see privileges.ts).
   try {
     if (process.getuid?.() === 0 && config.runAs.user) {
       const { uid, gid } = lookupIds(config.runAs.user, config.runAs.group);
       await chownTree(dataDirOf(config), uid, gid);
     }
+    if (config.relay.enabled) relay = superviseRelay(relayArgs, log);
     const outcome = dropPrivileges(config.runAs);
     if (outcome !== 'not-root') log.event('privileges', { outcome, user: config.runAs.user || 'root' });
     if (outcome === 'dropped') checkDataDirReachable(dataDirOf(config), config.runAs.user);
   } catch (err) {
     console.error(`jjordan-mail: ${(err as Error).message}`);
-    await server.close();
+    await Promise.all([server.close(), relay?.stop()]);
     process.exit(2);
   }
-
-  // The relay delivers queued mail to other domains, in its own process.
-  const relayArgs = [...(values.config ? ['--config', values.config] : []), ...(values.trace ? ['--trace'] : [])];
-  const relay = config.relay.enabled ? superviseRelay(relayArgs, log) : null;
 
   process.on('SIGHUP', () => {
     server.tls.reload().then(

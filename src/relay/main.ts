@@ -17,6 +17,7 @@ import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { startedDirectly } from '../cli.ts';
+import { dropPrivileges, restrictUmask } from '../privileges.ts';
 import { Accounts } from '../auth/accounts.ts';
 import { MboxAppender } from '../store/mbox-append.ts';
 import { mailboxPath } from '../store/paths.ts';
@@ -73,6 +74,14 @@ async function main(): Promise<void> {
     throw err;
   }
   const log = createLogger({ trace: values.trace }, 'relay');
+  // Started by a root server, the relay becomes the unprivileged user at once.
+  restrictUmask();
+  try {
+    dropPrivileges(config.runAs);
+  } catch (err) {
+    console.error(`relay: ${(err as Error).message}`);
+    process.exit(2);
+  }
   const runner = new QueueRunner(await relayDeps(config, log));
   const dataDir = dataDirOf(config);
   await mkdir(queueDir(dataDir), { recursive: true, mode: 0o700 });

@@ -1,7 +1,7 @@
-// The server keeps the relay running as a child process: started after the
-// server has dropped root (so the relay runs as the same unprivileged user),
-// restarted with a growing delay if it dies (1 s, doubling to a minute; back
-// to 1 s once it has stayed up for a minute), stopped with the server.
+// The server keeps the relay running as a child process: restarted with a
+// growing delay if it dies (1 s, doubling to a minute; back to 1 s once it
+// has stayed up for a minute), stopped with the server. The relay drops root
+// itself (relay/main.ts), so it may be started before the server does.
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -22,16 +22,24 @@ export function superviseRelay(args: string[], log: Logger): Supervisor {
 
   const start = () => {
     const startedAt = Date.now();
-    child = spawn(process.execPath, [RELAY_MAIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
-    log.event('relay-started', { pid: child.pid });
-    child.once('exit', (code, signal) => {
+    const started = spawn(process.execPath, [RELAY_MAIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    child = started;
+    let ended = false;
+    const restart = (details: Record<string, string | number | undefined>) => {
+      if (ended) return;
+      ended = true;
       child = null;
       if (stopping) return;
       if (Date.now() - startedAt > 60_000) delayMs = 1000;
-      log.event('relay-died', { code: code ?? undefined, signal: signal ?? undefined, restartInMs: delayMs });
+      log.event('relay-died', { ...details, restartInMs: delayMs });
       restartTimer = setTimeout(start, delayMs);
       delayMs = Math.min(delayMs * 2, 60_000);
-    });
+    };
+    // 'error': it could not even be started (e.g. the node binary is not
+    // readable by the unprivileged user); 'exit': it ran and ended.
+    started.once('error', (err) => restart({ error: err.message }));
+    started.once('exit', (code, signal) => restart({ code: code ?? undefined, signal: signal ?? undefined }));
+    if (started.pid) log.event('relay-started', { pid: started.pid });
   };
   start();
 

@@ -77,6 +77,8 @@ test('with no config file: defaults, spool/ in the working directory, a certific
     assert.match(server.output(), /listening service=smtp address=127\.0\.0\.1 port=2525/);
     assert.match(server.output(), /listening service=submission address=127\.0\.0\.1 port=2587/);
     assert.match(server.output(), /listening service=smtps address=127\.0\.0\.1 port=2465/);
+    assert.match(server.output(), /listening service=pop3s address=127\.0\.0\.1 port=2995/);
+    assert.match(server.output(), /relay-started pid=\d+/, 'the relay process is started by default');
     const cert = new X509Certificate(await readFile(join(cwd, 'spool/tls/cert.pem')));
     assert.match(cert.subjectAltName ?? '', /DNS:localhost/);
     const result = await sendMail(2525, { from: 'alice@example.org', to: ['jjordan@localhost'], data: 'Subject: hi\r\n\r\nhello\r\n' });
