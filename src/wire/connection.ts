@@ -69,6 +69,8 @@ export class Connection {
   private discarding = false;
   /** Set when an over-long line was dropped; the LF that ends it yields 'too-long'. */
   private longLineEnded = false;
+  /** True while writeAndDrain waits for the client to read. */
+  private waitingForDrain = false;
   private wake: (() => void) | null = null;
   private readonly limits: Required<ConnectionLimits>;
 
@@ -91,10 +93,14 @@ export class Connection {
     // leave a silent client connected forever.
     socket.setTimeout(this.limits.idleTimeoutMs);
     socket.on('timeout', () => {
-      // Only a client we are waiting for can be idle.
+      // Only a client we are waiting for can be idle: one we wait to send a
+      // command, or one that stopped reading a long reply (a RETR it never
+      // takes would otherwise hold its connection, and its maildrop, forever).
       if (this.wake) {
         this.timedOut = true;
         this.notify();
+      } else if (this.waitingForDrain) {
+        this.socket.destroy();
       }
     });
   }
@@ -272,8 +278,10 @@ export class Connection {
   async writeAndDrain(data: string | Buffer): Promise<void> {
     if (this.closed || this.socket.destroyed) return;
     if (this.socket.write(data)) return;
+    this.waitingForDrain = true;
     await new Promise<void>((resolve) => {
       const done = () => {
+        this.waitingForDrain = false;
         this.socket.off('drain', done);
         this.socket.off('close', done);
         resolve();
