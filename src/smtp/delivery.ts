@@ -54,7 +54,15 @@ export interface TraceInfo {
   date: Date;
 }
 
-/** `Return-Path:` and `Received:` fields, LF line endings. */
+/**
+ * The `Return-Path:` field, added only at final delivery into a mailbox
+ * (RFC 5321 4.4): a copy that goes on to another server must not carry one.
+ */
+export function returnPathHeader(envelopeFrom: string): Buffer {
+  return Buffer.from(`Return-Path: <${envelopeFrom}>\n`, 'utf8');
+}
+
+/** The `Received:` trace field (RFC 5321 4.4), LF line endings. */
 export function traceHeader(info: TraceInfo): Buffer {
   const address = info.clientAddress.includes(':') ? `IPv6:${info.clientAddress}` : info.clientAddress;
   // Naming the recipient is only safe when there is one (Postfix does the same):
@@ -65,8 +73,7 @@ export function traceHeader(info: TraceInfo): Buffer {
     (info.tls ? `\n\t(using ${info.tls})` : '') +
     (info.authenticatedAs ? `\n\t(Authenticated sender: ${info.authenticatedAs})` : '');
   return Buffer.from(
-    `Return-Path: <${info.envelopeFrom}>\n` +
-      `Received: from ${info.heloName} ([${address}])${comments}\n` +
+    `Received: from ${info.heloName} ([${address}])${comments}\n` +
       `\tby ${info.hostname} (jjordan-mail) with ${info.protocol} id ${info.messageId}${forClause};\n` +
       `\t${formatMessageDate(info.date)}\n`,
     'utf8',

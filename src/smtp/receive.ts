@@ -7,7 +7,7 @@
 import { newId } from '../log.ts';
 import { LockTimeoutError } from '../store/dotlock.ts';
 import { receiveMessage } from './message.ts';
-import { traceHeader, storedContent, deliverToAccounts } from './delivery.ts';
+import { traceHeader, returnPathHeader, storedContent, deliverToAccounts } from './delivery.ts';
 import { writeQueueFile } from '../queue/queue-file.ts';
 import { reply } from './reply.ts';
 import type { Reply } from './reply.ts';
@@ -57,13 +57,15 @@ export async function receiveAndDeliver(session: Session): Promise<Reply | null>
     recipients: envelope.recipients.map((r) => r.address),
     date,
   });
-  const content = storedContent(trace, message);
+  // Return-Path only in the mailbox copies; the queued copy travels on (RFC 5321 4.4).
+  const localContent = storedContent(Buffer.concat([returnPathHeader(envelope.from), trace]), message);
+  const queuedContent = storedContent(trace, message);
   const local = envelope.recipients.filter((r) => !r.remote);
   const remote = envelope.recipients.filter((r) => r.remote);
   try {
     const copies: Promise<unknown>[] = [];
     if (local.length > 0) {
-      copies.push(deliverToAccounts(delivery, local.flatMap((r) => r.accounts), envelope.from, date, content));
+      copies.push(deliverToAccounts(delivery, local.flatMap((r) => r.accounts), envelope.from, date, localContent));
     }
     if (remote.length > 0) {
       const queueEnvelope = {
@@ -75,7 +77,7 @@ export async function receiveAndDeliver(session: Session): Promise<Reply | null>
         body: envelope.eightBit ? ('8bitmime' as const) : ('7bit' as const),
         smtputf8: envelope.utf8,
       };
-      copies.push(writeQueueFile(delivery.dataDir, queueEnvelope, content));
+      copies.push(writeQueueFile(delivery.dataDir, queueEnvelope, queuedContent));
     }
     // allSettled first: never answer while a copy is still being written.
     const results = await Promise.allSettled(copies);
