@@ -9,6 +9,7 @@
 // message now, whatever its schedule says.
 
 import { readFile, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig, dataDirOf } from '../src/config.ts';
@@ -46,13 +47,31 @@ export async function describeQueue(dataDir: string, now = new Date()): Promise<
   return lines.join('\n') + '\n';
 }
 
+/**
+ * Is `pid` a running relay? A relay that was killed leaves its relay.pid
+ * behind, and the PID may since belong to another program, which must not
+ * get our SIGUSR1. On Linux /proc says what the process runs.
+ */
+function isRelay(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('relay/main.ts');
+  } catch {
+    return true; // no /proc (not Linux): the process exists, trust the file
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, data: { type: 'string' }, flush: { type: 'boolean', default: false } } });
   const dataDir = values.data ? resolve(values.data) : dataDirOf(loadConfig(values.config));
   if (values.flush) {
     const pid = Number((await readFile(relayPidPath(dataDir), 'utf8').catch(() => '')).trim());
-    if (!pid) {
-      console.error('mailq: no relay is running (no relay.pid)');
+    if (!pid || !isRelay(pid)) {
+      console.error(`mailq: no relay is running (${pid ? 'stale relay.pid' : 'no relay.pid'})`);
       return 1;
     }
     process.kill(pid, 'SIGUSR1');

@@ -85,8 +85,6 @@ async function main(): Promise<void> {
   const runner = new QueueRunner(await relayDeps(config, log));
   const dataDir = dataDirOf(config);
   await mkdir(queueDir(dataDir), { recursive: true, mode: 0o700 });
-  await writeFile(relayPidPath(dataDir), `${process.pid}\n`);
-  log.event('started', { queue: queueDir(dataDir), smarthost: config.relay.smarthost.host || undefined });
 
   // One run at a time; a request during a run makes one more run afterwards.
   let running: Promise<void> | null = null;
@@ -106,11 +104,12 @@ async function main(): Promise<void> {
     });
   };
 
-  run();
+  // Watch first, then scan: a file that arrives in between is seen by one or the other.
   const watcher = watch(queueDir(dataDir), (_event, name) => {
     if (name?.endsWith('.msg')) run();
   });
   const timer = setInterval(() => run(), config.relay.scanSeconds * 1000);
+  run();
   process.on('SIGUSR1', () => {
     log.event('flush');
     run(true);
@@ -125,6 +124,9 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // The PID file says "ready for signals" (mailq --flush), so it comes after the handlers.
+  await writeFile(relayPidPath(dataDir), `${process.pid}\n`);
+  log.event('started', { queue: queueDir(dataDir), smarthost: config.relay.smarthost.host || undefined });
 }
 
 if (startedDirectly(import.meta.url)) {

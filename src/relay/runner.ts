@@ -11,6 +11,7 @@
 // final result, and the state is saved after every attempt.
 
 import { open } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
 import type { Config } from '../config.ts';
 import { newId } from '../log.ts';
@@ -93,11 +94,17 @@ export class QueueRunner {
       if (!force && new Date(state.nextAttempt) > now) return 'not-due';
       const pending = state.recipients.filter((r) => r.status === 'pending');
       const byDomain = new Map<string, RecipientState[]>();
+      // By domain, since each domain has its own servers; through a smarthost, all in one session.
+      const viaSmarthost = this.deps.config.relay.smarthost.host !== '';
       for (const recipient of pending) {
-        const domain = recipient.address.slice(recipient.address.lastIndexOf('@') + 1).toLowerCase();
+        const domain = viaSmarthost ? '' : recipient.address.slice(recipient.address.lastIndexOf('@') + 1).toLowerCase();
         byDomain.set(domain, [...(byDomain.get(domain) ?? []), recipient]);
       }
-      if (byDomain.size > 0) opened.signature = await this.sign(opened);
+      if (byDomain.size > 0) {
+        opened.signature = await this.sign(opened);
+        // RFC 1870: SIZE= counts what is sent, the signature (CRLF on the wire) too.
+        opened.wireSize += opened.signature.length + opened.signature.filter((byte) => byte === 0x0a).length;
+      }
       for (const [domain, recipients] of byDomain) await this.deliverDomain(opened, domain, recipients);
       return await this.afterAttempt(opened, state);
     } finally {
@@ -156,7 +163,8 @@ export class QueueRunner {
     return {
       host: destination.address,
       port: destination.port,
-      servername: destination.host,
+      // RFC 6066 3: SNI carries host names only, never an address (a smarthost given by IP, an address literal).
+      servername: isIP(destination.host) || destination.host.startsWith('[') ? undefined : destination.host,
       heloName: config.hostname,
       from: opened.envelope.from,
       recipients: recipients.map((r) => r.address),
@@ -260,7 +268,9 @@ export class QueueRunner {
       return;
     }
     const id = newId();
-    await writeQueueFile(this.deps.dataDir, { id, from: '', to: [envelope.from], arrived: this.now(), auth: '', body: '8bitmime', smtputf8: false }, async function* () {
+    // 8BITMIME only when the report carries 8-bit bytes (from the original header), or it could not go to a 7-bit server.
+    const body = dsn.some((byte) => byte > 0x7f) ? '8bitmime' : '7bit';
+    await writeQueueFile(this.deps.dataDir, { id, from: '', to: [envelope.from], arrived: this.now(), auth: '', body, smtputf8: false }, async function* () {
       yield dsn;
     });
     log.event('bounce', { id: envelope.id, action, to: `<${envelope.from}>`, queued: id });
