@@ -157,13 +157,14 @@ function benchConfig(dataDir: string, opts: ServerOptions, port: number): Record
   // Dot-stuffing and the end-of-data line travel too, and a server may count
   // them; leave room so a message of exactly --size is never refused.
   const maxMessageBytes = Math.max(defaults.limits.maxMessageBytes, opts.messageBytes + Math.ceil(opts.messageBytes / 50) + 64 * 1024);
-  // Our port for SMTP; every other listener off (0), so nothing else is bound.
-  const ports = Object.fromEntries(Object.keys(known.ports ?? {}).map((name) => [name, name === 'smtp' ? port : 0]));
+  // Our port for SMTP; every other listener off (-1; 0 would mean "any free port").
+  const ports = Object.fromEntries(Object.keys(known.ports ?? {}).map((name) => [name, name === 'smtp' ? port : -1]));
   const config: Record<string, unknown> = {
     dataDir,
     domains: [opts.domain],
     listenAddress: opts.host,
     ports,
+    relay: pick('relay', { enabled: false }), // nothing to relay: no child process to measure around
     limits: pick('limits', {
       maxMessageBytes,
       maxConnections: Math.max(defaults.limits.maxConnections, opts.connections + 10),

@@ -19,6 +19,7 @@
 
 import { chown, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createHmac, randomBytes } from 'node:crypto';
 import { accountDir, isValidAccountName, mailDir } from '../store/paths.ts';
 import { writeFileAtomic } from '../store/safeio.ts';
 import { parseAliases, parsePasswd, setPasswdLine } from './files.ts';
@@ -44,7 +45,13 @@ type Tables = {
   byAddress: Map<string, string[]>; // "info@example.org" -> accounts
 };
 
+/** How long a successful login is remembered, and how many are. */
+const LOGIN_CACHE_MS = 15 * 60_000;
+const LOGIN_CACHE_ENTRIES = 1000;
+
 export class Accounts {
+  private readonly cacheKey = randomBytes(32);
+  private readonly recentLogins = new Map<string, number>();
   private readonly passwdPath: string;
   private readonly aliasesPath: string;
   private readonly domains: string[];
@@ -119,7 +126,21 @@ export class Accounts {
     await this.refresh();
     const hash = this.tables.hashes.get(name);
     if (hash === undefined) return verifyAgainstDummy(password);
-    return verifyPassword(password, hash);
+    // Mail clients log in again and again (every POP3 check, several IMAP
+    // connections), and scrypt is slow on purpose: 45 ms here, more on a
+    // Raspberry Pi. So a recent success is remembered, like Dovecot's auth
+    // cache: only a keyed hash (HMAC with a key made at start-up, never
+    // stored) of the name, the stored hash and the password. A changed
+    // password changes the stored hash, so old entries stop matching; a wrong
+    // password never matches, so failures always pay the full scrypt.
+    const tag = createHmac('sha256', this.cacheKey).update(`${name}\0${hash}\0`).update(password).digest('base64');
+    const now = this.now();
+    if ((this.recentLogins.get(tag) ?? 0) > now) return true;
+    if (!(await verifyPassword(password, hash))) return false;
+    this.recentLogins.delete(tag); // re-insert: the Map's order is then oldest-first
+    this.recentLogins.set(tag, now + LOGIN_CACHE_MS);
+    if (this.recentLogins.size > LOGIN_CACHE_ENTRIES) this.recentLogins.delete(this.recentLogins.keys().next().value!);
+    return true;
   }
 
   /** Every address that delivers to this account: its own and its aliases. */

@@ -27,6 +27,9 @@ import { commandTable } from './commands.ts';
 
 export type State = 'authorization' | 'transaction';
 
+/** A long reply is written in pieces of about this size (back-pressure in between). */
+const WRITE_BATCH = 256 * 1024;
+
 export interface Pop3Context {
   config: Config;
   dataDir: string;
@@ -122,14 +125,25 @@ export class Pop3Session {
       this.log.trace('C', '****'); // a SASL response: base64 of a password
       reply = await reply.challenge.next(line.text);
     }
-    this.send(reply);
     if (reply.body) {
+      // The status line, the message and the final "." go out together when
+      // the message is small (one write, one packet), in pieces when large.
       const writer = new DotWriter();
+      const pending: Buffer[] = [Buffer.from(this.format(reply))];
+      let pendingBytes = 0;
       for await (const chunk of reply.body()) {
         const encoded = writer.push(chunk);
-        if (encoded.length > 0) await this.conn.writeAndDrain(encoded);
+        pending.push(encoded);
+        pendingBytes += encoded.length;
+        if (pendingBytes >= WRITE_BATCH) {
+          await this.conn.writeAndDrain(Buffer.concat(pending.splice(0)));
+          pendingBytes = 0;
+        }
       }
-      await this.conn.writeAndDrain(writer.end());
+      pending.push(writer.end());
+      await this.conn.writeAndDrain(Buffer.concat(pending));
+    } else {
+      this.send(reply);
     }
     if (reply.startTls && !(await this.conn.startTls(this.ctx.tls!.context))) {
       this.log.event('tls-failed');
@@ -161,6 +175,11 @@ export class Pop3Session {
   }
 
   send(reply: Pop3Reply): void {
+    this.conn.write(this.format(reply));
+  }
+
+  /** A reply as it goes on the wire (the status line, and a listing if any). */
+  private format(reply: Pop3Reply): string {
     const first = `${reply.ok ? '+OK' : '-ERR'} ${reply.text}`;
     this.log.trace('S', first);
     let text = `${first}\r\n`;
@@ -169,6 +188,6 @@ export class Pop3Session {
       for (const line of reply.lines) text += `${line.startsWith('.') ? '.' : ''}${line}\r\n`;
       text += '.\r\n';
     }
-    this.conn.write(text);
+    return text;
   }
 }

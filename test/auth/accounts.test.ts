@@ -218,3 +218,30 @@ test('addAccount refuses bad names and empty passwords', async (t) => {
   }
   await assert.rejects(addAccount(dir, 'jjordan', ''), /must not be empty/);
 });
+
+test('a successful login is remembered (no second scrypt); a wrong password or a changed one is not', async (t) => {
+  const dir = await tempDir(t);
+  await addAccount(dir, 'jjordan', 'first');
+  let clock = 0;
+  const accounts = await Accounts.load({ dataDir: dir, domains: DOMAINS, now: () => clock });
+  const timed = async (password: string) => {
+    const start = performance.now();
+    const ok = await accounts.verify('jjordan', password);
+    return { ok, ms: performance.now() - start };
+  };
+  assert.equal((await timed('first')).ok, true);
+  const again = await timed('first');
+  assert.equal(again.ok, true);
+  assert.ok(again.ms < 5, `a remembered login skips scrypt (took ${again.ms.toFixed(1)} ms)`);
+  for (let i = 0; i < 2; i++) {
+    const wrong = await timed('wrong');
+    assert.equal(wrong.ok, false);
+    assert.ok(wrong.ms > 5, 'a wrong password always pays the full scrypt');
+  }
+  await addAccount(dir, 'jjordan', 'second');
+  clock += 2000; // past the re-read interval: the new passwd is seen
+  assert.equal(await accounts.verify('jjordan', 'first'), false, 'the old password no longer works');
+  assert.equal(await accounts.verify('jjordan', 'second'), true);
+  clock += 16 * 60_000; // remembered logins expire
+  assert.ok((await timed('second')).ms > 5, 'after 15 minutes scrypt runs again');
+});

@@ -1,0 +1,214 @@
+// `bench-pop3.ts --start-server`: this project's server as a child process,
+// in a throw-away data directory, in two steps so the maildrop can be filled
+// in between: `preparePop3Server` makes the directory and the account, the
+// caller fills the mbox, `start()` runs `node src/main.ts --config FILE`.
+// The server thus meets the mailbox for the first time at the first login,
+// and must build its side index then.
+//
+// A variant of bench-server.ts (which serves bench-smtp.ts): the account
+// gets a known password (POP3 logs in), the config turns on POP3 (and
+// POP3S for --tls) and allows passwords in clear from loopback, and every
+// other listener is off. Same handling of root and of the log file.
+
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { defaults } from '../../src/config.ts';
+import { mailboxPath } from '../../src/store/paths.ts';
+
+/** The repository root (this file is scripts/lib/pop3-bench-server.ts). */
+const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
+
+export interface Pop3ServerOptions {
+  account: string;
+  password: string;
+  /** Loopback address to listen on. */
+  host: string;
+  /** Serve POP3 over implicit TLS (the pop3s listener) instead of plain. */
+  tls: boolean;
+  /** Where to create the temporary directory (its disk is the one read). */
+  parentDir: string;
+  /** Extra options for the server's node (e.g. --cpu-prof). */
+  nodeArgs: string[];
+}
+
+export interface PreparedServer {
+  dataDir: string;
+  /** The account's INBOX: fill it before start(). */
+  mboxPath: string;
+  /** The passwd file adduser wrote (for the cost of its password hash). */
+  passwdPath: string;
+  start(): Promise<RunningServer>;
+  /** Stop the server if it runs, then remove the temporary directory. */
+  remove(): Promise<void>;
+}
+
+export interface RunningServer {
+  port: number;
+  pid: number;
+  logTail(lines?: number): Promise<string>;
+}
+
+const ADDUSER_TIMEOUT_MS = 60_000; // scrypt is slow on purpose
+const LISTEN_TIMEOUT_MS = 20_000;
+const STARTUP_SETTLE_MS = 300;
+const STOP_TIMEOUT_MS = 20_000; // the server's own grace period is 10 s
+
+export async function preparePop3Server(opts: Pop3ServerOptions): Promise<PreparedServer> {
+  const workDir = await mkdtemp(join(opts.parentDir, 'bench-pop3-'));
+  const dataDir = join(workDir, 'data');
+  const logPath = join(workDir, 'server.log');
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  let hasExited = false;
+
+  const logTail = async (lines = 20) => {
+    const text = await readFile(logPath, 'utf8').catch(() => '');
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
+  };
+  const stop = async () => {
+    if (child && !hasExited) {
+      child.kill('SIGTERM');
+      if (!(await within(exited, STOP_TIMEOUT_MS))) {
+        child.kill('SIGKILL');
+        await within(exited, 5000);
+      }
+    }
+  };
+  const remove = async () => {
+    await stop();
+    await rm(workDir, { recursive: true, force: true });
+  };
+
+  const start = async (): Promise<RunningServer> => {
+    if (child) throw new Error('the server was already started');
+    const port = await freePort(opts.host);
+    const configPath = join(workDir, 'config.json');
+    await writeFile(configPath, JSON.stringify(benchConfig(dataDir, opts, port), null, 2) + '\n');
+    const logFd = openSync(logPath, 'a', 0o600);
+    try {
+      child = spawn(process.execPath, [...opts.nodeArgs, join('src', 'main.ts'), '--config', configPath], {
+        cwd: PROJECT_ROOT,
+        stdio: ['ignore', logFd, logFd],
+      });
+    } finally {
+      closeSync(logFd); // the child has its own copy
+    }
+    const proc = child;
+    exited = new Promise<void>((done) => proc.once('exit', () => done()));
+    void exited.then(() => (hasExited = true));
+    try {
+      await waitForListening(logPath, opts.tls ? 'pop3s' : 'pop3', port, () => hasExited);
+      // A server may bind first and refuse to run just after (privileges,
+      // certificates): give it a moment to change its mind.
+      await within(exited, STARTUP_SETTLE_MS);
+      if (hasExited) throw new Error('the server exited right after it started listening');
+    } catch (err) {
+      const tail = await logTail();
+      await stop();
+      throw new Error(`${(err as Error).message}\n--- server log ---\n${tail}`);
+    }
+    return { port, pid: proc.pid!, logTail };
+  };
+
+  try {
+    await addAccount(opts.account, opts.password, dataDir);
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+  return {
+    dataDir,
+    mboxPath: mailboxPath(dataDir, opts.account, 'INBOX'),
+    passwdPath: join(dataDir, 'passwd'),
+    start,
+    remove,
+  };
+}
+
+// `node src/auth/adduser.ts NAME --data DIR`, password on stdin.
+async function addAccount(account: string, password: string, dataDir: string): Promise<void> {
+  const child = spawn(process.execPath, [join('src', 'auth', 'adduser.ts'), account, '--data', dataDir], {
+    cwd: PROJECT_ROOT,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  child.stdin!.end(password + '\n');
+  const timer = setTimeout(() => child.kill('SIGKILL'), ADDUSER_TIMEOUT_MS);
+  const code = await exited;
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`adduser ${account} failed (exit ${code}): ${output.trim()}`);
+}
+
+/**
+ * The config file: the project's defaults with the benchmark's needs on top,
+ * only keys the project's schema knows (it refuses unknown ones).
+ */
+function benchConfig(dataDir: string, opts: Pop3ServerOptions, port: number): Record<string, unknown> {
+  const known = defaults as unknown as Record<string, Record<string, unknown>>;
+  const pick = (section: string, values: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(values).filter(([key]) => known[section] && Object.hasOwn(known[section], key)));
+  // Our port for POP3 (or POP3S); every other listener off (-1).
+  const mine = opts.tls ? 'pop3s' : 'pop3';
+  const ports = Object.fromEntries(Object.keys(known.ports ?? {}).map((name) => [name, name === mine ? port : -1]));
+  const config: Record<string, unknown> = {
+    dataDir,
+    listenAddress: opts.host,
+    ports,
+    // USER/PASS in clear, but only from loopback, which is all we use.
+    auth: pick('auth', { allowPlaintextOnLoopback: true }),
+    relay: pick('relay', { enabled: false }), // nothing to relay: no child process to measure around
+  };
+  // Started as root, the server drops to runAs.user, which could not reach a
+  // data directory under a private temporary one; a benchmark run as root
+  // (in a container, say) keeps root instead.
+  if (process.getuid?.() === 0 && known.runAs && Object.hasOwn(known.runAs, 'allowRoot')) {
+    config.runAs = pick('runAs', { user: '', group: '', allowRoot: true });
+  }
+  return config;
+}
+
+/** A port nobody listens on right now (the kernel's pick for port 0). */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      probe.close(() => (port ? resolve(port) : reject(new Error('could not find a free port'))));
+    });
+  });
+}
+
+// The server logs `... listening service=pop3 address=... port=N ...` once it accepts connections.
+async function waitForListening(logPath: string, service: string, port: number, hasExited: () => boolean): Promise<void> {
+  const deadline = Date.now() + LISTEN_TIMEOUT_MS;
+  const ready = new RegExp(`\\blistening\\b.*\\bservice=${service}\\b.*\\bport=${port}\\b`);
+  while (Date.now() < deadline) {
+    const text = await readFile(logPath, 'utf8').catch(() => '');
+    if (ready.test(text)) return;
+    if (hasExited()) throw new Error('the server exited during start-up');
+    await sleep(50);
+  }
+  throw new Error(`the server did not report listening on port ${port} within ${LISTEN_TIMEOUT_MS / 1000} s`);
+}
+
+/** True if `promise` settled within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((done) => (timer = setTimeout(() => done(false), ms)));
+  const result = await Promise.race([promise.then(() => true), timeout]);
+  clearTimeout(timer);
+  return result;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((done) => setTimeout(done, ms));
+}
