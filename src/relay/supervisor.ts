@@ -37,7 +37,13 @@ export function superviseRelay(args: string[], log: Logger): Supervisor {
     };
     // 'error': it could not even be started (e.g. the node binary is not
     // readable by the unprivileged user); 'exit': it ran and ended.
-    started.once('error', (err) => restart({ error: err.message }));
+    started.once('error', (err: NodeJS.ErrnoException) =>
+      restart({
+        error: err.message,
+        // After dropping root, a node binary under /root (as npx installs it) is out of reach.
+        hint: err.code === 'EACCES' ? 'the unprivileged user cannot run this node binary: install Node system-wide' : undefined,
+      }),
+    );
     started.once('exit', (code, signal) => restart({ code: code ?? undefined, signal: signal ?? undefined }));
     if (started.pid) log.event('relay-started', { pid: started.pid });
   };
