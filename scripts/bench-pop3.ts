@@ -34,26 +34,27 @@
 // Safe by construction: loopback targets only, every loop bounded in count
 // and time (--timeout), only Node's built-in modules (and, to fill a
 // maildrop and to run this project's server, this project's own code).
-// scripts/lib/ holds the parts: the self-contained POP3 client
-// (pop3-client.ts, so any server can be measured), the maildrop filler
-// (mbox-fill.ts) and the server starter (pop3-bench-server.ts).
+// This file reads the options, runs and reports; scripts/lib/ holds the
+// parts: the self-contained POP3 client (pop3-client.ts, so any server can
+// be measured), the timed sessions (pop3-session.ts), the phases and their
+// JSON form (pop3-phases.ts), the maildrop filler (mbox-fill.ts), the
+// password check's cost (scrypt-cost.ts), the CPU figures (cpu-meter.ts),
+// the checks on option values (args.ts) and, for --start-server, this
+// project's own server (bench-server.ts).
 
-import { randomBytes, scrypt } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import { readFile } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { UsageError, integer, parseSize } from './lib/args.ts';
-import { percentile, readMemory } from './lib/measure.ts';
-import { CpuMeter, describeCpu } from './lib/cpu-meter.ts';
+import { UsageError, failed, integer, loopbackAddress, parseSize } from './lib/args.ts';
+import { describeCpu } from './lib/cpu-meter.ts';
 import type { CpuUse } from './lib/cpu-meter.ts';
-import { fillMbox } from './lib/mbox-fill.ts';
-import type { FillResult } from './lib/mbox-fill.ts';
-import { Pop3Client, Pop3Error } from './lib/pop3-client.ts';
-import type { Pop3Response } from './lib/pop3-client.ts';
-import { preparePop3Server } from './lib/pop3-bench-server.ts';
+import { formatSize, round } from './lib/format.ts';
+import { median, readMemory } from './lib/measure.ts';
+import { clean, fillPhase, laterSessions, phaseJson, runSessions, startedPhase } from './lib/pop3-phases.ts';
+import type { PhaseOptions, PhaseResult, PhaseSpec } from './lib/pop3-phases.ts';
+import { retrRate } from './lib/pop3-session.ts';
+import type { Clock, LoginTiming, Target } from './lib/pop3-session.ts';
+import { SCRYPT_RUNS } from './lib/scrypt-cost.ts';
+import type { ScryptCost } from './lib/scrypt-cost.ts';
 
 const USAGE = `usage: node scripts/bench-pop3.ts [options]
   --host H              server address, loopback only (default 127.0.0.1)
@@ -85,8 +86,6 @@ const MAX_MESSAGES = 1_000_000;
 const MAX_SIZE = 64 * 1024 * 1024;
 const MAX_WINDOW = 1000;
 const MAX_SESSIONS = 1000;
-const CONNECT_TIMEOUT_MS = 10_000;
-const SCRYPT_RUNS = 3;
 const MiB = 1024 * 1024;
 const MB = 1_000_000;
 // The issue's targets (5,000 x 5.4 KB).
@@ -96,27 +95,19 @@ const TARGET_RETR_PER_SEC = 4000;
 /** Other processes busier than this share of the machine make the figures suspect. */
 const NOISY_SHARE = 0.1;
 
-interface Options {
+/** The phases' options (user, password, auth, tls, pipelining, window, sessions, dir, nodeArgs) and the rest. */
+interface Options extends PhaseOptions {
   host: string;
   port: number;
-  user: string;
-  password: string;
-  auth: 'user' | 'plain';
-  tls: boolean;
-  pipelining: boolean;
-  window: number;
   mbox: string | null;
   fill: number;
   size: number;
-  sessions: number;
   firstAnswerOnly: boolean;
   timeoutSeconds: number;
   startServer: boolean;
   bigFill: number;
   bigSize: number;
-  dir: string;
   pid: number | null;
-  nodeArgs: string[];
 }
 
 // ---------------------------------------------------------------------------
@@ -185,380 +176,11 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-/** Resolves `host` and insists that every address it names is loopback. */
-async function loopbackAddress(host: string): Promise<string> {
-  const addresses = isIP(host) ? [{ address: host }] : await lookup(host, { all: true });
-  const isLoopback = (a: string) => /^127\./.test(a) || a === '::1' || /^::ffff:127\./i.test(a);
-  if (addresses.length === 0 || !addresses.every((a) => isLoopback(a.address))) {
-    throw new UsageError(`--host ${host} is not a loopback address; this benchmark only targets this machine`);
-  }
-  return addresses[0].address;
-}
-
-// ---------------------------------------------------------------------------
-// Sessions
-
-/** Mutable so Ctrl-C can end the run at once. */
-interface Clock {
-  deadline: number;
-}
-
-interface Target {
-  address: string;
-  port: number;
-  tls: boolean;
-  user: string;
-  password: string;
-  auth: 'user' | 'plain';
-}
-
-/** Milliseconds from the start of connect to each answer, and what STAT said. */
-interface LoginTiming {
-  connectMs: number; // TCP (and TLS) established
-  greetingMs: number; // +OK greeting
-  userMs: number | null; // +OK to USER (null with AUTH PLAIN)
-  loginMs: number; // +OK to PASS or AUTH: password check and maildrop opened
-  statMs: number; // +OK to STAT: the first answer about the mailbox
-  messages: number;
-  octets: number;
-}
-
-function expectOk(response: Pop3Response, what: string): Pop3Response {
-  if (!response.ok || response.continuation) throw new Pop3Error(`${what} refused: ${response.continuation ? '+' : '-ERR'} ${response.text}`);
-  return response;
-}
-
-/** Connect, greeting, log in, STAT: the time to first answer. */
-async function loginAndStat(target: Target, clock: Clock): Promise<{ client: Pop3Client; timing: LoginTiming }> {
-  const started = performance.now();
-  const since = (at: number) => at - started;
-  const client = await Pop3Client.open({ host: target.address, port: target.port, tls: target.tls, timeoutMs: CONNECT_TIMEOUT_MS });
-  try {
-    const connectMs = since(performance.now());
-    const greeting = expectOk(await client.read(clock.deadline), 'greeting');
-    let userMs: number | null = null;
-    let login: Pop3Response;
-    if (target.auth === 'user') {
-      userMs = since(expectOk(await client.command(`USER ${target.user}`, clock.deadline), 'USER').at);
-      login = await client.command(`PASS ${target.password}`, clock.deadline);
-    } else {
-      // RFC 4616: authzid NUL authcid NUL password; RFC 5034 4: initial response on the command line.
-      const plain = Buffer.from(`\0${target.user}\0${target.password}`).toString('base64');
-      login = await client.command(`AUTH PLAIN ${plain}`, clock.deadline);
-      if (login.continuation) {
-        client.answer(plain); // a server that ignores the initial response asks again
-        login = await client.read(clock.deadline);
-      }
-    }
-    const loginMs = since(expectOk(login, 'login').at);
-    const stat = expectOk(await client.command('STAT', clock.deadline), 'STAT');
-    const match = /^(\d+) (\d+)/.exec(stat.text);
-    if (!match) throw new Pop3Error(`cannot read the STAT answer: ${stat.text}`);
-    return {
-      client,
-      timing: {
-        connectMs,
-        greetingMs: since(greeting.at),
-        userMs,
-        loginMs,
-        statMs: since(stat.at),
-        messages: Number(match[1]),
-        octets: Number(match[2]),
-      },
-    };
-  } catch (err) {
-    client.destroy();
-    throw err;
-  }
-}
-
-interface DownloadResult {
-  pipelined: boolean;
-  pipeliningOffered: boolean;
-  window: number;
-  listMs: number;
-  listed: number;
-  uidlMs: number;
-  uids: number;
-  uniqueUids: number;
-  retrieved: number;
-  refused: number;
-  refusedSample: string | null;
-  messageOctets: number;
-  wireBytes: number;
-  retrSeconds: number;
-  /** Where the CPU went during the RETRs. */
-  cpu: CpuUse | null;
-  /** RETR octet counts that differ from LIST (first few kept). */
-  sizeMismatches: number;
-  mismatchSamples: string[];
-  /** Lines received with a bare LF (the octet count then differs). */
-  bareLf: number;
-  /** LIST sizes that differ from the size the messages were filled with. */
-  unexpectedSizes: number;
-  /** Of the messages filled in this run: how many were checked, how many were another message. */
-  seqChecked: number;
-  seqWrong: number;
-}
-
-/** LIST, UIDL, then RETR of every message, in the session `client` is logged into. */
-async function download(
-  client: Pop3Client,
-  stat: LoginTiming,
-  opts: { pipelining: boolean; window: number; filled: number; filledSize: number; pid: number | null },
-  clock: Clock,
-): Promise<DownloadResult> {
-  // RFC 2449 5: CAPA is allowed after login too.
-  const capa = await client.command('CAPA', clock.deadline, 'lines');
-  const pipeliningOffered = capa.ok && (capa.lines ?? []).some((line) => /^PIPELINING\b/i.test(line));
-  const window = opts.pipelining && pipeliningOffered ? opts.window : 1;
-
-  let started = performance.now();
-  const list = expectOk(await client.command('LIST', clock.deadline, 'lines'), 'LIST');
-  const listMs = list.at - started;
-  const sizes = new Map<number, number>();
-  for (const line of list.lines!) {
-    const match = /^(\d+) (\d+)/.exec(line);
-    if (match) sizes.set(Number(match[1]), Number(match[2]));
-  }
-
-  started = performance.now();
-  const uidl = expectOk(await client.command('UIDL', clock.deadline, 'lines'), 'UIDL');
-  const uidlMs = uidl.at - started;
-  const uids = uidl.lines!.map((line) => line.split(' ')[1] ?? '');
-
-  // Messages this run filled in are the last `filled` ones (as long as
-  // nothing else arrived meanwhile): message n carries X-Bench-Seq n - before.
-  const before = stat.messages - opts.filled;
-  const numbers = [...sizes.keys()];
-  const result: DownloadResult = {
-    pipelined: window > 1,
-    pipeliningOffered,
-    window,
-    listMs,
-    listed: sizes.size,
-    uidlMs,
-    uids: uids.length,
-    uniqueUids: new Set(uids).size,
-    retrieved: 0,
-    refused: 0,
-    refusedSample: null,
-    messageOctets: 0,
-    wireBytes: 0,
-    retrSeconds: 0,
-    cpu: null,
-    sizeMismatches: 0,
-    mismatchSamples: [],
-    bareLf: 0,
-    unexpectedSizes: 0,
-    seqChecked: 0,
-    seqWrong: 0,
-  };
-  if (opts.filled > 0) {
-    for (const [n, size] of sizes) if (n > before && size !== opts.filledSize) result.unexpectedSizes++;
-  }
-
-  // RETR in a window: `window` commands in flight, one more sent as each
-  // answer completes (window 1: one at a time). Bounded by the message count.
-  const bytesBefore = client.bytesReceived;
-  const meter = new CpuMeter(opts.pid);
-  started = performance.now();
-  let lastAt = started;
-  let sent = 0;
-  for (; sent < Math.min(window, numbers.length); sent++) client.send(`RETR ${numbers[sent]}`, 'count');
-  for (let done = 0; done < numbers.length; done++) {
-    const response = await client.read(clock.deadline);
-    if (sent < numbers.length) client.send(`RETR ${numbers[sent++]}`, 'count');
-    lastAt = response.at;
-    const n = numbers[done];
-    if (!response.ok) {
-      result.refused++;
-      result.refusedSample ??= `RETR ${n}: -ERR ${response.text}`;
-      continue;
-    }
-    result.retrieved++;
-    result.messageOctets += response.octets!;
-    result.bareLf += response.bareLf!;
-    if (response.octets !== sizes.get(n)) {
-      result.sizeMismatches++;
-      if (result.mismatchSamples.length < 5) result.mismatchSamples.push(`RETR ${n}: ${response.octets} octets, LIST said ${sizes.get(n)}`);
-    }
-    if (opts.filled > 0 && n > before) {
-      result.seqChecked++;
-      const seq = /^X-Bench-Seq: (\d+)\r?$/m.exec(response.head!.toString('latin1'));
-      if (!seq || Number(seq[1]) !== n - before) result.seqWrong++;
-    }
-  }
-  result.retrSeconds = (lastAt - started) / 1000;
-  result.wireBytes = client.bytesReceived - bytesBefore;
-  result.cpu = meter.stop();
-  return result;
-}
-
-// ---------------------------------------------------------------------------
-// Phases
-
-interface PhaseSpec {
-  label: string;
-  fill: number;
-  size: number;
-  full: boolean;
-  /** The issue's targets apply (the 5,000-message phase). */
-  targets: boolean;
-}
-
-interface PhaseResult {
-  spec: PhaseSpec;
-  fill: FillResult | null;
-  sessions: LoginTiming[];
-  download: DownloadResult | null;
-  downloadLogin: LoginTiming | null;
-  errors: string[];
-  serverPeakRss: number | null;
-  /** Where the CPU went from the first connect to the end of the phase. */
-  cpu: CpuUse | null;
-}
-
-/** What the sessions find; the caller adds the fill and the server's memory. */
-type Measured = Omit<PhaseResult, 'fill' | 'serverPeakRss'>;
-
-/** The login+STAT sessions, then (unless first-answer-only) the download session. */
-async function runSessions(
-  spec: PhaseSpec,
-  target: Target,
-  opts: Options,
-  pid: number | null,
-  clock: Clock,
-): Promise<Measured> {
-  const meter = new CpuMeter(pid);
-  const result: Measured = { spec, sessions: [], download: null, downloadLogin: null, errors: [], cpu: null };
-  try {
-    await measureSessions(result, spec, target, opts, pid, clock);
-  } finally {
-    result.cpu = meter.stop();
-  }
-  return result;
-}
-
-async function measureSessions(
-  result: Measured,
-  spec: PhaseSpec,
-  target: Target,
-  opts: Options,
-  pid: number | null,
-  clock: Clock,
-): Promise<void> {
-  for (let i = 0; i < opts.sessions && Date.now() < clock.deadline; i++) {
-    try {
-      const { client, timing } = await loginAndStat(target, clock);
-      result.sessions.push(timing);
-      await client.quit(Math.min(clock.deadline, Date.now() + 10_000));
-    } catch (err) {
-      result.errors.push(`session ${i + 1}: ${(err as Error).message}`);
-      if (i === 0) return; // the first login failing says enough
-    }
-  }
-  if (!spec.full || Date.now() >= clock.deadline) return;
-  try {
-    const { client, timing } = await loginAndStat(target, clock);
-    result.downloadLogin = timing;
-    try {
-      result.download = await download(client, timing, { pipelining: opts.pipelining, window: opts.window, filled: spec.fill, filledSize: spec.size, pid }, clock);
-    } finally {
-      await client.quit(Math.min(clock.deadline, Date.now() + 10_000));
-    }
-  } catch (err) {
-    result.errors.push(`download session: ${(err as Error).message}`);
-  }
-}
-
-async function fillPhase(mboxPath: string, spec: PhaseSpec, user: string, clock: Clock): Promise<FillResult | null> {
-  if (spec.fill === 0) return null;
-  console.error(`bench-pop3: filling ${mboxPath} with ${spec.fill} x ${formatSize(spec.size)}...`);
-  const runId = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-  return fillMbox({ mboxPath, count: spec.fill, size: spec.size, runId, to: `${user}@localhost`, deadline: clock.deadline });
-}
-
-/** A phase on a fresh server of this project's: prepare, fill, start, measure, remove. */
-async function startedPhase(spec: PhaseSpec, opts: Options, address: string, clock: Clock): Promise<{ result: PhaseResult; scrypt: ScryptCost | null; pid: number }> {
-  const prepared = await preparePop3Server({
-    account: opts.user,
-    password: opts.password,
-    host: address,
-    tls: opts.tls,
-    parentDir: opts.dir,
-    nodeArgs: opts.nodeArgs,
-  });
-  try {
-    const fill = await fillPhase(prepared.mboxPath, spec, opts.user, clock);
-    const scrypt = await scryptCost(prepared.passwdPath, opts.user, opts.password);
-    console.error(`bench-pop3: starting the server (${spec.label})...`);
-    const server = await prepared.start();
-    const target: Target = { address, port: server.port, tls: opts.tls, user: opts.user, password: opts.password, auth: opts.auth };
-    const measured = await runSessions(spec, target, opts, server.pid, clock);
-    const memory = readMemory(server.pid);
-    if (measured.errors.length > 0) console.error(`--- server log (last lines) ---\n${await server.logTail()}`);
-    return { result: { ...measured, fill, serverPeakRss: memory?.hwm ?? null }, scrypt, pid: server.pid };
-  } finally {
-    await prepared.remove();
-  }
-}
-
-// ---------------------------------------------------------------------------
-// The password check's share of a login
-
-interface ScryptCost {
-  params: string;
-  ms: number;
-}
-
-/**
- * This project's server checks every login with scrypt, on purpose slow.
- * Timing the same scrypt here (the account's own parameters, from passwd)
- * tells how much of each login it is. Only an estimate: it runs in this
- * process, not the server's.
- */
-async function scryptCost(passwdPath: string, user: string, password: string): Promise<ScryptCost | null> {
-  const text = await readFile(passwdPath, 'utf8').catch(() => '');
-  const line = text.split('\n').find((l) => l.startsWith(`${user}:`));
-  const match = /^[^:]+:\$scrypt\$ln=(\d+),r=(\d+),p=(\d+)\$([^$]+)\$([^$\s]+)/.exec(line ?? '');
-  if (!match) return null;
-  const [ln, r, p] = [Number(match[1]), Number(match[2]), Number(match[3])];
-  if (ln > 22 || r > 32 || p > 16) return null; // not worth the memory
-  const salt = Buffer.from(match[4], 'base64');
-  const length = Buffer.from(match[5], 'base64').length;
-  const N = 2 ** ln;
-  const times: number[] = [];
-  for (let i = 0; i < SCRYPT_RUNS; i++) {
-    const t = performance.now();
-    await new Promise<void>((done, fail) =>
-      scrypt(password, salt, length, { N, r, p, maxmem: 256 * N * r + MiB }, (err) => (err ? fail(err) : done())),
-    );
-    times.push(performance.now() - t);
-  }
-  return { params: `ln=${ln},r=${r},p=${p}`, ms: percentile(times.toSorted((a, b) => a - b), 0.5) };
-}
-
 // ---------------------------------------------------------------------------
 // Report
 
-function formatSize(bytes: number): string {
-  if (bytes >= MiB && bytes % (MiB / 10) === 0) return `${bytes / MiB} MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  if (bytes >= 1024) return `${(bytes / 1024).toFixed(1)} KiB (${bytes} B)`;
-  return `${bytes} B`;
-}
-
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
-
-function later(result: PhaseResult): LoginTiming[] {
-  return result.sessions.slice(1);
-}
-
-function median(values: number[]): number {
-  return percentile(values.toSorted((a, b) => a - b), 0.5);
-}
 
 function reportPhase(result: PhaseResult, scrypt: ScryptCost | null, opts: Options, lines: string[]): void {
   const row = (label: string, text: string) => lines.push(`  ${label.padEnd(18)}${text}`);
@@ -569,7 +191,7 @@ function reportPhase(result: PhaseResult, scrypt: ScryptCost | null, opts: Optio
   if (fill) {
     row(
       'filled',
-      `${fill.messages} x ${formatSize(spec.size)}, ${(fill.bytes / MB).toFixed(1)} MB of mbox, in ${fill.seconds.toFixed(2)} s` +
+      `${fill.messages} x ${formatSize(spec.size, true)}, ${(fill.bytes / MB).toFixed(1)} MB of mbox, in ${fill.seconds.toFixed(2)} s` +
         (opts.startServer ? ', before the server started' : ''),
     );
   }
@@ -583,7 +205,7 @@ function reportPhase(result: PhaseResult, scrypt: ScryptCost | null, opts: Optio
     row('', `STAT: ${first.messages} messages, ${first.octets} octets`);
     if (spec.targets) row('', `target <= ${TARGET_FIRST_MS} ms: ${verdict(first.statMs <= TARGET_FIRST_MS)}`);
   }
-  const rest = later(result);
+  const rest = laterSessions(result);
   if (rest.length > 0) {
     const totals = rest.map((t) => t.statMs);
     row(
@@ -650,10 +272,6 @@ function reportPhase(result: PhaseResult, scrypt: ScryptCost | null, opts: Optio
   for (const error of result.errors) row('ERROR', error);
 }
 
-function retrRate(dl: DownloadResult): number {
-  return dl.retrSeconds > 0 ? dl.retrieved / dl.retrSeconds : 0;
-}
-
 /** "server 0.74 s (107% of one core), this client 0.41 s (59% ...), other processes 0.02 s (...)". */
 function describeUse(cpu: CpuUse): string {
   const parts = [
@@ -662,69 +280,6 @@ function describeUse(cpu: CpuUse): string {
   ];
   if (cpu.others !== null) parts.push(`other processes ${describeCpu(cpu.others, cpu.seconds)}`);
   return `${parts.join(', ')}; ${cpu.seconds.toFixed(2)} s on ${cpu.cores} cores`;
-}
-
-function cpuJson(cpu: CpuUse | null): Record<string, number | null> | null {
-  const round = (n: number | null) => (n === null ? null : Number(n.toFixed(3)));
-  return cpu ? { seconds: round(cpu.seconds), server: round(cpu.server), client: round(cpu.client), others: round(cpu.others), cores: cpu.cores } : null;
-}
-
-function phaseJson(result: PhaseResult): Record<string, unknown> {
-  const round = (n: number | null | undefined, digits = 2) => (n === null || n === undefined || !Number.isFinite(n) ? null : Number(n.toFixed(digits)));
-  const dl = result.download;
-  const rest = later(result).map((t) => t.statMs);
-  return {
-    label: result.spec.label,
-    fill: result.spec.fill,
-    size: result.spec.size,
-    fillSeconds: round(result.fill?.seconds, 3),
-    mboxBytes: result.fill?.bytes ?? null,
-    messages: result.sessions[0]?.messages ?? null,
-    octets: result.sessions[0]?.octets ?? null,
-    firstMs: round(result.sessions[0]?.statMs),
-    laterMedianMs: rest.length ? round(median(rest)) : null,
-    laterMaxMs: rest.length ? round(Math.max(...rest)) : null,
-    sessions: result.sessions.map((t) => ({
-      connectMs: round(t.connectMs),
-      greetingMs: round(t.greetingMs),
-      userMs: round(t.userMs),
-      loginMs: round(t.loginMs),
-      statMs: round(t.statMs),
-    })),
-    download: dl
-      ? {
-          pipelined: dl.pipelined,
-          window: dl.window,
-          listMs: round(dl.listMs),
-          uidlMs: round(dl.uidlMs),
-          uids: dl.uids,
-          uniqueUids: dl.uniqueUids,
-          retrieved: dl.retrieved,
-          refused: dl.refused,
-          retrSeconds: round(dl.retrSeconds, 3),
-          cpu: cpuJson(dl.cpu),
-          msgPerSec: round(retrRate(dl), 0),
-          mbPerSec: round(dl.messageOctets / MB / dl.retrSeconds),
-          messageOctets: dl.messageOctets,
-          wireBytes: dl.wireBytes,
-          sizeMismatches: dl.sizeMismatches,
-          bareLf: dl.bareLf,
-          seqChecked: dl.seqChecked,
-          seqWrong: dl.seqWrong,
-          unexpectedSizes: dl.unexpectedSizes,
-        }
-      : null,
-    cpu: cpuJson(result.cpu),
-    serverPeakRssMiB: result.serverPeakRss === null ? null : round(result.serverPeakRss / MiB, 1),
-    errors: result.errors,
-  };
-}
-
-/** True when the phase ran cleanly (targets aside). */
-function clean(result: PhaseResult): boolean {
-  const dl = result.download;
-  const downloadOk = !dl || (dl.refused === 0 && dl.sizeMismatches === 0 && dl.seqWrong === 0 && dl.uniqueUids === dl.uids && dl.retrieved === dl.listed);
-  return result.errors.length === 0 && result.sessions.length > 0 && downloadOk;
 }
 
 // ---------------------------------------------------------------------------
@@ -782,7 +337,7 @@ async function main(): Promise<number> {
     console.log(lines.join('\n'));
 
     const first = results[0];
-    const rest = first ? later(first).map((t) => t.statMs) : [];
+    const rest = first ? laterSessions(first).map((t) => t.statMs) : [];
     const dl = first?.download ?? null;
     console.log(
       JSON.stringify({
@@ -795,7 +350,7 @@ async function main(): Promise<number> {
         auth: opts.auth,
         pipelining: opts.pipelining,
         window: opts.window,
-        scryptMs: scrypt ? Number(scrypt.ms.toFixed(2)) : null,
+        scryptMs: round(scrypt?.ms),
         phases: results.map(phaseJson),
         targets: {
           firstMs: { limit: TARGET_FIRST_MS, met: first?.sessions[0] ? first.sessions[0].statMs <= TARGET_FIRST_MS : null },
@@ -807,8 +362,7 @@ async function main(): Promise<number> {
     );
     return !timedOut && results.length > 0 && results.every(clean) ? 0 : 1;
   } catch (err) {
-    console.error(`bench-pop3: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}`);
-    return err instanceof UsageError ? 2 : 1;
+    return failed('bench-pop3', err);
   }
 }
 

@@ -33,25 +33,24 @@
 // SMTP client (smtp-client.ts, so any server can be measured), the messages
 // (bench-messages.ts), the senders (senders.ts), the mbox watcher
 // (mbox-watch.ts), the memory and fsync figures (measure.ts), the checks on
-// option values (args.ts) and, for --start-server, this project's own server
-// (bench-server.ts).
+// option values (args.ts), the figures' formats (format.ts) and, for
+// --start-server, this project's own server (bench-server.ts).
 
 import { randomBytes } from 'node:crypto';
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { startProjectServer } from './lib/bench-server.ts';
+import { smtpSettings, startProjectServer } from './lib/bench-server.ts';
 import type { StartedServer } from './lib/bench-server.ts';
 import { MessageFactory } from './lib/bench-messages.ts';
+import { formatSize, round } from './lib/format.ts';
 import { MboxWatcher } from './lib/mbox-watch.ts';
 import { measureFsync, percentile, readMemory, resetPeak } from './lib/measure.ts';
 import type { FsyncResult } from './lib/measure.ts';
 import { sender } from './lib/senders.ts';
 import type { SendStats, Shared } from './lib/senders.ts';
-import { UsageError, integer, parseSize } from './lib/args.ts';
+import { UsageError, failed, integer, loopbackAddress, parseSize } from './lib/args.ts';
 
 const USAGE = `usage: node scripts/bench-smtp.ts [options]
   --host H            server address, loopback only (default 127.0.0.1)
@@ -136,17 +135,6 @@ function parseOptions(argv: string[]): Options {
     startServer: values['start-server'],
     nodeArgs: values['node-arg'],
   };
-}
-
-
-/** Resolves `host` and insists that every address it names is loopback. */
-async function loopbackAddress(host: string): Promise<string> {
-  const addresses = isIP(host) ? [{ address: host }] : await lookup(host, { all: true });
-  const isLoopback = (a: string) => /^127\./.test(a) || a === '::1' || /^::ffff:127\./i.test(a);
-  if (addresses.length === 0 || !addresses.every((a) => isLoopback(a.address))) {
-    throw new UsageError(`--host ${host} is not a loopback address; this benchmark only targets this machine`);
-  }
-  return addresses[0].address;
 }
 
 // ---------------------------------------------------------------------------
@@ -292,7 +280,6 @@ async function run(opts: Options, server: StartedServer | null, shared: Shared):
   }
   console.log(lines.join('\n'));
 
-  const round = (n: number | null, digits = 2) => (n === null || !Number.isFinite(n) ? null : Number(n.toFixed(digits)));
   console.log(
     JSON.stringify({
       bench: 'smtp',
@@ -348,12 +335,6 @@ async function run(opts: Options, server: StartedServer | null, shared: Shared):
   return stats.accepted === opts.count && errorCount === 0 && allVisible && (!watcher || watcher.duplicateTokens === 0);
 }
 
-function formatSize(bytes: number): string {
-  if (bytes >= MiB && bytes % (MiB / 10) === 0) return `${bytes / MiB} MiB`;
-  if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KiB`;
-  return `${bytes} B`;
-}
-
 async function main(): Promise<number> {
   let opts: Options;
   try {
@@ -375,13 +356,13 @@ async function main(): Promise<number> {
       await loopbackAddress(opts.host);
       const [account, domain] = opts.to.split('@');
       server = await startProjectServer({
+        name: 'bench-smtp',
+        listener: 'smtp',
         account,
-        domain,
         host: opts.host,
-        connections: opts.connections,
-        messageBytes: opts.size,
         parentDir: opts.fsyncDir ?? tmpdir(),
         nodeArgs: opts.nodeArgs,
+        settings: smtpSettings(domain, opts.connections, opts.size),
       });
       opts = { ...opts, port: server.port, mbox: server.mboxPath, pid: server.pid };
     }
@@ -389,8 +370,7 @@ async function main(): Promise<number> {
     if (!ok && server) console.error(`--- server log (last lines) ---\n${await server.logTail()}`);
     return ok ? 0 : 1;
   } catch (err) {
-    console.error(`bench-smtp: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}`);
-    return err instanceof UsageError ? 2 : 1;
+    return failed('bench-smtp', err);
   } finally {
     await server?.stop();
   }

@@ -14,16 +14,16 @@
 // every receiver, so domains that use it usually sign with both.
 
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/store/safeio.ts';
 import { checkDkimName, dkimRecordName, dkimTxtRecord } from '../src/relay/dkim.ts';
-import { startedDirectly } from '../src/cli.ts';
+import { exists, runWhenStarted, usageErrorFor } from './lib/cli.ts';
 
 const USAGE =
   'usage: node scripts/dkim-keygen.ts --domain DOMAIN [--selector mail] [--algorithm rsa|ed25519] [--bits 2048] [--out DIR] [--force]';
-const EXIT_USAGE = 2;
+const usageError = usageErrorFor('dkim-keygen', USAGE);
 
 /** Run the command; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -61,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
   const keyPath = join(out, `${values.selector}.${values.domain}.key.pem`);
   // Replacing a key whose public half is already in DNS breaks every
   // signature until the record is updated: refuse unless told to.
-  if (!values.force && (await present(keyPath))) {
+  if (!values.force && (await exists(keyPath))) {
     return usageError(`${keyPath} already exists (use --force to replace it)`, false);
   }
 
@@ -97,26 +97,4 @@ export function txtStrings(value: string): string {
   return parts.join(' ');
 }
 
-function usageError(message: string, showUsage = true): number {
-  console.error(showUsage ? `dkim-keygen: ${message}\n${USAGE}` : `dkim-keygen: ${message}`);
-  return EXIT_USAGE;
-}
-
-async function present(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-if (startedDirectly(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (err: Error) => {
-      console.error(`dkim-keygen: ${err.message}`);
-      process.exitCode = 1;
-    },
-  );
-}
+runWhenStarted(import.meta.url, 'dkim-keygen', main);

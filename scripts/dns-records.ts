@@ -19,12 +19,12 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { checkDkimName, dkimRecordName, dkimTxtRecord } from '../src/relay/dkim.ts';
-import { startedDirectly } from '../src/cli.ts';
+import { runWhenStarted, usageErrorFor } from './lib/cli.ts';
 import { txtStrings } from './dkim-keygen.ts';
 
 const USAGE =
   'usage: node scripts/dns-records.ts --domain DOMAIN --host MAILHOST [--ip ADDRESS] [--selector mail --key PATH]';
-const EXIT_USAGE = 2;
+const usageError = usageErrorFor('dns-records', USAGE);
 
 /** Run the command; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -103,17 +103,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function usageError(message: string, showUsage = true): number {
-  console.error(showUsage ? `dns-records: ${message}\n${USAGE}` : `dns-records: ${message}`);
-  return EXIT_USAGE;
-}
-
-if (startedDirectly(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (err: Error) => {
-      console.error(`dns-records: ${err.message}`);
-      process.exitCode = 1;
-    },
-  );
-}
+runWhenStarted(import.meta.url, 'dns-records', main);

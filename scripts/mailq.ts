@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig, dataDirOf } from '../src/config.ts';
-import { startedDirectly } from '../src/cli.ts';
+import { runWhenStarted } from './lib/cli.ts';
 import { parseQueueEnvelope } from '../src/queue/queue-file.ts';
 import { listQueue, messagePath, readState } from '../src/queue/queue-state.ts';
 import { relayPidPath } from '../src/relay/main.ts';
@@ -82,12 +82,4 @@ async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (startedDirectly(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (err: Error) => {
-      console.error(`mailq: ${err.message}`);
-      process.exitCode = 1;
-    },
-  );
-}
+runWhenStarted(import.meta.url, 'mailq', main);

@@ -8,15 +8,15 @@
 // No openssl binary is needed: src/tls/selfsigned.ts writes the DER itself.
 
 import { X509Certificate } from 'node:crypto';
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/store/safeio.ts';
 import { createSelfSignedCertificate } from '../src/tls/selfsigned.ts';
-import { startedDirectly } from '../src/cli.ts';
+import { exists, runWhenStarted, usageErrorFor } from './lib/cli.ts';
 
 const USAGE = 'usage: node scripts/make-cert.ts --hostname NAME [--out DIR] [--days N] [--alt NAME]... [--force]';
-const EXIT_USAGE = 2;
+const usageError = usageErrorFor('make-cert', USAGE);
 
 /** Run the command; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -42,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   const certPath = join(out, 'cert.pem');
   const keyPath = join(out, 'key.pem');
   // Refuse to replace a certificate by accident: it may be a real one.
-  if (!values.force && (await present(certPath))) {
+  if (!values.force && (await exists(certPath))) {
     return usageError(`${certPath} already exists (use --force to replace it)`, false);
   }
 
@@ -68,26 +68,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-function usageError(message: string, showUsage = true): number {
-  console.error(showUsage ? `make-cert: ${message}\n${USAGE}` : `make-cert: ${message}`);
-  return EXIT_USAGE;
-}
-
-async function present(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-if (startedDirectly(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => (process.exitCode = code),
-    (err: Error) => {
-      console.error(`make-cert: ${err.message}`);
-      process.exitCode = 1;
-    },
-  );
-}
+runWhenStarted(import.meta.url, 'make-cert', main);

@@ -1,6 +1,10 @@
-// Checks on command-line values for bench-smtp.ts. A bad value throws a
-// UsageError, which bench-smtp.ts prints with the usage and answers with exit
-// status 2 (any other error exits with 1).
+// Checks on command-line values for bench-smtp.ts and bench-pop3.ts. A bad
+// value throws a UsageError, which the benchmark prints (with the usage when
+// it comes from the options) and answers with exit status 2; any other
+// error exits with 1.
+
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 
 const MiB = 1024 * 1024;
 
@@ -20,4 +24,20 @@ export function parseSize(text: string, max: number): number {
   const bytes = Math.round(Number(match[1]) * scale);
   if (bytes < 1 || bytes > max) throw new UsageError(`--size must be between 1 byte and ${max / MiB} MiB`);
   return bytes;
+}
+
+/** Resolves `host` and insists that every address it names is loopback. */
+export async function loopbackAddress(host: string): Promise<string> {
+  const addresses = isIP(host) ? [{ address: host }] : await lookup(host, { all: true });
+  const isLoopback = (a: string) => /^127\./.test(a) || a === '::1' || /^::ffff:127\./i.test(a);
+  if (addresses.length === 0 || !addresses.every((a) => isLoopback(a.address))) {
+    throw new UsageError(`--host ${host} is not a loopback address; this benchmark only targets this machine`);
+  }
+  return addresses[0].address;
+}
+
+/** Prints an error that ended the run ("bench-smtp: ...") and returns the exit status. */
+export function failed(program: string, err: unknown): number {
+  console.error(`${program}: ${err instanceof UsageError ? err.message : ((err as Error).stack ?? String(err))}`);
+  return err instanceof UsageError ? 2 : 1;
 }

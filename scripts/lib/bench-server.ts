@@ -1,13 +1,18 @@
-// `bench-smtp.ts --start-server`: runs this project's own server as a child
-// process for one benchmark, in a throw-away data directory.
+// `--start-server` of bench-smtp.ts and bench-pop3.ts: runs this project's
+// own server as a child process for one benchmark, in a throw-away data
+// directory.
 //
-// Steps: make a temporary directory, create the test account with the
-// project's adduser command (password on stdin, as a script would), write a
-// config file (SMTP on a loopback port the kernel just reported free, every
-// other listener off, the limits raised to what the benchmark needs), then
-// start `node src/main.ts --config FILE` and wait for its "listening" log
-// line. `stop()` sends SIGTERM (the server's clean shutdown), escalates to
-// SIGKILL if it does not exit, and removes the directory.
+// Two steps, so bench-pop3.ts can fill the maildrop in between (the server
+// then meets the mailbox for the first time at the first login, and must
+// build its side index then): `prepareProjectServer` makes the temporary
+// directory and creates the account with the project's adduser command
+// (password on stdin, as a script would); `start()` writes a config file
+// (the benchmark's one listener on a loopback port the kernel just reported
+// free, every other listener off, the benchmark's settings on top of the
+// defaults), starts `node src/main.ts --config FILE` and waits for its
+// "listening" log line. `startProjectServer` does both at once. Stopping
+// sends SIGTERM (the server's clean shutdown), escalates to SIGKILL if it
+// does not exit, and removes the directory.
 //
 // The server's log goes to a file in the temporary directory rather than a
 // pipe: writes to a pipe are synchronous on Linux, so a benchmark busy
@@ -21,35 +26,50 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { defaults } from '../../src/config.ts';
+import { mailboxPath } from '../../src/store/paths.ts';
 
 /** The repository root (this file is scripts/lib/bench-server.ts). */
-export const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
+const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
 
 export interface ServerOptions {
-  /** Account that receives the mail (the local part of --to). */
+  /** Names the temporary directory: `<name>-XXXXXX` (e.g. bench-smtp). */
+  name: string;
+  /** The one listener to open, as the config's `ports` names it (smtp, pop3, pop3s). */
+  listener: string;
+  /** The account to create. */
   account: string;
-  /** Domain of --to: the server's only local domain. */
-  domain: string;
+  /** Its password; a random one when the benchmark never logs in. */
+  password?: string;
   /** Loopback address to listen on. */
   host: string;
-  /** Concurrent connections the benchmark will open. */
-  connections: number;
-  /** Largest message the benchmark will send, in bytes. */
-  messageBytes: number;
   /** Where to create the temporary directory (its disk is the one measured). */
   parentDir: string;
   /** Extra options for the server's node (e.g. --cpu-prof). */
   nodeArgs: string[];
+  /** Config settings on top of the defaults: smtpSettings() or POP3_SETTINGS. */
+  settings: Record<string, unknown>;
 }
 
-export interface StartedServer {
+export interface PreparedServer {
+  dataDir: string;
+  /** The account's INBOX (bench-pop3 fills it before start()). */
+  mboxPath: string;
+  /** The passwd file adduser wrote (for the cost of its password hash). */
+  passwdPath: string;
+  start(): Promise<RunningServer>;
+  /** Stop the server if it runs, then remove the temporary directory. */
+  remove(): Promise<void>;
+}
+
+export interface RunningServer {
   port: number;
   pid: number;
-  mboxPath: string;
-  dataDir: string;
-  logPath: string;
   /** The last lines of the server's log, for error messages. */
   logTail(lines?: number): Promise<string>;
+}
+
+export interface StartedServer extends RunningServer {
+  mboxPath: string;
   /** SIGTERM, wait, SIGKILL if needed; then remove the temporary directory. */
   stop(): Promise<void>;
 }
@@ -59,21 +79,71 @@ const LISTEN_TIMEOUT_MS = 20_000;
 const STARTUP_SETTLE_MS = 300;
 const STOP_TIMEOUT_MS = 20_000; // the server's own grace period is 10 s
 
+/**
+ * bench-smtp's settings: `domain` the only local domain, and the limits
+ * raised to what the benchmark needs (never lowered below the defaults).
+ */
+export function smtpSettings(domain: string, connections: number, messageBytes: number): Record<string, unknown> {
+  // Dot-stuffing and the end-of-data line travel too, and a server may count
+  // them; leave room so a message of exactly --size is never refused.
+  const maxMessageBytes = Math.max(defaults.limits.maxMessageBytes, messageBytes + Math.ceil(messageBytes / 50) + 64 * 1024);
+  return {
+    domains: [domain],
+    limits: {
+      maxMessageBytes,
+      maxConnections: Math.max(defaults.limits.maxConnections, connections + 10),
+      maxConnectionsPerIp: Math.max(defaults.limits.maxConnectionsPerIp, connections + 2),
+    },
+  };
+}
+
+/** bench-pop3's settings: USER/PASS in clear, but only from loopback, which is all it uses. */
+export const POP3_SETTINGS: Record<string, unknown> = { auth: { allowPlaintextOnLoopback: true } };
+
+/** Both steps at once: the server runs when this returns. */
 export async function startProjectServer(opts: ServerOptions): Promise<StartedServer> {
-  const workDir = await mkdtemp(join(opts.parentDir, 'bench-smtp-'));
+  const prepared = await prepareProjectServer(opts);
+  try {
+    const running = await prepared.start();
+    return { ...running, mboxPath: prepared.mboxPath, stop: prepared.remove };
+  } catch (err) {
+    await prepared.remove();
+    throw err;
+  }
+}
+
+export async function prepareProjectServer(opts: ServerOptions): Promise<PreparedServer> {
+  const workDir = await mkdtemp(join(opts.parentDir, `${opts.name}-`));
   const dataDir = join(workDir, 'data');
   const logPath = join(workDir, 'server.log');
-  const removeWorkDir = () => rm(workDir, { recursive: true, force: true });
-  try {
-    await addAccount(opts.account, dataDir);
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  let hasExited = false;
 
+  const logTail = async (lines = 20) => {
+    const text = await readFile(logPath, 'utf8').catch(() => '');
+    return text.trimEnd().split('\n').slice(-lines).join('\n');
+  };
+  const stop = async () => {
+    if (child && !hasExited) {
+      child.kill('SIGTERM');
+      if (!(await within(exited, STOP_TIMEOUT_MS))) {
+        child.kill('SIGKILL');
+        await within(exited, 5000);
+      }
+    }
+  };
+  const remove = async () => {
+    await stop();
+    await rm(workDir, { recursive: true, force: true });
+  };
+
+  const start = async (): Promise<RunningServer> => {
+    if (child) throw new Error('the server was already started');
     const port = await freePort(opts.host);
-    const config = benchConfig(dataDir, opts, port);
     const configPath = join(workDir, 'config.json');
-    await writeFile(configPath, JSON.stringify(config, null, 2) + '\n');
-
+    await writeFile(configPath, JSON.stringify(benchConfig(dataDir, opts, port), null, 2) + '\n');
     const logFd = openSync(logPath, 'a', 0o600);
-    let child: ChildProcess;
     try {
       child = spawn(process.execPath, [...opts.nodeArgs, join('src', 'main.ts'), '--config', configPath], {
         cwd: PROJECT_ROOT,
@@ -82,27 +152,11 @@ export async function startProjectServer(opts: ServerOptions): Promise<StartedSe
     } finally {
       closeSync(logFd); // the child has its own copy
     }
-    const exited = new Promise<void>((done) => child.once('exit', () => done()));
-    let hasExited = false;
+    const proc = child;
+    exited = new Promise<void>((done) => proc.once('exit', () => done()));
     void exited.then(() => (hasExited = true));
-
-    const logTail = async (lines = 20) => {
-      const text = await readFile(logPath, 'utf8').catch(() => '');
-      return text.trimEnd().split('\n').slice(-lines).join('\n');
-    };
-    const stop = async () => {
-      if (!hasExited) {
-        child.kill('SIGTERM');
-        if (!(await within(exited, STOP_TIMEOUT_MS))) {
-          child.kill('SIGKILL');
-          await within(exited, 5000);
-        }
-      }
-      await removeWorkDir();
-    };
-
     try {
-      await waitForListening(logPath, port, () => hasExited);
+      await waitForListening(logPath, opts.listener, port, () => hasExited);
       // A server may bind first and refuse to run just after (privileges,
       // certificates): give it a moment to change its mind.
       await within(exited, STARTUP_SETTLE_MS);
@@ -112,23 +166,26 @@ export async function startProjectServer(opts: ServerOptions): Promise<StartedSe
       await stop();
       throw new Error(`${(err as Error).message}\n--- server log ---\n${tail}`);
     }
-    return {
-      port,
-      pid: child.pid!,
-      mboxPath: join(dataDir, 'mail', opts.account, 'INBOX'),
-      dataDir,
-      logPath,
-      logTail,
-      stop,
-    };
+    return { port, pid: proc.pid!, logTail };
+  };
+
+  try {
+    await addAccount(opts.account, opts.password ?? randomBytes(12).toString('hex'), dataDir);
   } catch (err) {
-    await removeWorkDir();
+    await remove();
     throw err;
   }
+  return {
+    dataDir,
+    mboxPath: mailboxPath(dataDir, opts.account, 'INBOX'),
+    passwdPath: join(dataDir, 'passwd'),
+    start,
+    remove,
+  };
 }
 
 // `node src/auth/adduser.ts NAME --data DIR`, password on stdin.
-async function addAccount(account: string, dataDir: string): Promise<void> {
+async function addAccount(account: string, password: string, dataDir: string): Promise<void> {
   const child = spawn(process.execPath, [join('src', 'auth', 'adduser.ts'), account, '--data', dataDir], {
     cwd: PROJECT_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -137,7 +194,7 @@ async function addAccount(account: string, dataDir: string): Promise<void> {
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  child.stdin!.end(randomBytes(12).toString('hex') + '\n');
+  child.stdin!.end(password + '\n');
   const timer = setTimeout(() => child.kill('SIGKILL'), ADDUSER_TIMEOUT_MS);
   const code = await exited;
   clearTimeout(timer);
@@ -146,31 +203,25 @@ async function addAccount(account: string, dataDir: string): Promise<void> {
 
 /**
  * The config file: the project's defaults with the benchmark's needs on top.
- * Only keys the project's config schema knows are set (it refuses unknown
- * ones), so this keeps working as the schema grows.
+ * Only keys the project's config schema knows are set inside each section
+ * (it refuses unknown ones), so this keeps working as the schema grows.
  */
 function benchConfig(dataDir: string, opts: ServerOptions, port: number): Record<string, unknown> {
   const known = defaults as unknown as Record<string, Record<string, unknown>>;
   const pick = (section: string, values: Record<string, unknown>) =>
     Object.fromEntries(Object.entries(values).filter(([key]) => known[section] && Object.hasOwn(known[section], key)));
+  const isSection = (value: unknown): value is Record<string, unknown> =>
+    typeof value === 'object' && value !== null && !Array.isArray(value);
 
-  // Dot-stuffing and the end-of-data line travel too, and a server may count
-  // them; leave room so a message of exactly --size is never refused.
-  const maxMessageBytes = Math.max(defaults.limits.maxMessageBytes, opts.messageBytes + Math.ceil(opts.messageBytes / 50) + 64 * 1024);
-  // Our port for SMTP; every other listener off (-1; 0 would mean "any free port").
-  const ports = Object.fromEntries(Object.keys(known.ports ?? {}).map((name) => [name, name === 'smtp' ? port : -1]));
+  // Our port for the one listener; every other listener off (-1; 0 would mean "any free port").
+  const ports = Object.fromEntries(Object.keys(known.ports ?? {}).map((name) => [name, name === opts.listener ? port : -1]));
   const config: Record<string, unknown> = {
     dataDir,
-    domains: [opts.domain],
     listenAddress: opts.host,
     ports,
     relay: pick('relay', { enabled: false }), // nothing to relay: no child process to measure around
-    limits: pick('limits', {
-      maxMessageBytes,
-      maxConnections: Math.max(defaults.limits.maxConnections, opts.connections + 10),
-      maxConnectionsPerIp: Math.max(defaults.limits.maxConnectionsPerIp, opts.connections + 2),
-    }),
   };
+  for (const [key, value] of Object.entries(opts.settings)) config[key] = isSection(value) ? pick(key, value) : value;
   // Started as root, the server drops to runAs.user, which could not reach a
   // data directory under a private temporary one; a benchmark run as root
   // (in a container, say) keeps root instead.
@@ -194,9 +245,9 @@ function freePort(host: string): Promise<number> {
 }
 
 // The server logs `... listening service=smtp address=... port=N ...` once it accepts connections.
-async function waitForListening(logPath: string, port: number, hasExited: () => boolean): Promise<void> {
+async function waitForListening(logPath: string, service: string, port: number, hasExited: () => boolean): Promise<void> {
   const deadline = Date.now() + LISTEN_TIMEOUT_MS;
-  const ready = new RegExp(`\\blistening\\b.*\\bservice=smtp\\b.*\\bport=${port}\\b`);
+  const ready = new RegExp(`\\blistening\\b.*\\bservice=${service}\\b.*\\bport=${port}\\b`);
   while (Date.now() < deadline) {
     const text = await readFile(logPath, 'utf8').catch(() => '');
     if (ready.test(text)) return;

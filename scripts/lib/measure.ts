@@ -1,6 +1,6 @@
 // The benchmark's measurements besides SMTP itself: the server's memory from
 // Linux /proc (RSS and its peak, VmHWM), the disk's raw rate of fsync'd
-// appends, and the percentile helper used for both reports.
+// appends, and the percentile and median helpers used for the reports.
 
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
@@ -98,4 +98,8 @@ export function measureFsync(dir: string, size: number, count: number): FsyncRes
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
+}
+
+export function median(values: number[]): number {
+  return percentile(values.toSorted((a, b) => a - b), 0.5);
 }

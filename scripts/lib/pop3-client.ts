@@ -21,12 +21,13 @@
 // other multi-line responses (CAPA, LIST, UIDL).
 //
 // Every wait is bounded by a deadline, so a silent server fails the
-// benchmark instead of hanging it.
+// benchmark instead of hanging it (reply-queue.ts).
 
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { connect as tlsConnect } from 'node:tls';
+import { ReplyQueue } from './reply-queue.ts';
 
 /** What a command's response looks like when it is +OK. */
 export type Expect =
@@ -83,25 +84,27 @@ export class Pop3Client {
   /** Bytes received on this connection so far (after TLS), all included. */
   bytesReceived = 0;
   readonly #expected: Expect[] = ['single']; // the greeting comes first
-  readonly #responses: Pop3Response[] = [];
+  readonly #responses = new ReplyQueue<Pop3Response>({
+    limit: MAX_QUEUED,
+    error: (message) => new Pop3Error(message),
+    noun: ['response', 'responses'],
+  });
   #mode: Mode = 'status';
   #carry: Buffer | null = null; // an unfinished line, or a "." whose meaning is not known yet
   #current: Pop3Response | null = null; // the multi-line response being received
   #atLineStart = true;
   #lastWasCr = false;
   #headUsed = 0;
-  #failure: Error | null = null;
-  #wake: (() => void) | null = null;
   readonly closed: Promise<void>;
 
   private constructor(socket: Socket) {
     this.#socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.#fail(new Pop3Error(`connection error: ${err.message}`)));
+    socket.on('error', (err) => this.#responses.fail(new Pop3Error(`connection error: ${err.message}`)));
     this.closed = new Promise((done) =>
       socket.once('close', () => {
-        this.#fail(new Pop3Error('connection closed by the server'));
+        this.#responses.fail(new Pop3Error('connection closed by the server'));
         done();
       }),
     );
@@ -141,14 +144,14 @@ export class Pop3Client {
       this.#carry = null;
     }
     let p = 0;
-    while (p < chunk.length && !this.#failure) {
+    while (p < chunk.length && !this.#responses.failure) {
       if (this.#mode === 'count') {
         p = this.#countBody(chunk, p);
         continue;
       }
       const nl = chunk.indexOf(LF, p);
       if (nl < 0) {
-        if (chunk.length - p > MAX_LINE) return this.#fail(new Pop3Error('response line too long'));
+        if (chunk.length - p > MAX_LINE) return this.#responses.fail(new Pop3Error('response line too long'));
         this.#carry = chunk.subarray(p);
         return;
       }
@@ -162,9 +165,9 @@ export class Pop3Client {
 
   #onStatus(line: string): void {
     const expect = this.#expected.shift();
-    if (expect === undefined) return this.#fail(new Pop3Error(`unexpected line from the server: ${JSON.stringify(line.slice(0, 80))}`));
+    if (expect === undefined) return this.#responses.fail(new Pop3Error(`unexpected line from the server: ${JSON.stringify(line.slice(0, 80))}`));
     const match = /^(\+OK|-ERR|\+)(?: (.*))?$/.exec(line);
-    if (!match) return this.#fail(new Pop3Error(`malformed status line: ${JSON.stringify(line.slice(0, 80))}`));
+    if (!match) return this.#responses.fail(new Pop3Error(`malformed status line: ${JSON.stringify(line.slice(0, 80))}`));
     const response: Pop3Response = { ok: match[1] !== '-ERR', continuation: match[1] === '+', text: match[2] ?? '', at: 0 };
     if (response.continuation) {
       this.#expected.unshift(expect); // the command's own answer is still to come
@@ -252,46 +255,19 @@ export class Pop3Client {
   #deliver(response: Pop3Response): void {
     response.at = performance.now();
     this.#responses.push(response);
-    if (this.#responses.length > MAX_QUEUED) return this.#fail(new Pop3Error('too many unread responses'));
-    this.#notify();
-  }
-
-  #fail(err: Error): void {
-    this.#failure ??= err;
-    this.#notify();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = null;
-    wake?.();
   }
 
   // -------------------------------------------------------------------------
   // The caller's side
 
   /** The next response; rejects if the connection fails or `deadline` (a Date.now() value) passes. */
-  async read(deadline: number): Promise<Pop3Response> {
-    // Each pass either returns, throws, or waits for new data or the timer.
-    for (;;) {
-      const next = this.#responses.shift();
-      if (next) return next;
-      if (this.#failure) throw this.#failure;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Pop3Error('timed out waiting for a response');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+  read(deadline: number): Promise<Pop3Response> {
+    return this.#responses.next(deadline);
   }
 
   /** Sends one command line (CRLF added); `expect` says what its +OK carries. */
   send(line: string, expect: Expect = 'single'): void {
-    if (this.#failure) throw this.#failure;
+    if (this.#responses.failure) throw this.#responses.failure;
     this.#expected.push(expect);
     this.#socket.write(line + '\r\n', 'latin1');
   }
@@ -314,7 +290,7 @@ export class Pop3Client {
    */
   async quit(deadline: number): Promise<void> {
     try {
-      if (!this.#failure) await this.command('QUIT', deadline);
+      if (!this.#responses.failure) await this.command('QUIT', deadline);
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.closed, new Promise((done) => (timer = setTimeout(done, Math.max(0, deadline - Date.now()))))]);
       clearTimeout(timer);

@@ -11,10 +11,11 @@
 // - RFC 5321 2.3.8: lines end in CRLF, never a bare LF.
 //
 // Every wait is bounded by a deadline, so a silent server fails the
-// benchmark instead of hanging it.
+// benchmark instead of hanging it (reply-queue.ts).
 
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
+import { ReplyQueue } from './reply-queue.ts';
 
 export interface SmtpReply {
   code: number;
@@ -33,16 +34,18 @@ export class SmtpClient {
   readonly #socket: Socket;
   #partial = ''; // bytes of the reply line being received (latin1)
   #lines: string[] = []; // lines of the multi-line reply being received
-  readonly #replies: SmtpReply[] = [];
-  #failure: Error | null = null;
-  #wake: (() => void) | null = null;
+  readonly #replies = new ReplyQueue<SmtpReply>({
+    limit: MAX_QUEUED_REPLIES,
+    error: (message) => new SmtpError(message),
+    noun: ['reply', 'replies'],
+  });
 
   private constructor(socket: Socket) {
     this.#socket = socket;
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (err) => this.#fail(new SmtpError(`connection error: ${err.message}`)));
-    socket.on('close', () => this.#fail(new SmtpError('connection closed by the server')));
+    socket.on('error', (err) => this.#replies.fail(new SmtpError(`connection error: ${err.message}`)));
+    socket.on('close', () => this.#replies.fail(new SmtpError('connection closed by the server')));
   }
 
   /** Opens a TCP connection; rejects after `timeoutMs`. */
@@ -72,49 +75,23 @@ export class SmtpClient {
       text = text.slice(nl + 1);
       this.#onLine(line);
     }
-    if (text.length > MAX_REPLY_LINE) return this.#fail(new SmtpError('reply line too long'));
+    if (text.length > MAX_REPLY_LINE) return this.#replies.fail(new SmtpError('reply line too long'));
     this.#partial = text;
   }
 
   #onLine(line: string): void {
     const match = /^(\d{3})([ -]|$)(.*)$/.exec(line);
-    if (!match) return this.#fail(new SmtpError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`));
+    if (!match) return this.#replies.fail(new SmtpError(`malformed reply line: ${JSON.stringify(line.slice(0, 80))}`));
     this.#lines.push(match[3]);
     if (match[2] === '-') return; // RFC 5321 4.2.1: more lines follow
-    this.#replies.push({ code: Number(match[1]), lines: this.#lines });
+    const lines = this.#lines;
     this.#lines = [];
-    if (this.#replies.length > MAX_QUEUED_REPLIES) return this.#fail(new SmtpError('too many unread replies'));
-    this.#notify();
-  }
-
-  #fail(err: Error): void {
-    this.#failure ??= err;
-    this.#notify();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = null;
-    wake?.();
+    this.#replies.push({ code: Number(match[1]), lines });
   }
 
   /** The next reply; rejects if the connection fails or `deadline` (a Date.now() value) passes. */
-  async readReply(deadline: number): Promise<SmtpReply> {
-    // Each pass either returns, throws, or waits for new data or the timer.
-    for (;;) {
-      const next = this.#replies.shift();
-      if (next) return next;
-      if (this.#failure) throw this.#failure;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new SmtpError('timed out waiting for a reply');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
+  readReply(deadline: number): Promise<SmtpReply> {
+    return this.#replies.next(deadline);
   }
 
   /** Sends one command line (CRLF added). */
@@ -124,7 +101,7 @@ export class SmtpClient {
 
   /** Writes raw bytes, waiting for the socket to drain if its buffer is full. */
   async write(data: Buffer, deadline: number): Promise<void> {
-    if (this.#failure) throw this.#failure;
+    if (this.#replies.failure) throw this.#replies.failure;
     if (this.#socket.write(data)) return;
     let timedOut = false;
     await new Promise<void>((resolve) => {
@@ -141,7 +118,7 @@ export class SmtpClient {
       this.#socket.on('drain', done);
       this.#socket.on('close', done);
     });
-    if (this.#failure) throw this.#failure;
+    if (this.#replies.failure) throw this.#replies.failure;
     if (timedOut) throw new SmtpError('timed out sending data');
   }
 
@@ -154,7 +131,7 @@ export class SmtpClient {
   /** QUIT politely (bounded by `deadline`), then close. Never throws. */
   async quit(deadline: number): Promise<void> {
     try {
-      if (!this.#failure) await this.command('QUIT', Math.min(deadline, Date.now() + 2000));
+      if (!this.#replies.failure) await this.command('QUIT', Math.min(deadline, Date.now() + 2000));
     } catch {
       // Closing anyway.
     }
