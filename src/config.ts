@@ -157,6 +157,8 @@ export function loadConfig(path?: string): Config {
     throw new ConfigError(`config file ${path} is not valid JSON: ${(err as Error).message}`);
   }
   const config = mergeConfig(defaults, parsed);
+  // The first domain names the postmaster (RFC 5321 4.5.1) and signs DKIM: there must be one.
+  if (config.domains.length === 0) throw new ConfigError(`config key "domains" must list at least one domain`);
   config.domains = config.domains.map((d) => d.toLowerCase());
   return config;
 }

@@ -109,8 +109,11 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
 /** Temporary message files from a previous run were never acknowledged: remove them. */
 async function removeLeftovers(tmpDir: string, log: Logger): Promise<void> {
   for (const name of await readdir(tmpDir)) {
-    await unlink(join(tmpDir, name)).catch(() => {});
-    log.event('cleanup', { removed: join(tmpDir, name) });
+    const path = join(tmpDir, name);
+    await unlink(path).then(
+      () => log.event('cleanup', { removed: path }),
+      (err: Error) => log.event('cleanup-failed', { path, error: err.message }),
+    );
   }
 }
 

@@ -27,12 +27,15 @@ const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+$/u;
 const LABEL = /^(?:[A-Za-z0-9\u0080-\u{10FFFF}](?:[A-Za-z0-9\-\u0080-\u{10FFFF}]*[A-Za-z0-9\u0080-\u{10FFFF}])?)$/u;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 
+const FROM_ARGUMENT = /^FROM:\s*<([^>]*)>(.*)$/i;
+const TO_ARGUMENT = /^TO:\s*<([^>]*)>(.*)$/i;
+
 /**
  * Parse `FROM:<...> params` (keyword 'FROM') or `TO:<...> params` (keyword 'TO').
  * `utf8` says whether MAIL FROM carried SMTPUTF8 (for RCPT, which has no say of its own).
  */
 export function parsePathArgument(argument: string, keyword: 'FROM' | 'TO', utf8 = false): PathResult {
-  const match = new RegExp(`^${keyword}:\\s*<([^>]*)>(.*)$`, 'i').exec(argument);
+  const match = (keyword === 'FROM' ? FROM_ARGUMENT : TO_ARGUMENT).exec(argument);
   if (!match) return { ok: false, why: `Syntax: ${keyword === 'FROM' ? 'MAIL FROM' : 'RCPT TO'}:<address>` };
   const [, inner, rest] = match;
   if (rest.length > 0 && !rest.startsWith(' ')) return { ok: false, why: 'Syntax error after the address' };

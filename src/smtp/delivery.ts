@@ -80,9 +80,14 @@ export function traceHeader(info: TraceInfo): Buffer {
   );
 }
 
+/** The client's header without the fields in STATE_HEADERS. */
+export function cleanHeader(header: Buffer): Buffer {
+  return removeFields(header, STATE_HEADERS);
+}
+
 /** The bytes to store: trace fields, the cleaned header, a blank line, the body. */
-export function storedContent(trace: Buffer, message: ReceivedMessage): () => AsyncIterable<Buffer> {
-  const header = Buffer.concat([trace, removeFields(message.header, STATE_HEADERS), Buffer.from('\n')]);
+export function storedContent(trace: Buffer, cleanedHeader: Buffer, message: ReceivedMessage): () => AsyncIterable<Buffer> {
+  const header = Buffer.concat([trace, cleanedHeader, Buffer.from('\n')]);
   return async function* () {
     yield header;
     yield* message.body.read();

@@ -7,6 +7,8 @@
 // - the whole message, counted as RFC 1870 does, against `maxBytes` (552 5.3.4);
 // - the header section against `maxHeaderBytes` (Postfix has a similar
 //   header_size_limit; we refuse the message instead of cutting the header).
+// - the temporary file must take the body: a full disk (or an unusable tmp
+//   directory) is `spool-failed`, answered 451 so the client tries again.
 // Once a limit is passed the rest is read and thrown away, so the client can
 // still get its reply after the dot.
 
@@ -20,7 +22,9 @@ export interface ReceivedMessage {
   body: SpooledBody;
   /** Octets as RFC 1870 counts them (CRLF included; no stuffing dots, no end marker). */
   size: number;
-  problem: 'too-big' | 'header-too-big' | null;
+  problem: 'too-big' | 'header-too-big' | 'spool-failed' | null;
+  /** For 'spool-failed': what the file system said (for the log). */
+  spoolError?: string;
 }
 
 export interface ReceiveOptions {
@@ -37,6 +41,17 @@ export async function receiveMessage(conn: Connection, options: ReceiveOptions):
   const body = new SpooledBody(options.tmpDir, options.memoryBufferBytes);
   const header = new HeaderCollector(options.maxHeaderBytes);
   let problem: ReceivedMessage['problem'] = null;
+  let spoolError: string | undefined;
+  // A failing write must not end the session without a reply: note it, read
+  // on to the dot, and let the session answer 451.
+  const spool = async (write: () => Promise<void>) => {
+    try {
+      await write();
+    } catch (err) {
+      problem ??= 'spool-failed';
+      spoolError ??= (err as Error).message;
+    }
+  };
 
   const outcome = await conn.readBytes(async (chunk) => {
     const { output, used } = reader.push(chunk);
@@ -44,18 +59,18 @@ export async function receiveMessage(conn: Connection, options: ReceiveOptions):
     if (problem === null) {
       const bodyPart = header.done ? output : header.add(output);
       if (header.overflow) problem = 'header-too-big';
-      else if (bodyPart && bodyPart.length > 0) await body.write(bodyPart);
+      else if (bodyPart && bodyPart.length > 0) await spool(() => body.write(bodyPart));
     }
     return reader.done ? used : -1;
   });
 
-  await body.finish();
+  await spool(() => body.finish());
   if (outcome !== 'done') {
     await body.discard();
     return { ok: false, reason: outcome };
   }
   if (problem !== null) await body.discard();
-  return { ok: true, message: { header: header.section(), body, size: reader.messageBytes, problem } };
+  return { ok: true, message: { header: header.section(), body, size: reader.messageBytes, problem, spoolError } };
 }
 
 /**

@@ -7,7 +7,7 @@
 import { newId } from '../log.ts';
 import { LockTimeoutError } from '../store/dotlock.ts';
 import { receiveMessage } from './message.ts';
-import { traceHeader, returnPathHeader, storedContent, deliverToAccounts } from './delivery.ts';
+import { traceHeader, returnPathHeader, storedContent, cleanHeader, deliverToAccounts } from './delivery.ts';
 import { writeQueueFile } from '../queue/queue-file.ts';
 import { reply } from './reply.ts';
 import type { Reply } from './reply.ts';
@@ -42,6 +42,10 @@ export async function receiveAndDeliver(session: Session): Promise<Reply | null>
     session.log.event('refused', { reason: 'header-too-big', from: `<${envelope.from}>` });
     return reply(552, '5.3.4', 'Message header too large');
   }
+  if (message.problem === 'spool-failed') {
+    session.log.event('deferred', { reason: message.spoolError, from: `<${envelope.from}>`, to, stored: 'nothing' });
+    return reply(451, '4.3.0', 'Local error in processing, message not accepted, try again later');
+  }
 
   const id = newId();
   const date = new Date();
@@ -58,8 +62,9 @@ export async function receiveAndDeliver(session: Session): Promise<Reply | null>
     date,
   });
   // Return-Path only in the mailbox copies; the queued copy travels on (RFC 5321 4.4).
-  const localContent = storedContent(Buffer.concat([returnPathHeader(envelope.from), trace]), message);
-  const queuedContent = storedContent(trace, message);
+  const header = cleanHeader(message.header);
+  const localContent = storedContent(Buffer.concat([returnPathHeader(envelope.from), trace]), header, message);
+  const queuedContent = storedContent(trace, header, message);
   const local = envelope.recipients.filter((r) => !r.remote);
   const remote = envelope.recipients.filter((r) => r.remote);
   try {

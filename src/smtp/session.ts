@@ -11,13 +11,13 @@
 //     fresh --EHLO/HELO--> greeted --MAIL--> mail --RCPT--> rcpt --DATA..--> greeted
 //       \_______________________MAIL_______/                 (RSET/EHLO: back to greeted)
 //
-// STARTTLS and AUTH happen in `greeted`. STARTTLS sends everything back to
-// `fresh` (RFC 3207 4.2: the client must say EHLO again over TLS).
+// AUTH happens in `greeted`, STARTTLS in `fresh` or `greeted`. STARTTLS sends
+// everything back to `fresh` (RFC 3207 4.2: the client must say EHLO again over TLS).
 //
-// Each command is a row of the table at the bottom: which states allow it and
-// the handler that returns its reply. The loop in `run` is the only code that
-// reads from or writes to the client. Command handlers live in commands.ts,
-// the message itself (after DATA's 354) is read and delivered by receive.ts.
+// Each command is a row of the table in commands.ts: which states allow it and
+// the handler that returns its reply. Handlers never read from or write to the
+// client: `run` and `followUp` below do, and receive.ts reads and delivers the
+// message itself (after DATA's 354).
 
 import type { Connection } from '../wire/connection.ts';
 import type { Logger } from '../log.ts';
@@ -116,17 +116,9 @@ export class Session {
     this.send({ code: 220, text: `${hostname} ESMTP jjordan-mail` });
     for (;;) {
       const line = await this.conn.readLine();
-      if (line.kind === 'closed') {
-        this.log.event('disconnect', { during: this.state });
-        break;
-      }
-      if (line.kind === 'timeout') {
-        this.log.event('timeout', { during: this.state });
-        this.send(reply(421, '4.4.2', `${hostname} Idle for too long, closing connection`, true));
-        break;
-      }
-      if (line.kind === 'interrupted') {
-        this.send(reply(421, '4.3.2', `${hostname} Service shutting down, try again later`, true));
+      if (line.kind === 'closed' || line.kind === 'timeout' || line.kind === 'interrupted') {
+        const last = this.endOfInput(line.kind);
+        if (last) this.send(last);
         break;
       }
       let result: HandlerResult;
@@ -155,7 +147,7 @@ export class Session {
         break;
       }
       if (this.ctx.isShuttingDown() && !this.conn.hasBuffered()) {
-        this.send(reply(421, '4.3.2', `${hostname} Service shutting down, try again later`, true));
+        this.send(this.endOfInput('interrupted')!);
         break;
       }
     }
@@ -206,12 +198,34 @@ export class Session {
     }
     while (result.continueWith) {
       const line = await this.conn.readLine();
-      if (line.kind !== 'line') return line.kind === 'too-long' ? this.sendAndKeep(reply(500, '5.5.2', 'Line too long')) : null;
+      if (line.kind === 'too-long') return this.sendAndKeep(reply(500, '5.5.2', 'Line too long'));
+      if (line.kind !== 'line') {
+        // A client that goes silent mid-AUTH is timed out like any other.
+        const last = this.endOfInput(line.kind);
+        return last && this.sendAndKeep(last);
+      }
       this.log.trace('C', '****'); // an AUTH response: base64 of a password
       result = await result.continueWith(line.text);
       this.send(result);
     }
     return result;
+  }
+
+  /**
+   * When the client stops talking: log it and return the closing 421, or
+   * null when the client is gone and there is no one to tell.
+   */
+  private endOfInput(kind: 'closed' | 'timeout' | 'interrupted'): Reply | null {
+    const { hostname } = this.ctx.config;
+    if (kind === 'closed') {
+      this.log.event('disconnect', { during: this.state });
+      return null;
+    }
+    if (kind === 'timeout') {
+      this.log.event('timeout', { during: this.state });
+      return reply(421, '4.4.2', `${hostname} Idle for too long, closing connection`, true); // RFC 5321 4.5.3.2.7
+    }
+    return reply(421, '4.3.2', `${hostname} Service shutting down, try again later`, true); // RFC 5321 3.8
   }
 
   private sendAndKeep(r: Reply): Reply {

@@ -11,7 +11,7 @@ const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
 
-export const END_MARKER = Buffer.from('.\r\n');
+const END_MARKER = Buffer.from('.\r\n');
 
 export class DotWriter {
   private atLineStart = true;
@@ -46,10 +46,4 @@ export class DotWriter {
     this.atLineStart = true;
     return close;
   }
-}
-
-/** Dot-stuff a whole message held in memory, end marker included. */
-export function dotStuffMessage(message: Buffer): Buffer {
-  const writer = new DotWriter();
-  return Buffer.concat([writer.push(message), writer.end()]);
 }

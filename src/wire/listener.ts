@@ -72,6 +72,8 @@ export async function startListeners(specs: ListenSpec[], options: ListenerOptio
     if (live.size >= limits.maxConnections || fromIp >= limits.maxConnectionsPerIp) {
       sessionLog.event('refused', { reason: 'too-many-connections', ip });
       socket.end(options.refusal);
+      // A client that never closes its side must not keep the socket (and a file descriptor) alive.
+      setTimeout(() => socket.destroy(), 5000).unref();
       return;
     }
     perIp.set(ip, fromIp + 1);

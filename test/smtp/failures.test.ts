@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { openSession, transaction, dotStuff } from '../helpers/smtp-client.ts';
 import type { SmtpClient, SmtpReply } from '../helpers/smtp-client.ts';
 import { eventually, readOrNull, startTestServer } from '../helpers/test-server.ts';
@@ -186,6 +186,24 @@ test('a stale lock (its PID is not running) is broken and delivery goes ahead', 
   const client = server.track(await openSession(server.port));
   assert.equal((await send(client, 'through a stale lock\n')).code, 250);
   assert.deepEqual(bodies(await server.messages('jjordan')), ['through a stale lock\n']);
+});
+
+test('a body that cannot be spooled to a temporary file: 451 4.3.0 after the dot, nothing stored, the session goes on', async (t) => {
+  const server = await serverFor(t, { config: { limits: { memoryBufferBytes: 8 * 1024 } } });
+  const client = server.track(await openSession(server.port));
+  // A file where the tmp directory should be: creating the temporary file fails, as on a full disk.
+  await rm(server.tmpDir, { recursive: true, force: true });
+  await writeFile(server.tmpDir, 'not a directory');
+  assert.deepEqual(brief(await send(client, `${'s'.repeat(99)}\n`.repeat(200))), TRY_AGAIN);
+  assert.ok(server.logLines.some((line) => / deferred reason=.* stored=nothing$/.test(line)));
+  assert.equal(await readOrNull(server.mboxPath('jjordan')), null);
+
+  // Same session: a small message (kept in memory) still goes through.
+  assert.equal((await send(client, 'small\n')).code, 250);
+  await rm(server.tmpDir);
+  await mkdir(server.tmpDir);
+  assert.equal((await send(client, `${'b'.repeat(99)}\n`.repeat(200))).code, 250);
+  assert.deepEqual(await server.tmpFiles(), []);
 });
 
 async function startData(server: TestServer): Promise<SmtpClient> {

@@ -118,6 +118,17 @@ test('AUTH in clear from loopback only when the config allows it', async () => {
   assert.equal((await client.command(`AUTH PLAIN ${PLAIN('jjordan', 'secret')}`)).code, 235);
 });
 
+test('a client that goes silent in the middle of AUTH is timed out with 421 4.4.2', async () => {
+  const server = await start({ config: { auth: { allowPlaintextOnLoopback: true }, limits: { idleTimeoutSeconds: 1 } } });
+  const client = await connect(server.server.smtp.ports.submission);
+  await client.readReply();
+  await client.command('EHLO client.example');
+  assert.equal((await client.command('AUTH LOGIN')).code, 334);
+  assert.deepEqual(await client.readReply(4000), { code: 421, lines: ['4.4.2 localhost Idle for too long, closing connection'] });
+  await client.waitClosed();
+  assert.ok(server.logLines.some((line) => / timeout during=greeted$/.test(line)));
+});
+
 test('AUTH PLAIN (initial response and empty challenge) and AUTH LOGIN succeed under TLS', async () => {
   const server = await start();
   const port = server.server.smtp.ports.submission;

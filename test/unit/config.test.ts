@@ -42,6 +42,8 @@ test('a file that is not JSON, or missing, is a clear error', async () => {
     await writeFile(join(dir, 'bad.json'), '{ hostname: ');
     assert.throws(() => loadConfig(join(dir, 'bad.json')), /not valid JSON/);
     assert.throws(() => loadConfig(join(dir, 'missing.json')), /cannot read config file/);
+    await writeFile(join(dir, 'no-domains.json'), '{ "domains": [] }');
+    assert.throws(() => loadConfig(join(dir, 'no-domains.json')), /"domains" must list at least one domain/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
