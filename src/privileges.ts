@@ -54,9 +54,17 @@ export function dropPrivileges(runAs: RunAs, identity: ProcessIdentity = process
 
 /** Numeric uid/gid of a user and group, through id(1); used to chown the data directory. */
 export function lookupIds(user: string, group: string): { uid: number; gid: number } {
-  const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-  const gid = Number(execFileSync('getent', ['group', group || user], { encoding: 'utf8' }).split(':')[2]);
-  if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new PrivilegeError(`unknown user or group ${user}:${group}`);
+  const ask = (command: string, args: string[]) => {
+    try {
+      return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    } catch {
+      return ''; // not found: reported below, naming what is missing
+    }
+  };
+  const uid = Number.parseInt(ask('id', ['-u', user]).trim(), 10);
+  const gid = Number.parseInt(ask('getent', ['group', group || user]).split(':')[2] ?? '', 10);
+  if (!Number.isInteger(uid)) throw new PrivilegeError(`runAs.user "${user}" does not exist on this system: create it or set runAs`);
+  if (!Number.isInteger(gid)) throw new PrivilegeError(`runAs.group "${group || user}" does not exist on this system: create it or set runAs`);
   return { uid, gid };
 }
 

@@ -21,7 +21,7 @@ export interface ThrottleOptions {
   now?: () => number;
 }
 
-interface Record {
+interface FailureCount {
   failures: number;
   last: number;
 }
@@ -29,7 +29,7 @@ interface Record {
 export type ThrottleVerdict = { refuse: true } | { refuse: false };
 
 export class LoginThrottle {
-  private readonly entries = new Map<string, Record>();
+  private readonly entries = new Map<string, FailureCount>();
   private readonly options: Required<ThrottleOptions>;
 
   constructor(options: ThrottleOptions = {}) {

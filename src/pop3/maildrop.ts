@@ -34,9 +34,11 @@ export class Maildrop {
   readonly account: string;
   readonly messages: IndexedMessage[];
   readonly uidValidity: number;
-  /** Message numbers (1-based) marked with DELE. */
+  /** Message numbers (1-based) marked with DELE; only numbers get() returned. */
   readonly deleted = new Set<number>();
   private readonly path: string;
+  /** Size of every message in the snapshot, deleted or not. */
+  private readonly totalOctets: number;
   private file: FileHandle | null;
 
   private constructor(account: string, path: string, index: MailboxIndex, file: FileHandle | null) {
@@ -44,6 +46,7 @@ export class Maildrop {
     this.path = path;
     this.messages = index.messages;
     this.uidValidity = index.uidValidity;
+    this.totalOctets = index.messages.reduce((sum, m) => sum + m.size, 0);
     this.file = file;
   }
 
@@ -72,14 +75,11 @@ export class Maildrop {
 
   /** Messages not marked deleted and their total size (STAT). */
   summary(): { count: number; octets: number } {
-    let count = 0;
-    let octets = 0;
-    this.messages.forEach((message, i) => {
-      if (this.deleted.has(i + 1)) return;
-      count++;
-      octets += message.size;
-    });
-    return { count, octets };
+    // The snapshot never changes, so only the (usually few) marked messages
+    // are visited: STAT costs nothing on a mailbox of 50,000 messages.
+    let octets = this.totalOctets;
+    for (const n of this.deleted) octets -= this.messages[n - 1].size;
+    return { count: this.messages.length - this.deleted.size, octets };
   }
 
   /**

@@ -131,14 +131,28 @@ export class Pop3Session {
       const writer = new DotWriter();
       const pending: Buffer[] = [Buffer.from(this.format(reply))];
       let pendingBytes = 0;
-      for await (const chunk of reply.body()) {
-        const encoded = writer.push(chunk);
-        pending.push(encoded);
-        pendingBytes += encoded.length;
-        if (pendingBytes >= WRITE_BATCH) {
-          await this.conn.writeAndDrain(Buffer.concat(pending.splice(0)));
-          pendingBytes = 0;
+      let sentSome = false;
+      try {
+        for await (const chunk of reply.body()) {
+          const encoded = writer.push(chunk);
+          pending.push(encoded);
+          pendingBytes += encoded.length;
+          if (pendingBytes >= WRITE_BATCH) {
+            sentSome = true;
+            await this.conn.writeAndDrain(Buffer.concat(pending.splice(0)));
+            pendingBytes = 0;
+          }
         }
+      } catch (error) {
+        // The mbox no longer matches its index (changed under us, or a read
+        // error). Before any byte went out we can still say -ERR; after, the
+        // only honest end is to hang up: without the final "." the client
+        // knows the message is incomplete.
+        this.log.event('retr-failed', { error: (error as Error).message, partial: sentSome });
+        if (sentSome) return err('Message could not be read', { close: true });
+        reply = err('[SYS/TEMP] Message could not be read, try again later');
+        this.send(reply);
+        return reply;
       }
       pending.push(writer.end());
       await this.conn.writeAndDrain(Buffer.concat(pending));

@@ -9,9 +9,13 @@
 // (such as checking the date) are needed. Bytes before the first "From "
 // line are not part of any message and are skipped.
 //
-// Offsets and lengths are exposed because the IMAP side index and POP3's
-// rewrite of the file work with byte ranges: `offset` and `length` here mean
-// the same as in AppendResult (mbox-append.ts).
+// The server itself does not read mail through this file: it goes by the
+// side index (mbox-index.ts), whose scanner (IndexScanner, mbox-index-scan.ts)
+// finds the same boundaries while also computing sizes and fingerprints.
+// This is the plain reader: what tests use to see what a mailbox holds, and
+// the simple, independent reference the tests check IndexScanner against,
+// so the two are kept separate on purpose. `offset` and `length` mean the
+// same as in AppendResult (mbox-append.ts) and IndexedMessage.
 
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';

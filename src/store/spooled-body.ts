@@ -38,7 +38,7 @@ export class SpooledBody {
     this.size += chunk.length;
     if (!this.file && this.size > this.memoryLimit) await this.moveToFile();
     if (this.file) {
-      await this.file.write(chunk);
+      await writeAll(this.file, chunk);
       return;
     }
     for (let from = 0; from < chunk.length; ) {
@@ -63,7 +63,7 @@ export class SpooledBody {
     await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
     this.filePath = join(this.tmpDir, `body-${process.pid}-${randomBytes(6).toString('hex')}`);
     this.file = await open(this.filePath, 'w+', 0o600);
-    for (const part of this.memoryParts()) await this.file.write(part);
+    for (const part of this.memoryParts()) await writeAll(this.file, part);
     this.blocks = [];
     this.used = 0;
   }
@@ -106,5 +106,13 @@ export class SpooledBody {
     this.filePath = null;
     this.blocks = [];
     this.used = 0;
+  }
+}
+
+// write(2) may write less than asked (a disk filling up does that before it
+// fails with ENOSPC): loop, so a short write is never a silently cut body.
+async function writeAll(file: FileHandle, data: Buffer): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    done += (await file.write(data, done, data.length - done)).bytesWritten;
   }
 }

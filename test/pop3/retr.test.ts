@@ -281,3 +281,16 @@ test(
     assert.equal((await next.stat()).count, 1);
   },
 );
+
+test('an mbox cut short behind the session: RETR says -ERR [SYS/TEMP] and the session goes on', async (t) => {
+  const server = await serverFor(t);
+  await deliver(server, 'Subject: one\r\n\r\nfirst\r\n');
+  const client = await login(server);
+  const { truncate } = await import('node:fs/promises');
+  await truncate(server.mboxPath('jjordan'), 10); // another program broke the file
+  const reply = await client.command('RETR 1');
+  assert.equal(reply.ok, false);
+  assert.match(reply.text, /^\[SYS\/TEMP\] /);
+  assert.equal((await client.command('NOOP')).ok, true, 'the session is still usable');
+  assert.ok(server.logLines.some((line) => / retr-failed /.test(line)));
+});

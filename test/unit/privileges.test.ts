@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { dropPrivileges, PrivilegeError } from '../../src/privileges.ts';
+import { dropPrivileges, lookupIds, PrivilegeError } from '../../src/privileges.ts';
 import type { ProcessIdentity } from '../../src/privileges.ts';
 
 /** A pretend process: records the calls, becomes the user on setuid. */
@@ -50,4 +50,10 @@ test('really dropping to nobody (only when the tests run as root)', { skip: proc
   const [result, uid] = run.stdout.trim().split(' ');
   assert.equal(result, 'dropped');
   assert.notEqual(Number(uid), 0);
+});
+
+test('an unknown runAs user or group is a clear error naming it', () => {
+  assert.throws(() => lookupIds('no-such-user-jjordan', ''), /runAs.user "no-such-user-jjordan" does not exist/);
+  assert.throws(() => lookupIds('root', 'no-such-group-jjordan'), /runAs.group "no-such-group-jjordan" does not exist/);
+  assert.deepEqual(lookupIds('root', 'root'), { uid: 0, gid: 0 });
 });
