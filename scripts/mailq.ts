@@ -16,6 +16,8 @@ import { loadConfig, dataDirOf } from '../src/config.ts';
 import { runWhenStarted } from './lib/cli.ts';
 import { parseQueueEnvelope } from '../src/queue/queue-file.ts';
 import { listQueue, messagePath, readState } from '../src/queue/queue-state.ts';
+import type { QueueState } from '../src/queue/queue-state.ts';
+import type { QueueEnvelope } from '../src/queue/queue-file.ts';
 import { relayPidPath } from '../src/relay/main.ts';
 
 function age(since: Date, now: Date): string {
@@ -34,8 +36,16 @@ export async function describeQueue(dataDir: string, now = new Date()): Promise<
     const path = messagePath(dataDir, id);
     const head = await readFile(path).catch(() => null);
     if (!head) continue; // delivered while we looked
-    const { envelope } = parseQueueEnvelope(head.subarray(0, 1024 * 1024));
-    const state = await readState(dataDir, envelope);
+    let envelope: QueueEnvelope;
+    let state: QueueState;
+    try {
+      envelope = parseQueueEnvelope(head.subarray(0, 1024 * 1024)).envelope;
+      state = await readState(dataDir, envelope);
+    } catch (err) {
+      // Left for the admin by the relay: show it rather than stop the listing.
+      lines.push(`${id}  cannot be read: ${(err as Error).message}`);
+      continue;
+    }
     const size = (await stat(path)).size;
     lines.push(`${id}  ${age(envelope.arrived, now).padStart(6)}  ${size} bytes  from <${envelope.from}>  attempts ${state.attempts}`);
     for (const r of state.recipients) {

@@ -123,5 +123,7 @@ export function parseQueueEnvelope(head: Buffer): { envelope: QueueEnvelope; bod
     else throw new Error(`queue file: unknown key ${key}`);
   }
   if (!envelope.id || envelope.to.length === 0) throw new Error('queue file: missing id or recipients');
+  // An unreadable date would make the message never expire.
+  if (Number.isNaN(envelope.arrived.getTime())) throw new Error('queue file: bad arrived date');
   return { envelope, bodyOffset: end + 2 };
 }

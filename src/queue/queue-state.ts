@@ -42,11 +42,19 @@ export function messagePath(dataDir: string, id: string): string {
   return join(queueDir(dataDir), `${id}.msg`);
 }
 
-/** The saved state, or a fresh one (every recipient pending, due now). */
+/**
+ * The saved state, or a fresh one (every recipient pending, due now) when
+ * there is none yet. A state file that cannot be read or parsed throws:
+ * starting afresh would deliver again to every recipient already delivered,
+ * so the message waits for the admin instead.
+ */
 export async function readState(dataDir: string, envelope: QueueEnvelope): Promise<QueueState> {
+  const path = statePath(dataDir, envelope.id);
+  let text: string;
   try {
-    return JSON.parse(await readFile(statePath(dataDir, envelope.id), 'utf8')) as QueueState;
-  } catch {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     return {
       attempts: 0,
       lastAttempt: null,
@@ -55,6 +63,14 @@ export async function readState(dataDir: string, envelope: QueueEnvelope): Promi
       delayWarned: false,
     };
   }
+  let state: QueueState;
+  try {
+    state = JSON.parse(text) as QueueState;
+  } catch (err) {
+    throw new Error(`corrupt queue state ${path}: ${(err as Error).message}`);
+  }
+  if (!state || !Array.isArray(state.recipients) || typeof state.nextAttempt !== 'string') throw new Error(`corrupt queue state ${path}`);
+  return state;
 }
 
 export async function writeState(dataDir: string, id: string, state: QueueState): Promise<void> {
@@ -63,8 +79,13 @@ export async function writeState(dataDir: string, id: string, state: QueueState)
 
 /** Every recipient has a final result: the message leaves the queue (message first, then its state). */
 export async function removeQueued(dataDir: string, id: string): Promise<void> {
-  await unlink(messagePath(dataDir, id)).catch(() => {});
-  await unlink(statePath(dataDir, id)).catch(() => {});
+  // If the message cannot be removed, its state must stay: without it the
+  // next attempt would start afresh and deliver to everyone again.
+  const gone = (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  };
+  await unlink(messagePath(dataDir, id)).catch(gone);
+  await unlink(statePath(dataDir, id)).catch(gone);
 }
 
 /** Ids of the messages in the queue, oldest name first. */

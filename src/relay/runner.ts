@@ -27,7 +27,7 @@ import { buildDsn, shouldBounce } from './dsn.ts';
 import type { DsnRecipient } from './dsn.ts';
 import { dkimSign } from './dkim.ts';
 import type { DkimKey } from './dkim.ts';
-import { delayWarningDue, isExpired, nextAttemptAt } from './schedule.ts';
+import { delayWarningDue, isExpired, nextAttemptAt, retryDelayMs } from './schedule.ts';
 
 export interface RunnerDeps {
   dataDir: string;
@@ -48,7 +48,7 @@ interface Opened {
   file: FileHandle;
   bodyOffset: number;
   bodyBytes: number;
-  /** Octets on the wire (CRLF), for SIZE=. */
+  /** Octets on the wire (CRLF, signature included), for SIZE=; set once the message is due. */
   wireSize: number;
   header: Buffer;
   /** `DKIM-Signature: ...` (LF line endings) to put in front, or empty. */
@@ -60,6 +60,8 @@ const HEAD_LIMIT = 1024 * 1024;
 export class QueueRunner {
   private readonly deps: RunnerDeps;
   private readonly busy = new Set<string>();
+  /** Messages whose last attempt threw (see processMessage): not retried before this time (ms). */
+  private readonly failedUntil = new Map<string, number>();
 
   constructor(deps: RunnerDeps) {
     this.deps = deps;
@@ -72,6 +74,7 @@ export class QueueRunner {
   /** Attempt every message that is due (all of them when `force`, as `mailq --flush` asks). */
   async runDue(force = false): Promise<void> {
     const ids = (await listQueue(this.deps.dataDir)).filter((id) => !this.busy.has(id));
+    for (const id of this.failedUntil.keys()) if (!ids.includes(id) && !this.busy.has(id)) this.failedUntil.delete(id);
     const queue = [...ids];
     const worker = async () => {
       for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
@@ -87,11 +90,11 @@ export class QueueRunner {
     this.busy.add(id);
     let opened: Opened | null = null;
     try {
+      if (!force && (this.failedUntil.get(id) ?? 0) > this.now().getTime()) return 'not-due';
       opened = await openQueued(this.deps.dataDir, id);
       const { envelope } = opened;
       const state = await readState(this.deps.dataDir, envelope);
-      const now = this.now();
-      if (!force && new Date(state.nextAttempt) > now) return 'not-due';
+      if (!force && new Date(state.nextAttempt) > this.now()) return 'not-due';
       const pending = state.recipients.filter((r) => r.status === 'pending');
       const byDomain = new Map<string, RecipientState[]>();
       // By domain, since each domain has its own servers; through a smarthost, all in one session.
@@ -102,11 +105,20 @@ export class QueueRunner {
       }
       if (byDomain.size > 0) {
         opened.signature = await this.sign(opened);
-        // RFC 1870: SIZE= counts what is sent, the signature (CRLF on the wire) too.
-        opened.wireSize += opened.signature.length + opened.signature.filter((byte) => byte === 0x0a).length;
+        // RFC 1870: SIZE= counts what is sent (LF becomes CRLF), the signature too.
+        // Counted only now, for a message that is due: not on every scan of the queue.
+        opened.wireSize = opened.signature.length + countLf(opened.signature) + opened.bodyBytes;
+        for await (const chunk of readRange(opened.file, opened.bodyOffset, opened.bodyBytes)) opened.wireSize += countLf(chunk);
       }
       for (const [domain, recipients] of byDomain) await this.deliverDomain(opened, domain, recipients);
-      return await this.afterAttempt(opened, state);
+      const result = await this.afterAttempt(opened, state);
+      this.failedUntil.delete(id);
+      return result;
+    } catch (err) {
+      // A corrupt file, a full disk: leave the message for the admin, and do
+      // not try it again (nor log it again) at every scan; --flush still does.
+      this.failedUntil.set(id, this.now().getTime() + retryDelayMs(1));
+      throw err;
     } finally {
       await opened?.file.close().catch(() => {});
       this.busy.delete(id);
@@ -132,8 +144,10 @@ export class QueueRunner {
     for (const destination of destinations) {
       const outcome = await this.deps.deliver(this.request(opened, destination, recipients));
       if (outcome.kind === 'done') {
-        for (const result of outcome.recipients) {
-          const recipient = recipients.find((r) => r.address === result.address)!;
+        // The client answers in the order it was asked: match by position, so
+        // an address listed twice gets both of its results.
+        for (const [i, result] of outcome.recipients.entries()) {
+          const recipient = recipients[i];
           const text = `${result.reply.code} ${result.reply.enhanced} ${result.reply.text}`.replace(/ +/g, ' ');
           const status = result.delivered ? 'delivered' : result.permanent ? 'failed' : 'pending';
           record(recipient, status, result.reply.enhanced || (result.delivered ? '2.0.0' : result.permanent ? '5.0.0' : '4.0.0'), text);
@@ -217,15 +231,14 @@ export class QueueRunner {
     if (pending.length > 0 && isExpired(envelope.arrived, now, config.relay.maxAgeHours)) {
       for (const r of pending) record(r, 'failed', '4.4.7', `message expired after ${config.relay.maxAgeHours} hours; last error: ${r.lastReply ?? 'none'}`);
     } else if (pending.length > 0 && delayWarningDue(envelope.arrived, now, config.relay.delayWarningHours, state.delayWarned)) {
-      state.delayWarned = true;
-      await this.notify(opened, pending, 'delayed');
+      state.delayWarned = await this.tryNotify(opened, pending, 'delayed');
     }
     const toBounce = state.recipients.filter((r) => r.status === 'failed' && !r.notified);
-    if (toBounce.length > 0) {
-      await this.notify(opened, toBounce, 'failed');
+    if (toBounce.length > 0 && (await this.tryNotify(opened, toBounce, 'failed'))) {
       for (const r of toBounce) r.notified = true;
     }
-    if (state.recipients.every((r) => r.status !== 'pending')) {
+    // A bounce that could not be written keeps the message (and its state) for the next attempt.
+    if (state.recipients.every((r) => r.status === 'delivered' || (r.status === 'failed' && r.notified))) {
       await removeQueued(dataDir, envelope.id);
       this.deps.log.event('done', { id: envelope.id, delivered: state.recipients.filter((r) => r.status === 'delivered').length, failed: toBounce.length });
       return 'removed';
@@ -234,6 +247,21 @@ export class QueueRunner {
     await writeState(dataDir, envelope.id, state);
     this.deps.log.event('deferred', { id: envelope.id, pending: state.recipients.filter((r) => r.status === 'pending').length, next: state.nextAttempt });
     return 'deferred';
+  }
+
+  /**
+   * notify(), but a failure (a full disk, a locked INBOX) is logged and
+   * reported as false instead of thrown: the results of this attempt must
+   * still be saved, or the recipients just delivered would get it again.
+   */
+  private async tryNotify(opened: Opened, recipients: RecipientState[], action: 'failed' | 'delayed'): Promise<boolean> {
+    try {
+      await this.notify(opened, recipients, action);
+      return true;
+    } catch (err) {
+      this.deps.log.event('bounce-failed', { id: opened.envelope.id, action, error: (err as Error).message });
+      return false;
+    }
   }
 
   /** A delivery status notification to the sender (RFC 3464), never to <> (RFC 5321 4.5.5). */
@@ -283,7 +311,7 @@ function record(recipient: RecipientState, status: RecipientState['status'], sta
   recipient.lastReply = reply;
 }
 
-/** Open a queue file: its envelope, its header (for DKIM and bounces), its size on the wire. */
+/** Open a queue file: its envelope and its header (for DKIM and bounces). */
 async function openQueued(dataDir: string, id: string): Promise<Opened> {
   const file = await open(messagePath(dataDir, id), 'r');
   try {
@@ -291,19 +319,24 @@ async function openQueued(dataDir: string, id: string): Promise<Opened> {
     const head = Buffer.alloc(Math.min(size, HEAD_LIMIT));
     await file.read(head, 0, head.length, 0);
     const { envelope, bodyOffset } = parseQueueEnvelope(head);
+    // The state file and the removal go by envelope.id: a file under another
+    // name (copied, renamed) would otherwise be delivered again and again.
+    if (envelope.id !== id) throw new Error(`queue file ${id}.msg holds message ${envelope.id}`);
     const message = head.subarray(bodyOffset);
     const headerEnd = message.indexOf('\n\n');
     const header = headerEnd < 0 ? message : message.subarray(0, headerEnd + 1);
     const bodyBytes = size - bodyOffset;
-    let lines = 0;
-    for await (const chunk of readRange(file, bodyOffset, bodyBytes)) {
-      for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
-    }
-    return { envelope, file, bodyOffset, bodyBytes, wireSize: bodyBytes + lines, header: Buffer.from(header), signature: Buffer.alloc(0) };
+    return { envelope, file, bodyOffset, bodyBytes, wireSize: 0, header: Buffer.from(header), signature: Buffer.alloc(0) };
   } catch (err) {
     await file.close();
     throw err;
   }
+}
+
+function countLf(bytes: Buffer): number {
+  let lines = 0;
+  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) lines++;
+  return lines;
 }
 
 /** Stream `length` bytes from `start`, in 256 KiB reads (each chunk is a new buffer). */

@@ -472,3 +472,48 @@ test('end to end: a user submits over TLS with AUTH, the queue file appears, the
   assert.match(message, new RegExp(`\\n\\tby localhost \\(jjordan-mail\\) with ESMTPSA id ${ids[0]}\\n\\tfor <friend@remote\\.example>;`));
   assert.ok(message.endsWith('\nSubject: end to end\n\nall the way\n.dot\n'), 'the message as submitted');
 });
+
+// --- Bad input ---------------------------------------------------------------
+
+test('a corrupt queue file or .state file is logged and left for the admin; the other messages still go', async () => {
+  const { mx, env } = await setup();
+  const stateBroken = await queueMessage(env.dataDir, { to: ['a@remote.example'] });
+  await writeFile(join(queueDir(env.dataDir), 'BROKEN1.msg'), 'not a queue file\n');
+  await writeFile(join(queueDir(env.dataDir), `${stateBroken}.state`), '{"attempts": 1, "recip');
+  const good = await queueMessage(env.dataDir, { to: ['friend@remote.example'] });
+  await env.runner.runDue();
+  assert.equal(received(mx).length, 1, 'only the good message was sent: a corrupt state must not mean "deliver to all again"');
+  assert.deepEqual(await env.queued(), ['BROKEN1', stateBroken].sort());
+  assert.equal(env.logLines.filter((l) => /error id=BROKEN1/.test(l)).length, 1);
+  assert.ok(env.logLines.some((l) => new RegExp(`error id=${stateBroken} .*corrupt queue state`).test(l)));
+  assert.ok(!(await env.queued()).includes(good));
+  // Not tried (nor logged) again at every scan; after the retry delay, yes.
+  await env.runner.runDue();
+  assert.equal(env.logLines.filter((l) => /error id=BROKEN1/.test(l)).length, 1);
+  env.clock.advance(retryDelayMs(1));
+  await env.runner.runDue();
+  assert.equal(env.logLines.filter((l) => /error id=BROKEN1/.test(l)).length, 2);
+});
+
+test('a bounce that cannot be written keeps the results: the delivered recipient is not sent the message again', async () => {
+  const { mx, env } = await setup({ fake: { rcpt: { 'bad@remote.example': '550 5.1.1 No such user' } } });
+  let failBounce = true;
+  const deliverLocally = env.deps.deliverLocally;
+  const runner = new QueueRunner({
+    ...env.deps,
+    deliverLocally: async (address, message) => {
+      if (failBounce) throw new Error('ENOSPC: no space left on device');
+      return deliverLocally(address, message);
+    },
+  });
+  const id = await queueMessage(env.dataDir, { to: ['good@remote.example', 'bad@remote.example'] });
+  assert.equal(await runner.processMessage(id), 'deferred');
+  assert.ok(env.logLines.some((l) => new RegExp(`bounce-failed id=${id} action=failed`).test(l)));
+  const state = (await readStateFile(env.dataDir, id))!;
+  assert.deepEqual(state.recipients.map((r) => [r.status, r.notified ?? false]), [['delivered', false], ['failed', false]]);
+  failBounce = false;
+  env.clock.set(state.nextAttempt);
+  assert.equal(await runner.processMessage(id), 'removed');
+  assert.equal(received(mx).length, 1, 'delivered once');
+  assert.equal((await inbox(env.dataDir, 'jjordan')).length, 1, 'the bounce arrived');
+});
