@@ -19,6 +19,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { SecureContext } from 'node:tls';
+import { isLoopback, normaliseAddress } from './client-address.ts';
 
 export type LineResult =
   | { kind: 'line'; text: string }
@@ -312,12 +313,4 @@ export function canCarryPasswords(conn: Connection, allowPlaintextOnLoopback: bo
   return conn.isSecure || (allowPlaintextOnLoopback && isLoopback(conn.remoteAddress));
 }
 
-/** 127.0.0.0/8 and ::1. */
-export function isLoopback(address: string): boolean {
-  return address === '::1' || /^127\.\d+\.\d+\.\d+$/.test(address);
-}
-
-/** `::ffff:127.0.0.1` (an IPv4 client on a dual-stack socket) is shown as `127.0.0.1`. */
-export function normaliseAddress(address: string): string {
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
+export { isLoopback, normaliseAddress } from './client-address.ts';
