@@ -99,6 +99,11 @@ export const defaults = {
     idleTimeoutSeconds: 300,
     /** The same for POP3, where RFC 1939 3 says at least 10 minutes. */
     pop3IdleTimeoutSeconds: 600,
+    /**
+     * The longest an SMTP or POP3 session may last, however busy: a client
+     * dripping a byte every few seconds cannot hold a connection for ever.
+     */
+    sessionSeconds: 3600,
     /** Protocol errors before the session is closed with 421 (RFC 5321 4.3.2 allows it). */
     maxErrors: 10,
     /** Messages up to this size are held in memory while they arrive; larger ones go to a temp file. */

@@ -24,6 +24,8 @@ export interface ListenerLimits {
   maxConnections: number;
   maxConnectionsPerIp: number;
   idleTimeoutSeconds: number;
+  /** The longest a whole session may last. */
+  sessionSeconds: number;
   shutdownGraceSeconds: number;
 }
 
@@ -81,6 +83,7 @@ export async function startListeners(specs: ListenSpec[], options: ListenerOptio
     const conn = new Connection(socket, {
       maxLineBytes: options.maxLineBytes,
       idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
+      sessionTimeoutMs: limits.sessionSeconds * 1000,
     });
     sessionLog.event('connect', { ip, port: conn.remotePort, listener: spec.name, tls: conn.isSecure || undefined });
     const done = options

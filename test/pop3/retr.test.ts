@@ -292,5 +292,5 @@ test('an mbox cut short behind the session: RETR says -ERR [SYS/TEMP] and the se
   assert.equal(reply.ok, false);
   assert.match(reply.text, /^\[SYS\/TEMP\] /);
   assert.equal((await client.command('NOOP')).ok, true, 'the session is still usable');
-  assert.ok(server.logLines.some((line) => / retr-failed /.test(line)));
+  assert.ok(server.logLines.some((line) => / stream-failed /.test(line)));
 });
