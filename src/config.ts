@@ -17,6 +17,12 @@ export const defaults = {
   domains: ['localhost'],
   /** Where mail, accounts and temporary files live. */
   dataDir: 'spool',
+  /**
+   * Clients that may send as one of our domains on port 25 without logging
+   * in: programs on this machine (cron, scripts). Postfix calls this
+   * mynetworks; everyone else must use submission.
+   */
+  trustedNetworks: ['127.0.0.0/8', '::1'],
   /** Address the listeners bind to. Loopback by default; "0.0.0.0" or "::" to serve the network. */
   listenAddress: '127.0.0.1',
   /** Listening ports; -1 turns a listener off (0 picks any free port). Unprivileged by default (the real ones in brackets). */

@@ -9,15 +9,15 @@
 // - A logged-in user sends only as one of their own addresses
 //   (reject_sender_login_mismatch); the null sender stays allowed.
 // - On port 25, nobody who has not logged in may claim one of our own
-//   domains as the sender, except programs on this machine
-//   (reject_unauthenticated_sender_login_mismatch, with loopback trusted
-//   the way Postfix's mynetworks trusts it by default).
+//   domains as the sender, except the trusted networks (config
+//   trustedNetworks: this machine, by default), as Postfix's
+//   reject_unauthenticated_sender_login_mismatch does with mynetworks.
 // - The submission ports take mail from logged-in users only (RFC 6409 4.3).
 
 import { reply } from './reply.ts';
 import type { Reply } from './reply.ts';
 import { parsePathArgument } from './address.ts';
-import { isLoopback } from '../wire/client-address.ts';
+import { inNetworks } from '../wire/client-address.ts';
 import type { SmtpOutcome, SmtpRequest, SmtpView } from './types.ts';
 import { receiveAndDeliver } from './receive.ts';
 
@@ -39,7 +39,7 @@ export async function mail(session: SmtpView, { argument }: SmtpRequest): Promis
       return refuse(reply(553, '5.7.1', `<${address}>: Sender address rejected: not owned by user ${user}`));
     }
   }
-  if (!user && address !== '' && ctx.accounts.isLocalDomain(domain) && !isLoopback(session.conn.remoteAddress)) {
+  if (!user && address !== '' && ctx.accounts.isLocalDomain(domain) && !inNetworks(session.conn.remoteAddress, ctx.config.trustedNetworks)) {
     log.event('refused', { reason: 'local-sender-without-login', from: `<${address}>` });
     return refuse(reply(550, '5.7.1', `<${address}>: Sender address rejected: log in to send as ${domain}`));
   }
