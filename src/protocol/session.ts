@@ -239,14 +239,18 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
     let sentSome = false;
     try {
       for await (const piece of next.body()) {
-        if (this.conn.isClosed) return null;
         if (!sentSome && next.head !== undefined) this.send(next.head);
         sentSome = true;
         await this.conn.sendAndDrain(piece);
+        if (this.conn.isClosed) break;
       }
     } catch (error) {
       this.log.event('stream-failed', { error: (error as Error).message, partial: sentSome });
       return next.onError(error as Error, sentSome);
+    }
+    if (this.conn.isClosed) {
+      this.endOfInput(this.conn.endReason); // it stopped reading, or left, in the middle
+      return null;
     }
     if (!sentSome && next.head !== undefined) this.send(next.head); // an empty body
     return next.then ?? null;

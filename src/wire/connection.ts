@@ -345,6 +345,11 @@ export class Connection {
     return this.closed;
   }
 
+  /** Why the connection is over: the client left, or it ran out of time (we cut it off). */
+  get endReason(): 'closed' | 'timeout' {
+    return this.timedOut ? 'timeout' : 'closed';
+  }
+
   /** Queue a reply; it goes out with the next flush (see the header). */
   send(data: string | Buffer): void {
     if (this.closed) return;
