@@ -203,7 +203,7 @@ export class Connection {
 
   /** The next line, without its line ending (CRLF, or a lone LF as Postfix accepts for commands). */
   async readLine(): Promise<LineResult> {
-    if (!(await this.outputTaken())) return { kind: this.closed ? 'closed' : 'timeout' };
+    if (!(await this.outputTaken())) return { kind: this.endReason };
     for (;;) {
       this.joinArrived();
       const end = this.pending.indexOf(LF);
