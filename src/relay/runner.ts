@@ -27,6 +27,7 @@ import { buildDsn, shouldBounce } from './dsn.ts';
 import type { DsnRecipient } from './dsn.ts';
 import { dkimSign } from './dkim.ts';
 import type { DkimKey } from './dkim.ts';
+import { DotWriter } from '../wire/dot-writer.ts';
 import { delayWarningDue, isExpired, nextAttemptAt, retryDelayMs } from './schedule.ts';
 
 export interface RunnerDeps {
@@ -105,10 +106,13 @@ export class QueueRunner {
       }
       if (byDomain.size > 0) {
         opened.signature = await this.sign(opened);
-        // RFC 1870: SIZE= counts what is sent (LF becomes CRLF), the signature too.
+        // RFC 1870: SIZE= counts what is sent (line ends as CRLF), the signature too.
+        // Counted by the writer that will send it, so the two always agree.
         // Counted only now, for a message that is due: not on every scan of the queue.
-        opened.wireSize = opened.signature.length + countLf(opened.signature) + opened.bodyBytes;
-        for await (const chunk of readRange(opened.file, opened.bodyOffset, opened.bodyBytes)) opened.wireSize += countLf(chunk);
+        const counter = new DotWriter();
+        for await (const chunk of this.content(opened)) counter.push(chunk);
+        counter.end();
+        opened.wireSize = counter.messageOctets;
       }
       for (const [domain, recipients] of byDomain) await this.deliverDomain(opened, domain, recipients);
       const result = await this.afterAttempt(opened, state);
@@ -331,12 +335,6 @@ async function openQueued(dataDir: string, id: string): Promise<Opened> {
     await file.close();
     throw err;
   }
-}
-
-function countLf(bytes: Buffer): number {
-  let lines = 0;
-  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) lines++;
-  return lines;
 }
 
 /** Stream `length` bytes from `start`, in 256 KiB reads (each chunk is a new buffer). */

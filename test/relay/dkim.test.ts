@@ -51,10 +51,14 @@ async function* chunks(...parts: (string | Buffer)[]): AsyncIterable<Buffer> {
   for (const part of parts) yield Buffer.from(part);
 }
 
-/** Signs header+body and returns the whole message as sent: the field, then the message with CRLF line ends. */
+/**
+ * Signs header+body and returns the whole message as sent: the field, then
+ * the message with CRLF line ends (wire/dot-writer.ts sends LF, CR LF and a
+ * bare CR each as one CRLF).
+ */
 async function signed(header: string, body: string, key = KEYS[0].key, opts: DkimOptions = { now: NOW }): Promise<string> {
   const field = await dkimSign(Buffer.from(header), chunks(body), key, opts);
-  return field + `${header}\n\n${body}`.replace(/\r?\n/g, '\r\n');
+  return field + `${header}\n\n${body}`.replace(/\r\n|\r|\n/g, '\r\n');
 }
 
 /** The bh= a signature carries. */
@@ -156,7 +160,9 @@ test('body: LF and CRLF, trailing blank lines, whitespace runs and the empty bod
   // And the verifier, working on the whole string, agrees.
   const message = await signed('From: a@example.org', tricky.toString('latin1'), KEYS[1].key);
   assert.equal(verifyDkim(message, KEYS[1].pub).reason, 'pass');
-  assert.equal(message.includes('\r\r\n'), true); // bare CRs were kept as data
+  // A bare CR is hashed as the line end the receiver will see, not as data.
+  assert.equal(message.includes('y\r\n\r\n'), true);
+  assert.equal(await bodyHashOf('x\r\n\r\n \r\n  y\r\n\r\n\n\r\n z \r\n\r\n'), whole);
 });
 
 test('8-bit header bytes are signed as they are', async () => {
