@@ -8,7 +8,7 @@
 // (`node scripts/mailq.ts --flush`: try everything now). SIGTERM/SIGINT: let
 // the attempts in flight finish, then exit.
 
-import { mkdir, writeFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, unlink } from 'node:fs/promises';
 import { watch } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -46,6 +46,7 @@ export async function relayDeps(config: Config, log: Logger): Promise<RunnerDeps
     deliver: deliverMessage,
     log,
     dkim: dkim.keyFile ? await loadDkimKey(config.domains[0], dkim.selector, dkim.keyFile) : null,
+    tlsCa: config.relay.caFile ? await readFile(config.relay.caFile) : undefined,
     // Bounces to our own users go straight into their INBOX.
     deliverLocally: async (address, message) => {
       const found = await accounts.resolve(address);

@@ -39,6 +39,8 @@ export interface RunnerDeps {
   deliverLocally: (address: string, message: Buffer) => Promise<boolean>;
   log: Logger;
   dkim: DkimKey | null;
+  /** CA certificates trusted instead of the system's (relay.caFile), PEM. */
+  tlsCa?: Buffer;
   now?: () => Date;
   random?: () => number;
 }
@@ -167,7 +169,7 @@ export class QueueRunner {
       // A refusal of the transaction itself is final; anything at connection level tries the next host.
       const final = outcome.permanent && ['mail', 'rcpt', 'data', 'dot'].includes(outcome.stage);
       for (const r of recipients) {
-        record(r, final ? 'failed' : 'pending', outcome.reply?.enhanced || (final ? '5.0.0' : '4.4.1'), text);
+        record(r, final ? 'failed' : 'pending', outcome.reply?.enhanced || outcome.status || (final ? '5.0.0' : '4.4.1'), text);
         r.remoteMta = `dns; ${destination.host}`;
       }
       if (final) return;
@@ -190,10 +192,27 @@ export class QueueRunner {
       size: opened.wireSize,
       eightBit: opened.envelope.body === '8bitmime',
       smtputf8: opened.envelope.smtputf8,
-      tls: viaSmarthost ? (smarthost.tls === 'implicit' ? 'implicit' : 'required') : config.relay.requireTls ? 'required' : 'opportunistic',
-      verifyCertificate: config.relay.verifyCertificates,
+      ...this.tlsPolicy(),
       auth: viaSmarthost && smarthost.username ? { username: smarthost.username, password: smarthost.password } : undefined,
     };
+  }
+
+  /**
+   * How to use TLS with the next hop. A smarthost gets our password, so its
+   * certificate is verified unless the config says otherwise (RFC 8314 4.1;
+   * Postfix's "secure" level). An MX gets opportunistic TLS (RFC 7435), or,
+   * with relay.verifyCertificates, mandatory TLS with a verified certificate
+   * (Postfix's "verify" level: verifying is pointless if a missing STARTTLS
+   * is accepted instead).
+   */
+  private tlsPolicy(): Pick<DeliveryRequest, 'tls' | 'verifyCertificate' | 'ca'> {
+    const { relay } = this.deps.config;
+    const ca = this.deps.tlsCa;
+    if (relay.smarthost.host !== '') {
+      return { tls: relay.smarthost.tls === 'implicit' ? 'implicit' : 'required', verifyCertificate: relay.smarthost.verifyCertificate, ca };
+    }
+    const verify = relay.verifyCertificates;
+    return { tls: relay.requireTls || verify ? 'required' : 'opportunistic', verifyCertificate: verify, ca };
   }
 
   /**

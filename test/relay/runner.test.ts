@@ -54,6 +54,9 @@ before(async () => {
     'nullmx.example': { MX: [[0, '']] },
     'elsewhere.example': { MX: [[10, 'mx.elsewhere.example']] },
     'mx.elsewhere.example': { A: ['127.0.0.1'] },
+    'verify.example': { MX: [[10, 'bad.verify.example'], [20, 'good.verify.example']] },
+    'bad.verify.example': { A: ['127.0.0.1'] },
+    'good.verify.example': { A: ['127.0.0.2'] },
   });
 });
 after(() => dns.close());
@@ -328,15 +331,70 @@ test('a bounce for a remote sender is queued as a new message from <>, and that 
   assert.deepEqual(await env.queued(), []);
 });
 
+// --- Verified TLS to MX hosts --------------------------------------------
+
+test('verifyCertificates: the first MX\'s certificate fails, the next MX gets the message over verified TLS, nothing goes in clear', async () => {
+  const goodCert = createSelfSignedCertificate({ hostname: 'good.verify.example' });
+  const badCert = createSelfSignedCertificate({ hostname: 'bad.verify.example' });
+  const { mx: bad, env } = await setup({
+    fake: { ehlo: ['PIPELINING', 'STARTTLS'], tls: badCert },
+    config: { relay: { verifyCertificates: true, caFile: await caFileWith(goodCert.certPem) } },
+  });
+  const good = await fake({ ehlo: ['PIPELINING', 'STARTTLS'], tls: goodCert });
+  const alias = await aliasPort('127.0.0.2', bad.port, good.port);
+  cleanups.push(() => alias.close());
+  const id = await queueMessage(env.dataDir, { to: ['friend@verify.example'] });
+  assert.equal(await env.runner.processMessage(id), 'removed');
+  assert.equal(bad.sessions.length, 1, 'one try at the first MX, no second one in clear');
+  assert.ok(!commandsOf(bad).some((c) => c.startsWith('MAIL')), 'nothing sent to the MX that failed verification');
+  assert.equal(received(good).length, 1);
+  assert.ok(good.sessions[0].commands.filter((c) => /^(MAIL|RCPT)/.test(c.line)).every((c) => c.tls), 'the envelope went over TLS');
+  assert.ok(env.logLines.some((l) => /attempt .*host=bad\.verify\.example stage=starttls/.test(l)), env.logLines.join('\n'));
+});
+
+test('verifyCertificates: the only MX fails verification: deferred with 4.7.5, never delivered in clear', async () => {
+  const { mx, env } = await setup({
+    fake: { ehlo: ['PIPELINING', 'STARTTLS'], tls: createSelfSignedCertificate({ hostname: 'mx1.remote.example' }) },
+    config: { relay: { verifyCertificates: true, caFile: await caFileWith(cert.certPem) } },
+  });
+  const id = await queueMessage(env.dataDir, { to: ['friend@remote.example'] });
+  assert.equal(await env.runner.processMessage(id), 'deferred');
+  assert.equal(mx.sessions.length, 1);
+  assert.equal(received(mx).length, 0);
+  assert.ok(!commandsOf(mx).some((c) => c.startsWith('MAIL')));
+  const state = (await readStateFile(env.dataDir, id))!;
+  assert.equal(state.recipients[0].statusCode, '4.7.5');
+});
+
+test('verifyCertificates: an MX that offers no STARTTLS is not used in clear (4.7.4)', async () => {
+  const { mx, env } = await setup({ fake: { ehlo: ['PIPELINING'] }, config: { relay: { verifyCertificates: true } } });
+  const id = await queueMessage(env.dataDir, { to: ['friend@remote.example'] });
+  assert.equal(await env.runner.processMessage(id), 'deferred');
+  assert.ok(!commandsOf(mx).some((c) => c.startsWith('MAIL')));
+  assert.equal((await readStateFile(env.dataDir, id))!.recipients[0].statusCode, '4.7.4');
+});
+
 // --- Smarthost -----------------------------------------------------------
 
-const cert = createSelfSignedCertificate({ hostname: 'localhost' });
+// The smarthost is reached at 127.0.0.1, so its certificate names that address.
+const cert = createSelfSignedCertificate({ hostname: 'localhost', altNames: ['127.0.0.1'] });
+/** A certificate for the same names that the relay has no reason to trust. */
+const untrustedCert = createSelfSignedCertificate({ hostname: 'localhost', altNames: ['127.0.0.1'] });
 
-async function smarthostSetup(password: string) {
+/** A PEM file holding `certPem`, for relay.caFile: the relay trusts exactly these certificates. */
+async function caFileWith(certPem: string): Promise<string> {
+  const dir = await tempDataDir();
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'ca.pem');
+  await writeFile(file, certPem);
+  return file;
+}
+
+async function smarthostSetup(password: string, options: { serverCert?: { keyPem: string; certPem: string }; verifyCertificate?: boolean } = {}) {
   const smarthost = await fake({
     ehlo: ['PIPELINING', 'STARTTLS'],
     ehloAfterTls: ['PIPELINING', 'AUTH PLAIN LOGIN'],
-    tls: cert,
+    tls: options.serverCert ?? cert,
     auth: { username: 'relay-user', password: 'relay-pw' },
   });
   // A DNS server of its own, so any query the runner made would show here.
@@ -354,7 +412,11 @@ async function smarthostSetup(password: string) {
       relay: {
         dnsServers: `127.0.0.1:${ownDns.port}`,
         port: 9, // nothing is delivered directly
-        smarthost: { host: '127.0.0.1', port: smarthost.port, tls: 'starttls', username: 'relay-user', password },
+        caFile: await caFileWith(cert.certPem),
+        smarthost: {
+          host: '127.0.0.1', port: smarthost.port, tls: 'starttls', username: 'relay-user', password,
+          ...(options.verifyCertificate === undefined ? {} : { verifyCertificate: options.verifyCertificate }),
+        },
       },
     },
   });
@@ -362,7 +424,7 @@ async function smarthostSetup(password: string) {
   return { smarthost, ownDns, env, requests };
 }
 
-test('smarthost: every domain goes to it, over STARTTLS with AUTH PLAIN, and no DNS query is made', async () => {
+test('smarthost: every domain goes to it, over STARTTLS with a verified certificate and AUTH PLAIN, and no DNS query is made', async () => {
   const { smarthost, ownDns, env, requests } = await smarthostSetup('relay-pw');
   const id = await queueMessage(env.dataDir, { to: ['a@remote.example', 'b@nullmx.example', 'c@[192.0.2.1]'] });
   assert.equal(await env.runner.processMessage(id), 'removed');
@@ -385,7 +447,36 @@ test('smarthost: every domain goes to it, over STARTTLS with AUTH PLAIN, and no 
   for (const request of requests) {
     assert.equal(request.host, '127.0.0.1');
     assert.equal(request.servername, undefined, 'no SNI for an IP address (RFC 6066 3)');
+    // The TLS session above was only possible because the certificate passed these checks.
+    assert.equal(request.verifyCertificate, true, 'the smarthost is verified by default');
+    assert.equal(String(request.ca), cert.certPem, 'against relay.caFile');
   }
+});
+
+test('smarthost with a certificate the relay does not trust: no credentials sent, the message deferred (4.7.5)', async () => {
+  const { smarthost, env } = await smarthostSetup('relay-pw', { serverCert: untrustedCert });
+  const id = await queueMessage(env.dataDir, { to: ['a@remote.example'] });
+  assert.equal(await env.runner.processMessage(id), 'deferred');
+  assert.ok(smarthost.sessions.length >= 1, 'the smarthost was tried');
+  for (const session of smarthost.sessions) {
+    assert.ok(!session.commands.some((c) => /^(AUTH|MAIL)/.test(c.line)), JSON.stringify(session.commands));
+    assert.equal(session.authenticated, null);
+  }
+  assert.equal(received(smarthost).length, 0);
+  const state = (await readStateFile(env.dataDir, id))!;
+  assert.equal(state.recipients[0].status, 'pending');
+  assert.equal(state.recipients[0].statusCode, '4.7.5');
+  assert.match(state.recipients[0].lastReply ?? '', /starttls: .*(certificate|signature)/i);
+  assert.equal((await inbox(env.dataDir, 'jjordan')).length, 0, 'no bounce for a temporary failure');
+});
+
+test('smarthost.verifyCertificate false (a self-signed smarthost, said explicitly): delivered with AUTH over that TLS', async () => {
+  const { smarthost, env, requests } = await smarthostSetup('relay-pw', { serverCert: untrustedCert, verifyCertificate: false });
+  const id = await queueMessage(env.dataDir, { to: ['a@remote.example'] });
+  assert.equal(await env.runner.processMessage(id), 'removed');
+  assert.equal(smarthost.sessions[0].authenticated, 'relay-user');
+  assert.ok(smarthost.sessions[0].commands.find((c) => c.line.startsWith('AUTH'))?.tls);
+  assert.equal(requests[0].verifyCertificate, false);
 });
 
 test('smarthost refuses our credentials (535): the message waits in the queue, nothing is bounced', async () => {
