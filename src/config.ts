@@ -88,8 +88,16 @@ export const defaults = {
        */
       verifyCertificate: true,
     },
-    /** DKIM signing of mail from our domains (scripts/dkim-keygen.ts makes the key). */
+    /** DKIM signing (RFC 6376); scripts/dkim-keygen.ts makes a key and prints its DNS record. */
     dkim: {
+      /**
+       * One key per signing domain: [{ "domain": "example.org", "selector": "mail",
+       * "keyFile": "spool/dkim/mail.example.org.key.pem" }]. Mail is signed with the
+       * key of its From: domain (d= that domain, as DMARC wants); mail whose From:
+       * domain has no key goes out unsigned.
+       */
+      keys: [] as DkimKeyConfig[],
+      /** The older single-key form, still read: a key for the first of `domains`. */
       selector: '',
       keyFile: '',
     },
@@ -130,6 +138,22 @@ export const defaults = {
 
 export type Config = typeof defaults;
 
+/** One entry of relay.dkim.keys. */
+export interface DkimKeyConfig {
+  domain: string;
+  selector: string;
+  keyFile: string;
+}
+
+/**
+ * The shape of each item of the arrays whose items are objects: their
+ * default is empty, so the default cannot say it. Each item is checked like
+ * any other part of the config (unknown keys and wrong types stop start-up).
+ */
+const ARRAY_ITEM_SCHEMAS: Record<string, object> = {
+  'relay.dkim.keys': { domain: '', selector: '', keyFile: '' } satisfies DkimKeyConfig,
+};
+
 export class ConfigError extends Error {}
 
 /** Merge `overrides` into a copy of `base`, checking every key and type against `base`. */
@@ -142,7 +166,11 @@ export function mergeConfig<T extends object>(base: T, overrides: unknown, where
     const path = where ? `${where}.${key}` : key;
     if (!Object.hasOwn(result, key)) throw new ConfigError(`config key "${path}" is unknown`);
     const expected = result[key];
-    if (Array.isArray(expected)) {
+    const itemSchema = ARRAY_ITEM_SCHEMAS[path];
+    if (itemSchema) {
+      if (!Array.isArray(value)) throw new ConfigError(`config key "${path}" must be an array of objects`);
+      result[key] = value.map((item: unknown, i) => mergeConfig(itemSchema, item, `${path}[${i}]`));
+    } else if (Array.isArray(expected)) {
       const itemType = typeof expected[0];
       if (!Array.isArray(value) || value.some((item) => typeof item !== itemType)) {
         throw new ConfigError(`config key "${path}" must be an array of ${itemType}s`);

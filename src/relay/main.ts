@@ -26,7 +26,7 @@ import { QueueRunner } from './runner.ts';
 import type { RunnerDeps } from './runner.ts';
 import { createResolver } from './mx.ts';
 import { deliverMessage } from './smtp-client.ts';
-import { loadDkimKey } from './dkim.ts';
+import { loadDkimKeys } from './dkim.ts';
 
 /** Where the relay writes its PID, so mailq --flush can signal it. */
 export function relayPidPath(dataDir: string): string {
@@ -45,7 +45,8 @@ export async function relayDeps(config: Config, log: Logger): Promise<RunnerDeps
     resolver: createResolver(config.relay.dnsServers.split(',').map((s) => s.trim()).filter(Boolean)),
     deliver: deliverMessage,
     log,
-    dkim: dkim.keyFile ? await loadDkimKey(config.domains[0], dkim.selector, dkim.keyFile) : null,
+    // The older single-key form (selector, keyFile) is the key for the first domain.
+    dkimKeys: await loadDkimKeys([...dkim.keys, ...(dkim.keyFile ? [{ domain: config.domains[0], selector: dkim.selector, keyFile: dkim.keyFile }] : [])]),
     tlsCa: config.relay.caFile ? await readFile(config.relay.caFile) : undefined,
     // Bounces to our own users go straight into their INBOX.
     deliverLocally: async (address, message) => {

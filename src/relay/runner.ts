@@ -25,7 +25,7 @@ import type { MxResolver } from './mx.ts';
 import type { DeliveryOutcome, DeliveryRequest } from './smtp-client.ts';
 import { buildDsn, shouldBounce } from './dsn.ts';
 import type { DsnRecipient } from './dsn.ts';
-import { dkimSign } from './dkim.ts';
+import { dkimSign, fromDomain } from './dkim.ts';
 import type { DkimKey } from './dkim.ts';
 import { DotWriter } from '../wire/dot-writer.ts';
 import { delayWarningDue, isExpired, nextAttemptAt, retryDelayMs } from './schedule.ts';
@@ -38,7 +38,8 @@ export interface RunnerDeps {
   /** Deliver a notice into a local sender's mbox; false when the address is not local. */
   deliverLocally: (address: string, message: Buffer) => Promise<boolean>;
   log: Logger;
-  dkim: DkimKey | null;
+  /** DKIM keys by signing domain, lower case (relay.dkim.keys). */
+  dkimKeys: Map<string, DkimKey>;
   /** CA certificates trusted instead of the system's (relay.caFile), PEM. */
   tlsCa?: Buffer;
   now?: () => Date;
@@ -216,20 +217,21 @@ export class QueueRunner {
   }
 
   /**
-   * A DKIM-Signature (RFC 6376) for mail from one of our domains, signed with
-   * d= the sender's domain (its TXT record must be published there). If
+   * A DKIM-Signature (RFC 6376) with the key of the From: domain, so d= is
+   * the domain the reader sees (DMARC alignment, RFC 7489 3.1.1). No key for
+   * that domain: no signature, rather than one for another domain. If
    * signing fails the mail goes out unsigned, and the log says why: a broken
    * key must not hold up the queue.
    */
   private async sign(opened: Opened): Promise<Buffer> {
-    const { dkim, config, log } = this.deps;
-    const sender = opened.envelope.from;
-    const senderDomain = sender.slice(sender.lastIndexOf('@') + 1).toLowerCase();
-    if (!dkim || !sender || !config.domains.includes(senderDomain)) return Buffer.alloc(0);
+    const { dkimKeys, log } = this.deps;
+    const domain = fromDomain(opened.header);
+    const key = domain === null ? undefined : dkimKeys.get(domain);
+    if (!key) return Buffer.alloc(0);
     const headerBytes = opened.header.length + 1; // the header and its blank line
     const body = readRange(opened.file, opened.bodyOffset + headerBytes, Math.max(0, opened.bodyBytes - headerBytes));
     try {
-      const field = await dkimSign(opened.header, body, { ...dkim, domain: senderDomain });
+      const field = await dkimSign(opened.header, body, key);
       return Buffer.from(field.replace(/\r\n/g, '\n'));
     } catch (err) {
       log.event('dkim-failed', { id: opened.envelope.id, error: (err as Error).message });

@@ -12,6 +12,7 @@
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -22,7 +23,7 @@ import { SmtpClient } from '../helpers/smtp-client.ts';
 import { startFakeServer } from './fake-smtp-server.ts';
 import type { FakeServer, FakeServerOptions } from './fake-smtp-server.ts';
 import { verifyDkim } from './dkim-verify.ts';
-import { aliasPort, HOUR, inbox, MINUTE, queueMessage, readDsn, readStateFile, relayEnv, T0, tempDataDir, unstuff } from './relay-helpers.ts';
+import { aliasPort, HOUR, inbox, MINUTE, queueMessage, readDsn, readStateFile, relayConfig, relayEnv, sampleMessage, T0, tempDataDir, unstuff } from './relay-helpers.ts';
 import type { DeepPartial, RelayEnv } from './relay-helpers.ts';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
@@ -494,33 +495,90 @@ test('smarthost refuses our credentials (535): the message waits in the queue, n
 
 // --- DKIM ----------------------------------------------------------------
 
-test('DKIM: with relay.dkim set, the message carries a signature the independent verifier accepts, d= the sender\'s domain', async () => {
+/** A new Ed25519 key in a PEM file: its path and public half. */
+async function dkimKeyFile(): Promise<{ keyFile: string; publicKey: KeyObject }> {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
   const keyDir = await tempDataDir();
   cleanups.push(() => rm(keyDir, { recursive: true, force: true }));
   const keyFile = join(keyDir, 'dkim.pem');
   await writeFile(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  return { keyFile, publicKey };
+}
+
+const signatureOf = (message: string) => /^DKIM-Signature: /.test(message);
+
+test('DKIM: one key per domain, chosen by the From: domain; mail from a domain without a key goes out unsigned', async () => {
+  const org = await dkimKeyFile();
+  const com = await dkimKeyFile();
   const { mx, env } = await setup({
     fake: { ehlo: ['PIPELINING', 'SIZE 10485760', '8BITMIME'] },
-    // The sender's domain is the second of ours: the signature must name it, not domains[0].
-    config: { domains: ['example.com', 'example.org'], relay: { dkim: { selector: 'mail2026', keyFile } } },
+    config: {
+      domains: ['example.com', 'example.org', 'example.net'],
+      relay: { dkim: { keys: [{ domain: 'example.org', selector: 'mail2026', keyFile: org.keyFile }, { domain: 'Example.COM', selector: 'com1', keyFile: com.keyFile }] } },
+    },
   });
-  const id = await queueMessage(env.dataDir, { to: ['friend@remote.example'] });
-  assert.equal(await env.runner.processMessage(id), 'removed');
+  const fromOrg = await queueMessage(env.dataDir, { to: ['friend@remote.example'] });
+  const fromCom = await queueMessage(env.dataDir, { to: ['friend@remote.example'], message: sampleMessage('from com', 'jo@EXAMPLE.com') });
+  // Ours, but no key: not signed with another domain's key.
+  const fromNet = await queueMessage(env.dataDir, { to: ['friend@remote.example'], message: sampleMessage('from net', 'jo@example.net') });
+  for (const id of [fromOrg, fromCom, fromNet]) assert.equal(await env.runner.processMessage(id), 'removed');
 
-  const [message] = received(mx);
-  assert.match(message, /^DKIM-Signature: /, 'the signature is the first field');
-  const result = verifyDkim(message, publicKey);
-  assert.equal(result.reason, 'pass');
-  assert.equal(result.tags.get('d'), 'example.org');
-  assert.equal(result.tags.get('s'), 'mail2026');
-  assert.equal(result.tags.get('a'), 'ed25519-sha256');
+  const [orgMessage, comMessage, netMessage] = received(mx);
+  assert.match(orgMessage, /^DKIM-Signature: /, 'the signature is the first field');
+  const org1 = verifyDkim(orgMessage, org.publicKey);
+  assert.equal(org1.reason, 'pass');
+  assert.deepEqual([org1.tags.get('d'), org1.tags.get('s'), org1.tags.get('a')], ['example.org', 'mail2026', 'ed25519-sha256']);
   // The verifier really checks: a changed subject breaks the signature.
-  assert.equal(verifyDkim(message.replace('Subject: relay test', 'Subject: relay tset'), publicKey).ok, false);
+  assert.equal(verifyDkim(orgMessage.replace('Subject: relay test', 'Subject: relay tset'), org.publicKey).ok, false);
+
+  const com1 = verifyDkim(comMessage, com.publicKey);
+  assert.equal(com1.reason, 'pass');
+  assert.deepEqual([com1.tags.get('d'), com1.tags.get('s')], ['example.com', 'com1']);
+  assert.equal(verifyDkim(comMessage, org.publicKey).ok, false, 'not signed with the other domain\'s key');
+
+  assert.equal(signatureOf(netMessage), false, 'no key for example.net: unsigned');
 
   // RFC 1870: SIZE= announces the message as sent, signature included (CRLF line ends, no dot-stuffing).
   const mail = commandsOf(mx).find((c) => c.startsWith('MAIL'))!;
-  assert.equal(Number(/ SIZE=(\d+)/.exec(mail)?.[1]), Buffer.byteLength(message.replace(/\n/g, '\r\n')));
+  assert.equal(Number(/ SIZE=(\d+)/.exec(mail)?.[1]), Buffer.byteLength(orgMessage.replace(/\n/g, '\r\n')));
+});
+
+test('DKIM: the key follows the From: header, not the envelope sender', async () => {
+  const org = await dkimKeyFile();
+  const { mx, env } = await setup({ config: { relay: { dkim: { keys: [{ domain: 'example.org', selector: 's1', keyFile: org.keyFile }] } } } });
+  // A list server's bounce address (the envelope) is ours, the author's domain is not: no signature.
+  const listMail = await queueMessage(env.dataDir, { from: 'list-bounces@example.org', to: ['friend@remote.example'], message: sampleMessage('list', 'someone@elsewhere.example') });
+  // The null sender, From: ours: signed.
+  const notice = await queueMessage(env.dataDir, { from: '', to: ['friend@remote.example'], message: sampleMessage('notice', 'postmaster@example.org') });
+  for (const id of [listMail, notice]) assert.equal(await env.runner.processMessage(id), 'removed');
+  const [list, signed] = received(mx);
+  assert.equal(signatureOf(list), false);
+  assert.equal(verifyDkim(signed, org.publicKey).tags.get('d'), 'example.org');
+});
+
+test('DKIM: the older single-key form (relay.dkim.selector and keyFile) is the key for the first domain only', async () => {
+  const key = await dkimKeyFile();
+  const { mx, env } = await setup({ config: { domains: ['example.org', 'example.com'], relay: { dkim: { selector: 'old', keyFile: key.keyFile } } } });
+  const first = await queueMessage(env.dataDir, { to: ['friend@remote.example'] });
+  const second = await queueMessage(env.dataDir, { to: ['friend@remote.example'], message: sampleMessage('second domain', 'jo@example.com') });
+  for (const id of [first, second]) assert.equal(await env.runner.processMessage(id), 'removed');
+  const [firstMessage, secondMessage] = received(mx);
+  const result = verifyDkim(firstMessage, key.publicKey);
+  assert.deepEqual([result.reason, result.tags.get('d'), result.tags.get('s')], ['pass', 'example.org', 'old']);
+  assert.equal(signatureOf(secondMessage), false);
+});
+
+test('DKIM config: a misspelt key, a missing keyFile or two keys for one domain stop the relay at start', async () => {
+  const key = await dkimKeyFile();
+  const dataDir = await tempDataDir();
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const log = createLogger({ quiet: true });
+  assert.throws(() => relayConfig(dataDir, { relay: { dkim: { keys: [{ domain: 'example.org', selectr: 'x' } as never] } } }), /config key "relay\.dkim\.keys\[0\]\.selectr" is unknown/);
+  assert.throws(() => relayConfig(dataDir, { relay: { dkim: { keys: ['example.org' as never] } } }), /relay\.dkim\.keys\[0\]": expected an object/);
+  await assert.rejects(relayDeps(relayConfig(dataDir, { relay: { dkim: { keys: [{ domain: 'example.org', selector: 's' } as never] } } }), log), /needs a selector and a keyFile/);
+  const twice = { domain: 'example.org', selector: 's', keyFile: key.keyFile };
+  await assert.rejects(relayDeps(relayConfig(dataDir, { relay: { dkim: { keys: [twice, { ...twice, domain: 'EXAMPLE.org' }] } } }), log), /two keys for example\.org/);
+  await assert.rejects(relayDeps(relayConfig(dataDir, { relay: { dkim: { keys: [twice], selector: 'old', keyFile: key.keyFile } } }), log), /two keys for example\.org/);
 });
 
 // --- End to end ----------------------------------------------------------
