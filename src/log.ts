@@ -90,16 +90,3 @@ export function createLogger(options: LogOptions = {}, prefix = 'main'): Logger 
     },
   };
 }
-
-let counter = 0;
-/**
- * Short unique ids for sessions and messages: the time, the process id, then a
- * counter. The process id matters: the server and the relay both name queue
- * files with these ids, and two processes counting from 0 could otherwise
- * pick the same one in the same millisecond.
- */
-export function newId(): string {
-  counter = (counter + 1) % 0x10000;
-  const pid = process.pid.toString(36);
-  return (Date.now().toString(36) + pid).toUpperCase() + counter.toString(16).toUpperCase().padStart(4, '0');
-}

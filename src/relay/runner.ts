@@ -14,7 +14,7 @@ import { open } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
 import type { Config } from '../config.ts';
-import { newId } from '../log.ts';
+import { newId } from '../queue/queue-id.ts';
 import type { Logger } from '../log.ts';
 import { parseQueueEnvelope, writeQueueFile } from '../queue/queue-file.ts';
 import type { QueueEnvelope } from '../queue/queue-file.ts';

@@ -149,7 +149,12 @@ test('Null MX: an immediate permanent failure, bounced into the local sender\'s 
   const mails = await inbox(env.dataDir, 'jjordan');
   assert.equal(mails.length, 1);
   assert.equal(mails[0].envelopeFrom, 'MAILER-DAEMON');
-  assert.match(mails[0].content, /^Return-Path: <>\n/);
+  // Delivered like any local mail (store/local-delivery.ts): Return-Path, then a
+  // Received: field saying it was made here, as Postfix's local pickup writes it.
+  assert.match(
+    mails[0].content,
+    /^Return-Path: <>\nReceived: from localhost\n\tby mail\.example\.org \(jjordan-mail\) with local id [0-9A-Z]+\n\tfor <jjordan@example\.org>;\n\t[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\n/,
+  );
   const dsn = readDsn(mails[0].content);
   assert.equal(dsn.subject, 'Undelivered Mail Returned to Sender');
   assert.equal(dsn.to, '<jjordan@example.org>');
