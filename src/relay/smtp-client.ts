@@ -125,7 +125,7 @@ export async function deliverMessage(request: DeliveryRequest): Promise<Delivery
   // without verification means "encrypt if possible", so try once more in
   // clear, as Postfix does: a man in the middle could force clear text anyway
   // by hiding STARTTLS. With verification asked for, never: see the header.
-  if (request.tls === 'opportunistic' && !request.verifyCertificate && outcome.kind === 'failed' && outcome.stage === 'starttls' && outcome.status === TLS_FAILED) {
+  if (request.tls === 'opportunistic' && !request.verifyCertificate && outcome.kind === 'failed' && outcome.stage === 'starttls') {
     request.log?.(`TLS failed (${outcome.error ?? outcome.reply?.text}); retrying without TLS`);
     return attempt({ ...request, tls: 'none' });
   }
