@@ -48,7 +48,7 @@ export async function relayDeps(config: Config, log: Logger): Promise<RunnerDeps
     log,
     // The older single-key form (selector, keyFile) is the key for the first domain.
     dkimKeys: await loadDkimKeys([...dkim.keys, ...(dkim.keyFile ? [{ domain: config.domains[0], selector: dkim.selector, keyFile: dkim.keyFile }] : [])]),
-    tlsCa: config.relay.caFile ? await readFile(config.relay.caFile) : undefined,
+    tlsCa: config.relay.caFile ? await readCaFile(config.relay.caFile) : undefined,
     // Bounces to our own users go straight into their INBOX, by the same
     // path as mail the SMTP server delivers, with the same trace fields. The
     // Received: field says the report was made here, as Postfix's local
@@ -68,6 +68,15 @@ export async function relayDeps(config: Config, log: Logger): Promise<RunnerDeps
       return true;
     },
   };
+}
+
+/** relay.caFile, read once at start: a file that cannot be read stops the relay with its name. */
+async function readCaFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new Error(`relay.caFile: cannot read ${path}: ${(err as Error).message}`);
+  }
 }
 
 async function main(): Promise<void> {
