@@ -4,7 +4,7 @@
 // Any failure before that is 451 4.3.0, so the client keeps the message and
 // tries again.
 
-import { newId } from '../log.ts';
+import { newId } from '../queue/queue-id.ts';
 import { LockTimeoutError } from '../store/dotlock.ts';
 import { receiveMessage } from './message.ts';
 import { traceHeader, returnPathHeader, storedContent, cleanHeader, deliverToAccounts } from './delivery.ts';
