@@ -79,6 +79,8 @@ export async function main(argv: string[]): Promise<number> {
   console.log(`value: ${txtStrings(dkimTxtRecord(privateKey))}`);
   console.log(`zone file line:\n${name}. IN TXT ( ${txtStrings(dkimTxtRecord(privateKey))} )`);
   if (values.algorithm === 'rsa' && bits < 2048) console.log('note: RFC 8301 recommends 2048-bit RSA keys');
+  const entry = { domain: values.domain, selector: values.selector, keyFile: keyPath };
+  console.log(`then add it to the config's relay.dkim.keys:\n${JSON.stringify(entry)}`);
   return 0;
 }
 

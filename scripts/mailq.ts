@@ -7,12 +7,16 @@
 // with the last error and the time of the next try. --flush signals the
 // running relay (SIGUSR1, PID from <data>/relay.pid) to attempt every
 // message now, whatever its schedule says.
+//
+// The last error is a remote server's reply: its control characters are
+// printed as escapes (src/log.ts), so a reply cannot drive the terminal.
 
 import { readFile, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig, dataDirOf } from '../src/config.ts';
+import { escapeForTerminal } from '../src/log.ts';
 import { runWhenStarted } from './lib/cli.ts';
 import { parseQueueEnvelope } from '../src/queue/queue-file.ts';
 import { listQueue, messagePath, readState } from '../src/queue/queue-state.ts';
@@ -43,14 +47,15 @@ export async function describeQueue(dataDir: string, now = new Date()): Promise<
       state = await readState(dataDir, envelope);
     } catch (err) {
       // Left for the admin by the relay: show it rather than stop the listing.
-      lines.push(`${id}  cannot be read: ${(err as Error).message}`);
+      lines.push(`${id}  cannot be read: ${escapeForTerminal((err as Error).message)}`);
       continue;
     }
     const size = (await stat(path)).size;
-    lines.push(`${id}  ${age(envelope.arrived, now).padStart(6)}  ${size} bytes  from <${envelope.from}>  attempts ${state.attempts}`);
+    const safe = escapeForTerminal;
+    lines.push(`${id}  ${age(envelope.arrived, now).padStart(6)}  ${size} bytes  from <${safe(envelope.from)}>  attempts ${state.attempts}`);
     for (const r of state.recipients) {
       if (r.status !== 'pending') continue;
-      lines.push(`    <${r.address}>  next try ${state.nextAttempt}${r.lastReply ? `\n        last: ${r.lastReply}` : ''}`);
+      lines.push(`    <${safe(r.address)}>  next try ${safe(state.nextAttempt)}${r.lastReply ? `\n        last: ${safe(r.lastReply)}` : ''}`);
     }
   }
   lines.push(`-- ${ids.length} message${ids.length === 1 ? '' : 's'} in the queue`);

@@ -57,8 +57,19 @@ export const defaults = {
     port: 25,
     /** Insist on STARTTLS everywhere (Postfix: smtp_tls_security_level = encrypt). */
     requireTls: false,
-    /** Check the receiving servers' certificates (most MTAs do not, for opportunistic TLS). */
+    /**
+     * Check the receiving servers' certificates against the trusted CAs and the
+     * MX host name, and insist on TLS (Postfix: smtp_tls_security_level = verify).
+     * A server that fails is skipped (4.7.5), never used in clear. Off, as with
+     * most MTAs: STARTTLS when offered, any certificate (RFC 7435).
+     */
     verifyCertificates: false,
+    /**
+     * A PEM file of CA certificates to trust instead of the system's list
+     * (Postfix: smtp_tls_CAfile). For a smarthost with a self-signed
+     * certificate, put that certificate here.
+     */
+    caFile: '',
     /** Give up and bounce after this long (Postfix: maximal_queue_lifetime, 5 days). */
     maxAgeHours: 120,
     /** Tell the sender their mail is delayed after this long; 0: never. */
@@ -75,9 +86,24 @@ export const defaults = {
       tls: 'starttls',
       username: '',
       password: '',
+      /**
+       * Check the smarthost's certificate before sending it the password
+       * (RFC 8314 4.1). Set false only for a self-signed smarthost whose
+       * certificate you cannot give in caFile: the password then goes to
+       * whoever answers.
+       */
+      verifyCertificate: true,
     },
-    /** DKIM signing of mail from our domains (scripts/dkim-keygen.ts makes the key). */
+    /** DKIM signing (RFC 6376); scripts/dkim-keygen.ts makes a key and prints its DNS record. */
     dkim: {
+      /**
+       * One key per signing domain: [{ "domain": "example.org", "selector": "mail",
+       * "keyFile": "spool/dkim/mail.example.org.key.pem" }]. Mail is signed with the
+       * key of its From: domain (d= that domain, as DMARC wants); mail whose From:
+       * domain has no key goes out unsigned.
+       */
+      keys: [] as DkimKeyConfig[],
+      /** The older single-key form, still read: a key for the first of `domains`. */
       selector: '',
       keyFile: '',
     },
@@ -123,6 +149,22 @@ export const defaults = {
 
 export type Config = typeof defaults;
 
+/** One entry of relay.dkim.keys. */
+export interface DkimKeyConfig {
+  domain: string;
+  selector: string;
+  keyFile: string;
+}
+
+/**
+ * The shape of each item of the arrays whose items are objects: their
+ * default is empty, so the default cannot say it. Each item is checked like
+ * any other part of the config (unknown keys and wrong types stop start-up).
+ */
+const ARRAY_ITEM_SCHEMAS: Record<string, object> = {
+  'relay.dkim.keys': { domain: '', selector: '', keyFile: '' } satisfies DkimKeyConfig,
+};
+
 export class ConfigError extends Error {}
 
 /** Merge `overrides` into a copy of `base`, checking every key and type against `base`. */
@@ -135,7 +177,11 @@ export function mergeConfig<T extends object>(base: T, overrides: unknown, where
     const path = where ? `${where}.${key}` : key;
     if (!Object.hasOwn(result, key)) throw new ConfigError(`config key "${path}" is unknown`);
     const expected = result[key];
-    if (Array.isArray(expected)) {
+    const itemSchema = ARRAY_ITEM_SCHEMAS[path];
+    if (itemSchema) {
+      if (!Array.isArray(value)) throw new ConfigError(`config key "${path}" must be an array of objects`);
+      result[key] = value.map((item: unknown, i) => mergeConfig(itemSchema, item, `${path}[${i}]`));
+    } else if (Array.isArray(expected)) {
       const itemType = typeof expected[0];
       if (!Array.isArray(value) || value.some((item) => typeof item !== itemType)) {
         throw new ConfigError(`config key "${path}" must be an array of ${itemType}s`);

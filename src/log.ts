@@ -2,6 +2,13 @@
 // The session id ties together every line about one connection and, later, the
 // queue and relay lines about the same message. With `--trace` the whole
 // conversation is printed as C:/S: lines so a learner can watch the protocol.
+//
+// Invariant: no byte a client or a remote server sent reaches the terminal
+// raw. Event values and trace lines may hold what they sent (a HELO name, a
+// reply, a whole command line); an ESC there could move the cursor, retitle
+// the window or hide the lines before it, a CR or LF could forge a log line.
+// So every control character is written as an escape a reader can still
+// read: `\x1b`, `\r`, `\u202e`. This file is the one place that does it.
 
 export type LogFields = Record<string, string | number | boolean | undefined>;
 
@@ -24,10 +31,46 @@ export interface LogOptions {
   quiet?: boolean;
 }
 
+/**
+ * What a terminal could act on: the C0 controls (ESC, CR, LF, BS, BEL ...),
+ * DEL, the C1 controls (U+0080-U+009F: U+009B is a one-character CSI for
+ * some terminals), and the Unicode format characters that reorder or hide
+ * text (bidirectional overrides and isolates, zero-width characters, the
+ * line and paragraph separators).
+ */
+const TERMINAL_CONTROLS = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+
+const HAS_TERMINAL_CONTROL = new RegExp(TERMINAL_CONTROLS.source);
+
+const SHORT_ESCAPES: Record<string, string> = { '\t': '\\t', '\r': '\\r', '\n': '\\n' };
+
+/** One control character as text: `\t`, `\r`, `\n`, `\x1b`, `\u202e`. */
+function escapeControl(char: string): string {
+  const code = char.charCodeAt(0);
+  return SHORT_ESCAPES[char] ?? (code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * Text from the network made safe to print: every control character a
+ * terminal could act on becomes a visible escape; everything else, accented
+ * letters and backslashes included, is left as it is. For trace lines and
+ * tools that print remote text (scripts/mailq.ts).
+ */
+export function escapeForTerminal(text: string): string {
+  return text.replace(TERMINAL_CONTROLS, escapeControl);
+}
+
+/**
+ * A value in an event line. Plain values go as they are; a value with
+ * spaces, quotes, `=`, backslashes or control characters is quoted, with
+ * `"` and `\` escaped by a backslash and controls as in escapeForTerminal.
+ * Every line stays machine-splittable, and inside quotes `\x1b` can only
+ * mean an ESC the sender sent (their own backslash would read `\\x1b`).
+ */
 function formatValue(value: string | number | boolean): string {
   const text = String(value);
-  // Quote values with spaces or quotes so every line stays machine-splittable.
-  return /[\s"=]/.test(text) || text === '' ? JSON.stringify(text) : text;
+  if (text !== '' && !/[\s"=\\]/.test(text) && !HAS_TERMINAL_CONTROL.test(text)) return text;
+  return `"${escapeForTerminal(text.replace(/["\\]/g, '\\$&'))}"`;
 }
 
 export function createLogger(options: LogOptions = {}, prefix = 'main'): Logger {
@@ -43,23 +86,10 @@ export function createLogger(options: LogOptions = {}, prefix = 'main'): Logger 
     },
     tracing: options.trace === true,
     trace(direction, line) {
-      if (options.trace) write(`${prefix} ${direction}: ${line}`);
+      if (options.trace) write(`${prefix} ${direction}: ${escapeForTerminal(line)}`);
     },
     child(component, sessionId) {
       return createLogger(options, `${component}[${sessionId}]`);
     },
   };
-}
-
-let counter = 0;
-/**
- * Short unique ids for sessions and messages: the time, the process id, then a
- * counter. The process id matters: the server and the relay both name queue
- * files with these ids, and two processes counting from 0 could otherwise
- * pick the same one in the same millisecond.
- */
-export function newId(): string {
-  counter = (counter + 1) % 0x10000;
-  const pid = process.pid.toString(36);
-  return (Date.now().toString(36) + pid).toUpperCase() + counter.toString(16).toUpperCase().padStart(4, '0');
 }

@@ -11,8 +11,9 @@
 // Invariants of RelaxedBodyHasher:
 //  - it never holds more than one output buffer (OUT_SIZE bytes) of data;
 //    everything pending is a count or a flag, never bytes;
-//  - a line end is CRLF or a bare LF (our queue stores LF), both meaning
-//    CRLF on the wire; a CR not followed by LF is an ordinary byte.
+//  - a line end is CRLF, a bare LF (our queue stores LF) or a bare CR, all
+//    meaning CRLF on the wire: the hash covers the lines as the receiver
+//    will see them, and wire/dot-writer.ts sends a bare CR as CRLF.
 
 import { createHash } from 'node:crypto';
 import type { Hash } from 'node:crypto';
@@ -75,11 +76,8 @@ export class RelaxedBodyHasher {
       const byte = chunk[i];
       if (this.#pendingCr) {
         this.#pendingCr = false;
-        if (byte === LF) {
-          this.#lineEnd();
-          continue;
-        }
-        this.#content(CR); // a bare CR is data, not a line end
+        this.#lineEnd(); // CR LF, or a bare CR: one line end either way
+        if (byte === LF) continue;
       }
       if (byte === CR) this.#pendingCr = true;
       else if (byte === LF) this.#lineEnd(); // LF-only input: the same line end as CRLF
@@ -90,7 +88,7 @@ export class RelaxedBodyHasher {
 
   /** Ends the body and returns the SHA-256 of its canonical form. */
   digest(): Buffer {
-    if (this.#pendingCr) this.#content(CR);
+    if (this.#pendingCr) this.#lineEnd();
     // The last line's CRLF: the one deferred in #pendingLineEnds (any more
     // were trailing empty lines), or the one added when the body did not end
     // with a line end. An all-blank body stays empty.

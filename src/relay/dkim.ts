@@ -118,6 +118,45 @@ export async function loadDkimKey(domain: string, selector: string, pemPath: str
   return { domain, selector, algorithm: algorithmOf(key), privateKeyPem };
 }
 
+/**
+ * The keys to sign with, by domain (lower case): one key per signing domain,
+ * each domain at most once. Any key that cannot be used stops start-up.
+ */
+export async function loadDkimKeys(entries: readonly { domain: string; selector: string; keyFile: string }[]): Promise<Map<string, DkimKey>> {
+  const keys = new Map<string, DkimKey>();
+  for (const entry of entries) {
+    const domain = entry.domain.toLowerCase();
+    if (!entry.selector || !entry.keyFile) throw new Error(`dkim: the key for ${JSON.stringify(domain)} needs a selector and a keyFile`);
+    if (keys.has(domain)) throw new Error(`dkim: two keys for ${domain}: give each domain one`);
+    keys.set(domain, await loadDkimKey(domain, entry.selector, entry.keyFile));
+  }
+  return keys;
+}
+
+/**
+ * The domain of the message's From: address (RFC 5322 3.6.2), lower case:
+ * the domain a signature has to carry in d= for DMARC (RFC 7489 3.1.1).
+ * Null when there is no single From: field with a single address in it;
+ * such mail is not signed.
+ */
+export function fromDomain(header: Buffer): string | null {
+  const fields = splitHeaderFields(header).filter((field) => field.name.toLowerCase() === 'from');
+  if (fields.length !== 1) return null;
+  const raw = fields[0].raw.toString('utf8');
+  // A quoted display name or a comment may hold anything ("a, <b@c>"): blank them out first.
+  let value = raw.slice(raw.indexOf(':') + 1).replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  for (let previous = ''; previous !== value; ) {
+    previous = value;
+    value = value.replace(/\((?:[^()\\]|\\.)*\)/g, ' '); // innermost comments first (RFC 5322 3.2.2 nests them)
+  }
+  if (value.includes(',')) return null; // a list of authors
+  const angle = /<([^<>]*)>/.exec(value);
+  const address = (angle ? angle[1] : value).trim();
+  const at = address.lastIndexOf('@');
+  if (at < 0) return null;
+  return address.slice(at + 1).trim().toLowerCase();
+}
+
 /** rsa-sha256 or ed25519-sha256 for a key; anything else (or a short RSA key) is refused. */
 export function algorithmOf(key: KeyObject): DkimAlgorithm {
   if (key.asymmetricKeyType === 'ed25519') return 'ed25519-sha256';

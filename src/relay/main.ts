@@ -8,7 +8,7 @@
 // (`node scripts/mailq.ts --flush`: try everything now). SIGTERM/SIGINT: let
 // the attempts in flight finish, then exit.
 
-import { mkdir, writeFile, unlink } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, unlink } from 'node:fs/promises';
 import { watch } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,13 +20,14 @@ import { startedDirectly } from '../cli.ts';
 import { dropPrivileges, restrictUmask } from '../privileges.ts';
 import { Accounts } from '../auth/accounts.ts';
 import { MboxAppender } from '../store/mbox-append.ts';
-import { mailboxPath } from '../store/paths.ts';
+import { deliverToAccounts, returnPathHeader, traceHeader } from '../store/local-delivery.ts';
 import { queueDir } from '../queue/queue-file.ts';
+import { newId } from '../queue/queue-id.ts';
 import { QueueRunner } from './runner.ts';
 import type { RunnerDeps } from './runner.ts';
 import { createResolver } from './mx.ts';
 import { deliverMessage } from './smtp-client.ts';
-import { loadDkimKey } from './dkim.ts';
+import { loadDkimKeys } from './dkim.ts';
 
 /** Where the relay writes its PID, so mailq --flush can signal it. */
 export function relayPidPath(dataDir: string): string {
@@ -45,20 +46,37 @@ export async function relayDeps(config: Config, log: Logger): Promise<RunnerDeps
     resolver: createResolver(config.relay.dnsServers.split(',').map((s) => s.trim()).filter(Boolean)),
     deliver: deliverMessage,
     log,
-    dkim: dkim.keyFile ? await loadDkimKey(config.domains[0], dkim.selector, dkim.keyFile) : null,
-    // Bounces to our own users go straight into their INBOX.
+    // The older single-key form (selector, keyFile) is the key for the first domain.
+    dkimKeys: await loadDkimKeys([...dkim.keys, ...(dkim.keyFile ? [{ domain: config.domains[0], selector: dkim.selector, keyFile: dkim.keyFile }] : [])]),
+    tlsCa: config.relay.caFile ? await readCaFile(config.relay.caFile) : undefined,
+    // Bounces to our own users go straight into their INBOX, by the same
+    // path as mail the SMTP server delivers, with the same trace fields. The
+    // Received: field says the report was made here, as Postfix's local
+    // pickup does: no client, no TCP-info, "with local".
     deliverLocally: async (address, message) => {
       const found = await accounts.resolve(address);
       if (found.kind !== 'local') return false;
-      const content = Buffer.concat([Buffer.from('Return-Path: <>\n'), message]);
-      await Promise.all(
-        found.accounts.map((account) =>
-          appender.append(mailboxPath(dataDir, account, 'INBOX'), { envelopeFrom: '', date: new Date(), content: async function* () { yield content; } }),
-        ),
-      );
+      const date = new Date();
+      const trace = traceHeader({
+        heloName: 'localhost', clientAddress: '', hostname: config.hostname, protocol: 'local',
+        messageId: newId(), envelopeFrom: '', recipients: [address], date,
+      });
+      const content = Buffer.concat([returnPathHeader(''), trace, message]);
+      await deliverToAccounts({ dataDir, appender }, found.accounts, '', date, async function* () {
+        yield content;
+      });
       return true;
     },
   };
+}
+
+/** relay.caFile, read once at start: a file that cannot be read stops the relay with its name. */
+async function readCaFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    throw new Error(`relay.caFile: cannot read ${path}: ${(err as Error).message}`);
+  }
 }
 
 async function main(): Promise<void> {

@@ -14,7 +14,7 @@ import { open } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
 import type { Config } from '../config.ts';
-import { newId } from '../log.ts';
+import { newId } from '../queue/queue-id.ts';
 import type { Logger } from '../log.ts';
 import { parseQueueEnvelope, writeQueueFile } from '../queue/queue-file.ts';
 import type { QueueEnvelope } from '../queue/queue-file.ts';
@@ -25,8 +25,9 @@ import type { MxResolver } from './mx.ts';
 import type { DeliveryOutcome, DeliveryRequest } from './smtp-client.ts';
 import { buildDsn, shouldBounce } from './dsn.ts';
 import type { DsnRecipient } from './dsn.ts';
-import { dkimSign } from './dkim.ts';
+import { dkimSign, fromDomain } from './dkim.ts';
 import type { DkimKey } from './dkim.ts';
+import { DotWriter } from '../wire/dot-writer.ts';
 import { delayWarningDue, isExpired, nextAttemptAt, retryDelayMs } from './schedule.ts';
 
 export interface RunnerDeps {
@@ -37,7 +38,10 @@ export interface RunnerDeps {
   /** Deliver a notice into a local sender's mbox; false when the address is not local. */
   deliverLocally: (address: string, message: Buffer) => Promise<boolean>;
   log: Logger;
-  dkim: DkimKey | null;
+  /** DKIM keys by signing domain, lower case (relay.dkim.keys). */
+  dkimKeys: Map<string, DkimKey>;
+  /** CA certificates trusted instead of the system's (relay.caFile), PEM. */
+  tlsCa?: Buffer;
   now?: () => Date;
   random?: () => number;
 }
@@ -105,10 +109,13 @@ export class QueueRunner {
       }
       if (byDomain.size > 0) {
         opened.signature = await this.sign(opened);
-        // RFC 1870: SIZE= counts what is sent (LF becomes CRLF), the signature too.
+        // RFC 1870: SIZE= counts what is sent (line ends as CRLF), the signature too.
+        // Counted by the writer that will send it, so the two always agree.
         // Counted only now, for a message that is due: not on every scan of the queue.
-        opened.wireSize = opened.signature.length + countLf(opened.signature) + opened.bodyBytes;
-        for await (const chunk of readRange(opened.file, opened.bodyOffset, opened.bodyBytes)) opened.wireSize += countLf(chunk);
+        const counter = new DotWriter();
+        for await (const chunk of this.content(opened)) counter.push(chunk);
+        counter.end();
+        opened.wireSize = counter.messageOctets;
       }
       for (const [domain, recipients] of byDomain) await this.deliverDomain(opened, domain, recipients);
       const result = await this.afterAttempt(opened, state);
@@ -163,7 +170,7 @@ export class QueueRunner {
       // A refusal of the transaction itself is final; anything at connection level tries the next host.
       const final = outcome.permanent && ['mail', 'rcpt', 'data', 'dot'].includes(outcome.stage);
       for (const r of recipients) {
-        record(r, final ? 'failed' : 'pending', outcome.reply?.enhanced || (final ? '5.0.0' : '4.4.1'), text);
+        record(r, final ? 'failed' : 'pending', outcome.reply?.enhanced || outcome.status || (final ? '5.0.0' : '4.4.1'), text);
         r.remoteMta = `dns; ${destination.host}`;
       }
       if (final) return;
@@ -186,27 +193,45 @@ export class QueueRunner {
       size: opened.wireSize,
       eightBit: opened.envelope.body === '8bitmime',
       smtputf8: opened.envelope.smtputf8,
-      tls: viaSmarthost ? (smarthost.tls === 'implicit' ? 'implicit' : 'required') : config.relay.requireTls ? 'required' : 'opportunistic',
-      verifyCertificate: config.relay.verifyCertificates,
+      ...this.tlsPolicy(),
       auth: viaSmarthost && smarthost.username ? { username: smarthost.username, password: smarthost.password } : undefined,
     };
   }
 
   /**
-   * A DKIM-Signature (RFC 6376) for mail from one of our domains, signed with
-   * d= the sender's domain (its TXT record must be published there). If
+   * How to use TLS with the next hop. A smarthost gets our password, so its
+   * certificate is verified unless the config says otherwise (RFC 8314 4.1;
+   * Postfix's "secure" level). An MX gets opportunistic TLS (RFC 7435), or,
+   * with relay.verifyCertificates, mandatory TLS with a verified certificate
+   * (Postfix's "verify" level: verifying is pointless if a missing STARTTLS
+   * is accepted instead).
+   */
+  private tlsPolicy(): Pick<DeliveryRequest, 'tls' | 'verifyCertificate' | 'ca'> {
+    const { relay } = this.deps.config;
+    const ca = this.deps.tlsCa;
+    if (relay.smarthost.host !== '') {
+      return { tls: relay.smarthost.tls === 'implicit' ? 'implicit' : 'required', verifyCertificate: relay.smarthost.verifyCertificate, ca };
+    }
+    const verify = relay.verifyCertificates;
+    return { tls: relay.requireTls || verify ? 'required' : 'opportunistic', verifyCertificate: verify, ca };
+  }
+
+  /**
+   * A DKIM-Signature (RFC 6376) with the key of the From: domain, so d= is
+   * the domain the reader sees (DMARC alignment, RFC 7489 3.1.1). No key for
+   * that domain: no signature, rather than one for another domain. If
    * signing fails the mail goes out unsigned, and the log says why: a broken
    * key must not hold up the queue.
    */
   private async sign(opened: Opened): Promise<Buffer> {
-    const { dkim, config, log } = this.deps;
-    const sender = opened.envelope.from;
-    const senderDomain = sender.slice(sender.lastIndexOf('@') + 1).toLowerCase();
-    if (!dkim || !sender || !config.domains.includes(senderDomain)) return Buffer.alloc(0);
+    const { dkimKeys, log } = this.deps;
+    const domain = fromDomain(opened.header);
+    const key = domain === null ? undefined : dkimKeys.get(domain);
+    if (!key) return Buffer.alloc(0);
     const headerBytes = opened.header.length + 1; // the header and its blank line
     const body = readRange(opened.file, opened.bodyOffset + headerBytes, Math.max(0, opened.bodyBytes - headerBytes));
     try {
-      const field = await dkimSign(opened.header, body, { ...dkim, domain: senderDomain });
+      const field = await dkimSign(opened.header, body, key);
       return Buffer.from(field.replace(/\r\n/g, '\n'));
     } catch (err) {
       log.event('dkim-failed', { id: opened.envelope.id, error: (err as Error).message });
@@ -331,12 +356,6 @@ async function openQueued(dataDir: string, id: string): Promise<Opened> {
     await file.close();
     throw err;
   }
-}
-
-function countLf(bytes: Buffer): number {
-  let lines = 0;
-  for (let i = bytes.indexOf(0x0a); i >= 0; i = bytes.indexOf(0x0a, i + 1)) lines++;
-  return lines;
 }
 
 /** Stream `length` bytes from `start`, in 256 KiB reads (each chunk is a new buffer). */

@@ -33,6 +33,7 @@ export type Log = (line: string) => void;
 export class ClientConnection {
   private socket: Socket;
   private readonly reader = new ReplyReader();
+  private handshakeDone = false;
   /** The conversation log; steps add their own lines (`retrying without TLS`). */
   readonly log: Log;
 
@@ -47,19 +48,13 @@ export class ClientConnection {
   }
 
   /**
-   * Connect, with TLS from the first byte when `implicitTls` is set.
-   * Resolves to a connection, or to the reason it could not be made.
+   * Connect over TCP. Implicit TLS (RFC 8314 3) then runs startTls() at
+   * once, before the greeting, so a failed handshake is told apart from a
+   * failed connection. Resolves to a connection, or to the reason it could
+   * not be made.
    */
-  static async open(target: ClientTarget, implicitTls: boolean, timeoutMs: number, log: Log): Promise<ClientConnection | string> {
-    log(`connecting to ${target.host}:${target.port}${implicitTls ? ' (implicit TLS)' : ''}`);
-    if (implicitTls) {
-      const secure = tlsConnect({ port: target.port, ...tlsOptions(target) });
-      const error = await waitFor(secure, 'secureConnect', timeoutMs, 'connection and TLS handshake');
-      if (error) return error;
-      const conn = new ClientConnection(secure, log);
-      log(`TLS established: ${conn.tlsDescription}`);
-      return conn;
-    }
+  static async open(target: ClientTarget, timeoutMs: number, log: Log): Promise<ClientConnection | string> {
+    log(`connecting to ${target.host}:${target.port}`);
     const socket = netConnect({ host: target.host, port: target.port });
     const error = await waitFor(socket, 'connect', timeoutMs, 'connection');
     if (error) return error;
@@ -67,8 +62,9 @@ export class ClientConnection {
     return new ClientConnection(socket, log);
   }
 
+  /** True only once a handshake has completed: a TLS socket whose handshake failed is not secure. */
   get isSecure(): boolean {
-    return this.socket instanceof TLSSocket && this.socket.encrypted === true;
+    return this.handshakeDone && this.socket instanceof TLSSocket && this.socket.encrypted === true;
   }
 
   /** `TLSv1.3 TLS_AES_256_GCM_SHA384`, for logs; '' in clear. */
@@ -130,9 +126,10 @@ export class ClientConnection {
   }
 
   /**
-   * After the server's 220 to STARTTLS: run the TLS handshake on this
-   * socket and read from the encrypted stream from then on. Resolves to an
-   * error text, or null when the connection is encrypted.
+   * After the server's 220 to STARTTLS, or right after connecting for
+   * implicit TLS: run the TLS handshake on this socket and read from the
+   * encrypted stream from then on. Resolves to an error text, or null when
+   * the connection is encrypted (and, when asked, the certificate verified).
    */
   async startTls(target: ClientTarget, timeoutMs: number): Promise<string | null> {
     // RFC 3207 4.2 (and CVE-2011-0411's client-side twin): anything the
@@ -145,6 +142,7 @@ export class ClientConnection {
     this.socket = secure;
     const error = await waitFor(secure, 'secureConnect', timeoutMs, 'TLS handshake');
     if (error) return error;
+    this.handshakeDone = true;
     this.reader.attach(secure);
     this.log(`TLS established: ${this.tlsDescription}`);
     return null;
@@ -166,10 +164,12 @@ export class ClientConnection {
 }
 
 /**
- * Options shared by implicit TLS and STARTTLS. With verifyCertificate false
- * any certificate is accepted: most MX hosts have self-signed or mismatched
- * ones, and encryption without authentication still beats clear text
- * (RFC 7435, opportunistic security).
+ * Options shared by implicit TLS and STARTTLS. With verifyCertificate the
+ * chain must lead to a trusted CA (`ca`, or the system's list) and the
+ * certificate must name the host (RFC 6125), or the handshake fails. Without
+ * it any certificate is accepted: most MX hosts have self-signed or
+ * mismatched ones, and encryption without authentication still beats clear
+ * text (RFC 7435, opportunistic security).
  */
 function tlsOptions(target: ClientTarget): ConnectionOptions {
   // RFC 6066 3: SNI carries host names only, never an IP literal.

@@ -22,6 +22,8 @@ export interface Failure {
   stage: Stage;
   reply?: SmtpResult;
   error?: string;
+  /** RFC 3463 status for a failure on our side, where the server said nothing: 4.7.5 for TLS. */
+  status?: string;
   permanent: boolean;
 }
 
@@ -40,6 +42,7 @@ export class TransactionFailed extends Error {
 export interface FailOptions {
   reply?: SmtpResult;
   error?: string;
+  status?: string;
   /** Default: a 5xx reply is permanent (RFC 5321 4.2.1), anything else temporary. */
   permanent?: boolean;
   /** Default: true when the server answered (it is waiting for our next command). */
@@ -52,6 +55,7 @@ export function fail(stage: Stage, options: FailOptions): TransactionFailed {
   const failure: Failure = { kind: 'failed', stage, permanent };
   if (reply) failure.reply = { code: reply.code, enhanced: reply.enhanced, text: reply.text };
   if (error) failure.error = error;
+  if (options.status) failure.status = options.status;
   return new TransactionFailed(failure, options.polite ?? reply !== undefined);
 }
 

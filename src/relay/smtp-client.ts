@@ -5,7 +5,7 @@
 //
 // The conversation (RFC 5321 3, 3.3) in the order of deliverMessage's steps:
 //
-//   1. connect               TCP, or TLS at once for implicit TLS (RFC 8314)
+//   1. connect               TCP, then TLS at once for implicit TLS (RFC 8314)
 //   2. greeting              220
 //   3. EHLO                  HELO if the server does not know EHLO (RFC 5321 3.2)
 //   4. STARTTLS, EHLO again  RFC 3207
@@ -18,6 +18,15 @@
 //
 // Every wait has the timeout RFC 5321 4.5.3.2 gives its stage. Whatever
 // happens, the socket is destroyed at the end.
+//
+// TLS policy (the `tls` and `verifyCertificate` fields of a request):
+// - verifyCertificate off, 'opportunistic': STARTTLS when offered, any
+//   certificate, and when the handshake fails one more try in clear, as
+//   Postfix does at its default level "may" (RFC 7435).
+// - verifyCertificate on: the certificate must be valid for the host name.
+//   A handshake or verification failure fails this host with 4.7.5 and is
+//   never followed by clear text: that would be a downgrade anyone in the
+//   middle could force (Postfix's levels "verify" and "secure").
 //
 // Invariants:
 // - Credentials are sent only over TLS and never logged.
@@ -103,16 +112,20 @@ export type DeliveryOutcome =
    * here before sending (SIZE, 8BITMIME, SMTPUTF8, TLS required) the reply a
    * bounce should quote; `error` says what went wrong on our side.
    */
-  | { kind: 'failed'; stage: Stage; reply?: SmtpResult; error?: string; permanent: boolean; tls: boolean };
+  | { kind: 'failed'; stage: Stage; reply?: SmtpResult; error?: string; status?: string; permanent: boolean; tls: boolean };
+
+/** RFC 3463 X.7.5, cryptographic failure: what Postfix reports when TLS cannot be set up or verified. */
+const TLS_FAILED = '4.7.5';
 
 /** Run one delivery attempt; never throws for anything the network or the server does. */
 export async function deliverMessage(request: DeliveryRequest): Promise<DeliveryOutcome> {
   if (request.recipients.length === 0) throw new RangeError('deliverMessage needs at least one recipient');
   const outcome = await attempt(request);
-  // A failed handshake leaves the connection unusable. Opportunistic TLS means
-  // "encrypt if possible", so try once more in clear, as Postfix does: a man in
-  // the middle could force clear text anyway by hiding STARTTLS.
-  if (request.tls === 'opportunistic' && outcome.kind === 'failed' && outcome.stage === 'starttls') {
+  // A failed handshake leaves the connection unusable. Opportunistic TLS
+  // without verification means "encrypt if possible", so try once more in
+  // clear, as Postfix does: a man in the middle could force clear text anyway
+  // by hiding STARTTLS. With verification asked for, never: see the header.
+  if (request.tls === 'opportunistic' && !request.verifyCertificate && outcome.kind === 'failed' && outcome.stage === 'starttls') {
     request.log?.(`TLS failed (${outcome.error ?? outcome.reply?.text}); retrying without TLS`);
     return attempt({ ...request, tls: 'none' });
   }
@@ -132,13 +145,17 @@ async function attempt(request: DeliveryRequest): Promise<DeliveryOutcome> {
 
   // Step 1: connect. Every failure to connect is temporary: another MX, or
   // the same one later, may work.
-  const opened = await ClientConnection.open(target, request.tls === 'implicit', timeouts.connectMs, log);
+  const opened = await ClientConnection.open(target, timeouts.connectMs, log);
   if (typeof opened === 'string') {
     log(opened);
     return { kind: 'failed', stage: 'connect', error: opened, permanent: false, tls: false };
   }
   const conn = opened;
   try {
+    if (request.tls === 'implicit') {
+      const error = await conn.startTls(target, timeouts.connectMs);
+      if (error) throw fail('connect', { error, status: TLS_FAILED, polite: false });
+    }
     return await converse(conn, request, target, timeouts);
   } catch (error) {
     if (!(error instanceof TransactionFailed)) throw error;
@@ -170,7 +187,7 @@ async function converse(conn: ClientConnection, request: DeliveryRequest, target
       const reply = await readOrFail(conn, 'starttls', timeouts.commandMs, 0);
       if (reply.code === 220) {
         const error = await conn.startTls(target, timeouts.connectMs);
-        if (error) throw fail('starttls', { error });
+        if (error) throw fail('starttls', { error, status: TLS_FAILED });
         // RFC 3207 4.2: forget what the server said in clear and ask again.
         extensions = await hello(conn, request.heloName, timeouts.commandMs);
       } else if (request.tls === 'required') {

@@ -7,8 +7,12 @@
 // `class.subject.detail`, whose class matches the reply's first digit.
 //
 // Invariants:
-// - Memory is bounded: a server that sends more than MAX_BUFFERED_BYTES
-//   without ending a reply is treated as broken, never accumulated further.
+// - Memory is bounded whatever the server sends. A reply line is kept up to
+//   MAX_LINE_OCTETS and the rest of it is skipped; a reply keeps its first
+//   MAX_REPLY_LINES lines and the rest are read and dropped (both as Postfix's
+//   SMTP client does with line_length_limit: a chatty server still gets its
+//   mail, it just is not quoted in full). Bytes that arrive while nobody
+//   reads stop the socket at MAX_BUFFERED_BYTES until they are read.
 // - Bytes that arrived ahead of the reply asked for stay buffered in order:
 //   with PIPELINING (RFC 2920) several replies may come in one packet.
 // - `discardBuffered()` throws away unread bytes; the client calls it before
@@ -43,7 +47,11 @@ export type ReadReplyResult =
 
 const LF = 0x0a;
 const CR = 0x0d;
-/** RFC 5321 4.5.3.1.5 limits a reply line to 512 octets; real servers exceed it, so be generous. */
+/** RFC 5321 4.5.3.1.5 limits a reply line to 512 octets; real servers exceed it, so keep Postfix's 2048. */
+export const MAX_LINE_OCTETS = 2048;
+/** An EHLO reply has a dozen or two lines; no reply needs more than this many quoted. */
+export const MAX_REPLY_LINES = 100;
+/** Unread bytes held before the socket is paused (several pipelined replies fit). */
 const MAX_BUFFERED_BYTES = 64 * 1024;
 
 export class ReplyReader {
@@ -52,8 +60,16 @@ export class ReplyReader {
   private closed = false;
   private closeError: string | undefined;
   private wake: (() => void) | null = null;
+  /** The start of a line longer than MAX_LINE_OCTETS, while the rest of it is skipped. */
+  private overlong: Buffer | null = null;
+  /** The socket is paused because MAX_BUFFERED_BYTES are waiting to be read. */
+  private paused = false;
   private readonly onData = (chunk: Buffer) => {
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.pending.length > MAX_BUFFERED_BYTES && this.socket && !this.paused) {
+      this.paused = true;
+      this.socket.pause(); // back-pressure: TCP tells the server to wait
+    }
     this.notify();
   };
   private readonly onEnd = () => this.markClosed();
@@ -81,12 +97,16 @@ export class ReplyReader {
     socket.off('error', this.onError);
     // Keep one error listener: an unhandled 'error' event would crash the process.
     socket.on('error', () => {});
+    // A TLS layer about to take over the socket must find it flowing.
+    if (this.paused) socket.resume();
+    this.paused = false;
     this.socket = null;
   }
 
   /** Throw away what arrived and was not read yet (see the header). */
   discardBuffered(): void {
     this.pending = Buffer.alloc(0);
+    this.overlong = null;
   }
 
   hasBuffered(): boolean {
@@ -98,32 +118,53 @@ export class ReplyReader {
     const deadline = Date.now() + timeoutMs;
     const lines: string[] = [];
     let code = 0;
+    let lineCount = 0;
     for (;;) {
       const line = this.takeLine();
       if (line !== null) {
         const parsed = parseReplyLine(line);
         // RFC 5321 4.2.1: every line of one reply carries the same code.
-        if (!parsed || (lines.length > 0 && parsed.code !== code)) return { kind: 'malformed', line };
+        if (!parsed || (lineCount > 0 && parsed.code !== code)) return { kind: 'malformed', line };
         code = parsed.code;
-        lines.push(parsed.text);
+        if (++lineCount <= MAX_REPLY_LINES) lines.push(parsed.text);
         if (parsed.last) return { kind: 'reply', reply: makeReply(code, lines) };
         continue;
       }
-      if (this.pending.length > MAX_BUFFERED_BYTES) return { kind: 'malformed', line: '(reply line too long)' };
       if (this.closed) return { kind: 'closed', error: this.closeError };
       const left = deadline - Date.now();
       if (left <= 0 || !(await this.waitForData(left))) return { kind: 'timeout' };
     }
   }
 
-  /** The next line without its CRLF (a lone LF is accepted too), or null if none is complete. */
+  /**
+   * The next line without its CRLF (a lone LF is accepted too), cut to
+   * MAX_LINE_OCTETS, or null if none is complete.
+   */
   private takeLine(): string | null {
     const end = this.pending.indexOf(LF);
-    if (end < 0) return null;
+    if (end < 0) {
+      if (this.pending.length > MAX_LINE_OCTETS) {
+        // Keep the start of the line, skip the rest as it comes.
+        this.overlong ??= Buffer.from(this.pending.subarray(0, MAX_LINE_OCTETS));
+        this.pending = Buffer.alloc(0);
+        this.resumeIfDrained();
+      }
+      return null;
+    }
     const stop = end > 0 && this.pending[end - 1] === CR ? end - 1 : end;
-    const line = this.pending.subarray(0, stop).toString('utf8');
+    const bytes = this.overlong ?? this.pending.subarray(0, Math.min(stop, MAX_LINE_OCTETS));
+    this.overlong = null;
+    const line = bytes.toString('utf8');
     this.pending = this.pending.subarray(end + 1);
+    this.resumeIfDrained();
     return line;
+  }
+
+  private resumeIfDrained(): void {
+    if (this.paused && this.pending.length <= MAX_BUFFERED_BYTES) {
+      this.paused = false;
+      this.socket?.resume();
+    }
   }
 
   private waitForData(timeoutMs: number): Promise<boolean> {

@@ -5,7 +5,7 @@
 // the message and tries again: 452 4.3.1 when the disk is full (RFC 3463:
 // "mail system full"), 451 4.3.0 for anything else.
 
-import { newId } from '../log.ts';
+import { newId } from '../queue/queue-id.ts';
 import { LockTimeoutError } from '../store/dotlock.ts';
 import { receiveMessage } from './message.ts';
 import type { ReceivedMessage } from './message.ts';

@@ -15,7 +15,22 @@
 // contains bare LFs, and since only CRLF.CRLF ends the message and every relay
 // re-encodes lines as CRLF, nothing can be smuggled through it.
 //
-// A bare CR (not followed by LF) is kept as it is.
+// Bare CR inside the message: normalised too, into a line break, the same
+// rule as bare LF. The choices were:
+//  - keep it (Postfix stores it as data): then it sits in the mbox, and the
+//    relay must still decide what to send for it, since some receivers take a
+//    lone CR as a line end and "\r.\r" would end DATA there (the outbound
+//    half of smuggling);
+//  - reject the message (chasquid refuses bare CR and bare LF): safe, but it
+//    loses real mail from old software for one stray byte, and we already
+//    normalise bare LF rather than refuse it;
+//  - normalise it: one rule for both bare line ends, the mbox holds only LF
+//    line breaks, and what goes out again (wire/dot-writer.ts, which applies
+//    the same rule to whatever the store holds) is CRLF with every line
+//    dot-stuffed. Mail readers show a lone CR as a line break anyway.
+// Like a bare LF, a bare CR is a line break in the stored message but never
+// a line start here: only a real CRLF can begin the end marker or a stuffed
+// dot, so "\r.\r\n" keeps its dot and "\r\n.\r" ends nothing.
 //
 // RFC 5321 4.5.2: a line that starts with a period has had one period added by
 // the client; we remove it.
@@ -61,7 +76,7 @@ export class DataReader {
    * The output is only valid until the next push: copy what you keep.
    */
   push(chunk: Buffer): { output: Buffer; used: number } {
-    // The output is never longer than the input plus one held-back CR.
+    // The output is never longer than the input plus one held-back CR (which becomes one LF).
     if (this.outBuffer.length < chunk.length + 1) this.outBuffer = Buffer.allocUnsafe(Math.max(chunk.length + 1, 64 * 1024));
     const out = this.outBuffer;
     let n = 0;
@@ -111,7 +126,7 @@ export class DataReader {
             out[n++] = LF; // CRLF becomes LF
             this.state = 'lineStart';
           } else {
-            out[n++] = CR; // a bare CR, kept
+            out[n++] = LF; // a bare CR: normalised into a line break (see the header)
             n = this.inLine(byte, out, n);
           }
           break;
@@ -130,7 +145,7 @@ export class DataReader {
           } else {
             // "." CR then something else: the dot was stuffing and the CR is bare.
             this.stuffingDots++;
-            out[n++] = CR;
+            out[n++] = LF;
             n = this.inLine(byte, out, n);
           }
           break;

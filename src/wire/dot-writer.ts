@@ -4,46 +4,88 @@
 // endings; on the wire every line ends in CRLF, a line that starts with "."
 // gets one more, and "." CRLF ends the whole.
 //
-// Streaming: chunks of any size go in, and the only state carried between
-// them is whether the next byte starts a line.
+// What counts as a line end in the stored bytes: LF, CR LF, and a CR alone.
+// Our own SMTP server never stores a bare CR (see wire/data-reader.ts), but
+// an mbox or queue file written by another program may hold one, and some
+// receivers take a lone CR as a line end: sent on as it is, "\r.\r" would
+// end DATA there (the outbound half of SMTP smuggling). So a bare CR goes
+// out as CRLF and the line after it is dot-stuffed like any other. The rule
+// for the next hop: every line ends in CRLF, and no line break it could see
+// is followed by an unstuffed dot.
+//
+// Streaming: chunks of any size go in, cut anywhere (a CR at the end of one
+// chunk may meet its LF at the start of the next). The state carried between
+// chunks is whether the next byte starts a line and whether a CR is waiting.
 
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
 
+const CRLF = Buffer.from('\r\n');
 const END_MARKER = Buffer.from('.\r\n');
 
 export class DotWriter {
   private atLineStart = true;
+  /** A CR ended the last chunk: it is a line end either way, but an LF right after it belongs to it. */
+  private pendingCr = false;
+  /**
+   * Octets of the message as sent, with CRLF line ends, without the stuffing
+   * dots and the end marker: the size RFC 1870 2 means by SIZE=.
+   */
+  messageOctets = 0;
 
-  /** Encode one chunk of LF-terminated text. */
+  /** Encode one chunk of stored text. The result is a new buffer. */
   push(chunk: Buffer): Buffer {
-    // Worst case: every byte an LF (becomes CRLF) or a line-leading dot (doubled).
+    // Worst case: every byte a CR or LF (becomes CRLF) or a line-leading dot (doubled).
+    if (chunk.length === 0) return Buffer.alloc(0);
     const out = Buffer.allocUnsafe(chunk.length * 2);
     let n = 0;
     let from = 0;
+    let stuffed = 0;
+    if (this.pendingCr) {
+      // The CR became a line end when it was seen; an LF right after it is part of it.
+      this.pendingCr = false;
+      if (chunk[0] === LF) from = 1;
+    }
+    // Where the next CR and LF are (-1: none left; -2: not looked yet). Kept
+    // across lines so a chunk with no CR at all is searched for one only once.
+    let nextCr = -2;
+    let nextLf = -2;
     while (from < chunk.length) {
-      if (this.atLineStart && chunk[from] === DOT) out[n++] = DOT;
-      const lf = chunk.indexOf(LF, from);
-      const end = lf < 0 ? chunk.length : lf;
-      // A CR already before the LF (a bare CR kept by the store) is left alone.
+      if (this.atLineStart && chunk[from] === DOT) {
+        out[n++] = DOT; // RFC 5321 4.5.2: a leading dot is doubled
+        stuffed++;
+      }
+      if (nextCr !== -1 && nextCr < from) nextCr = chunk.indexOf(CR, from);
+      if (nextLf !== -1 && nextLf < from) nextLf = chunk.indexOf(LF, from);
+      const end = Math.min(nextCr < 0 ? chunk.length : nextCr, nextLf < 0 ? chunk.length : nextLf);
       n += chunk.copy(out, n, from, end);
-      if (lf < 0) {
-        this.atLineStart = false;
+      if (end === chunk.length) {
+        this.atLineStart = false; // the loop ran, so the line has bytes
         break;
       }
-      if (end === from || chunk[end - 1] !== CR) out[n++] = CR;
+      out[n++] = CR;
       out[n++] = LF;
       this.atLineStart = true;
-      from = lf + 1;
+      if (chunk[end] === LF) {
+        from = end + 1;
+      } else if (end + 1 < chunk.length) {
+        from = chunk[end + 1] === LF ? end + 2 : end + 1; // CR LF, or a bare CR
+      } else {
+        this.pendingCr = true; // the chunk ends in CR: its LF may open the next one
+        from = end + 1;
+      }
     }
+    this.messageOctets += n - stuffed;
     return out.subarray(0, n);
   }
 
   /** Finish: close an unterminated last line, then the end marker. */
   end(): Buffer {
-    const close = this.atLineStart ? END_MARKER : Buffer.from('\r\n.\r\n');
+    const close = this.atLineStart ? END_MARKER : Buffer.concat([CRLF, END_MARKER]);
+    if (!this.atLineStart) this.messageOctets += CRLF.length;
     this.atLineStart = true;
+    this.pendingCr = false;
     return close;
   }
 }

@@ -8,7 +8,7 @@
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { Connection, normaliseAddress } from './connection.ts';
-import { newId } from '../log.ts';
+import { newId } from '../queue/queue-id.ts';
 import type { Logger } from '../log.ts';
 import type { TlsCredentials } from '../tls/certificates.ts';
 

@@ -15,7 +15,7 @@ import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { splitHeaderFields } from '../../src/mime/header.ts';
-import { dkimSign, dkimTxtRecord, headerHashInput, loadDkimKey, signHeaderData } from '../../src/relay/dkim.ts';
+import { dkimSign, dkimTxtRecord, fromDomain, headerHashInput, loadDkimKey, signHeaderData } from '../../src/relay/dkim.ts';
 import type { DkimAlgorithm, DkimKey, DkimOptions } from '../../src/relay/dkim.ts';
 import { publicKeyFromTxt, relaxedBody, verifyDkim } from './dkim-verify.ts';
 
@@ -51,10 +51,14 @@ async function* chunks(...parts: (string | Buffer)[]): AsyncIterable<Buffer> {
   for (const part of parts) yield Buffer.from(part);
 }
 
-/** Signs header+body and returns the whole message as sent: the field, then the message with CRLF line ends. */
+/**
+ * Signs header+body and returns the whole message as sent: the field, then
+ * the message with CRLF line ends (wire/dot-writer.ts sends LF, CR LF and a
+ * bare CR each as one CRLF).
+ */
 async function signed(header: string, body: string, key = KEYS[0].key, opts: DkimOptions = { now: NOW }): Promise<string> {
   const field = await dkimSign(Buffer.from(header), chunks(body), key, opts);
-  return field + `${header}\n\n${body}`.replace(/\r?\n/g, '\r\n');
+  return field + `${header}\n\n${body}`.replace(/\r\n|\r|\n/g, '\r\n');
 }
 
 /** The bh= a signature carries. */
@@ -156,7 +160,9 @@ test('body: LF and CRLF, trailing blank lines, whitespace runs and the empty bod
   // And the verifier, working on the whole string, agrees.
   const message = await signed('From: a@example.org', tricky.toString('latin1'), KEYS[1].key);
   assert.equal(verifyDkim(message, KEYS[1].pub).reason, 'pass');
-  assert.equal(message.includes('\r\r\n'), true); // bare CRs were kept as data
+  // A bare CR is hashed as the line end the receiver will see, not as data.
+  assert.equal(message.includes('y\r\n\r\n'), true);
+  assert.equal(await bodyHashOf('x\r\n\r\n \r\n  y\r\n\r\n\n\r\n z \r\n\r\n'), whole);
 });
 
 test('8-bit header bytes are signed as they are', async () => {
@@ -315,6 +321,8 @@ test('dkim-keygen writes a 0600 key and prints a record that verifies its signat
     const keyPath = join(cwd, 'spool', 'dkim', `${algorithm}.example.org.key.pem`);
     assert.equal((await stat(keyPath)).mode & 0o777, 0o600);
     assert.match(stdout, new RegExp(`^name: +${algorithm}\\._domainkey\\.example\\.org$`, 'm'));
+    // The last line is the relay.dkim.keys entry for the config, as JSON.
+    assert.deepEqual(JSON.parse(stdout.trim().split('\n').at(-1)!), { domain: 'example.org', selector: algorithm, keyFile: keyPath });
     const record = txtValue(stdout);
     assert.match(record, new RegExp(`^v=DKIM1; k=${algorithm}; p=[A-Za-z0-9+/]+=*$`));
     for (const quoted of stdout.match(/"[^"]*"/g)!) assert.ok(quoted.length <= 257);
@@ -361,4 +369,19 @@ test('usage mistakes exit 2', async () => {
   const results = await Promise.all(runs.map(([name, args]) => run(name, args, cwd)));
   results.forEach((result, i) => assert.equal(result.code, 2, `${runs[i][0]} ${runs[i][1].join(' ')}: ${result.stderr}`));
   assert.match(results[0].stderr, /usage: node scripts\/dkim-keygen\.ts/);
+});
+
+test('fromDomain: the domain of the one From: address, whatever the display name and comments hold', () => {
+  const domainOf = (header: string) => fromDomain(Buffer.from(header));
+  assert.equal(domainOf('Subject: x\nFrom: Jo Jordan <jo@Example.ORG>\n'), 'example.org');
+  assert.equal(domainOf('From: jo@example.org\n'), 'example.org');
+  assert.equal(domainOf('From: jo@example.org (Jo, at <work@evil.example>)\n'), 'example.org');
+  assert.equal(domainOf('From: "Eve, <eve@evil.example>" <jo@example.org>\n'), 'example.org');
+  assert.equal(domainOf('From: (a (nested) comment with @evil.example) jo@example.org\n'), 'example.org');
+  assert.equal(domainOf('From: Jo\n\t<jo@example.org>\n'), 'example.org');
+  // No single author: no domain, and so no signature.
+  assert.equal(domainOf('Subject: no from\n'), null);
+  assert.equal(domainOf('From: a@example.org\nFrom: b@example.org\n'), null);
+  assert.equal(domainOf('From: a@example.org, b@example.com\n'), null);
+  assert.equal(domainOf('From: undisclosed-recipients:;\n'), null);
 });

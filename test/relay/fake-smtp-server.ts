@@ -37,6 +37,8 @@ export interface FakeServerOptions {
   auth?: { username: string; password: string };
   /** Sent in clear right after the 220 to STARTTLS, as a man in the middle would (RFC 3207 4.2). */
   injectAfterStarttls?: string;
+  /** Say 220 to STARTTLS, then answer the client's TLS hello with clear text: the handshake fails at once. */
+  brokenTls?: boolean;
 }
 
 /** What one connection received. */
@@ -127,6 +129,11 @@ function serve(socket: Socket, session: FakeSession, options: FakeServerOptions,
         return true;
       case 'STARTTLS': {
         send(fixed ?? '220 2.0.0 Ready to start TLS' + (options.injectAfterStarttls ? `\n${options.injectAfterStarttls}` : ''));
+        if (!fixed && options.brokenTls) {
+          current.removeAllListeners('data');
+          current.once('data', () => current.write('this is not TLS\r\n'));
+          return false;
+        }
         if (fixed || !secureContext) return true;
         // Throw away anything pipelined after STARTTLS and read through TLS from now on.
         buffer = Buffer.alloc(0);

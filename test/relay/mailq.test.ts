@@ -68,6 +68,26 @@ test('describeQueue: each message with age, size, sender and attempts, each pend
   assert.doesNotMatch(listing, /done@remote\.example/, 'a delivered recipient is not listed');
 });
 
+test('describeQueue and the relay log print a remote reply\'s control characters as escapes, never raw', async () => {
+  // ESC [2J clears a terminal, ESC ]0; retitles it, BS rubs out, U+202E reverses the rest of the line.
+  const hostile = '451 4.2.1 Mailbox\x1b[2J busy\x08\x1b]0;owned\x07 \u202egnissim\x7f';
+  const mx = await startFakeServer({ rcpt: { 'later@remote.example': hostile } });
+  cleanups.push(() => mx.close());
+  const env = await relayEnv({ config: { relay: { dnsServers: `127.0.0.1:${dns.port}`, port: mx.port } } });
+  cleanups.push(() => env.close());
+  const id = await queueMessage(env.dataDir, { to: ['later@remote.example'] });
+  assert.equal(await env.runner.processMessage(id), 'deferred');
+
+  const listing = await describeQueue(env.dataDir, T0);
+  assert.match(listing, /\n {8}last: 451 4\.2\.1 Mailbox\\x1b\[2J busy\\x08\\x1b\]0;owned\\x07 \\u202egnissim\\x7f\n/);
+  const logged = env.logLines.find((line) => line.includes(' attempt ') && line.includes('Mailbox'));
+  assert.ok(logged, env.logLines.join('\n'));
+  assert.ok(logged.includes('reply="451 4.2.1 Mailbox\\x1b[2J busy\\x08\\x1b]0;owned\\x07 \\u202egnissim\\x7f"'), logged);
+  for (const text of [listing, ...env.logLines]) {
+    assert.doesNotMatch(text.replace(/\n/g, ''), /[\x00-\x08\x0b-\x1f\x7f\u202e]/, 'no raw control character');
+  }
+});
+
 test('describeQueue: an empty queue says so, also before the queue directory exists', async () => {
   const dataDir = await dataDirForTest();
   assert.equal(await describeQueue(dataDir), 'Mail queue is empty\n');

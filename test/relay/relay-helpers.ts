@@ -11,11 +11,13 @@
 // address (127.0.0.2, ...) on that same port number and forwards each
 // connection to a second fake server.
 
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startFakeServer } from './fake-smtp-server.ts';
+import type { FakeServer, FakeServerOptions } from './fake-smtp-server.ts';
 import { defaults, mergeConfig } from '../../src/config.ts';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
@@ -270,5 +272,55 @@ export async function aliasPort(address: string, port: number, targetPort: numbe
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
+  };
+}
+
+/** Every message a fake server received, un-stuffed, in order. */
+export const received = (server: FakeServer): string[] => server.sessions.flatMap((s) => s.messages).map(unstuff);
+
+/** Every command line a fake server received, in order. */
+export const commandsOf = (server: FakeServer): string[] => server.sessions.flatMap((s) => s.commands.map((c) => c.line));
+
+/** The files in the queue directory (messages and states), without tmp/. */
+export async function queueFiles(dataDir: string): Promise<string[]> {
+  return (await readdir(queueDir(dataDir))).filter((name) => name !== 'tmp');
+}
+
+/**
+ * What the runner tests share: fake servers and relay environments opened
+ * during a test and closed after it, in reverse order (call closeAll from
+ * afterEach), and setup(): a fake MX on relay.port with a runner whose DNS
+ * is the test's DNS server.
+ */
+export class RunnerTestBed {
+  private readonly cleanups: (() => Promise<unknown>)[] = [];
+  private readonly dnsPort: () => number;
+
+  constructor(dnsPort: () => number) {
+    this.dnsPort = dnsPort;
+  }
+
+  /** Close `cleanup` after the test. */
+  readonly defer = (cleanup: () => Promise<unknown>): void => {
+    this.cleanups.push(cleanup);
+  };
+
+  readonly closeAll = async (): Promise<void> => {
+    for (const cleanup of this.cleanups.splice(0).reverse()) await cleanup();
+  };
+
+  readonly fake = async (options: FakeServerOptions = {}): Promise<FakeServer> => {
+    const server = await startFakeServer(options);
+    this.defer(() => server.close());
+    return server;
+  };
+
+  readonly setup = async (options: { fake?: FakeServerOptions; config?: DeepPartial<Config> } = {}): Promise<{ mx: FakeServer; env: RelayEnv }> => {
+    const mx = await this.fake(options.fake);
+    const env = await relayEnv({
+      config: { ...options.config, relay: { dnsServers: `127.0.0.1:${this.dnsPort()}`, port: mx.port, ...options.config?.relay } },
+    });
+    this.defer(() => env.close());
+    return { mx, env };
   };
 }

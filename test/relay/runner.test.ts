@@ -1,6 +1,6 @@
 // The queue runner (src/relay/runner.ts) against real neighbours on loopback:
 // the test DNS server answers Node's resolver, scripted fake SMTP servers play
-// the MX hosts and the smarthost, local bounces land in real mbox files. The
+// the MX hosts, local bounces land in real mbox files. The
 // runner is built by relayDeps(), as the relay process builds it; only the
 // clock is the test's, so retries and expiry are tested without sleeping.
 //
@@ -8,32 +8,28 @@
 // relay.port on it. The fake server listens on 127.0.0.1 only, so a second
 // server for another MX is reached through aliasPort() on 127.0.0.2 (same
 // port number), and 127.0.0.3 has nothing listening: "connection refused".
+//
+// TLS and the smarthost are in runner-tls.test.ts, DKIM in runner-dkim.test.ts.
 
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { startDnsServer } from '../helpers/dns-server.ts';
 import type { DnsServer } from '../helpers/dns-server.ts';
 import { startTestServer } from '../helpers/test-server.ts';
 import { SmtpClient } from '../helpers/smtp-client.ts';
-import { startFakeServer } from './fake-smtp-server.ts';
-import type { FakeServer, FakeServerOptions } from './fake-smtp-server.ts';
-import { verifyDkim } from './dkim-verify.ts';
-import { aliasPort, HOUR, inbox, MINUTE, queueMessage, readDsn, readStateFile, relayEnv, T0, tempDataDir, unstuff } from './relay-helpers.ts';
-import type { DeepPartial, RelayEnv } from './relay-helpers.ts';
-import type { Config } from '../../src/config.ts';
+import type { FakeServerOptions } from './fake-smtp-server.ts';
+import {
+  aliasPort, commandsOf, HOUR, inbox, MINUTE, queueFiles, queueMessage, readDsn, readStateFile, received, RunnerTestBed, T0,
+} from './relay-helpers.ts';
 import { createLogger } from '../../src/log.ts';
 import { parseQueueEnvelope, queueDir } from '../../src/queue/queue-file.ts';
 import { listQueue } from '../../src/queue/queue-state.ts';
 import { QueueRunner } from '../../src/relay/runner.ts';
 import { relayDeps } from '../../src/relay/main.ts';
-import { deliverMessage } from '../../src/relay/smtp-client.ts';
-import type { DeliveryRequest } from '../../src/relay/smtp-client.ts';
 import { retryDelayMs } from '../../src/relay/schedule.ts';
-import { createSelfSignedCertificate } from '../../src/tls/selfsigned.ts';
 
 let dns: DnsServer;
 before(async () => {
@@ -58,33 +54,9 @@ before(async () => {
 });
 after(() => dns.close());
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
-});
-
-async function fake(options: FakeServerOptions = {}): Promise<FakeServer> {
-  const server = await startFakeServer(options);
-  cleanups.push(() => server.close());
-  return server;
-}
-
-/** A fake MX on relay.port and a runner whose DNS is the test server. */
-async function setup(options: { fake?: FakeServerOptions; config?: DeepPartial<Config> } = {}): Promise<{ mx: FakeServer; env: RelayEnv }> {
-  const mx = await fake(options.fake);
-  const env = await relayEnv({
-    config: { ...options.config, relay: { dnsServers: `127.0.0.1:${dns.port}`, port: mx.port, ...options.config?.relay } },
-  });
-  cleanups.push(() => env.close());
-  return { mx, env };
-}
-
-const received = (server: FakeServer) => server.sessions.flatMap((s) => s.messages).map(unstuff);
-const commandsOf = (server: FakeServer) => server.sessions.flatMap((s) => s.commands.map((c) => c.line));
-
-async function queueFiles(dataDir: string): Promise<string[]> {
-  return (await readdir(queueDir(dataDir))).filter((name) => name !== 'tmp');
-}
+const bed = new RunnerTestBed(() => dns.port);
+afterEach(bed.closeAll);
+const { defer, fake, setup } = bed;
 
 // --- Where the mail goes -------------------------------------------------
 
@@ -92,7 +64,7 @@ test('MX preference: the lowest preference is tried first, whatever the order of
   const { mx, env } = await setup();
   const backup = await fake();
   const alias = await aliasPort('127.0.0.2', mx.port, backup.port);
-  cleanups.push(() => alias.close());
+  defer(() => alias.close());
   const id = await queueMessage(env.dataDir, { to: ['friend@pref.example'] });
   assert.equal(await env.runner.processMessage(id), 'removed');
   assert.equal(received(mx).length, 1, 'the preference-10 host got it');
@@ -118,7 +90,7 @@ test('MX fallback: the first MX greets with 421, the second one gets the message
   const { mx: busy, env } = await setup({ fake: { greeting: '421 4.3.2 Too busy, try another MX' } });
   const spare = await fake();
   const alias = await aliasPort('127.0.0.2', busy.port, spare.port);
-  cleanups.push(() => alias.close());
+  defer(() => alias.close());
   const id = await queueMessage(env.dataDir, { to: ['friend@busy.example'] });
   assert.equal(await env.runner.processMessage(id), 'removed');
   assert.equal(busy.sessions.length, 1, 'the first MX was tried');
@@ -145,7 +117,12 @@ test('Null MX: an immediate permanent failure, bounced into the local sender\'s 
   const mails = await inbox(env.dataDir, 'jjordan');
   assert.equal(mails.length, 1);
   assert.equal(mails[0].envelopeFrom, 'MAILER-DAEMON');
-  assert.match(mails[0].content, /^Return-Path: <>\n/);
+  // Delivered like any local mail (store/local-delivery.ts): Return-Path, then a
+  // Received: field saying it was made here, as Postfix's local pickup writes it.
+  assert.match(
+    mails[0].content,
+    /^Return-Path: <>\nReceived: from localhost\n\tby mail\.example\.org \(jjordan-mail\) with local id [0-9A-Z]+\n\tfor <jjordan@example\.org>;\n\t[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\n/,
+  );
   const dsn = readDsn(mails[0].content);
   assert.equal(dsn.subject, 'Undelivered Mail Returned to Sender');
   assert.equal(dsn.to, '<jjordan@example.org>');
@@ -328,116 +305,12 @@ test('a bounce for a remote sender is queued as a new message from <>, and that 
   assert.deepEqual(await env.queued(), []);
 });
 
-// --- Smarthost -----------------------------------------------------------
-
-const cert = createSelfSignedCertificate({ hostname: 'localhost' });
-
-async function smarthostSetup(password: string) {
-  const smarthost = await fake({
-    ehlo: ['PIPELINING', 'STARTTLS'],
-    ehloAfterTls: ['PIPELINING', 'AUTH PLAIN LOGIN'],
-    tls: cert,
-    auth: { username: 'relay-user', password: 'relay-pw' },
-  });
-  // A DNS server of its own, so any query the runner made would show here.
-  const ownDns = await startDnsServer({ 'remote.example': { MX: [[10, 'mx1.remote.example']] }, 'mx1.remote.example': { A: ['127.0.0.1'] } });
-  cleanups.push(() => ownDns.close());
-  const requests: DeliveryRequest[] = [];
-  const env = await relayEnv({
-    deps: {
-      deliver: (request) => {
-        requests.push(request);
-        return deliverMessage(request);
-      },
-    },
-    config: {
-      relay: {
-        dnsServers: `127.0.0.1:${ownDns.port}`,
-        port: 9, // nothing is delivered directly
-        smarthost: { host: '127.0.0.1', port: smarthost.port, tls: 'starttls', username: 'relay-user', password },
-      },
-    },
-  });
-  cleanups.push(() => env.close());
-  return { smarthost, ownDns, env, requests };
-}
-
-test('smarthost: every domain goes to it, over STARTTLS with AUTH PLAIN, and no DNS query is made', async () => {
-  const { smarthost, ownDns, env, requests } = await smarthostSetup('relay-pw');
-  const id = await queueMessage(env.dataDir, { to: ['a@remote.example', 'b@nullmx.example', 'c@[192.0.2.1]'] });
-  assert.equal(await env.runner.processMessage(id), 'removed');
-
-  const rcpts = commandsOf(smarthost).filter((c) => c.startsWith('RCPT')).sort();
-  assert.deepEqual(rcpts, ['RCPT TO:<a@remote.example>', 'RCPT TO:<b@nullmx.example>', 'RCPT TO:<c@[192.0.2.1]>']);
-  const used = smarthost.sessions.filter((s) => s.messages.length > 0);
-  assert.ok(used.length >= 1);
-  for (const session of used) {
-    assert.equal(session.tls, true, 'the session was upgraded with STARTTLS');
-    assert.equal(session.authenticated, 'relay-user', 'AUTH PLAIN with the configured credentials');
-    const auth = session.commands.find((c) => c.line.startsWith('AUTH'));
-    assert.ok(auth && auth.tls, 'credentials only inside TLS');
-    assert.match(auth.line, /^AUTH PLAIN /);
-    assert.ok(!session.commands.some((c) => c.line.startsWith('MAIL') && !c.tls), 'no MAIL in clear');
-  }
-  assert.equal(received(smarthost).length, used.length);
-  assert.deepEqual(ownDns.queries, [], 'no DNS query');
-  assert.deepEqual(await queueFiles(env.dataDir), []);
-  for (const request of requests) {
-    assert.equal(request.host, '127.0.0.1');
-    assert.equal(request.servername, undefined, 'no SNI for an IP address (RFC 6066 3)');
-  }
-});
-
-test('smarthost refuses our credentials (535): the message waits in the queue, nothing is bounced', async () => {
-  const { smarthost, ownDns, env } = await smarthostSetup('wrong-pw');
-  const id = await queueMessage(env.dataDir, { to: ['a@remote.example'] });
-  assert.equal(await env.runner.processMessage(id), 'deferred');
-  assert.equal(smarthost.sessions[0].authenticated, null);
-  assert.equal(received(smarthost).length, 0);
-  const state = (await readStateFile(env.dataDir, id))!;
-  assert.equal(state.recipients[0].status, 'pending');
-  assert.match(state.recipients[0].lastReply ?? '', /^535 5\.7\.8 /);
-  assert.equal((await inbox(env.dataDir, 'jjordan')).length, 0);
-  assert.deepEqual(ownDns.queries, []);
-});
-
-// --- DKIM ----------------------------------------------------------------
-
-test('DKIM: with relay.dkim set, the message carries a signature the independent verifier accepts, d= the sender\'s domain', async () => {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const keyDir = await tempDataDir();
-  cleanups.push(() => rm(keyDir, { recursive: true, force: true }));
-  const keyFile = join(keyDir, 'dkim.pem');
-  await writeFile(keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  const { mx, env } = await setup({
-    fake: { ehlo: ['PIPELINING', 'SIZE 10485760', '8BITMIME'] },
-    // The sender's domain is the second of ours: the signature must name it, not domains[0].
-    config: { domains: ['example.com', 'example.org'], relay: { dkim: { selector: 'mail2026', keyFile } } },
-  });
-  const id = await queueMessage(env.dataDir, { to: ['friend@remote.example'] });
-  assert.equal(await env.runner.processMessage(id), 'removed');
-
-  const [message] = received(mx);
-  assert.match(message, /^DKIM-Signature: /, 'the signature is the first field');
-  const result = verifyDkim(message, publicKey);
-  assert.equal(result.reason, 'pass');
-  assert.equal(result.tags.get('d'), 'example.org');
-  assert.equal(result.tags.get('s'), 'mail2026');
-  assert.equal(result.tags.get('a'), 'ed25519-sha256');
-  // The verifier really checks: a changed subject breaks the signature.
-  assert.equal(verifyDkim(message.replace('Subject: relay test', 'Subject: relay tset'), publicKey).ok, false);
-
-  // RFC 1870: SIZE= announces the message as sent, signature included (CRLF line ends, no dot-stuffing).
-  const mail = commandsOf(mx).find((c) => c.startsWith('MAIL'))!;
-  assert.equal(Number(/ SIZE=(\d+)/.exec(mail)?.[1]), Buffer.byteLength(message.replace(/\n/g, '\r\n')));
-});
-
 // --- End to end ----------------------------------------------------------
 
 test('end to end: a user submits over TLS with AUTH, the queue file appears, the runner delivers it to the MX', async () => {
   const mx = await fake({ ehlo: ['PIPELINING', '8BITMIME'] });
   const server = await startTestServer({ config: { relay: { dnsServers: `127.0.0.1:${dns.port}`, port: mx.port } } });
-  cleanups.push(() => server.close());
+  defer(() => server.close());
 
   const socket = tlsConnect({ port: server.server.smtp.ports.smtps, host: '127.0.0.1', ca: server.server.tls.certPem, servername: 'localhost' });
   await new Promise<void>((resolve, reject) => {

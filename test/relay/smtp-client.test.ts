@@ -298,13 +298,47 @@ test('verifyCertificate with the right CA succeeds; with a wrong one the handsha
   assert.ok(!server.sessions[1].commands.some((c) => c.line.startsWith('MAIL')));
 });
 
-test('opportunistic TLS whose handshake fails: retried once in clear', async () => {
-  const server = await fake({ ehlo: ['STARTTLS'], tls: cert });
+test('opportunistic TLS without verification whose handshake fails: retried once in clear (RFC 7435, as Postfix)', async () => {
+  const server = await fake({ ehlo: ['STARTTLS'], brokenTls: true });
   const log: string[] = [];
-  const outcome = assertDone(await deliverMessage(request(server, { tls: 'opportunistic', verifyCertificate: true, ca: otherCert.certPem, servername: 'localhost', log: (l) => log.push(l) })));
+  const outcome = assertDone(await deliverMessage(request(server, { tls: 'opportunistic', verifyCertificate: false, log: (l) => log.push(l) })));
   assert.equal(outcome.tls, false);
   assert.equal(server.sessions.length, 2);
   assert.ok(log.some((line) => line.includes('retrying without TLS')));
+});
+
+test('opportunistic TLS with verification: a certificate that fails verification fails the host (4.7.5), never a retry in clear', async () => {
+  const server = await fake({ ehlo: ['STARTTLS'], tls: cert });
+  const log: string[] = [];
+  const failed = assertFailed(
+    await deliverMessage(request(server, { tls: 'opportunistic', verifyCertificate: true, ca: otherCert.certPem, servername: 'localhost', log: (l) => log.push(l) })),
+    'starttls',
+    false,
+  );
+  assert.equal(failed.status, '4.7.5');
+  assert.equal(failed.tls, false);
+  assert.equal(server.sessions.length, 1, 'no second connection in clear');
+  assert.ok(!server.sessions[0].commands.some((c) => c.line.startsWith('MAIL')));
+  assert.ok(!log.some((line) => line.includes('retrying without TLS')), log.join('\n'));
+});
+
+test('opportunistic TLS with verification and a handshake that breaks: no retry in clear either', async () => {
+  const server = await fake({ ehlo: ['STARTTLS'], brokenTls: true });
+  const failed = assertFailed(await deliverMessage(request(server, { tls: 'opportunistic', verifyCertificate: true })), 'starttls', false);
+  assert.equal(failed.status, '4.7.5');
+  assert.equal(server.sessions.length, 1);
+});
+
+test('implicit TLS with a certificate that fails verification: a temporary failure with 4.7.5, nothing sent', async () => {
+  const server = await fake({ implicitTls: true, tls: cert, ehlo: ['AUTH PLAIN'], auth: { username: 'relay', password: 's3cret' } });
+  const failed = assertFailed(
+    await deliverMessage(request(server, { tls: 'implicit', verifyCertificate: true, ca: otherCert.certPem, servername: 'localhost', auth: { username: 'relay', password: 's3cret' } })),
+    'connect',
+    false,
+  );
+  assert.equal(failed.status, '4.7.5');
+  assert.match(failed.error ?? '', /certificate|signature/i);
+  assert.deepEqual(server.sessions.flatMap((s) => s.commands), [], 'not even EHLO');
 });
 
 test('implicit TLS (RFC 8314), certificate verified', async () => {
