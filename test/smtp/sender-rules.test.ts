@@ -6,7 +6,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer } from '../helpers/test-server.ts';
-import type { TestServer } from '../helpers/test-server.ts';
+import type { TestServer, TestServerOptions } from '../helpers/test-server.ts';
 import { connect, dotStuff } from '../helpers/smtp-client.ts';
 import type { SmtpClient } from '../helpers/smtp-client.ts';
 
@@ -18,7 +18,7 @@ after(async () => {
   for (const server of servers) await server.close();
 });
 
-async function start(config: Parameters<typeof startTestServer>[0]['config'] = {}): Promise<TestServer> {
+async function start(config: TestServerOptions['config'] = {}): Promise<TestServer> {
   const server = await startTestServer({
     accounts: [
       { name: 'jjordan', password: 'secret' },
