@@ -24,7 +24,8 @@ import { accountDir, isValidAccountName, mailDir } from '../store/paths.ts';
 import { writeFileAtomic } from '../store/safeio.ts';
 import { parseAliases, parsePasswd, setPasswdLine } from './files.ts';
 import type { AliasLine, Warn } from './files.ts';
-import { hashPassword, verifyAgainstDummy, verifyPassword } from './password.ts';
+import { defaultPasswordHasher, hashPassword } from './password.ts';
+import type { PasswordVerifier } from './password.ts';
 
 export type Resolution = { kind: 'local'; accounts: string[] } | { kind: 'unknown' } | { kind: 'remote' };
 
@@ -36,6 +37,11 @@ export type AccountsOptions = {
   /** Clock and re-check interval, injectable so tests need not sleep. */
   now?: () => number;
   recheckMs?: number;
+  /**
+   * Who runs scrypt: the process's shared hasher (and its queue) by default;
+   * tests pass their own to count verifications instead of timing them.
+   */
+  passwords?: PasswordVerifier;
 };
 
 // What we build from the two files; replaced as a whole on reload.
@@ -58,6 +64,7 @@ export class Accounts {
   private readonly warn: Warn;
   private readonly now: () => number;
   private readonly recheckMs: number;
+  private readonly passwords: PasswordVerifier;
 
   private tables: Tables = { hashes: new Map(), byLocalPart: new Map(), byAddress: new Map() };
   private stamps = ''; // identifies the file versions `tables` was built from
@@ -71,6 +78,7 @@ export class Accounts {
     this.warn = opts.warn ?? ((msg) => console.warn(`accounts: ${msg}`));
     this.now = opts.now ?? Date.now;
     this.recheckMs = opts.recheckMs ?? 1000;
+    this.passwords = opts.passwords ?? defaultPasswordHasher;
   }
 
   /** Read the files once; throws if they exist but cannot be read. */
@@ -121,22 +129,24 @@ export class Accounts {
    * Check a login. Account names are lowercase; callers should lowercase
    * what the user typed before calling. An unknown user still costs one
    * scrypt run, so the reply time does not tell which accounts exist.
+   * Rejects with PasswordQueueFullError when too many checks are waiting.
    */
   async verify(name: string, password: string): Promise<boolean> {
     await this.refresh();
     const hash = this.tables.hashes.get(name);
-    if (hash === undefined) return verifyAgainstDummy(password);
+    if (hash === undefined) return this.passwords.verifyAgainstDummy(password);
     // Mail clients log in again and again (every POP3 check, several IMAP
-    // connections), and scrypt is slow on purpose: 45 ms here, more on a
-    // Raspberry Pi. So a recent success is remembered, like Dovecot's auth
-    // cache: only a keyed hash (HMAC with a key made at start-up, never
-    // stored) of the name, the stored hash and the password. A changed
+    // connections), and scrypt is slow on purpose (tens of milliseconds, more
+    // on a Raspberry Pi) and runs one at a time (password-queue.ts). So a
+    // recent success is remembered, like Dovecot's auth cache: only a keyed
+    // hash (HMAC with a key made at start-up, never stored) of the name, the
+    // stored hash and the password. A changed
     // password changes the stored hash, so old entries stop matching; a wrong
     // password never matches, so failures always pay the full scrypt.
     const tag = createHmac('sha256', this.cacheKey).update(`${name}\0${hash}\0`).update(password).digest('base64');
     const now = this.now();
     if ((this.recentLogins.get(tag) ?? 0) > now) return true;
-    if (!(await verifyPassword(password, hash))) return false;
+    if (!(await this.passwords.verify(password, hash))) return false;
     this.recentLogins.delete(tag); // re-insert: the Map's order is then oldest-first
     this.recentLogins.set(tag, now + LOGIN_CACHE_MS);
     if (this.recentLogins.size > LOGIN_CACHE_ENTRIES) this.recentLogins.delete(this.recentLogins.keys().next().value!);
