@@ -73,7 +73,7 @@ async function loggedIn(session: Pop3View, result: SaslResult): Promise<Pop3Outc
     // RFC 3206: [AUTH] is a wrong password, [SYS/TEMP] a try-again-later.
     const replies: Record<typeof result.reason, Pop3Reply> = {
       'bad-credentials': err('[AUTH] Invalid login'),
-      throttled: err('[SYS/TEMP] Too many failures, try again later'),
+      throttled: err('[SYS/TEMP] Server busy, try again later'),
       cancelled: err('Authentication cancelled'),
       malformed: err('Cannot decode the response'),
       'line-too-long': err('Line too long'),
