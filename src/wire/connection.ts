@@ -31,6 +31,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import { isLoopback, normaliseAddress } from './client-address.ts';
+import { describeTls } from '../tls/describe.ts';
 
 export type LineResult =
   | { kind: 'line'; text: string }
@@ -396,12 +397,6 @@ export class Connection {
     this.socket.destroy();
     this.onClose();
   }
-}
-
-/** `TLSv1.3 TLS_AES_256_GCM_SHA384` for a TLS socket, '' for a plain one: for Received: fields and logs. */
-export function describeTls(socket: Socket): string {
-  if (!(socket instanceof TLSSocket)) return '';
-  return `${socket.getProtocol() ?? ''} ${socket.getCipher()?.name ?? ''}`.trim();
 }
 
 /**
