@@ -50,7 +50,6 @@ export const pop3Dialect: Dialect<Pop3View, Pop3Request, Pop3Reply, Pop3State> =
   release: async (state) => state.maildrop?.release(),
   // RFC 1939 6: a session that ends without QUIT removes nothing; the log says so.
   endFields: () => ({ expunged: 0 }),
-  refusesHttp: true,
   replies: {
     unknownCommand: (_session, request) => err(`Unknown command ${request.verb.slice(0, 20)}`),
     wrongPhase: (session, request) =>

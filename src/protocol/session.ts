@@ -29,10 +29,8 @@ import type { TlsCredentials } from '../tls/certificates.ts';
 import type { SaslExchange } from '../auth/sasl.ts';
 import { checkLogin } from '../auth/login.ts';
 import type { LoginService } from '../auth/login.ts';
-import type { BaseRequest, Dialect, Outcome, PhaseState, SaslResult, SessionIO } from './types.ts';
+import type { BaseRequest, Dialect, Input, Outcome, PhaseState, SaslResult, SessionIO } from './types.ts';
 
-// A cross-protocol attack makes a browser send HTTP to a mail port, hoping the
-// server executes lines of it as commands. Postfix hangs up on these at once.
 const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH) \S+( HTTP\/\d)?/i;
 
 export interface SessionSettings {
@@ -91,22 +89,29 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   private async converse(): Promise<void> {
     this.send(this.dialect.greeting(this));
     while (!this.closing) {
-      const line = await this.conn.readLine();
-      if (line.kind === 'closed' || line.kind === 'timeout' || line.kind === 'interrupted') {
-        this.endOfInput(line.kind);
-        return;
-      }
+      const input = this.dialect.read ? await this.dialect.read(this.conn, this) : await this.readLine();
       let outcome: Outcome<R, S>;
-      if (line.kind === 'too-long') {
-        this.log.trace('C', '(line too long, discarded)');
-        outcome = { reply: this.dialect.replies.lineTooLong(this) };
-      } else {
-        if (this.dialect.refusesHttp && HTTP_REQUEST.test(line.text)) {
-          this.log.event('refused', { reason: 'http-request-on-mail-port' });
+      switch (input.kind) {
+        case 'closed':
+        case 'timeout':
+        case 'interrupted':
+          this.endOfInput(input.kind);
+          return;
+        case 'hang-up':
+          this.log.event('refused', { reason: input.reason });
           this.conn.destroy();
           return;
-        }
-        outcome = await this.dispatch(line.text);
+        case 'too-long':
+          this.log.trace('C', '(line too long, discarded)');
+          outcome = { reply: this.dialect.replies.lineTooLong(this) };
+          break;
+        case 'refused':
+          this.log.trace('C', input.trace);
+          outcome = input.outcome;
+          break;
+        case 'request':
+          outcome = await this.dispatch(input.request, input.trace);
+          break;
       }
       await this.apply(outcome);
       if (this.closing || this.conn.isClosed) return;
@@ -117,17 +122,23 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
     }
   }
 
+  /** The reader of line-based protocols (SMTP, POP3): one line is one command. */
+  private async readLine(): Promise<Input<Request, R, S>> {
+    const line = await this.conn.readLine();
+    if (line.kind !== 'line') return line;
+    // A cross-protocol attack makes a browser send HTTP to a mail port, hoping the
+    // server executes lines of it as commands. Postfix hangs up on these at once.
+    if (HTTP_REQUEST.test(line.text)) return { kind: 'hang-up', reason: 'http-request-on-mail-port' };
+    const parsed = this.dialect.parse(line.text);
+    if ('reply' in parsed) return { kind: 'refused', outcome: { reply: parsed.reply }, trace: line.text };
+    return { kind: 'request', request: parsed.request, trace: line.text };
+  }
+
   /** Look the command up, check the phase, run the handler. */
-  private async dispatch(line: string): Promise<Outcome<R, S>> {
-    const parsed = this.dialect.parse(line);
-    if ('reply' in parsed) {
-      this.log.trace('C', line);
-      return { reply: parsed.reply };
-    }
-    const request = parsed.request;
+  private async dispatch(request: Request, trace: string): Promise<Outcome<R, S>> {
     this.request = request;
     const command = Object.hasOwn(this.dialect.commands, request.verb) ? this.dialect.commands[request.verb] : undefined;
-    this.log.trace('C', command?.redact ? command.redact(line) : line);
+    this.log.trace('C', command?.redact ? command.redact(trace) : trace);
     if (!command) return { reply: this.dialect.replies.unknownCommand(this, request) };
     if (!command.allowedIn.includes(this.state.phase)) return { reply: this.dialect.replies.wrongPhase(this, request) };
     try {

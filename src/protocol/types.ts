@@ -85,13 +85,27 @@ export interface BaseRequest {
   verb: string;
 }
 
+/** One command as the loop receives it. */
+export type Input<Request, R, S> =
+  /** A command to look up in the table; `trace` is how the trace shows it (the table may hide secrets). */
+  | { kind: 'request'; request: Request; trace: string }
+  /** Malformed: answered without a handler. */
+  | { kind: 'refused'; outcome: Outcome<R, S>; trace: string }
+  /** Longer than the line limit; already skipped. */
+  | { kind: 'too-long' }
+  /** Not worth an answer (HTTP sent to a mail port): close at once. */
+  | { kind: 'hang-up'; reason: string }
+  | { kind: 'closed' | 'timeout' | 'interrupted' };
+
 /** What a protocol tells the loop about itself. */
 export interface Dialect<View, Request extends BaseRequest, R, S extends PhaseState> {
   /** The log's name for it: 'smtp', 'pop3', 'imap'. */
   name: string;
   greeting(view: View): R;
-  /** Cut a command line into a request, or say why it is malformed. */
+  /** Cut a command line into a request, or say why it is malformed (line-based protocols). */
   parse(line: string): { request: Request } | { reply: R };
+  /** Read one command some other way than one line (IMAP: lines with literals). */
+  read?(conn: Connection, session: View): Promise<Input<Request, R, S>>;
   commands: Record<string, Command<View, Request, R, S>>;
   /** The bytes of a reply on the wire. */
   format(reply: R): string;
@@ -105,8 +119,6 @@ export interface Dialect<View, Request extends BaseRequest, R, S extends PhaseSt
   release?(state: S): Promise<void>;
   /** More to log when a session ends without its protocol's goodbye (POP3: nothing was expunged). */
   endFields?(state: S): LogFields;
-  /** Hang up at once on a line that looks like HTTP (cross-protocol attacks). */
-  refusesHttp: boolean;
   /** The replies the loop itself gives (the session is passed for names such as the host's). */
   replies: {
     unknownCommand(session: View, request: Request): R;

@@ -38,7 +38,6 @@ export const smtpDialect: Dialect<SmtpView, SmtpRequest, Reply, SmtpState> = {
   saslChallenge: (challenge) => `334 ${challenge}`,
   // RFC 3207 4.2: forget everything learnt before TLS, including EHLO.
   afterTls: () => ({ ...INITIAL_STATE }),
-  refusesHttp: true,
   replies: {
     unknownCommand: () => reply(500, '5.5.2', 'Command not recognized'),
     wrongPhase: (_session, request) => reply(503, '5.5.1', commandTable[request.verb].outOfSequence ?? 'Bad sequence of commands'),
