@@ -95,6 +95,13 @@ export const defaults = {
     /** Simultaneous connections in total, and from one IP address. */
     maxConnections: 100,
     maxConnectionsPerIp: 10,
+    /**
+     * Time a client on an implicit-TLS port (465, 995) has to finish its TLS
+     * handshake; it holds a connection slot meanwhile. Postfix waits 300 s
+     * (smtpd_starttls_timeout) but only 10 s under stress; a handshake takes
+     * two round trips, so 30 s is plenty.
+     */
+    tlsHandshakeSeconds: 30,
     /** Idle time before the server hangs up; RFC 5321 4.5.3.2.7 says at least 5 minutes. */
     idleTimeoutSeconds: 300,
     /** The same for POP3, where RFC 1939 3 says at least 10 minutes. */
