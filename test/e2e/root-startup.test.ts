@@ -154,3 +154,17 @@ test('the relay on its own, started as root, drops to mail like the server', { s
   }
   assert.deepEqual(await notOwnedBy(dataDir, mailIds().uid), [], 'the data directory it made belongs to mail');
 });
+
+test('stopped right after start, the server still stops its relay with SIGTERM while the relay is still root', { skip: needsRoot }, async (t) => {
+  const cwd = await workDir();
+  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1 };
+  await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir: join(cwd, 'data'), ports }));
+  const server = spawnProgram(['--config', 'mail.json'], cwd);
+  // The server is ready (and no longer root) well before the relay it started
+  // has loaded its code and dropped root: SIGTERM it at once.
+  await server.waitFor(/ main ready /, 'the server to be ready');
+  const relayWasUp = /relay started/.test(server.output());
+  assert.equal(await server.stop(), 0);
+  if (relayWasUp) return t.skip('the relay was up before the server: the moment this test is about did not happen');
+  assert.match(server.output(), /relay shutdown signal=SIGTERM/, `the relay got SIGTERM, not SIGKILL 10 s later:\n${server.output()}`);
+});
