@@ -159,6 +159,7 @@ export async function checkDataDirIsOurs(dataDir: string, user: string): Promise
   checkDataDirReachable(dataDir, user);
   const uid = process.getuid?.();
   for (const name of await readdir(dataDir)) {
+    if (name === 'lost+found') continue; // the file system's own, when the data directory is a mount point
     const path = join(dataDir, name);
     const info = await lstat(path);
     if (info.uid !== uid) {

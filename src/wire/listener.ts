@@ -170,8 +170,8 @@ export async function startListeners(specs: ListenSpec[], options: ListenerOptio
     if (!release || shuttingDown) {
       release?.();
       refuse(socket, spec, ip);
-    } else if (spec.implicitTls) {
-      handshake(socket, spec, ip, release);
+    } else if (spec.implicitTls && options.tls) {
+      handshake(socket, spec, ip, release, options.tls);
     } else {
       startSession(socket, spec, release);
       socket.resume(); // the first client byte is read now, by whoever we are now
@@ -193,9 +193,7 @@ export async function startListeners(specs: ListenSpec[], options: ListenerOptio
     socket.destroySoon();
   }
 
-  function handshake(socket: Socket, spec: ListenSpec, ip: string, release: () => void): void {
-    const credentials = options.tls;
-    if (!credentials) throw new Error(`listener ${spec.name} needs TLS credentials`);
+  function handshake(socket: Socket, spec: ListenSpec, ip: string, release: () => void, credentials: TlsCredentials): void {
     const secure = new TLSSocket(socket, { isServer: true, secureContext: credentials.context });
     handshaking.add(secure);
     const settle = () => {
