@@ -174,7 +174,7 @@ export async function startListeners(specs: ListenSpec[], options: ListenerOptio
       handshake(socket, spec, ip, release, options.tls);
     } else {
       startSession(socket, spec, release);
-      socket.resume(); // the first client byte is read now, by whoever we are now
+      socket.resume(); // the first client byte is read now (in main, after the drop)
     }
   }
 
@@ -194,7 +194,7 @@ export async function startListeners(specs: ListenSpec[], options: ListenerOptio
   }
 
   function handshake(socket: Socket, spec: ListenSpec, ip: string, release: () => void, credentials: TlsCredentials): void {
-    const secure = new TLSSocket(socket, { isServer: true, secureContext: credentials.context });
+    const secure = new TLSSocket(socket, credentials.upgradeOptions()); // the certificate of this moment
     handshaking.add(secure);
     const settle = () => {
       clearTimeout(deadline);
@@ -207,7 +207,9 @@ export async function startListeners(specs: ListenSpec[], options: ListenerOptio
       secure.destroy();
       release();
       // A client that simply went away (a port scanner) is not worth a line.
-      if (err instanceof Error) log.child(options.component, newId()).event('tls-handshake-failed', { ip, listener: spec.name, reason: err.message });
+      if (err instanceof Error) {
+        log.child(options.component, newId()).event('tls-handshake-failed', { ip, listener: spec.name, reason: err.message });
+      }
     };
     const deadline = setTimeout(() => onFailure(new Error('timeout')), limits.tlsHandshakeSeconds * 1000);
     secure.once('error', onFailure);
