@@ -3,7 +3,7 @@
 // wire/listener.ts; each connection runs a Pop3Session.
 
 import { startListeners } from '../wire/listener.ts';
-import type { Listeners } from '../wire/listener.ts';
+import type { BoundPorts, Listeners } from '../wire/listener.ts';
 import { Pop3Session } from './session.ts';
 import type { Pop3Context } from './session.ts';
 
@@ -13,7 +13,13 @@ import type { Pop3Context } from './session.ts';
  */
 export const MAX_POP3_LINE = 1024;
 
-export type Pop3ServerOptions = Omit<Pop3Context, 'isShuttingDown'> & { host: string; port: number; tlsPort: number };
+export type Pop3ServerOptions = Omit<Pop3Context, 'isShuttingDown'> & {
+  host: string;
+  port: number;
+  tlsPort: number;
+  /** Ports bound earlier, as root (see privileges.ts); without it they are bound now. */
+  bound?: BoundPorts;
+};
 
 export async function startPop3Server(options: Pop3ServerOptions): Promise<Listeners> {
   const { config } = options;
@@ -25,6 +31,7 @@ export async function startPop3Server(options: Pop3ServerOptions): Promise<Liste
     {
       component: 'pop3',
       host: options.host,
+      bound: options.bound,
       tls: options.tls,
       // RFC 1939 3: the idle timer must be at least 10 minutes.
       limits: { ...config.limits, idleTimeoutSeconds: config.limits.pop3IdleTimeoutSeconds },

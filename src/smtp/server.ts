@@ -6,6 +6,7 @@
 // connection runs a Session (session.ts).
 
 import { startListeners } from '../wire/listener.ts';
+import type { BoundPorts } from '../wire/listener.ts';
 import { Session } from './session.ts';
 import type { SessionContext, Role } from './session.ts';
 import { formatReply, reply } from './reply.ts';
@@ -33,6 +34,8 @@ export interface SmtpServer {
 export type SmtpServerOptions = Omit<SessionContext, 'isShuttingDown' | 'role'> & {
   host: string;
   listeners: SmtpListenerSpec[];
+  /** Ports bound earlier, as root (see privileges.ts); without it they are bound now. */
+  bound?: BoundPorts;
 };
 
 export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpServer> {
@@ -41,6 +44,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const listeners = await startListeners(options.listeners, {
     component: 'smtp',
     host: options.host,
+    bound: options.bound,
     tls: options.tls,
     limits: config.limits,
     maxLineBytes: MAX_COMMAND_LINE,
