@@ -15,8 +15,11 @@ export const defaults = {
   hostname: 'localhost',
   /** Domains whose mail is delivered here (RFC 5321 2.3.5). */
   domains: ['localhost'],
-  /** Where mail, accounts and temporary files live. */
-  dataDir: 'spool',
+  /**
+   * Where mail, accounts and temporary files live. Empty: the default place,
+   * which depends on who starts the program (see dataDirOf below).
+   */
+  dataDir: '',
   /**
    * Clients that may send as one of our domains on port 25 without logging
    * in: programs on this machine (cron, scripts). Postfix calls this
@@ -39,7 +42,12 @@ export const defaults = {
     pop3s: 2995,
   },
   tls: {
-    /** PEM certificate chain and key (e.g. from Let's Encrypt). Empty: a self-signed one in <dataDir>/tls/. */
+    /**
+     * PEM certificate chain and key. Empty (the usual): <dataDir>/tls/cert.pem
+     * and key.pem, a self-signed pair made on first start, or what
+     * scripts/certbot-deploy-hook.ts installed there. The server reads them
+     * as its own user, at start and on SIGHUP alike.
+     */
     certFile: '',
     keyFile: '',
   },
@@ -110,8 +118,9 @@ export const defaults = {
   },
   /**
    * Started as root (to bind ports below 1024): the user and group to become
-   * right after binding; the data directory is given to them. `mail` exists
-   * on Debian and Raspberry Pi OS, as Postfix has its `postfix` user by default.
+   * right after binding (see privileges.ts); the data directory must belong
+   * to them. `mail` exists on Debian and Raspberry Pi OS, as Postfix has its
+   * `postfix` user by default.
    */
   runAs: {
     user: 'mail',
@@ -127,6 +136,13 @@ export const defaults = {
     /** Simultaneous connections in total, and from one IP address. */
     maxConnections: 100,
     maxConnectionsPerIp: 10,
+    /**
+     * Time a client on an implicit-TLS port (465, 995) has to finish its TLS
+     * handshake; it holds a connection slot meanwhile. Postfix waits 300 s
+     * (smtpd_starttls_timeout) but only 10 s under stress; a handshake takes
+     * two round trips, so 30 s is plenty.
+     */
+    tlsHandshakeSeconds: 30,
     /** Idle time before the server hangs up; RFC 5321 4.5.3.2.7 says at least 5 minutes. */
     idleTimeoutSeconds: 300,
     /** The same for POP3, where RFC 1939 3 says at least 10 minutes. */
@@ -198,8 +214,18 @@ export function mergeConfig<T extends object>(base: T, overrides: unknown, where
   return result as T;
 }
 
-/** The defaults, overridden by the JSON file at `path` when one is given. */
+/**
+ * The defaults, overridden by the JSON file at `path` when one is given.
+ * The data directory comes back as an absolute path, decided now (by who
+ * started the program), so it stays the same after the program drops root.
+ */
 export function loadConfig(path?: string): Config {
+  const config = readConfigFile(path);
+  config.dataDir = dataDirOf(config);
+  return config;
+}
+
+function readConfigFile(path?: string): Config {
   if (!path) return structuredClone(defaults);
   let text: string;
   try {
@@ -220,7 +246,20 @@ export function loadConfig(path?: string): Config {
   return config;
 }
 
-/** The data directory as an absolute path (relative paths are taken from the working directory). */
-export function dataDirOf(config: Config): string {
-  return resolve(config.dataDir);
+/** Where a server started by root keeps its data: the FHS place for a daemon's state. */
+export const SYSTEM_DATA_DIR = '/var/lib/jjordan-mail';
+
+/**
+ * The data directory, one rule for the server, the relay, adduser and the
+ * scripts:
+ * - `dataDir` set in the config: that path (relative to the working directory);
+ * - otherwise, started by root: /var/lib/jjordan-mail, like every system
+ *   daemon (Postfix keeps /var/lib/postfix, Dovecot /var/lib/dovecot). A
+ *   checkout under /root is private to root, so the unprivileged user the
+ *   server becomes could not use a spool/ there;
+ * - otherwise (an ordinary user trying it out): spool/ in the working directory.
+ */
+export function dataDirOf(config: Config, startedAsRoot = process.getuid?.() === 0): string {
+  if (config.dataDir) return resolve(config.dataDir);
+  return startedAsRoot ? SYSTEM_DATA_DIR : resolve('spool');
 }

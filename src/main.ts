@@ -1,15 +1,17 @@
 // The mail server's entry point: `node src/main.ts [--config FILE] [--trace]`.
 //
 // With no config file it runs on its embedded defaults (see config.ts):
-// unprivileged ports on loopback, data under spool/, a self-signed
-// certificate made on first start. It loads the accounts, opens the mbox
-// store, starts the listeners, drops root if it had it, and then:
-// - SIGHUP reloads the TLS certificate (after a certbot renewal);
+// unprivileged ports on loopback, data in spool/ (or, started as root, in
+// /var/lib/jjordan-mail), a self-signed certificate made on first start.
+// Started as root it binds its ports, gives up root, and only then reads
+// anything a client sends (the steps are explained in privileges.ts). Then:
+// - SIGHUP reloads the TLS certificate (after a renewal, see
+//   scripts/certbot-deploy-hook.ts); a certificate that expires within
+//   14 days is warned about at start and daily;
 // - SIGINT/SIGTERM stop cleanly: no new connections, transactions in flight
 //   finish (bounded by limits.shutdownGraceSeconds), exit 0.
 
-import { mkdir, readdir, unlink } from 'node:fs/promises';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, dataDirOf, ConfigError } from './config.ts';
@@ -23,11 +25,12 @@ import type { AppendIO } from './store/mbox-append.ts';
 import { startSmtpServer } from './smtp/server.ts';
 import type { SmtpServer } from './smtp/server.ts';
 import { startPop3Server } from './pop3/server.ts';
-import type { Listeners } from './wire/listener.ts';
+import { bindPorts } from './wire/listener.ts';
+import type { BoundPorts, Listeners } from './wire/listener.ts';
 import { TlsCredentials } from './tls/certificates.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import type { ThrottleOptions } from './auth/throttle.ts';
-import { dropPrivileges, restrictUmask, lookupIds, chownTree } from './privileges.ts';
+import { leaveRoot, restrictUmask } from './privileges.ts';
 import { superviseRelay } from './relay/supervisor.ts';
 import type { Supervisor } from './relay/supervisor.ts';
 
@@ -45,8 +48,27 @@ export interface TestHooks {
   throttle?: ThrottleOptions;
 }
 
-/** Start every listener for `config`. Used by main below and by the end-to-end tests. */
-export async function startServer(config: Config, log: Logger, hooks: TestHooks = {}): Promise<RunningServer> {
+const SMTP_LISTENERS = [
+  { name: 'smtp', role: 'smtp', implicitTls: false },
+  { name: 'submission', role: 'submission', implicitTls: false },
+  { name: 'smtps', role: 'submission', implicitTls: true },
+] as const;
+
+/** Step 1 (privileges.ts): bind every port of `config`; connections wait unread until startServer. */
+export function bindServer(config: Config): Promise<BoundPorts> {
+  const names = ['smtp', 'submission', 'smtps', 'pop3', 'pop3s'] as const;
+  return bindPorts(
+    names.map((name) => ({ name, port: config.ports[name] })),
+    config.listenAddress,
+    config.limits,
+  );
+}
+
+/**
+ * Step 4: load accounts and certificate, and serve. `bound` holds the ports
+ * main bound as root; without it (the tests) they are bound here.
+ */
+export async function startServer(config: Config, log: Logger, hooks: TestHooks = {}, bound?: BoundPorts): Promise<RunningServer> {
   const dataDir = dataDirOf(config);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const tmpDir = join(dataDir, 'tmp');
@@ -76,11 +98,8 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     tmpDir,
     log,
     host: config.listenAddress,
-    listeners: [
-      { name: 'smtp', port: config.ports.smtp, role: 'smtp', implicitTls: false },
-      { name: 'submission', port: config.ports.submission, role: 'submission', implicitTls: false },
-      { name: 'smtps', port: config.ports.smtps, role: 'submission', implicitTls: true },
-    ],
+    bound,
+    listeners: SMTP_LISTENERS.map((spec) => ({ ...spec, port: config.ports[spec.name] })),
   });
   const pop3 = await startPop3Server({
     config,
@@ -91,6 +110,7 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     host: config.listenAddress,
     port: config.ports.pop3,
     tlsPort: config.ports.pop3s,
+    bound,
   });
   for (const [name, port] of Object.entries({ ...smtp.ports, ...pop3.ports })) {
     log.event('listening', { service: name, address: config.listenAddress, port });
@@ -117,14 +137,13 @@ async function removeLeftovers(tmpDir: string, log: Logger): Promise<void> {
   }
 }
 
-/** After dropping root, the data directory must still be ours (a checkout under /root is not). */
-function checkDataDirReachable(dataDir: string, user: string): void {
-  try {
-    accessSync(dataDir, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
-  } catch {
-    throw new Error(`user ${user} cannot use the data directory ${dataDir}: move it (dataDir) where ${user} can reach it, or set runAs`);
-  }
+/** Where the server writes its PID, so the certbot hook can send it SIGHUP. */
+export function serverPidPath(dataDir: string): string {
+  return join(dataDir, 'server.pid');
 }
+
+/** How often the served certificate's expiry date is looked at. */
+const EXPIRY_CHECK_MS = 24 * 60 * 60 * 1000;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -132,45 +151,63 @@ async function main(): Promise<void> {
   });
   let config: Config;
   try {
-    config = loadConfig(values.config);
+    config = loadConfig(values.config); // decides the data directory (config.ts)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`jjordan-mail: ${err.message}`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
   const log = createLogger({ trace: values.trace });
+  const dataDir = dataDirOf(config);
   restrictUmask(); // mail is private: files 0600, directories 0700
-  const server = await startServer(config, log);
 
-  // The relay delivers queued mail to other domains, in its own process. It
-  // is started before we drop root (it drops root itself, first thing), as
-  // the unprivileged user may not be able to run the node binary (e.g. one
-  // that npx fetched under /root).
-  const relayArgs = [...(values.config ? ['--config', values.config] : []), ...(values.trace ? ['--trace'] : [])];
-  let relay: Supervisor | null = null;
-
-  // Ports are bound: now stop being root (see privileges.ts).
+  // 1. Bind. Connections that arrive from now on wait, unread.
+  let bound: BoundPorts;
   try {
-    if (process.getuid?.() === 0 && config.runAs.user) {
-      const { uid, gid } = lookupIds(config.runAs.user, config.runAs.group);
-      await chownTree(dataDirOf(config), uid, gid);
-    }
-    if (config.relay.enabled) relay = superviseRelay(relayArgs, log);
-    const outcome = dropPrivileges(config.runAs);
-    if (outcome !== 'not-root') log.event('privileges', { outcome, user: config.runAs.user || 'root' });
-    if (outcome === 'dropped') checkDataDirReachable(dataDirOf(config), config.runAs.user);
+    bound = await bindServer(config);
   } catch (err) {
-    console.error(`jjordan-mail: ${(err as Error).message}`);
-    await Promise.all([server.close(), relay?.stop()]);
-    process.exit(2);
+    fail(`cannot listen on ${config.listenAddress}: ${(err as Error).message}`);
   }
 
+  // 2 and 3. The data directory, then stop being root. The relay process is
+  // started in between: it drops root itself, first thing, and the
+  // unprivileged user may not be able to start node (npx keeps it under
+  // /root). It is told the data directory, so a restart by the now
+  // unprivileged server finds the same one.
+  const relayArgs = ['--data', dataDir, ...(values.config ? ['--config', values.config] : []), ...(values.trace ? ['--trace'] : [])];
+  let relay = null as Supervisor | null;
+  try {
+    const outcome = await leaveRoot(config.runAs, dataDir, () => {
+      if (config.relay.enabled) relay = superviseRelay(relayArgs, log);
+    });
+    if (outcome !== 'not-root') log.event('privileges', { outcome, user: config.runAs.user || 'root' });
+  } catch (err) {
+    await Promise.all([bound.close(), relay?.stop()]);
+    fail((err as Error).message);
+  }
+
+  // 4. Accept: everything from here on runs as the unprivileged user.
+  let server: RunningServer;
+  try {
+    server = await startServer(config, log, {}, bound);
+  } catch (err) {
+    await Promise.all([bound.close(), relay?.stop()]);
+    fail((err as Error).message);
+  }
+
+  const checkExpiry = () => {
+    const warning = server.tls.expiryWarning();
+    if (warning) log.event('tls-expiring', { level: 'warning', certificate: server.tls.certPath, message: warning });
+  };
+  checkExpiry();
+  setInterval(checkExpiry, EXPIRY_CHECK_MS).unref();
   process.on('SIGHUP', () => {
     server.tls.reload().then(
-      () => log.event('tls-reloaded', { certificate: server.tls.certPath }),
-      (err: Error) => log.event('tls-reload-failed', { error: err.message }),
+      () => {
+        log.event('tls-reloaded', { certificate: server.tls.certPath });
+        checkExpiry();
+      },
+      // The old certificate stays in use; an operator must hear about it.
+      (err: Error) => log.event('tls-reload-failed', { level: 'error', error: err.message }),
     );
   });
 
@@ -180,11 +217,19 @@ async function main(): Promise<void> {
     stopping = true;
     log.event('shutdown', { signal });
     await Promise.all([server.close(), relay?.stop()]);
+    await unlink(serverPidPath(dataDir)).catch(() => {});
     log.event('stopped');
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
+  // The PID file says "ready for signals", so it comes after the handlers.
+  await writeFile(serverPidPath(dataDir), `${process.pid}\n`);
+}
+
+function fail(message: string): never {
+  console.error(`jjordan-mail: ${message}`);
+  process.exit(2);
 }
 
 if (startedDirectly(import.meta.url)) {

@@ -8,13 +8,22 @@
 //
 // The running server notices the changed passwd file within a second, so no
 // restart is needed.
+//
+// The data directory follows the server's rule (config.ts): --data, else the
+// config's dataDir, else /var/lib/jjordan-mail when run as root and ./spool
+// otherwise. Run as root, it first becomes the owner of that directory (the
+// user the server runs as; privileges.ts), so the files it writes belong to
+// the server and root never writes into a directory another user controls.
 
-import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { accountDir, isValidAccountName } from '../store/paths.ts';
 import { addAccount } from './accounts.ts';
 import { startedDirectly } from '../cli.ts';
+import { loadConfig, dataDirOf, ConfigError } from '../config.ts';
+import type { Config } from '../config.ts';
+import { becomeOwnerOf, checkDataDirReachable, createDataDir, isRoot, lookupIds, restrictUmask } from '../privileges.ts';
 
 const USAGE = 'usage: npm run adduser -- NAME [--data DIR] [--config FILE]';
 
@@ -41,11 +50,20 @@ export async function main(argv: string[]): Promise<number> {
     return usageError(`invalid account name ${JSON.stringify(name)}: use lowercase a-z, 0-9, '.', '_', '-' (up to 64, starting with a letter or digit)`);
   }
 
-  let dataDir: string;
+  let config: Config;
   try {
-    dataDir = resolve(args.values.data ?? dataDirFromConfig(args.values.config));
+    config = loadConfig(args.values.config);
   } catch (err) {
-    return usageError(`cannot read --config: ${(err as Error).message}`);
+    if (err instanceof ConfigError) return usageError(err.message);
+    throw err;
+  }
+  const dataDir = args.values.data ? resolve(args.values.data) : dataDirOf(config);
+  restrictUmask(); // passwd and mailboxes are private, as the server makes them
+  if (isRoot()) {
+    // Before the server's first start, the directory is made as the server would make it.
+    if (config.runAs.user) await createDataDir(dataDir, lookupIds(config.runAs.user, config.runAs.group));
+    becomeOwnerOf(dataDir);
+    checkDataDirReachable(dataDir, userInfo().username);
   }
 
   let password: string;
@@ -73,18 +91,6 @@ export async function main(argv: string[]): Promise<number> {
 function usageError(message: string, showUsage = true): number {
   console.error(showUsage ? `adduser: ${message}\n${USAGE}` : `adduser: ${message}`);
   return EXIT_USAGE;
-}
-
-// The data directory named by the server's config file, or the default.
-// Relative paths are taken from the current directory, as the server does.
-function dataDirFromConfig(configPath: string | undefined): string {
-  if (configPath === undefined) return 'spool';
-  const config: unknown = JSON.parse(readFileSync(configPath, 'utf8'));
-  if (typeof config === 'object' && config !== null && 'dataDir' in config) {
-    if (typeof config.dataDir !== 'string') throw new Error('dataDir must be a string');
-    return config.dataDir;
-  }
-  return 'spool';
 }
 
 // Read one line from the terminal in raw mode, so the terminal does not echo

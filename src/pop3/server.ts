@@ -3,7 +3,7 @@
 // wire/listener.ts; each connection runs a POP3 session (session.ts).
 
 import { startListeners } from '../wire/listener.ts';
-import type { Listeners } from '../wire/listener.ts';
+import type { BoundPorts, Listeners } from '../wire/listener.ts';
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import type { LoginService } from '../auth/login.ts';
@@ -25,6 +25,8 @@ export interface Pop3ServerOptions {
   host: string;
   port: number;
   tlsPort: number;
+  /** Ports bound earlier, as root (see privileges.ts); without it they are bound now. */
+  bound?: BoundPorts;
 }
 
 export async function startPop3Server(options: Pop3ServerOptions): Promise<Listeners> {
@@ -37,6 +39,7 @@ export async function startPop3Server(options: Pop3ServerOptions): Promise<Liste
     {
       component: 'pop3',
       host: options.host,
+      bound: options.bound,
       tls,
       // RFC 1939 3: the idle timer must be at least 10 minutes.
       limits: { ...config.limits, idleTimeoutSeconds: config.limits.pop3IdleTimeoutSeconds },

@@ -1,4 +1,4 @@
-// The relay process: `node src/relay/main.ts [--config FILE] [--trace]`
+// The relay process: `node src/relay/main.ts [--config FILE] [--data DIR] [--trace]`
 // (`npm run relay`). The server starts it as a child by default; it can also
 // run on its own. It shares the queue and store code with the server, never
 // its sessions.
@@ -10,14 +10,14 @@
 
 import { mkdir, readFile, writeFile, unlink } from 'node:fs/promises';
 import { watch } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, dataDirOf, ConfigError } from '../config.ts';
 import type { Config } from '../config.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { startedDirectly } from '../cli.ts';
-import { dropPrivileges, restrictUmask } from '../privileges.ts';
+import { leaveRoot, restrictUmask } from '../privileges.ts';
 import { Accounts } from '../auth/accounts.ts';
 import { MboxAppender } from '../store/mbox-append.ts';
 import { deliverToAccounts, returnPathHeader, traceHeader } from '../store/local-delivery.ts';
@@ -80,25 +80,28 @@ async function readCaFile(path: string): Promise<Buffer> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string' }, trace: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: { config: { type: 'string' }, data: { type: 'string' }, trace: { type: 'boolean', default: false } },
+  });
   let config: Config;
   try {
-    config = loadConfig(values.config);
+    config = loadConfig(values.config); // decides the data directory (config.ts)
   } catch (err) {
-    if (err instanceof ConfigError) {
-      console.error(`relay: ${err.message}`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
+  // The server names its data directory, so that a relay it restarts after
+  // dropping root (no longer root itself) finds the same one.
+  if (values.data) config.dataDir = resolve(values.data);
   const log = createLogger({ trace: values.trace }, 'relay');
-  // Started by a root server, the relay becomes the unprivileged user at once.
+  // Started as root, the relay goes through the server's steps 2 and 3
+  // (privileges.ts) before anything else: the data directory, then the drop.
   restrictUmask();
   try {
-    dropPrivileges(config.runAs);
+    const outcome = await leaveRoot(config.runAs, dataDirOf(config));
+    if (outcome !== 'not-root') log.event('privileges', { outcome, user: config.runAs.user || 'root' });
   } catch (err) {
-    console.error(`relay: ${(err as Error).message}`);
-    process.exit(2);
+    fail((err as Error).message);
   }
   const runner = new QueueRunner(await relayDeps(config, log));
   const dataDir = dataDirOf(config);
@@ -145,6 +148,11 @@ async function main(): Promise<void> {
   // The PID file says "ready for signals" (mailq --flush), so it comes after the handlers.
   await writeFile(relayPidPath(dataDir), `${process.pid}\n`);
   log.event('started', { queue: queueDir(dataDir), smarthost: config.relay.smarthost.host || undefined });
+}
+
+function fail(message: string): never {
+  console.error(`relay: ${message}`);
+  process.exit(2);
 }
 
 if (startedDirectly(import.meta.url)) {

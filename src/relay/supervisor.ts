@@ -37,7 +37,8 @@ export function superviseRelay(args: string[], log: Logger): Supervisor {
     };
     // 'error': it could not even be started (e.g. the node binary is not
     // readable by the unprivileged user); 'exit': it ran and ended.
-    started.once('error', (err: NodeJS.ErrnoException) =>
+    // (on, not once: a signal stop() could not deliver is reported here too)
+    started.on('error', (err: NodeJS.ErrnoException) =>
       restart({
         error: err.message,
         // After dropping root, a node binary under /root (as npx installs it) is out of reach.
@@ -56,10 +57,18 @@ export function superviseRelay(args: string[], log: Logger): Supervisor {
       const running = child;
       if (!running) return;
       const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-      running.kill('SIGTERM');
+      // A relay started a moment ago may still be root (it drops root first
+      // thing, as soon as its code is loaded), and a server that already
+      // dropped root cannot signal it yet (EPERM): try again until it can.
+      let retry: NodeJS.Timeout | null = null;
+      const terminate = () => {
+        if (!running.kill('SIGTERM') && running.exitCode === null) retry = setTimeout(terminate, 100);
+      };
+      terminate();
       const killer = setTimeout(() => running.kill('SIGKILL'), 10_000);
       await exited;
       clearTimeout(killer);
+      if (retry) clearTimeout(retry);
     },
   };
 }

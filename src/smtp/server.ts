@@ -14,6 +14,7 @@ import type { TlsCredentials } from '../tls/certificates.ts';
 import type { LocalDelivery } from './delivery.ts';
 import { runSmtpSession } from './session.ts';
 import type { Role } from './types.ts';
+import type { BoundPorts } from '../wire/listener.ts';
 import { formatReply, reply } from './reply.ts';
 
 /** RFC 5321 4.5.3.1.4: a command line is at most 512 octets with its CRLF. */
@@ -47,6 +48,8 @@ export interface SmtpServerOptions {
   log: Logger;
   host: string;
   listeners: SmtpListenerSpec[];
+  /** Ports bound earlier, as root (see privileges.ts); without it they are bound now. */
+  bound?: BoundPorts;
 }
 
 export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpServer> {
@@ -55,6 +58,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const listeners = await startListeners(options.listeners, {
     component: 'smtp',
     host: options.host,
+    bound: options.bound,
     tls,
     limits: config.limits,
     maxLineBytes: MAX_COMMAND_LINE,

@@ -1,15 +1,19 @@
 // The server's TLS certificate: where it comes from and how it is swapped.
 //
-// On first start, with no certificate configured, we make a self-signed one
-// (selfsigned.ts) under <dataDir>/tls, so STARTTLS works out of the box.
-// A real certificate is configured by path and replaced on renewal; SIGHUP
-// then calls TlsCredentials.reload().
+// The pair lives in <dataDir>/tls (cert.pem, key.pem) unless the config names
+// other files. On first start we make a self-signed pair there (selfsigned.ts),
+// so STARTTLS works out of the box; a real certificate is installed there by
+// scripts/certbot-deploy-hook.ts, which then sends SIGHUP, and SIGHUP calls
+// TlsCredentials.reload().
+//
+// The server reads the files as the unprivileged user it runs as, at start
+// and on reload alike: a key only root can read would load once and then
+// never again, and the old certificate would quietly expire.
 //
 // Invariants:
-//  - Handshakes always use the *current* context: servers built from
-//    serverOptions() pick it in SNICallback (or get it pushed with
-//    setSecureContext on reload), and STARTTLS asks upgradeOptions() at the
-//    moment of the upgrade. Nobody keeps a context of their own.
+//  - Handshakes always use the *current* context: implicit TLS and STARTTLS
+//    alike ask for `context` at the moment the handshake starts
+//    (wire/listener.ts, wire/connection.ts). Nobody keeps a context of their own.
 //  - A failed reload changes nothing: the new pair is read and checked
 //    completely before it replaces the old, so a bad renewal cannot take
 //    TLS down. Connections already open keep the context they started with.
@@ -20,7 +24,8 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
-import type { SecureContext, Server, TLSSocketOptions, TlsOptions } from 'node:tls';
+import type { SecureContext, TLSSocketOptions } from 'node:tls';
+import { userInfo } from 'node:os';
 import { writeFileAtomic } from '../store/safeio.ts';
 import { createSelfSignedCertificate } from './selfsigned.ts';
 
@@ -83,12 +88,20 @@ async function createPair(dir: string, certPath: string, keyPath: string, hostna
   return { cert: certPem, key: keyPem };
 }
 
-// Read both files and check that they parse and belong together, with
-// errors that name the file, since "bad decrypt" or "key values mismatch"
-// from OpenSSL tells an operator nothing about which file to fix.
+// Read both files and check them (checkPair).
 async function readPair(certPath: string, keyPath: string): Promise<{ cert: string; key: string }> {
   const cert = await readNamed(certPath, 'TLS certificate');
   const key = await readNamed(keyPath, 'TLS private key');
+  checkPair(cert, key, certPath, keyPath);
+  return { cert, key };
+}
+
+/**
+ * Check that a PEM certificate (chain) and key parse and belong together,
+ * with errors that name the file, since "bad decrypt" or "key values
+ * mismatch" from OpenSSL tells an operator nothing about which file to fix.
+ */
+export function checkPair(cert: string, key: string, certPath: string, keyPath: string): void {
   let x509: X509Certificate;
   try {
     x509 = new X509Certificate(cert); // the first (leaf) certificate of a chain
@@ -104,7 +117,6 @@ async function readPair(certPath: string, keyPath: string): Promise<{ cert: stri
   if (!x509.checkPrivateKey(privateKey)) {
     throw new Error(`TLS private key ${keyPath} does not belong to the certificate ${certPath}`);
   }
-  return { cert, key };
 }
 
 async function readNamed(file: string, what: string): Promise<string> {
@@ -112,7 +124,13 @@ async function readNamed(file: string, what: string): Promise<string> {
     return await fs.readFile(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'does not exist' : code === 'EACCES' ? 'is not readable (permission denied)' : (err as Error).message;
+    const reason =
+      code === 'ENOENT'
+        ? 'does not exist'
+        : code === 'EACCES'
+          ? `is not readable by user ${userInfo().username} (permission denied): ` +
+            'install the pair where that user can read it, e.g. with scripts/certbot-deploy-hook.ts (see the README)'
+          : (err as Error).message;
     throw new Error(`${what} ${file} ${reason}`, { cause: err });
   }
 }
@@ -133,14 +151,12 @@ async function exists(file: string): Promise<boolean> {
  * The current certificate as a TLS context, swappable at run time.
  *
  *   const creds = await TlsCredentials.load({ dataDir, hostname });
- *   const server = creds.createServer(onSecureConnection);  // implicit TLS
- *   new tls.TLSSocket(socket, creds.upgradeOptions());      // STARTTLS
+ *   new tls.TLSSocket(socket, creds.upgradeOptions());      // a handshake, now
  *   process.on('SIGHUP', () => creds.reload().catch(log));  // renewal
  */
 export class TlsCredentials {
   #pair: LoadedCertificate;
   #context: SecureContext;
-  #servers = new Set<Server>();
 
   // Use TlsCredentials.load(): construction needs the files read first.
   private constructor(pair: LoadedCertificate) {
@@ -149,9 +165,7 @@ export class TlsCredentials {
   }
 
   static async load(opts: CertificateOptions): Promise<TlsCredentials> {
-    const pair = await loadOrCreateCertificate(opts);
-    if (!pair.created) warnIfExpired(pair, opts.log);
-    return new TlsCredentials(pair);
+    return new TlsCredentials(await loadOrCreateCertificate(opts));
   }
 
   /** The context for a handshake starting now. */
@@ -172,6 +186,19 @@ export class TlsCredentials {
     return this.#pair.cert;
   }
 
+  /** When the certificate being served stops being valid. */
+  get validTo(): Date {
+    return new X509Certificate(this.#pair.cert).validToDate;
+  }
+
+  /**
+   * A sentence for the log when the served certificate has expired or
+   * expires within EXPIRY_WARNING_DAYS; null while all is well.
+   */
+  expiryWarning(now = new Date()): string | null {
+    return expiryWarning(this.#pair.certPath, this.validTo, now);
+  }
+
   /**
    * Re-reads certPath and keyPath. On success, new handshakes use the new
    * pair; on any failure the old one stays in use and the error says why.
@@ -188,40 +215,12 @@ export class TlsCredentials {
     }
     this.#pair = pair;
     this.#context = context;
-    // Clients that send no SNI (those connecting by IP address) never reach
-    // SNICallback; they get the server's default context, so replace it too.
-    for (const server of this.#servers) server.setSecureContext(contextOptions(pair));
   }
 
   /**
-   * Options for tls.createServer(). key/cert form the default context (for
-   * clients without SNI); SNICallback hands out the current context at each
-   * handshake. Pass the server to follow() (or use createServer()) so the
-   * default context is replaced on reload too.
-   */
-  serverOptions(): TlsOptions {
-    return {
-      ...contextOptions(this.#pair),
-      SNICallback: (_servername, done) => done(null, this.#context),
-    };
-  }
-
-  /** Keeps `server`'s default context in step with reload() until it closes. */
-  follow(server: Server): void {
-    this.#servers.add(server);
-    server.once('close', () => this.#servers.delete(server));
-  }
-
-  /** tls.createServer(serverOptions()) that follows reloads. */
-  createServer(listener?: (socket: tls.TLSSocket) => void): Server {
-    const server = tls.createServer(this.serverOptions(), listener);
-    this.follow(server);
-    return server;
-  }
-
-  /**
-   * Options for the STARTTLS swap: new tls.TLSSocket(socket, upgradeOptions()).
-   * Call it at upgrade time, not once at start, to get the current context.
+   * Options for a server-side handshake on an accepted socket (implicit TLS)
+   * or after STARTTLS: new tls.TLSSocket(socket, upgradeOptions()). Call it
+   * when the handshake starts, not once at start, to get the current context.
    */
   upgradeOptions(): TLSSocketOptions {
     return { isServer: true, secureContext: this.#context };
@@ -240,9 +239,24 @@ function makeContext(pair: LoadedCertificate): SecureContext {
   }
 }
 
-// An expired certificate still encrypts, and MTAs that do not verify keep
-// working, so this warns rather than refusing to start.
-function warnIfExpired(pair: LoadedCertificate, log?: (msg: string) => void): void {
-  const validTo = new X509Certificate(pair.cert).validToDate;
-  if (validTo.getTime() < Date.now()) log?.(`TLS certificate ${pair.certPath} expired on ${validTo.toISOString()}`);
+/**
+ * Warn this many days ahead. Let's Encrypt certificates last 90 days and
+ * certbot renews them 30 days before the end, so a warning means renewal
+ * (or installing the renewal) has failed for two weeks.
+ */
+export const EXPIRY_WARNING_DAYS = 14;
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * An expired certificate still encrypts, and MTAs that do not verify keep
+ * working, so expiry is a warning in the log, never a refusal to start.
+ */
+export function expiryWarning(certPath: string, validTo: Date, now: Date): string | null {
+  const left = validTo.getTime() - now.getTime();
+  if (left < 0) return `TLS certificate ${certPath} expired on ${validTo.toISOString()}`;
+  if (left < EXPIRY_WARNING_DAYS * DAY_MS) {
+    return `TLS certificate ${certPath} expires in ${Math.floor(left / DAY_MS)} days, on ${validTo.toISOString()}: renew it`;
+  }
+  return null;
 }

@@ -3,8 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { chmod, chown, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,9 +14,9 @@ const SCRIPT = fileURLToPath(new URL('../../src/auth/adduser.ts', import.meta.ur
 
 type Run = { code: number | null; stdout: string; stderr: string };
 
-function runAdduser(args: string[], input: string, cwd?: string): Promise<Run> {
+function runAdduser(args: string[], input: string, cwd?: string, as?: { uid: number; gid: number }): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SCRIPT, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SCRIPT, ...args], { cwd, stdio: ['pipe', 'pipe', 'pipe'], ...as });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -57,15 +57,26 @@ test('adds an account from a piped password, then changes it', async (t) => {
 
 test('takes the data directory from --config, relative to the current directory', async (t) => {
   const dir = await tempDir(t);
+  // Run as root, adduser becomes the server's user, who must reach the directory.
+  await chmod(dir, 0o755);
   await writeFile(join(dir, 'config.json'), JSON.stringify({ dataDir: 'data', domains: ['example.org'] }));
   const run = await runAdduser(['alice', '--config', 'config.json'], 'pw\n', dir);
   assert.equal(run.code, 0, run.stderr);
   assert.match(await readFile(join(dir, 'data', 'passwd'), 'utf8'), /^alice:/);
 });
 
-test('defaults to ./spool', async (t) => {
+test('run by an ordinary user, defaults to ./spool', async (t) => {
   const dir = await tempDir(t);
-  const run = await runAdduser(['bob'], 'pw', dir); // no newline at all
+  // Run by root the default is /var/lib/jjordan-mail (test/e2e/root-startup.test.ts): be `nobody` here.
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'nobody'], { encoding: 'utf8' }));
+  const nobody = process.getuid?.() === 0 ? { uid: id('-u'), gid: id('-g') } : undefined;
+  if (nobody) {
+    const probe = spawnSync(process.execPath, ['-e', `require('fs').readFileSync(${JSON.stringify(SCRIPT)})`], nobody);
+    if (probe.status !== 0) return t.skip('nobody cannot run this node binary or read the sources (installed under /root?)');
+    await chmod(dir, 0o755);
+    await chown(dir, nobody.uid, nobody.gid);
+  }
+  const run = await runAdduser(['bob'], 'pw', dir, nobody); // no newline at all
   assert.equal(run.code, 0, run.stderr);
   assert.match(await readFile(join(dir, 'spool', 'passwd'), 'utf8'), /^bob:/);
 });

@@ -1,106 +1,93 @@
 // The real program, as a user starts it: `node src/main.ts`, in its own
-// process, with and without a config file. Checks start-up, a delivery,
-// SIGHUP (certificate reload), SIGTERM (clean exit 0) and a bad config.
+// process, with and without a config file. Checks the README's first
+// commands on a fresh machine, a delivery, SIGHUP (certificate reload),
+// SIGTERM (clean exit 0), a bad config and the relay child.
+// What is special to root is in root-startup.test.ts and certificate-renewal.test.ts.
 
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile, readFile, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createServer } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { chown, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { sendMail } from '../helpers/smtp-client.ts';
+import { eventually } from '../helpers/test-server.ts';
 import { createSelfSignedCertificate } from '../../src/tls/selfsigned.ts';
+import { defaults, SYSTEM_DATA_DIR } from '../../src/config.ts';
+import { MAIN, addUser, freePort, isRoot, mailIds, portIsFree, privateCheckout, spawnProgram, startMain, workDir } from './main-helpers.ts';
+import type { Running } from './main-helpers.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/main.ts');
-const ADDUSER = resolve(import.meta.dirname, '../../src/auth/adduser.ts');
+test("no config file: the README's commands on a fresh machine, whoever runs them", async (t) => {
+  // This test needs the default ports (2525, ...); every other test uses free ones.
+  const busy: number[] = [];
+  for (const port of Object.values(defaults.ports)) if (!(await portIsFree(port))) busy.push(port);
+  if (busy.length > 0) return t.skip(`the default ports ${busy.join(', ')} are in use on this machine`);
+  if (isRoot && existsSync(SYSTEM_DATA_DIR)) return t.skip(`${SYSTEM_DATA_DIR} exists: tests leave a real installation alone`);
 
-const dirs: string[] = [];
-after(async () => {
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-});
-
-async function workDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'jjordan-main-'));
-  // When the tests run as root the server drops to the `mail` user, which must reach the spool.
-  await chmod(dir, 0o755);
-  dirs.push(dir);
-  return dir;
-}
-
-/** A free loopback port (bound and released at once). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((ok) => server.close(() => ok()));
-  return port;
-}
-
-interface Running {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Start the server and wait for its `ready` log line. */
-async function startMain(cwd: string, args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
-  const deadline = Date.now() + 10_000;
-  while (!/ main ready /.test(output)) {
-    if (child.exitCode !== null) throw new Error(`server exited early:\n${output}`);
-    if (Date.now() > deadline) throw new Error(`server did not start:\n${output}`);
-    await new Promise((ok) => setTimeout(ok, 50));
-  }
-  // Root drops privileges right after `ready`; give it the moment it takes.
-  await new Promise((ok) => setTimeout(ok, 200));
-  return { child, output: () => output, exited };
-}
-
-function addUser(dataDir: string, name: string): void {
-  const run = spawnSync(process.execPath, [ADDUSER, name, '--data', dataDir], { input: 'secret\n', encoding: 'utf8' });
-  assert.equal(run.status, 0, run.stderr);
-}
-
-test('with no config file: defaults, spool/ in the working directory, a certificate made on first start', async () => {
-  const cwd = await workDir();
-  addUser(join(cwd, 'spool'), 'jjordan');
-  const server = await startMain(cwd, []);
+  // As after `git clone` into a private home directory (root's is mode 0700).
+  const checkout = await privateCheckout();
+  const dataDir = isRoot ? SYSTEM_DATA_DIR : join(checkout, 'spool');
+  if (isRoot) t.after(() => rm(SYSTEM_DATA_DIR, { recursive: true, force: true }));
+  let server: Running;
   try {
-    assert.match(server.output(), /listening service=smtp address=127\.0\.0\.1 port=2525/);
-    assert.match(server.output(), /listening service=submission address=127\.0\.0\.1 port=2587/);
-    assert.match(server.output(), /listening service=smtps address=127\.0\.0\.1 port=2465/);
-    assert.match(server.output(), /listening service=pop3s address=127\.0\.0\.1 port=2995/);
-    assert.match(server.output(), /relay-started pid=\d+/, 'the relay process is started by default');
-    const cert = new X509Certificate(await readFile(join(cwd, 'spool/tls/cert.pem')));
+    server = await startMain(checkout, [], join(checkout, 'src/main.ts'));
+  } catch (err) {
+    // Someone took a default port after we looked.
+    if (/EADDRINUSE/.test((err as Error).message)) return t.skip(`a default port was taken meanwhile: ${(err as Error).message}`);
+    throw err;
+  }
+  try {
+    const output = server.output();
+    for (const [service, port] of Object.entries(defaults.ports)) {
+      assert.match(output, new RegExp(`listening service=${service} address=127\\.0\\.0\\.1 port=${port}\\b`));
+    }
+    assert.match(output, new RegExp(`ready data=${dataDir} `), 'the server says where its data is');
+    assert.match(output, /relay-started pid=\d+/, 'the relay process is started by default');
+    if (isRoot) assert.match(output, /privileges outcome=dropped user=mail/);
+    const cert = new X509Certificate(await readFile(join(dataDir, 'tls/cert.pem')));
     assert.match(cert.subjectAltName ?? '', /DNS:localhost/);
-    const result = await sendMail(2525, { from: 'alice@example.org', to: ['jjordan@localhost'], data: 'Subject: hi\r\n\r\nhello\r\n' });
-    assert.equal(result.final.code, 250);
-    const mbox = await readFile(join(cwd, 'spool/mail/jjordan/INBOX'), 'utf8');
-    assert.match(mbox, /^From alice@example\.org /);
-    assert.equal((await stat(join(cwd, 'spool/mail/jjordan/INBOX'))).mode & 0o777, 0o600, 'mail is private');
+
+    // The next README steps, as written: adduser, send a message, read the INBOX.
+    assert.equal(addUser('jjordan', [], checkout, join(checkout, 'src/auth/adduser.ts')).trim(), `added account jjordan (mail in ${dataDir}/mail/jjordan)`);
+    await eventually(async () => {
+      const result = await sendMail(2525, { from: 'alice@example.org', to: ['jjordan@localhost'], data: 'Subject: hi\r\n\r\nhello\r\n' });
+      return result.final.code === 250;
+    }, 'the new account to be known and the message accepted');
+    const inbox = join(dataDir, 'mail/jjordan/INBOX');
+    assert.match(await readFile(inbox, 'utf8'), /^From alice@example\.org /);
+    assert.equal((await stat(inbox)).mode & 0o777, 0o600, 'mail is private');
+    if (isRoot) assert.equal((await stat(inbox)).uid, mailIds().uid, 'and belongs to the server, not to root');
   } finally {
-    server.child.kill('SIGTERM');
-    assert.equal(await server.exited, 0, 'SIGTERM exits 0');
+    assert.equal(await server.stop(), 0, 'SIGTERM exits 0');
+  }
+
+  // `npm run relay` on its own, from the same place: the same data directory, and no root.
+  const relay = spawnProgram([], checkout, join(checkout, 'src/relay/main.ts'));
+  try {
+    await relay.waitFor(/relay started queue=/, 'the relay to start');
+    assert.match(relay.output(), new RegExp(`relay started queue=${dataDir}/queue`));
+    if (isRoot) assert.match(relay.output(), /relay privileges outcome=dropped user=mail/);
+  } finally {
+    assert.equal(await relay.stop(), 0, relay.output());
   }
 });
 
 test('SIGHUP reloads the certificate for new connections; SIGTERM exits 0', async () => {
   const cwd = await workDir();
   const dataDir = join(cwd, 'data');
-  addUser(dataDir, 'jjordan');
+  addUser('jjordan', ['--data', dataDir]);
   const first = createSelfSignedCertificate({ hostname: 'localhost' });
   const certFile = join(cwd, 'cert.pem');
   const keyFile = join(cwd, 'key.pem');
-  await writeFile(certFile, first.certPem, { mode: 0o644 });
-  await writeFile(keyFile, first.keyPem, { mode: 0o644 });
+  // Readable by the user the server runs as (when root starts it, `mail`).
+  const install = async (pair: { certPem: string; keyPem: string }) => {
+    await writeFile(certFile, pair.certPem, { mode: 0o600 });
+    await writeFile(keyFile, pair.keyPem, { mode: 0o600 });
+    if (isRoot) for (const file of [certFile, keyFile]) await chown(file, mailIds().uid, mailIds().gid);
+  };
+  await install(first);
   const ports = { smtp: await freePort(), submission: -1, smtps: await freePort(), pop3: -1, pop3s: -1 };
   await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir, ports, tls: { certFile, keyFile } }));
   const server = await startMain(cwd, ['--config', 'mail.json']);
@@ -114,18 +101,17 @@ test('SIGHUP reloads the certificate for new connections; SIGTERM exits 0', asyn
   try {
     assert.equal(await fingerprint(), new X509Certificate(first.certPem).fingerprint256);
     const second = createSelfSignedCertificate({ hostname: 'localhost' });
-    await writeFile(certFile, second.certPem);
-    await writeFile(keyFile, second.keyPem);
+    await install(second);
     server.child.kill('SIGHUP');
-    const deadline = Date.now() + 5000;
-    while (!/tls-reloaded/.test(server.output()) && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 50));
+    await server.waitFor(/tls-reloaded/, 'the reload');
     assert.equal(await fingerprint(), new X509Certificate(second.certPem).fingerprint256);
     assert.equal(server.child.exitCode, null, 'still running after SIGHUP');
+    assert.equal((await readFile(join(dataDir, 'server.pid'), 'utf8')).trim(), String(server.child.pid), 'the PID file the certbot hook reads');
   } finally {
-    server.child.kill('SIGTERM');
-    assert.equal(await server.exited, 0);
+    assert.equal(await server.stop(), 0);
   }
   assert.match(server.output(), /shutdown signal=SIGTERM/);
+  assert.equal(existsSync(join(dataDir, 'server.pid')), false, 'the PID file is removed on exit');
 });
 
 test('an unknown config key stops start-up with a message naming it', async () => {
@@ -142,7 +128,7 @@ test('the server starts the relay process and starts it again when it dies', asy
   // As root the server drops to `mail`, which may not be able to run this node
   // binary again (npx keeps it under /root): a restart then fails by design
   // (and says why). Here we test the restarting, so keep root in that case.
-  const runAs = process.getuid?.() === 0 ? { user: '', group: '', allowRoot: true } : undefined;
+  const runAs = isRoot ? { user: '', group: '', allowRoot: true } : undefined;
   await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir: join(cwd, 'data'), ports, runAs }));
   const server = await startMain(cwd, ['--config', 'mail.json']);
   const relayPids = () => [...server.output().matchAll(/relay-started pid=(\d+)/g)].map((m) => Number(m[1]));
@@ -160,8 +146,7 @@ test('the server starts the relay process and starts it again when it dies', asy
     assert.match(server.output(), /relay-died signal=SIGKILL restartInMs=1000/);
     assert.notEqual(relayPids()[1], relayPids()[0]);
   } finally {
-    server.child.kill('SIGTERM');
-    assert.equal(await server.exited, 0);
+    assert.equal(await server.stop(), 0);
   }
   assert.match(server.output(), /relay shutdown signal=SIGTERM/, 'the relay is stopped with the server');
 });

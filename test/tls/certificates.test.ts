@@ -6,12 +6,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { mkdir, stat, unlink, writeFile } from 'node:fs/promises';
-import * as net from 'node:net';
 import { join } from 'node:path';
-import * as tls from 'node:tls';
-import { TlsCredentials, loadOrCreateCertificate } from '../../src/tls/certificates.ts';
+import { TlsCredentials, loadOrCreateCertificate, expiryWarning } from '../../src/tls/certificates.ts';
 import { createSelfSignedCertificate } from '../../src/tls/selfsigned.ts';
-import { connect, echo, listen, peerFingerprint, roundTrip, scratchDir } from './helpers.ts';
+import { connect, handshakeServer, listen, peerFingerprint, roundTrip, scratchDir } from './helpers.ts';
 
 const HOST = 'mail.example.test';
 const root = await scratchDir('tls');
@@ -100,8 +98,7 @@ test('configured paths are read as they are, with errors that name the file', as
 
 test('a real handshake: verified against the certificate, TLS 1.2 or later', async (t) => {
   const creds = await TlsCredentials.load({ dataDir: await freshDir(), hostname: HOST });
-  const server = creds.createServer(echo);
-  const port = await listen(t, server);
+  const port = await listen(t, handshakeServer(creds));
 
   const client = await connect(port, { ca: creds.certPem, servername: HOST, rejectUnauthorized: true });
   assert.ok(client.authorized);
@@ -116,11 +113,11 @@ test('a real handshake: verified against the certificate, TLS 1.2 or later', asy
 
 test('a client limited to TLS 1.1 is refused', async (t) => {
   const creds = await TlsCredentials.load({ dataDir: await freshDir(), hostname: HOST });
-  const server = creds.createServer(echo);
-  const port = await listen(t, server);
+  let refusedBy: (err: Error) => void = () => {};
+  const refused = new Promise<Error>((resolve) => (refusedBy = resolve));
+  const port = await listen(t, handshakeServer(creds, refusedBy));
   // SECLEVEL=0 lets this client's OpenSSL offer TLS 1.1 at all, so it is the
   // server (minVersion TLSv1.2) that says no.
-  const refused = new Promise<Error>((resolve) => server.once('tlsClientError', resolve));
   await assert.rejects(
     connect(port, { ca: creds.certPem, servername: HOST, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }),
   );
@@ -132,28 +129,20 @@ test('reload: new connections get the new certificate, open ones carry on', asyn
   const a = await writePair(dir);
   const creds = await TlsCredentials.load({ certPath: a.certPath, keyPath: a.keyPath, dataDir: dir, hostname: HOST });
 
-  // Implicit TLS (tls.Server) and STARTTLS (a plain socket upgraded later).
-  const implicit = creds.createServer(echo);
-  const starttls = net.createServer((plain) => echo(new tls.TLSSocket(plain, creds.upgradeOptions())));
-  // Built by hand without follow(): SNI clients still get the current
-  // context, through SNICallback.
-  const unfollowed = tls.createServer(creds.serverOptions(), echo);
-  const implicitPort = await listen(t, implicit);
-  const unfollowedPort = await listen(t, unfollowed);
-  const starttlsPort = await listen(t, starttls);
+  // Implicit TLS and STARTTLS both wrap a plain socket with upgradeOptions()
+  // when the handshake starts (wire/listener.ts, wire/connection.ts).
+  const port = await listen(t, handshakeServer(creds));
 
-  const old = await connect(implicitPort, { ca: a.certPem, servername: HOST });
+  const old = await connect(port, { ca: a.certPem, servername: HOST });
   assert.equal(peerFingerprint(old), a.fingerprint);
 
   const b = await writePair(dir); // the renewal lands on the same paths
   await creds.reload();
 
   assert.equal(await roundTrip(old, 'still here'), 'still here\n');
-  for (const [port, options] of [
-    [implicitPort, { servername: HOST }], // SNI: picked in SNICallback
-    [implicitPort, { checkServerIdentity: () => undefined }], // by IP, no SNI: the server default
-    [unfollowedPort, { servername: HOST }], // SNICallback alone
-    [starttlsPort, { servername: HOST }], // STARTTLS: upgradeOptions() at upgrade time
+  for (const options of [
+    { servername: HOST }, // with SNI
+    { checkServerIdentity: () => undefined }, // by IP address, without SNI
   ] as const) {
     const fresh = await connect(port, { ca: b.certPem, ...options });
     assert.equal(peerFingerprint(fresh), b.fingerprint);
@@ -167,8 +156,7 @@ test('reload with a broken file throws and keeps serving the old certificate', a
   const dir = await freshDir();
   const a = await writePair(dir);
   const creds = await TlsCredentials.load({ certPath: a.certPath, keyPath: a.keyPath, dataDir: dir, hostname: HOST });
-  const server = creds.createServer(echo);
-  const port = await listen(t, server);
+  const port = await listen(t, handshakeServer(creds));
   const before = creds.context;
 
   await writeFile(a.certPath, '-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n');
@@ -187,4 +175,23 @@ test('reload with a broken file throws and keeps serving the old certificate', a
   assert.equal(peerFingerprint(client), a.fingerprint);
   assert.equal(await roundTrip(client, 'ok'), 'ok\n');
   client.destroy();
+});
+
+test('expiry: a warning from 14 days before the end, and once expired', async () => {
+  const dir = await freshDir();
+  const { certPem, keyPem } = createSelfSignedCertificate({ hostname: HOST, days: 10 });
+  await writeFile(join(dir, 'cert.pem'), certPem);
+  await writeFile(join(dir, 'key.pem'), keyPem);
+  const shortLived = await TlsCredentials.load({ certPath: join(dir, 'cert.pem'), keyPath: join(dir, 'key.pem'), dataDir: dir, hostname: HOST });
+  assert.match(shortLived.expiryWarning() ?? '', /expires in (9|10) days/);
+  assert.ok(shortLived.expiryWarning()!.includes(join(dir, 'cert.pem')), 'the warning names the file');
+
+  const longLived = await TlsCredentials.load({ dataDir: await freshDir(), hostname: HOST });
+  assert.equal(longLived.expiryWarning(), null, 'a fresh 825-day certificate is fine');
+
+  const validTo = new Date('2030-06-15T00:00:00Z');
+  const day = 24 * 60 * 60 * 1000;
+  assert.equal(expiryWarning('c.pem', validTo, new Date(validTo.getTime() - 15 * day)), null);
+  assert.match(expiryWarning('c.pem', validTo, new Date(validTo.getTime() - 13.5 * day)) ?? '', /expires in 13 days/);
+  assert.match(expiryWarning('c.pem', validTo, new Date(validTo.getTime() + day)) ?? '', /c\.pem expired on 2030-06-15/);
 });

@@ -34,6 +34,23 @@ export async function listen(t: { after: (fn: () => Promise<void>) => void }, se
   return (server.address() as net.AddressInfo).port;
 }
 
+/**
+ * A TLS server built the way the mail server does it (wire/listener.ts): a
+ * plain TCP server whose accepted sockets are wrapped with the credentials'
+ * context of that moment. Handshake errors go to `onError`.
+ */
+export function handshakeServer(
+  credentials: { upgradeOptions(): tls.TLSSocketOptions },
+  onError: (err: Error) => void = () => {},
+): net.Server {
+  return net.createServer((plain) => {
+    plain.on('error', () => {});
+    const secure = new tls.TLSSocket(plain, credentials.upgradeOptions());
+    secure.once('error', onError);
+    echo(secure);
+  });
+}
+
 /** Echoes every byte back: enough to prove data flows both ways. */
 export function echo(socket: tls.TLSSocket): void {
   socket.on('data', (chunk) => socket.write(chunk));

@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { defaults, loadConfig, mergeConfig, ConfigError } from '../../src/config.ts';
+import { join, resolve } from 'node:path';
+import { defaults, loadConfig, mergeConfig, ConfigError, SYSTEM_DATA_DIR } from '../../src/config.ts';
 
 test('no config file: the embedded defaults', () => {
   const config = loadConfig();
   assert.equal(config.hostname, 'localhost');
   assert.equal(config.ports.smtp, 2525);
-  assert.equal(config.dataDir, 'spool');
+  assert.equal(config.dataDir, process.getuid?.() === 0 ? SYSTEM_DATA_DIR : resolve('spool'), 'see test/unit/data-dir.test.ts');
 });
 
 test('a config file overrides nested keys and keeps the rest', async () => {
