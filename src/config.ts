@@ -20,6 +20,12 @@ export const defaults = {
    * which depends on who starts the program (see dataDirOf below).
    */
   dataDir: '',
+  /**
+   * Clients that may send as one of our domains on port 25 without logging
+   * in: programs on this machine (cron, scripts). Postfix calls this
+   * mynetworks; everyone else must use submission.
+   */
+  trustedNetworks: ['127.0.0.0/8', '::1'],
   /** Address the listeners bind to. Loopback by default; "0.0.0.0" or "::" to serve the network. */
   listenAddress: '127.0.0.1',
   /** Listening ports; -1 turns a listener off (0 picks any free port). Unprivileged by default (the real ones in brackets). */
@@ -141,6 +147,11 @@ export const defaults = {
     idleTimeoutSeconds: 300,
     /** The same for POP3, where RFC 1939 3 says at least 10 minutes. */
     pop3IdleTimeoutSeconds: 600,
+    /**
+     * The longest an SMTP or POP3 session may last, however busy: a client
+     * dripping a byte every few seconds cannot hold a connection for ever.
+     */
+    sessionSeconds: 3600,
     /** Protocol errors before the session is closed with 421 (RFC 5321 4.3.2 allows it). */
     maxErrors: 10,
     /** Messages up to this size are held in memory while they arrive; larger ones go to a temp file. */

@@ -17,6 +17,8 @@ export interface Logger {
   event(name: string, fields?: LogFields): void;
   /** One line of the conversation, client (C) or server (S). No-op unless tracing. */
   trace(direction: 'C' | 'S', line: string): void;
+  /** True with --trace: lets callers skip preparing trace lines nobody will see. */
+  readonly tracing: boolean;
   /** A logger for one session: same output, with the session id in every line. */
   child(component: string, sessionId: string): Logger;
 }
@@ -82,6 +84,7 @@ export function createLogger(options: LogOptions = {}, prefix = 'main'): Logger 
       }
       write(parts.join(' '));
     },
+    tracing: options.trace === true,
     trace(direction, line) {
       if (options.trace) write(`${prefix} ${direction}: ${escapeForTerminal(line)}`);
     },

@@ -1,212 +1,211 @@
 // The POP3 command table (RFC 1939 5-7, RFC 2449, RFC 2595, RFC 5034): for
-// each command, the states that allow it and the handler that returns the
-// reply. Handlers never touch the socket; the session loop sends what they
-// return.
+// each command, the phases that allow it and the handler that checks its
+// argument and returns what should happen. Handlers never touch the socket
+// or the session's state: they return an Outcome, and the loop in
+// protocol/session.ts applies it.
 
-import { startSasl, SASL_MECHANISMS } from '../auth/sasl.ts';
-import type { SaslExchange, SaslStep } from '../auth/sasl.ts';
-import { checkLogin } from '../auth/login.ts';
+import { SASL_MECHANISMS, startSasl } from '../auth/sasl.ts';
+import type { SaslResult } from '../protocol/types.ts';
 import { canCarryPasswords } from '../wire/connection.ts';
 import { Maildrop, MaildropInUseError } from './maildrop.ts';
 import type { IndexedMessage } from '../store/mbox-index.ts';
-import { ok, err } from './session.ts';
-import type { Command, Pop3Reply, Pop3Session } from './session.ts';
+import { dotStuffed, firstLines } from './message-stream.ts';
+import { err, ok } from './types.ts';
+import type { Phase, Pop3Command, Pop3Outcome, Pop3Reply, Pop3Request, Pop3View } from './types.ts';
 
-const AUTHORIZATION = ['authorization'] as const;
-const TRANSACTION = ['transaction'] as const;
-const ANY = ['authorization', 'transaction'] as const;
+const AUTHORIZATION: readonly Phase[] = ['authorization'];
+const TRANSACTION: readonly Phase[] = ['transaction'];
+const ANY: readonly Phase[] = ['authorization', 'transaction'];
 
-function passwordsAllowed(session: Pop3Session): boolean {
+const answer = (reply: Pop3Reply): Pop3Outcome => ({ reply });
+
+function passwordsAllowed(session: Pop3View): boolean {
   return canCarryPasswords(session.conn, session.ctx.config.auth.allowPlaintextOnLoopback);
 }
 
-/** CAPA (RFC 2449 5): what this server can do, in this state. */
-function capa(session: Pop3Session): Pop3Reply {
+const NO_CLEAR_PASSWORDS = err('[AUTH] Use STLS first: no passwords in clear');
+
+/** CAPA (RFC 2449 5): what this server can do, in this phase. */
+function capa(session: Pop3View): Pop3Outcome {
   const lines = ['TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE'];
-  if (session.state === 'authorization') {
+  if (session.state.phase === 'authorization') {
     if (passwordsAllowed(session)) lines.push('USER', `SASL ${SASL_MECHANISMS.join(' ')}`);
-    if (session.ctx.tls && !session.conn.isSecure) lines.push('STLS');
+    if (session.ctx.tlsAvailable && !session.conn.isSecure) lines.push('STLS');
   }
   lines.push('IMPLEMENTATION jjordan-mail');
-  return ok('Capability list follows', { lines });
+  return answer(ok('Capability list follows', lines));
 }
 
 /** STLS (RFC 2595 4): TLS on the plain port, before login. */
-function stls(session: Pop3Session): Pop3Reply {
-  if (session.conn.isSecure) return err('Already using TLS');
-  if (!session.ctx.tls) return err('TLS not available');
-  return ok('Begin TLS negotiation', { startTls: true });
+function stls(session: Pop3View): Pop3Outcome {
+  if (session.conn.isSecure) return answer(err('Already using TLS'));
+  if (!session.ctx.tlsAvailable) return answer(err('TLS not available'));
+  return { reply: ok('Begin TLS negotiation'), next: { kind: 'starttls' } };
 }
 
-function user(session: Pop3Session, argument: string): Pop3Reply {
-  if (!passwordsAllowed(session)) return err('[AUTH] Use STLS first: no passwords in clear');
-  if (argument === '') return err('Syntax: USER name');
-  session.pendingUser = argument;
-  return ok('Send PASS');
+function user(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
+  if (!passwordsAllowed(session)) return answer(NO_CLEAR_PASSWORDS);
+  if (argument === '') return answer(err('Syntax: USER name'));
+  return { change: { pendingUser: argument }, reply: ok('Send PASS') };
 }
 
-async function pass(session: Pop3Session, argument: string): Promise<Pop3Reply> {
-  if (!passwordsAllowed(session)) return err('[AUTH] Use STLS first: no passwords in clear');
-  const name = session.pendingUser;
-  session.pendingUser = null;
-  if (name === null) return err('Send USER first');
-  return login(session, name, argument);
+function pass(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
+  if (!passwordsAllowed(session)) return answer(NO_CLEAR_PASSWORDS);
+  const name = session.state.pendingUser;
+  if (name === null) return answer(err('Send USER first'));
+  return { change: { pendingUser: null }, next: { kind: 'login', username: name, password: argument, then: (result) => loggedIn(session, result) } };
 }
 
-/** AUTH (RFC 5034): a SASL exchange of "+ challenge" lines. */
-function auth(session: Pop3Session, argument: string): Pop3Reply | Promise<Pop3Reply> {
-  if (argument === '') return ok('Methods follow', { lines: [...SASL_MECHANISMS] }); // old clients ask this way
-  if (!passwordsAllowed(session)) return err('[AUTH] Use STLS first: no passwords in clear');
+/** AUTH (RFC 5034): the loop runs the SASL exchange ("+ challenge" lines), then `loggedIn` answers. */
+function auth(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
+  if (argument === '') return answer(ok('Methods follow', [...SASL_MECHANISMS])); // old clients ask this way
+  if (!passwordsAllowed(session)) return answer(NO_CLEAR_PASSWORDS);
   const [mechanism, initial, extra] = argument.split(' ');
-  if (extra !== undefined) return err('Syntax: AUTH mechanism [initial-response]');
+  if (extra !== undefined) return answer(err('Syntax: AUTH mechanism [initial-response]'));
   const exchange = startSasl(mechanism);
-  if (!exchange) return err('Unsupported authentication mechanism');
-  return authStep(session, exchange, exchange.start(initial));
+  if (!exchange) return answer(err('Unsupported authentication mechanism'));
+  return { next: { kind: 'sasl', exchange, initial, then: (result) => loggedIn(session, result) } };
 }
 
-async function authStep(session: Pop3Session, exchange: SaslExchange, step: SaslStep): Promise<Pop3Reply> {
-  if (step.kind === 'challenge') {
-    return ok('', { challenge: { text: step.challenge, next: (line) => authStep(session, exchange, exchange.next(line)) } });
-  }
-  if (step.kind === 'failed') return err(step.reason === 'cancelled' ? 'Authentication cancelled' : 'Cannot decode the response');
-  return login(session, step.username, step.password);
-}
-
-/** Check the password, then lock the maildrop and take its snapshot. */
-async function login(session: Pop3Session, name: string, password: string): Promise<Pop3Reply> {
-  const { login: service, dataDir, config } = session.ctx;
-  const result = await checkLogin(service, session.log, session.conn.remoteAddress, name, password);
+/** After the password check: lock the maildrop and take its snapshot. */
+async function loggedIn(session: Pop3View, result: SaslResult): Promise<Pop3Outcome> {
   if (!result.ok) {
     // RFC 3206: [AUTH] is a wrong password, [SYS/TEMP] a try-again-later.
-    return result.reason === 'throttled' ? err('[SYS/TEMP] Too many failures, try again later') : err('[AUTH] Invalid login');
+    const replies: Record<typeof result.reason, Pop3Reply> = {
+      'bad-credentials': err('[AUTH] Invalid login'),
+      throttled: err('[SYS/TEMP] Server busy, try again later'),
+      cancelled: err('Authentication cancelled'),
+      malformed: err('Cannot decode the response'),
+      'line-too-long': err('Line too long'),
+    };
+    return answer(replies[result.reason]);
   }
+  const { dataDir, config } = session.ctx;
+  let maildrop: Maildrop;
   try {
-    session.maildrop = await Maildrop.open(dataDir, result.account, config.limits.lockTimeoutSeconds * 1000);
+    maildrop = await Maildrop.open(dataDir, result.account, config.limits.lockTimeoutSeconds * 1000);
   } catch (error) {
-    if (error instanceof MaildropInUseError) {
-      session.log.event('refused', { reason: 'maildrop-in-use', account: result.account });
-      return err('[IN-USE] Mailbox is already open in another session');
-    }
-    throw error;
+    if (!(error instanceof MaildropInUseError)) throw error;
+    session.log.event('refused', { reason: 'maildrop-in-use', account: result.account });
+    return answer(err('[IN-USE] Mailbox is already open in another session'));
   }
-  session.state = 'transaction';
-  const { count, octets } = session.maildrop.summary();
+  const { count, octets } = maildrop.summary();
   session.log.event('login', { account: result.account, messages: count, octets });
-  return ok(`${result.account}'s maildrop has ${count} messages (${octets} octets)`);
+  return { change: { phase: 'transaction', maildrop }, reply: ok(`${result.account}'s maildrop has ${count} messages (${octets} octets)`) };
 }
 
 /** A message number argument (RFC 1939 5: decimal, 1-based, not deleted). */
-function messageArgument(session: Pop3Session, argument: string): { n: number; message: IndexedMessage } | Pop3Reply {
+function messageArgument(session: Pop3View, argument: string): { n: number; message: IndexedMessage } | Pop3Reply {
   if (!/^\d{1,9}$/.test(argument)) return err('Syntax: a message number');
   const n = Number(argument);
-  const message = session.maildrop!.get(n);
-  if (!message) return err(session.maildrop!.deleted.has(n) ? `Message ${n} already deleted` : 'No such message');
+  const drop = session.state.maildrop!;
+  const message = drop.get(n);
+  if (!message) return err(drop.deleted.has(n) ? `Message ${n} already deleted` : 'No such message');
   return { n, message };
 }
 
-function stat(session: Pop3Session): Pop3Reply {
-  const { count, octets } = session.maildrop!.summary();
-  return ok(`${count} ${octets}`);
+function stat(session: Pop3View): Pop3Outcome {
+  const { count, octets } = session.state.maildrop!.summary();
+  return answer(ok(`${count} ${octets}`));
 }
 
 /** LIST and UIDL share their shape: one message, or every message not deleted. */
-function listing(session: Pop3Session, argument: string, describe: (message: IndexedMessage) => string): Pop3Reply {
-  const drop = session.maildrop!;
+function listing(session: Pop3View, argument: string, describe: (message: IndexedMessage) => string): Pop3Outcome {
+  const drop = session.state.maildrop!;
   if (argument !== '') {
     const found = messageArgument(session, argument);
-    return 'message' in found ? ok(`${found.n} ${describe(found.message)}`) : found;
+    return answer('message' in found ? ok(`${found.n} ${describe(found.message)}`) : found);
   }
   const lines: string[] = [];
   drop.messages.forEach((message, i) => {
     if (!drop.deleted.has(i + 1)) lines.push(`${i + 1} ${describe(message)}`);
   });
-  return ok(`${lines.length} messages`, { lines });
+  return answer(ok(`${lines.length} messages`, lines));
 }
 
-function retr(session: Pop3Session, argument: string): Pop3Reply {
+/**
+ * A message streamed from the store. The status line leaves with the first
+ * piece: if the mbox no longer matches its index before a byte went out, we
+ * can still say -ERR; after, the only honest end is to hang up (without the
+ * final "." the client knows the message is incomplete).
+ */
+function sendMessage(head: Pop3Reply, body: () => AsyncIterable<Buffer>): Pop3Outcome {
+  return {
+    next: {
+      kind: 'stream',
+      head,
+      body,
+      onError: (_error, sentSome) => (sentSome ? { next: { kind: 'close' } } : answer(err('[SYS/TEMP] Message could not be read, try again later'))),
+    },
+  };
+}
+
+function retr(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
   const found = messageArgument(session, argument);
-  if (!('message' in found)) return found;
-  return ok(`${found.message.size} octets`, { body: () => session.maildrop!.read(found.message) });
+  if (!('message' in found)) return answer(found);
+  const drop = session.state.maildrop!;
+  return sendMessage(ok(`${found.message.size} octets`), () => dotStuffed(drop.read(found.message)));
 }
 
 /** TOP n k (RFC 1939 7): the header, the blank line, and k lines of the body. */
-function top(session: Pop3Session, argument: string): Pop3Reply {
+function top(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
   const [number, lines] = argument.split(' ');
-  if (!/^\d{1,9}$/.test(lines ?? '')) return err('Syntax: TOP message lines');
+  if (!/^\d{1,9}$/.test(lines ?? '')) return answer(err('Syntax: TOP message lines'));
   const found = messageArgument(session, number);
-  if (!('message' in found)) return found;
-  return ok('Top of message follows', { body: () => firstLines(session.maildrop!.read(found.message), Number(lines)) });
+  if (!('message' in found)) return answer(found);
+  const drop = session.state.maildrop!;
+  return sendMessage(ok('Top of message follows'), () => dotStuffed(firstLines(drop.read(found.message), Number(lines))));
 }
 
-/** Pass the header through, then only `bodyLines` lines of the body. */
-async function* firstLines(source: AsyncIterable<Buffer>, bodyLines: number): AsyncIterable<Buffer> {
-  const LF = 0x0a;
-  let inHeader = true;
-  let previous = LF; // a message that starts with a blank line has an empty header
-  let left = bodyLines;
-  for await (const chunk of source) {
-    let cut = chunk.length;
-    for (let i = 0; i < chunk.length; i++) {
-      if (chunk[i] !== LF) {
-        previous = chunk[i];
-        continue;
-      }
-      if (inHeader) {
-        if (previous === LF) inHeader = false; // the blank line that ends the header
-      } else {
-        left--;
-      }
-      previous = LF;
-      if (!inHeader && left <= 0) {
-        cut = i + 1;
-        break;
-      }
-    }
-    yield chunk.subarray(0, cut);
-    if (cut < chunk.length || (!inHeader && left <= 0)) return;
-  }
-}
-
-function dele(session: Pop3Session, argument: string): Pop3Reply {
+function dele(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
   const found = messageArgument(session, argument);
-  if (!('message' in found)) return found;
-  session.maildrop!.deleted.add(found.n);
-  return ok(`Message ${found.n} deleted`);
+  if (!('message' in found)) return answer(found);
+  session.state.maildrop!.deleted.add(found.n);
+  return answer(ok(`Message ${found.n} deleted`));
 }
 
-function rset(session: Pop3Session): Pop3Reply {
-  session.maildrop!.reset();
+function rset(session: Pop3View): Pop3Outcome {
+  session.state.maildrop!.reset();
   return stat(session);
 }
 
-/** QUIT: in TRANSACTION, the UPDATE state removes what DELE marked (RFC 1939 6). */
-async function quit(session: Pop3Session): Promise<Pop3Reply> {
-  const drop = session.maildrop;
-  if (!drop) return ok(`${session.ctx.config.hostname} Bye`, { close: true });
+/**
+ * QUIT: in the transaction phase, the UPDATE state removes what DELE marked
+ * (RFC 1939 6). The maildrop is released before the +OK, so a client that
+ * logs in again the moment it reads it finds the mailbox free.
+ */
+async function quit(session: Pop3View): Promise<Pop3Outcome> {
+  const drop = session.state.maildrop;
+  const bye = (reply: Pop3Reply): Pop3Outcome => ({ change: { maildrop: null }, reply, next: { kind: 'close' } });
+  if (!drop) return bye(ok(`${session.ctx.config.hostname} Bye`));
   try {
     const removed = await drop.commit(session.ctx.config.limits.lockTimeoutSeconds * 1000);
     session.log.event('logout', { account: drop.account, expunged: removed });
-    return ok(`Bye, ${removed} messages deleted`, { close: true });
+    return bye(ok(`Bye, ${removed} messages deleted`));
   } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
     session.log.event('expunge-failed', { account: drop.account, error: (error as Error).message });
-    // RFC 1939 6: -ERR when some deleted messages could not be removed.
-    return err('[SYS/TEMP] Deleted messages could not be removed, they are still there', { close: true });
+    // RFC 1939 6: -ERR when some deleted messages could not be removed; nothing was.
+    if (code === 'ENOSPC' || code === 'EDQUOT') return bye(err('[SYS/TEMP] not enough disk space to remove messages'));
+    return bye(err('[SYS/TEMP] Deleted messages could not be removed, they are still there'));
+  } finally {
+    await drop.release();
   }
 }
 
-export const commandTable: Record<string, Command> = {
+export const commandTable: Record<string, Pop3Command> = {
   CAPA: { allowedIn: ANY, handler: capa },
   STLS: { allowedIn: AUTHORIZATION, handler: stls },
   USER: { allowedIn: AUTHORIZATION, handler: user },
-  PASS: { allowedIn: AUTHORIZATION, handler: pass },
-  AUTH: { allowedIn: AUTHORIZATION, handler: auth },
+  PASS: { allowedIn: AUTHORIZATION, handler: pass, redact: () => 'PASS ****' },
+  AUTH: { allowedIn: AUTHORIZATION, handler: auth, redact: (line) => line.replace(/^(AUTH \S+) .*/i, '$1 ****') },
   STAT: { allowedIn: TRANSACTION, handler: stat },
-  LIST: { allowedIn: TRANSACTION, handler: (s, a) => listing(s, a, (m) => String(m.size)) },
-  UIDL: { allowedIn: TRANSACTION, handler: (s, a) => listing(s, a, (m) => s.maildrop!.uniqueId(m)) },
+  LIST: { allowedIn: TRANSACTION, handler: (s, r) => listing(s, r.argument, (m) => String(m.size)) },
+  UIDL: { allowedIn: TRANSACTION, handler: (s, r) => listing(s, r.argument, (m) => s.state.maildrop!.uniqueId(m)) },
   RETR: { allowedIn: TRANSACTION, handler: retr },
   TOP: { allowedIn: TRANSACTION, handler: top },
   DELE: { allowedIn: TRANSACTION, handler: dele },
   RSET: { allowedIn: TRANSACTION, handler: rset },
-  NOOP: { allowedIn: TRANSACTION, handler: () => ok('') },
+  NOOP: { allowedIn: TRANSACTION, handler: () => answer(ok('')) },
   QUIT: { allowedIn: ANY, handler: quit },
 };

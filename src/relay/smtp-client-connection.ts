@@ -17,6 +17,7 @@ import { connect as tlsConnect, TLSSocket } from 'node:tls';
 import type { ConnectionOptions } from 'node:tls';
 import { ReplyReader } from './smtp-reply-reader.ts';
 import type { ReadReplyResult } from './smtp-reply-reader.ts';
+import { describeTls } from '../tls/describe.ts';
 
 /** Where to connect and how to judge the server's certificate. */
 export interface ClientTarget {
@@ -69,8 +70,7 @@ export class ClientConnection {
 
   /** `TLSv1.3 TLS_AES_256_GCM_SHA384`, for logs; '' in clear. */
   get tlsDescription(): string {
-    if (!(this.socket instanceof TLSSocket)) return '';
-    return `${this.socket.getProtocol() ?? ''} ${this.socket.getCipher()?.name ?? ''}`.trim();
+    return describeTls(this.socket);
   }
 
   /**

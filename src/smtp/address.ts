@@ -20,7 +20,8 @@ export interface ParsedPath {
   params: Map<string, string>;
 }
 
-export type PathResult = { ok: true; path: ParsedPath } | { ok: false; why: string };
+/** `badUtf8`: the address held bytes that are not UTF-8 (RFC 6531 3.3), answered 553 5.6.7. */
+export type PathResult = { ok: true; path: ParsedPath } | { ok: false; why: string; badUtf8?: boolean };
 
 // RFC 5321 4.1.2 / RFC 5322 3.2.3: atext, the characters of an unquoted local part.
 const ATEXT = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+$/u;
@@ -54,6 +55,8 @@ export function parsePathArgument(argument: string, keyword: 'FROM' | 'TO', utf8
     return { ok: true, path: { address: 'postmaster', localPart: 'postmaster', domain: '', params } };
   }
 
+  // The connection decodes lines as UTF-8; U+FFFD marks bytes that were not.
+  if (mailbox.includes('\uFFFD')) return { ok: false, why: 'Address is not valid UTF-8', badUtf8: true };
   const checked = checkMailbox(mailbox);
   if (typeof checked === 'string') return { ok: false, why: checked };
   const nonAscii = /[^\x00-\x7f]/.test(mailbox);

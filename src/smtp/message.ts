@@ -25,6 +25,8 @@ export interface ReceivedMessage {
   problem: 'too-big' | 'header-too-big' | 'spool-failed' | null;
   /** For 'spool-failed': what the file system said (for the log). */
   spoolError?: string;
+  /** Its errno code (ENOSPC: the disk is full). */
+  spoolErrorCode?: string;
 }
 
 export interface ReceiveOptions {
@@ -42,6 +44,7 @@ export async function receiveMessage(conn: Connection, options: ReceiveOptions):
   const header = new HeaderCollector(options.maxHeaderBytes);
   let problem: ReceivedMessage['problem'] = null;
   let spoolError: string | undefined;
+  let spoolErrorCode: string | undefined;
   // A failing write must not end the session without a reply: note it, read
   // on to the dot, and let the session answer 451.
   const spool = async (write: () => Promise<void>) => {
@@ -50,6 +53,7 @@ export async function receiveMessage(conn: Connection, options: ReceiveOptions):
     } catch (err) {
       problem ??= 'spool-failed';
       spoolError ??= (err as Error).message;
+      spoolErrorCode ??= (err as NodeJS.ErrnoException).code;
     }
   };
 
@@ -70,7 +74,7 @@ export async function receiveMessage(conn: Connection, options: ReceiveOptions):
     return { ok: false, reason: outcome };
   }
   if (problem !== null) await body.discard();
-  return { ok: true, message: { header: header.section(), body, size: reader.messageBytes, problem, spoolError } };
+  return { ok: true, message: { header: header.section(), body, size: reader.messageBytes, problem, spoolError, spoolErrorCode } };
 }
 
 /**

@@ -1,61 +1,99 @@
-// After DATA's 354: read the message, apply the limits, deliver it, and say
-// 250 only once every copy is durably on disk (fsync'd): local recipients in
-// their mbox, remote ones (from logged-in users) in one outbound queue file.
-// Any failure before that is 451 4.3.0, so the client keeps the message and
-// tries again.
+// After DATA's 354: read the message, apply the limits and the sender rules,
+// deliver it, and say 250 only once every copy is durably on disk (fsync'd):
+// local recipients in their mbox, remote ones (from logged-in users) in one
+// outbound queue file. Any failure before that is a 4xx, so the client keeps
+// the message and tries again: 452 4.3.1 when the disk is full (RFC 3463:
+// "mail system full"), 451 4.3.0 for anything else.
 
 import { newId } from '../queue/queue-id.ts';
 import { LockTimeoutError } from '../store/dotlock.ts';
 import { receiveMessage } from './message.ts';
+import type { ReceivedMessage } from './message.ts';
 import { traceHeader, returnPathHeader, storedContent, cleanHeader, deliverToAccounts } from './delivery.ts';
+import { headerSenders } from './sender-policy.ts';
 import { writeQueueFile } from '../queue/queue-file.ts';
 import { reply } from './reply.ts';
 import type { Reply } from './reply.ts';
-import type { Session } from './session.ts';
+import type { SessionIO } from '../protocol/types.ts';
+import { resetTransaction } from './types.ts';
+import type { Envelope, SmtpContext, SmtpOutcome, SmtpState } from './types.ts';
 
 /** Header sections larger than this are refused (Postfix: header_size_limit, 100 KiB). */
 const MAX_HEADER_BYTES = 256 * 1024;
 
-export async function receiveAndDeliver(session: Session): Promise<Reply | null> {
-  const { config, tmpDir, delivery } = session.ctx;
-  const envelope = session.envelope!;
-  const received = await receiveMessage(session.conn, {
+/** The DATA follow-up: returns the final reply, or null when the client vanished (nothing is stored). */
+export async function receiveAndDeliver(io: SessionIO<Reply, SmtpState>, ctx: SmtpContext): Promise<SmtpOutcome | null> {
+  const { config, tmpDir } = ctx;
+  const state = io.state;
+  const envelope = state.envelope!;
+  const received = await receiveMessage(io.conn, {
     maxBytes: config.limits.maxMessageBytes,
     maxHeaderBytes: MAX_HEADER_BYTES,
     memoryBufferBytes: config.limits.memoryBufferBytes,
     tmpDir,
   });
-  session.resetTransaction(); // whatever happens next, this transaction is over
+  // Whatever happens next, this transaction is over.
+  const done = (r: Reply): SmtpOutcome => ({ change: resetTransaction(state), reply: r });
   if (!received.ok) {
-    session.log.event('aborted', { reason: `client ${received.reason} during DATA`, stored: 'nothing' });
+    io.log.event('aborted', { reason: `client ${received.reason} during DATA`, stored: 'nothing' });
     // RFC 5321 4.5.3.2.6: a client silent in the middle of DATA is timed out; say so if it still listens.
-    if (received.reason === 'timeout') return reply(421, '4.4.2', `${config.hostname} Timeout during DATA, closing connection`, true);
-    return null;
+    if (received.reason !== 'timeout') return null;
+    return { ...done(reply(421, '4.4.2', `${config.hostname} Timeout during DATA, closing connection`)), next: { kind: 'close' } };
   }
   const message = received.message;
-  const to = envelope.recipients.map((r) => `<${r.address}>`).join(',');
+  try {
+    const refusal = await check(io, ctx, envelope, message);
+    if (refusal) return done(refusal);
+    return done(await deliver(io, ctx, envelope, message));
+  } finally {
+    await message.body.discard();
+  }
+}
+
+/** The limits and the header sender rule; a reply when the message is refused. */
+async function check(io: SessionIO<Reply, SmtpState>, ctx: SmtpContext, envelope: Envelope, message: ReceivedMessage): Promise<Reply | null> {
+  const from = `<${envelope.from}>`;
   if (message.problem === 'too-big') {
-    session.log.event('refused', { reason: 'message-too-big', size: message.size, from: `<${envelope.from}>` });
+    io.log.event('refused', { reason: 'message-too-big', size: message.size, from });
     return reply(552, '5.3.4', 'Message size exceeds fixed maximum message size');
   }
   if (message.problem === 'header-too-big') {
-    session.log.event('refused', { reason: 'header-too-big', from: `<${envelope.from}>` });
+    io.log.event('refused', { reason: 'header-too-big', from });
     return reply(552, '5.3.4', 'Message header too large');
   }
   if (message.problem === 'spool-failed') {
-    session.log.event('deferred', { reason: message.spoolError, from: `<${envelope.from}>`, to, stored: 'nothing' });
-    return reply(451, '4.3.0', 'Local error in processing, message not accepted, try again later');
+    io.log.event('deferred', { reason: message.spoolError, from, stored: 'nothing' });
+    return tryAgainLater(message.spoolErrorCode);
   }
+  // On submission the header's From must be the user's too, not only the
+  // envelope's: otherwise the relay would DKIM-sign a forged From and the
+  // forgery would pass DMARC (mox refuses such mail the same way).
+  const user = io.state.authenticatedAs;
+  if (ctx.role === 'submission' && user) {
+    const own = await ctx.accounts.addressesOf(user);
+    const foreign = headerSenders(message.header).find((address) => !own.includes(address));
+    if (foreign !== undefined) {
+      io.log.event('refused', { reason: 'header-from-not-owned', account: user, headerFrom: `<${foreign}>` });
+      return reply(550, '5.7.1', `From: <${foreign}> is not an address of user ${user}`);
+    }
+  }
+  return null;
+}
 
+/** Store every copy; the reply says whether all of them are durable. */
+async function deliver(io: SessionIO<Reply, SmtpState>, ctx: SmtpContext, envelope: Envelope, message: ReceivedMessage): Promise<Reply> {
+  const { config, delivery } = ctx;
+  const state = io.state;
   const id = newId();
   const date = new Date();
+  const to = envelope.recipients.map((r) => `<${r.address}>`).join(',');
   const trace = traceHeader({
-    heloName: session.heloName || 'unknown',
-    clientAddress: session.conn.remoteAddress,
+    heloName: state.heloName || 'unknown',
+    clientAddress: io.conn.remoteAddress,
     hostname: config.hostname,
-    protocol: protocolKeyword(envelope.utf8, session.extended, session.conn.isSecure, session.authenticatedAs !== null),
-    tls: session.conn.tlsDescription,
-    authenticatedAs: session.authenticatedAs ?? '',
+    protocol: protocolKeyword(envelope.utf8, state.extended, io.conn.isSecure, state.authenticatedAs !== null),
+    tls: io.conn.tlsDescription,
+    authenticatedAs: state.authenticatedAs ?? '',
     messageId: id,
     envelopeFrom: envelope.from,
     recipients: envelope.recipients.map((r) => r.address),
@@ -63,47 +101,48 @@ export async function receiveAndDeliver(session: Session): Promise<Reply | null>
   });
   // Return-Path only in the mailbox copies; the queued copy travels on (RFC 5321 4.4).
   const header = cleanHeader(message.header);
-  const localContent = storedContent(Buffer.concat([returnPathHeader(envelope.from), trace]), header, message);
-  const queuedContent = storedContent(trace, header, message);
   const local = envelope.recipients.filter((r) => !r.remote);
   const remote = envelope.recipients.filter((r) => r.remote);
-  try {
-    const copies: Promise<unknown>[] = [];
-    if (local.length > 0) {
-      copies.push(deliverToAccounts(delivery, local.flatMap((r) => r.accounts), envelope.from, date, localContent));
-    }
-    if (remote.length > 0) {
-      const queueEnvelope = {
-        id,
-        from: envelope.from,
-        to: remote.map((r) => r.address),
-        arrived: date,
-        auth: session.authenticatedAs ?? '',
-        body: envelope.eightBit ? ('8bitmime' as const) : ('7bit' as const),
-        smtputf8: envelope.utf8,
-      };
-      copies.push(writeQueueFile(delivery.dataDir, queueEnvelope, queuedContent));
-    }
-    // allSettled first: never answer while a copy is still being written.
-    const results = await Promise.allSettled(copies);
-    const failed = results.find((r) => r.status === 'rejected');
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-  } catch (err) {
-    const why = err instanceof LockTimeoutError ? 'mailbox locked' : (err as Error).message;
-    session.log.event('deferred', { id, reason: why, from: `<${envelope.from}>`, to });
-    return reply(451, '4.3.0', 'Local error in processing, message not accepted, try again later');
-  } finally {
-    await message.body.discard();
+  const copies: Promise<unknown>[] = [];
+  if (local.length > 0) {
+    const content = storedContent(Buffer.concat([returnPathHeader(envelope.from), trace]), header, message);
+    copies.push(deliverToAccounts(delivery, local.flatMap((r) => r.accounts), envelope.from, date, content));
   }
-  session.log.event('accepted', {
+  if (remote.length > 0) {
+    const queueEnvelope = {
+      id,
+      from: envelope.from,
+      to: remote.map((r) => r.address),
+      arrived: date,
+      auth: state.authenticatedAs ?? '',
+      body: envelope.eightBit ? ('8bitmime' as const) : ('7bit' as const),
+      smtputf8: envelope.utf8,
+    };
+    copies.push(writeQueueFile(delivery.dataDir, queueEnvelope, storedContent(trace, header, message)));
+  }
+  // allSettled: never answer while a copy is still being written.
+  const failed = (await Promise.allSettled(copies)).find((r) => r.status === 'rejected');
+  if (failed) {
+    const err = (failed as PromiseRejectedResult).reason as NodeJS.ErrnoException;
+    const why = err instanceof LockTimeoutError ? 'mailbox locked' : err.message;
+    io.log.event('deferred', { id, reason: why, from: `<${envelope.from}>`, to });
+    return tryAgainLater(err.code);
+  }
+  io.log.event('accepted', {
     id,
     size: message.size,
     from: `<${envelope.from}>`,
     to,
     queued: remote.length > 0 ? remote.length : undefined,
-    account: session.authenticatedAs ?? undefined,
+    account: state.authenticatedAs ?? undefined,
   });
   return reply(250, '2.0.0', `Ok: queued as ${id}`);
+}
+
+/** A temporary failure; a full disk says so (RFC 3463 4.3.1), as Postfix's 452 does. */
+function tryAgainLater(errorCode: string | undefined): Reply {
+  if (errorCode === 'ENOSPC' || errorCode === 'EDQUOT') return reply(452, '4.3.1', 'Insufficient system storage, try again later');
+  return reply(451, '4.3.0', 'Local error in processing, message not accepted, try again later');
 }
 
 /**

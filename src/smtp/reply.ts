@@ -8,19 +8,16 @@ export interface Reply {
   enhanced?: string;
   /** One string, or several for a multi-line reply. */
   text: string | string[];
-  /** Close the connection after sending this reply. */
-  close?: boolean;
 }
 
 /** RFC 5321 4.2.1: every line but the last has a hyphen after the code. */
 export function formatReply(reply: Reply): string {
-  const lines = Array.isArray(reply.text) ? reply.text : [reply.text];
   const prefix = reply.enhanced ? `${reply.enhanced} ` : '';
-  return lines
-    .map((line, i) => `${reply.code}${i < lines.length - 1 ? '-' : ' '}${prefix}${line}\r\n`)
-    .join('');
+  if (!Array.isArray(reply.text)) return `${reply.code} ${prefix}${reply.text}\r\n`;
+  const lines = reply.text;
+  return lines.map((line, i) => `${reply.code}${i < lines.length - 1 ? '-' : ' '}${prefix}${line}\r\n`).join('');
 }
 
-export function reply(code: number, enhanced: string, text: string | string[], close = false): Reply {
-  return { code, enhanced, text, close };
+export function reply(code: number, enhanced: string, text: string | string[]): Reply {
+  return { code, enhanced, text };
 }

@@ -8,7 +8,7 @@
 //   (Postfix's anvil counts whole addresses; Dovecot and chasquid group by
 //   network, which is what we do.)
 
-import { isIPv6 } from 'node:net';
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
 
 /** `::ffff:127.0.0.1` (an IPv4 client on a dual-stack socket) is shown as `127.0.0.1`. */
 export function normaliseAddress(address: string): string {
@@ -45,4 +45,25 @@ function expandIPv6(ip: string): string[] {
   }
   const missing = tail === undefined ? 0 : 8 - left.length - right.length;
   return [...left, ...Array(missing).fill('0'), ...right].map((group) => Number.parseInt(group, 16).toString(16));
+}
+
+/**
+ * Is `address` in one of these networks (`127.0.0.0/8`, `::1`, `192.0.2.7`)?
+ * For rules such as Postfix's mynetworks: who may send as one of our
+ * domains without logging in. A malformed entry matches nothing.
+ */
+export function inNetworks(address: string, networks: readonly string[]): boolean {
+  const ip = normaliseAddress(address);
+  const family = isIPv4(ip) ? 'ipv4' : isIPv6(ip) ? 'ipv6' : null;
+  if (!family) return false;
+  const list = new BlockList();
+  for (const network of networks) {
+    const [base, bits] = network.split('/');
+    const type = isIPv4(base) ? 'ipv4' : isIPv6(base) ? 'ipv6' : null;
+    if (!type) continue;
+    const prefix = bits === undefined ? (type === 'ipv4' ? 32 : 128) : Number(bits);
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > (type === 'ipv4' ? 32 : 128)) continue;
+    list.addSubnet(base, prefix, type);
+  }
+  return list.check(ip, family);
 }

@@ -1,25 +1,37 @@
 // The connection layer shared by every protocol: it cuts the bytes a client
-// sends into lines (with a length limit), or hands them raw to a consumer (SMTP
-// DATA, IMAP literals), and it knows nothing about any protocol's verbs.
+// sends into lines (with a length limit), or hands them raw to a consumer
+// (SMTP DATA, IMAP literals), and it sends replies back. It knows nothing
+// about any protocol's verbs.
 //
 // It is pull-based so that a session reads like the protocol it speaks:
 //
-//     for (;;) { const line = await conn.readLine(); ...; conn.write(reply) }
+//     for (;;) { const line = await conn.readLine(); ...; conn.send(reply) }
 //
 // Invariants:
-// - Memory is bounded: at most `maxBufferedBytes` wait unread before the socket
-//   is paused (back-pressure), and an over-long line is discarded as it
-//   arrives, never accumulated.
+// - Memory is bounded both ways. Input: at most `maxBufferedBytes` wait
+//   unread before the socket is paused, and an over-long line is discarded as
+//   it arrives. Output: when more than `maxUnsentBytes` of replies are still
+//   unsent (a client that sends commands but never reads the answers), no
+//   further command is read until the client has taken them; a client that
+//   stays blocked for `idleTimeoutMs` is cut off. Only then can a flood of
+//   `NOOP` or `CAPA` not grow the server.
+// - Deadlines, not idle timers: a command line must be complete within
+//   `idleTimeoutMs` of the moment we started waiting for it, however the
+//   bytes trickle in (Postfix's smtpd_per_record_deadline), and the whole
+//   session ends after `sessionTimeoutMs`. A client dripping one byte every
+//   few seconds cannot hold a connection for ever.
 // - Bytes a client sent ahead (pipelining, RFC 2920) stay buffered in order
-//   until the session asks for them; `discardBuffered()` throws them away
-//   (needed after STARTTLS: CVE-2011-0411).
-// - Idle timeouts only count while the session is waiting for the client, so
-//   a slow disk never times a client out.
+//   until the session asks for them; `startTls()` throws them away first
+//   (CVE-2011-0411).
+// - Replies are queued and written together when the session is about to
+//   wait for the client: a pipelined group of commands gets its replies in
+//   one write (RFC 2920 3.1 asks servers to do this).
 
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import { isLoopback, normaliseAddress } from './client-address.ts';
+import { describeTls } from '../tls/describe.ts';
 
 export type LineResult =
   | { kind: 'line'; text: string }
@@ -27,7 +39,7 @@ export type LineResult =
   | { kind: 'too-long' }
   /** The client closed the connection (or it broke). */
   | { kind: 'closed' }
-  /** The client said nothing for `idleTimeoutMs`. */
+  /** The client did not finish a line in time, or the session's time is up. */
   | { kind: 'timeout' }
   /** The server is shutting down (see `interrupt`). */
   | { kind: 'interrupted' };
@@ -43,14 +55,20 @@ export type ByteConsumer = (chunk: Buffer) => number | Promise<number>;
 export interface ConnectionLimits {
   /** Longest line accepted, counting the CRLF. */
   maxLineBytes: number;
-  /** Time the client may stay silent while we wait for it. */
+  /** How long a command line may take to arrive, and a blocked client to read our output. */
   idleTimeoutMs: number;
+  /** The whole session; 0 or absent: no limit. */
+  sessionTimeoutMs?: number;
   /** Unread bytes held before the socket is paused. */
   maxBufferedBytes?: number;
+  /** Unsent reply bytes above which no further command is read. */
+  maxUnsentBytes?: number;
 }
 
 const LF = 0x0a;
 const CR = 0x0d;
+/** Queued replies are written out once they reach this size, even mid-pipeline. */
+const FLUSH_BYTES = 16 * 1024;
 
 export class Connection {
   socket: Socket;
@@ -63,6 +81,9 @@ export class Connection {
   private pending: Buffer = Buffer.alloc(0);
   private arrived: Buffer[] = [];
   private arrivedBytes = 0;
+  /** Replies queued but not yet handed to the socket. */
+  private outgoing: (string | Buffer)[] = [];
+  private outgoingBytes = 0;
   private closed = false;
   private timedOut = false;
   private interrupted = false;
@@ -70,40 +91,32 @@ export class Connection {
   private discarding = false;
   /** Set when an over-long line was dropped; the LF that ends it yields 'too-long'. */
   private longLineEnded = false;
-  /** True while writeAndDrain waits for the client to read. */
-  private waitingForDrain = false;
+  /** What the deadline timer is guarding right now. */
+  private waiting: 'nothing' | 'input' | 'drain' = 'nothing';
   private wake: (() => void) | null = null;
+  private readonly deadline: NodeJS.Timeout;
+  private readonly sessionTimer: NodeJS.Timeout | null;
   private readonly limits: Required<ConnectionLimits>;
 
   constructor(socket: Socket, limits: ConnectionLimits) {
     this.socket = socket;
     this.remoteAddress = normaliseAddress(socket.remoteAddress ?? 'unknown');
     this.remotePort = socket.remotePort ?? 0;
-    this.limits = { maxBufferedBytes: 256 * 1024, ...limits };
+    this.limits = { maxBufferedBytes: 256 * 1024, maxUnsentBytes: 64 * 1024, sessionTimeoutMs: 0, ...limits };
+    // One timer for every wait, re-armed with refresh() (cheaper than a new
+    // timer per command); it acts only if we are still waiting when it fires.
+    this.deadline = setTimeout(() => this.onDeadline(), this.limits.idleTimeoutMs);
+    this.sessionTimer = this.limits.sessionTimeoutMs > 0 ? setTimeout(() => this.onSessionOver(), this.limits.sessionTimeoutMs) : null;
     this.attach(socket);
   }
 
   /** Listen to a socket's events; also used for the TLS socket after STARTTLS. */
-  protected attach(socket: Socket): void {
+  private attach(socket: Socket): void {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onClose());
     socket.on('close', () => this.onClose());
     socket.on('error', () => this.onClose());
-    // Not setTimeout(ms, callback): that registers the callback with once(),
-    // so a timeout ignored while we were busy (a slow mailbox lock) would
-    // leave a silent client connected forever.
-    socket.setTimeout(this.limits.idleTimeoutMs);
-    socket.on('timeout', () => {
-      // Only a client we are waiting for can be idle: one we wait to send a
-      // command, or one that stopped reading a long reply (a RETR it never
-      // takes would otherwise hold its connection, and its maildrop, forever).
-      if (this.wake) {
-        this.timedOut = true;
-        this.notify();
-      } else if (this.waitingForDrain) {
-        this.socket.destroy();
-      }
-    });
+    socket.on('drain', () => this.notify());
   }
 
   private onData(chunk: Buffer): void {
@@ -120,6 +133,25 @@ export class Connection {
     this.notify();
   }
 
+  private onDeadline(): void {
+    if (this.waiting === 'input') {
+      this.timedOut = true;
+      this.notify();
+    } else if (this.waiting === 'drain') {
+      // A client that does not read what we send cannot be told anything more.
+      this.timedOut = true;
+      this.socket.destroy();
+    }
+  }
+
+  private onSessionOver(): void {
+    this.timedOut = true;
+    // Waiting for the client: wake up and say goodbye. Busy (delivering a
+    // message, streaming a RETR): the session sees the flag at its next wait.
+    if (this.waiting === 'drain') this.socket.destroy();
+    this.notify();
+  }
+
   private bufferedBytes(): number {
     return this.pending.length + this.arrivedBytes;
   }
@@ -133,7 +165,10 @@ export class Connection {
   }
 
   private onClose(): void {
+    if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.deadline);
+    if (this.sessionTimer) clearTimeout(this.sessionTimer);
     this.notify();
   }
 
@@ -143,17 +178,38 @@ export class Connection {
     wake?.();
   }
 
-  private waitForData(): Promise<void> {
-    if (this.socket.isPaused() && this.bufferedBytes() <= this.limits.maxBufferedBytes) this.socket.resume();
+  /** Wait for the next event (bytes, drain, close, deadline). */
+  private waitFor(what: 'input' | 'drain'): Promise<void> {
+    if (this.waiting !== what) {
+      this.waiting = what;
+      this.deadline.refresh(); // the deadline starts when the wait does, not at each byte
+    }
+    if (what === 'input' && this.socket.isPaused() && this.bufferedBytes() <= this.limits.maxBufferedBytes) this.socket.resume();
     return new Promise((resolve) => (this.wake = resolve));
+  }
+
+  /**
+   * Before reading the next command: hand queued replies to the socket and,
+   * if the client is not taking them, wait until it does (back-pressure).
+   * Returns false if the connection ended meanwhile.
+   */
+  private async outputTaken(): Promise<boolean> {
+    this.flush();
+    if (this.socket.writableLength <= this.limits.maxUnsentBytes) return true;
+    this.socket.pause(); // and read nothing more from it: its TCP window closes
+    while (!this.closed && !this.timedOut && this.socket.writableLength > this.limits.maxUnsentBytes) await this.waitFor('drain');
+    this.waiting = 'nothing';
+    return !this.closed && !this.timedOut;
   }
 
   /** The next line, without its line ending (CRLF, or a lone LF as Postfix accepts for commands). */
   async readLine(): Promise<LineResult> {
+    if (!(await this.outputTaken())) return { kind: this.endReason };
     for (;;) {
       this.joinArrived();
       const end = this.pending.indexOf(LF);
       if (end >= 0) {
+        this.waiting = 'nothing';
         const lineBytes = end + 1;
         const raw = this.pending.subarray(0, end);
         this.pending = this.pending.subarray(lineBytes);
@@ -174,10 +230,16 @@ export class Connection {
       if (this.interrupted) return { kind: 'interrupted' };
       if (this.closed) return { kind: 'closed' };
       if (this.timedOut) return { kind: 'timeout' };
-      await this.waitForData();
+      this.flush();
+      await this.waitFor('input');
     }
   }
-  /** Feed raw bytes to `consume` until it reports that it has finished. */
+
+  /**
+   * Feed raw bytes to `consume` until it reports that it has finished. The
+   * client may take `idleTimeoutMs` between two chunks (a large message over
+   * a slow line is fine); the session's own deadline bounds the whole.
+   */
   async readBytes(consume: ByteConsumer): Promise<ReadBytesResult> {
     for (;;) {
       // Hand over chunks as they came, without joining them.
@@ -186,6 +248,7 @@ export class Connection {
         this.arrivedBytes -= this.pending.length;
       }
       if (this.pending.length > 0) {
+        this.waiting = 'nothing';
         const chunk = this.pending;
         this.pending = Buffer.alloc(0);
         const used = await consume(chunk);
@@ -197,8 +260,22 @@ export class Connection {
       }
       if (this.closed) return 'closed';
       if (this.timedOut) return 'timeout';
-      await this.waitForData();
+      this.flush();
+      this.waiting = 'nothing'; // re-arm the deadline at every chunk: a slow, steady sender is fine
+      await this.waitFor('input');
     }
+  }
+
+  /** Exactly `length` raw bytes, handed to `sink` as they come (an IMAP literal). */
+  async readExactly(length: number, sink: (chunk: Buffer) => void | Promise<void>): Promise<ReadBytesResult> {
+    let left = length;
+    if (left === 0) return 'done';
+    return this.readBytes(async (chunk) => {
+      const take = Math.min(left, chunk.length);
+      await sink(chunk.subarray(0, take));
+      left -= take;
+      return left === 0 ? take : -1;
+    });
   }
 
   /** True once the connection is encrypted (implicit TLS, or after STARTTLS). */
@@ -208,24 +285,25 @@ export class Connection {
 
   /** `TLSv1.3 TLS_AES_256_GCM_SHA384`, for Received: fields and logs; '' in clear. */
   get tlsDescription(): string {
-    if (!(this.socket instanceof TLSSocket)) return '';
-    return `${this.socket.getProtocol() ?? ''} ${this.socket.getCipher()?.name ?? ''}`.trim();
+    return describeTls(this.socket);
   }
 
   /**
-   * STARTTLS (RFC 3207 / RFC 2595): start a TLS handshake on this connection
-   * and go on reading from the encrypted stream. Resolves true once the
-   * handshake is done, false if it failed (the connection is then closed).
+   * STARTTLS (RFC 3207 / RFC 2595 / RFC 3501 6.2.1): send what is queued (the
+   * "go ahead" reply), start a TLS handshake on this connection and go on
+   * reading from the encrypted stream. Resolves true once the handshake is
+   * done, false if it failed (the connection is then closed).
    *
    * Any bytes the client sent in clear after the STARTTLS command are thrown
    * away first: a man in the middle could have put commands there that would
    * otherwise run as if they came over TLS (CVE-2011-0411, RFC 3207 4.2).
    */
   async startTls(secureContext: SecureContext): Promise<boolean> {
+    this.flush();
     this.discardBuffered();
     const plain = this.socket;
-    for (const event of ['data', 'end', 'close', 'error', 'timeout']) plain.removeAllListeners(event);
-    plain.setTimeout(0);
+    for (const event of ['data', 'end', 'close', 'error', 'drain']) plain.removeAllListeners(event);
+    plain.on('error', () => {}); // the TLS socket reports errors from now on
     const secure = new TLSSocket(plain, { isServer: true, secureContext });
     this.socket = secure;
     this.attach(secure);
@@ -245,7 +323,7 @@ export class Connection {
   }
 
   /** Throw away everything the client sent that has not been read yet. */
-  discardBuffered(): void {
+  private discardBuffered(): void {
     this.pending = Buffer.alloc(0);
     this.arrived = [];
     this.arrivedBytes = 0;
@@ -268,39 +346,56 @@ export class Connection {
     return this.closed;
   }
 
-  write(data: string | Buffer): void {
-    if (!this.closed && !this.socket.destroyed) this.socket.write(data);
+  /** Why the connection is over: the client left, or it ran out of time (we cut it off). */
+  get endReason(): 'closed' | 'timeout' {
+    return this.timedOut ? 'timeout' : 'closed';
+  }
+
+  /** Queue a reply; it goes out with the next flush (see the header). */
+  send(data: string | Buffer): void {
+    if (this.closed) return;
+    this.outgoing.push(data);
+    this.outgoingBytes += data.length;
+    if (this.outgoingBytes >= FLUSH_BYTES) this.flush();
+  }
+
+  /** Hand every queued reply to the socket, in one write. */
+  flush(): void {
+    if (this.outgoing.length === 0) return;
+    const parts = this.outgoing;
+    this.outgoing = [];
+    this.outgoingBytes = 0;
+    if (this.closed || this.socket.destroyed) return;
+    if (parts.length === 1) this.socket.write(parts[0]);
+    else if (parts.every((part) => typeof part === 'string')) this.socket.write(parts.join(''));
+    else this.socket.write(Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part))));
   }
 
   /**
-   * Write, then wait until the socket has room again: for long replies
-   * (POP3 RETR of a large message) so memory stays bounded.
+   * Send, and wait if the client has not taken what went before: for long
+   * replies (a POP3 RETR of a large message, an IMAP FETCH of many) so memory
+   * stays bounded. A client that stops reading is cut off after `idleTimeoutMs`.
    */
-  async writeAndDrain(data: string | Buffer): Promise<void> {
-    if (this.closed || this.socket.destroyed) return;
-    if (this.socket.write(data)) return;
-    this.waitingForDrain = true;
-    await new Promise<void>((resolve) => {
-      const done = () => {
-        this.waitingForDrain = false;
-        this.socket.off('drain', done);
-        this.socket.off('close', done);
-        resolve();
-      };
-      this.socket.once('drain', done);
-      this.socket.once('close', done);
-    });
+  async sendAndDrain(data: string | Buffer): Promise<void> {
+    this.send(data);
+    while (!this.closed && this.socket.writableLength > this.limits.maxUnsentBytes) await this.waitFor('drain');
+    this.waiting = 'nothing';
   }
 
   /** Send what is queued, then close. */
   end(): void {
+    this.flush();
+    clearTimeout(this.deadline);
+    if (this.sessionTimer) clearTimeout(this.sessionTimer);
     this.socket.end();
     // A client that never reads must not keep the socket alive forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
   }
 
   destroy(): void {
+    this.outgoing = [];
     this.socket.destroy();
+    this.onClose();
   }
 }
 

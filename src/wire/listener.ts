@@ -41,6 +41,8 @@ export interface ListenerLimits {
   maxConnections: number;
   maxConnectionsPerIp: number;
   idleTimeoutSeconds: number;
+  /** The longest a whole session may last. */
+  sessionSeconds: number;
   shutdownGraceSeconds: number;
   tlsHandshakeSeconds: number;
 }
@@ -228,6 +230,7 @@ export async function startListeners(specs: ListenSpec[], options: ListenerOptio
     const conn = new Connection(socket, {
       maxLineBytes: options.maxLineBytes,
       idleTimeoutMs: limits.idleTimeoutSeconds * 1000,
+      sessionTimeoutMs: limits.sessionSeconds * 1000,
     });
     sessionLog.event('connect', { ip: conn.remoteAddress, port: conn.remotePort, listener: spec.name, tls: conn.isSecure || undefined });
     const done = options

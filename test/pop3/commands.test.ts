@@ -343,3 +343,28 @@ test('the greeting is one +OK line with the hostname, then the server waits for 
   await assert.rejects(client.readLine(200), /no line/, 'nothing more before a command');
   assert.ok((await client.capa()).includes('IMPLEMENTATION jjordan-mail'));
 });
+
+test('QUIT lets go of the maildrop before its +OK: a client that logs in again at once is never told [IN-USE]', async (t) => {
+  const server = await serverFor(t);
+  await deliverNumbered(server, 1);
+  // The next session waits with USER already given, and sends PASS the moment the +OK of QUIT arrives.
+  for (let round = 0; round < 200; round++) {
+    const first = await login(server);
+    const next = server.track(await openPop3(server.server.pop3.ports.pop3));
+    assert.ok((await next.command('USER jjordan')).ok);
+    assert.ok((await first.command('QUIT')).ok);
+    const reply = await next.command('PASS secret');
+    assert.ok(reply.ok, `round ${round}: -ERR ${reply.text}`);
+    assert.ok((await next.command('QUIT')).ok);
+  }
+});
+
+test('an over-long line inside AUTH gets -ERR, and the session goes on', async (t) => {
+  const server = await serverFor(t);
+  const client = server.track(await openPop3(server.server.pop3.ports.pop3));
+  client.send('AUTH PLAIN');
+  assert.equal(await client.readLine(), '+ ');
+  client.send('A'.repeat(5000));
+  assert.deepEqual(await client.readResponse(), { ok: false, text: 'Line too long' });
+  assert.ok((await client.command('CAPA')).ok, 'still talking');
+});

@@ -18,6 +18,8 @@ import { startServer } from '../../src/main.ts';
 import { createLogger } from '../../src/log.ts';
 
 const TRY_AGAIN: [number, string] = [451, '4.3.0 Local error in processing, message not accepted, try again later'];
+/** RFC 3463 4.3.1 "mail system full": what a full disk is answered with. */
+const DISK_FULL: [number, string] = [452, '4.3.1 Insufficient system storage, try again later'];
 
 async function serverFor(t: TestContext, options: TestServerOptions = {}): Promise<TestServer> {
   const server = await startTestServer(options);
@@ -83,7 +85,7 @@ function diskThatFills() {
   };
 }
 
-test('a full disk: 451 4.3.0, the mailbox byte-identical, then the next delivery works', async (t) => {
+test('a full disk: 452 4.3.1, the mailbox byte-identical, then the next delivery works', async (t) => {
   const disk = diskThatFills();
   const server = await serverFor(t, { appendIO: disk.io });
   const client = server.track(await openSession(server.port));
@@ -93,7 +95,7 @@ test('a full disk: 451 4.3.0, the mailbox byte-identical, then the next delivery
   // 200 KB, so several writes land before the one that fails.
   const big = `${'z'.repeat(999)}\n`.repeat(200);
   disk.fillAfter(100_000);
-  assert.deepEqual(brief(await send(client, big)), TRY_AGAIN);
+  assert.deepEqual(brief(await send(client, big)), DISK_FULL);
   assert.equal(disk.failures, 1, 'the simulated failure happened');
   assert.ok((await readFile(server.mboxPath('jjordan'))).equals(before), 'the mailbox was cut back to its old size');
   assert.equal(await readOrNull(server.mboxPath('jjordan') + '.lock'), null, 'the lock was released');
@@ -110,7 +112,7 @@ test('a full disk on the first delivery into a new mailbox leaves it empty', asy
   const server = await serverFor(t, { appendIO: disk.io });
   const client = server.track(await openSession(server.port));
   disk.fillAfter(10);
-  assert.deepEqual(brief(await send(client, 'never stored\n')), TRY_AGAIN);
+  assert.deepEqual(brief(await send(client, 'never stored\n')), DISK_FULL);
   const left = await readOrNull(server.mboxPath('jjordan'));
   assert.ok(left === null || left.length === 0, `mailbox holds ${left?.length} bytes`);
   assert.equal((await send(client, 'stored\n')).code, 250);

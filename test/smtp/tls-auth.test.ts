@@ -73,11 +73,26 @@ async function secureSession(server: TestServer, port: number): Promise<{ client
 
 test('STARTTLS upgrades with a certificate the client verifies; then AUTH is offered, STARTTLS not', async () => {
   const server = await start();
-  const { client, ehlo } = await secureSession(server, server.port);
+  const { client, ehlo } = await secureSession(server, server.server.smtp.ports.submission);
   assert.ok(ehlo.includes('AUTH PLAIN LOGIN'));
   assert.ok(!ehlo.includes('STARTTLS'));
   assert.equal((await client.command('STARTTLS')).code, 503, 'no second STARTTLS');
   await client.command('QUIT');
+});
+
+test('port 25 offers no AUTH, even over TLS, and refuses it: AUTH belongs to submission (as Postfix)', async () => {
+  const server = await start({ config: { auth: { allowPlaintextOnLoopback: true } } });
+  const { client, ehlo } = await secureSession(server, server.port);
+  assert.ok(!ehlo.some((line) => line.startsWith('AUTH')), `EHLO on port 25 over TLS: ${ehlo.join(' | ')}`);
+  const refused = await client.command(`AUTH PLAIN ${PLAIN('jjordan', 'secret')}`);
+  assert.equal(refused.code, 503);
+  assert.match(refused.lines[0], /^5\.5\.1 /);
+  // Not even in clear from loopback, where submission would allow it.
+  const plain = await connect(server.port);
+  await plain.readReply();
+  assert.ok(!(await plain.command('EHLO client.example')).lines.some((line) => line.startsWith('AUTH')));
+  assert.equal((await plain.command(`AUTH PLAIN ${PLAIN('jjordan', 'secret')}`)).code, 503);
+  assert.ok(!server.logLines.some((line) => / auth-ok /.test(line)), 'no login happened');
 });
 
 test('commands sent in clear after STARTTLS are discarded, never executed (CVE-2011-0411)', async () => {

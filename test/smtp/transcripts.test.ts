@@ -9,14 +9,17 @@
 //                  in one write, which is how pipelining looks on the wire.
 //                  "C:" alone sends an empty line.
 //     S: text      the server must send exactly this line next. A final `*`
-//                  matches any rest of the line (ids, dates).
+//                  matches any rest of the line (ids, dates). "S:" alone
+//                  is an empty line.
 //     S: <closed>  the server must close the connection here, having sent
 //                  nothing more. Every transcript ends with it.
 //
 // Every transcript gets a fresh server: hostname mx.example.org, mail
 // accepted for example.org, accounts jjordan, alice and bob, the aliases
 // "postmaster: jjordan" and "team: alice, bob", a 10 MiB size limit and
-// otherwise the default limits.
+// otherwise the default limits. Files named `pop3-*.txt` talk to the POP3
+// port, with logins in clear allowed from loopback and two messages already
+// in jjordan's INBOX (see MAILDROP below); the others talk SMTP on port 25.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,6 +27,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from '../helpers/smtp-client.ts';
 import { startTestServer } from '../helpers/test-server.ts';
+import { MboxAppender } from '../../src/store/mbox-append.ts';
 
 const DIR = join(import.meta.dirname, '..', 'transcripts');
 
@@ -52,9 +56,9 @@ function parse(name: string, text: string): Step[] {
       steps.push({ kind: 'closed', lineNo });
       return;
     }
-    const server = /^S: (.+)$/.exec(line);
+    const server = /^S:(?: (.*))?$/.exec(line);
     if (server) {
-      steps.push({ kind: 'expect', text: server[1], lineNo });
+      steps.push({ kind: 'expect', text: server[1] ?? '', lineNo });
       return;
     }
     throw new Error(`${name}:${lineNo}: not a C:, S: or # line: ${JSON.stringify(line)}`);
@@ -66,6 +70,20 @@ function parse(name: string, text: string): Step[] {
 
 function matches(expected: string, actual: string): boolean {
   return expected.endsWith('*') ? actual.startsWith(expected.slice(0, -1)) : actual === expected;
+}
+
+/** jjordan's INBOX for the POP3 transcripts: fixed bytes, so sizes and contents are known. */
+const MAILDROP = [
+  'From: alice@example.net\nTo: jjordan@example.org\nSubject: hello\n\nFirst message.\n.A line that starts with a dot.\n',
+  'From: bob@example.net\nTo: jjordan@example.org\nSubject: second\n\nLine one.\nLine two.\nLine three.\n',
+];
+
+async function fillMaildrop(mboxPath: string): Promise<void> {
+  const appender = new MboxAppender();
+  for (const text of MAILDROP) {
+    const content = Buffer.from(text);
+    await appender.append(mboxPath, { envelopeFrom: 'sender@example.net', date: new Date('2026-11-22T03:05:51Z'), content: async function* () { yield content; } });
+  }
 }
 
 const files = readdirSync(DIR)
@@ -86,10 +104,17 @@ for (const file of files) {
         { name: 'bob', password: 'b' },
       ],
       aliases: 'postmaster: jjordan\nteam: alice, bob\n',
-      config: { hostname: 'mx.example.org', domains: ['example.org'], limits: { maxMessageBytes: 10 * 1024 * 1024 } },
+      config: {
+        hostname: 'mx.example.org',
+        domains: ['example.org'],
+        limits: { maxMessageBytes: 10 * 1024 * 1024 },
+        auth: { allowPlaintextOnLoopback: true },
+      },
     });
     t.after(() => server.close());
-    const client = server.track(await connect(server.port));
+    const pop3 = file.startsWith('pop3-');
+    if (pop3) await fillMaildrop(server.mboxPath('jjordan'));
+    const client = server.track(await connect(pop3 ? server.server.pop3.ports.pop3 : server.port));
     const seen: string[] = []; // the conversation so far, for the failure message
     for (const step of steps) {
       const where = `${file}:${step.lineNo}`;

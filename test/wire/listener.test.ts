@@ -43,16 +43,16 @@ test('ports bound before serving: connections wait unread, then are served in or
     component: 'test',
     host: '127.0.0.1',
     tls: null,
-    limits: { maxConnections: 10, maxConnectionsPerIp: 10, idleTimeoutSeconds: 5, shutdownGraceSeconds: 1, tlsHandshakeSeconds: 5 },
+    limits: { maxConnections: 10, maxConnectionsPerIp: 10, idleTimeoutSeconds: 5, sessionSeconds: 60, shutdownGraceSeconds: 1, tlsHandshakeSeconds: 5 },
     maxLineBytes: 100,
     log: createLogger({ quiet: true }),
     refusal: 'no\r\n',
     bound,
     session: async ({ conn }) => {
-      conn.write('hello\r\n');
+      conn.send('hello\r\n');
       const line = await conn.readLine();
       if (line.kind === 'line') seen.push(line.text);
-      conn.write('bye\r\n');
+      conn.send('bye\r\n');
       conn.end();
     },
   });
