@@ -15,8 +15,8 @@
 // sent as written (case kept); a text part without a charset gets
 // ("charset" "us-ascii") (RFC 2045 5.2); a missing encoding is "7bit"; a
 // multipart whose parts could not be read (no boundary, a limit) gets one
-// empty text/plain part, since the grammar needs at least one; a single
-// language is a string, several are a list. Where Dovecot sends an invalid
+// empty text/plain part, since the grammar needs at least one; languages
+// are always a list, even of one. Where Dovecot sends an invalid
 // Content-Type as it is, we send the RFC 2045 5.2 default, text/plain.
 
 import type { MimePart } from '../mime/part.ts';
@@ -46,7 +46,7 @@ function typeParams(part: MimePart): WireString {
 /** Extension data of any part: disposition, language, location (RFC 3501 body-ext-1part tail). */
 function dispositionLanguageLocation(part: MimePart): WireString {
   const disposition = part.disposition === null ? NIL : `(${imapString(part.disposition.type)} ${params(part.disposition.params)})`;
-  const language = part.language === null ? NIL : part.language.length === 1 ? imapString(part.language[0]) : listOrNil(part.language.map((l) => imapString(l)));
+  const language = part.language === null ? NIL : listOrNil(part.language.map((l) => imapString(l)));
   return `${disposition} ${language} ${nstring(part.location)}`;
 }
 

@@ -13,18 +13,26 @@
 // Subjects and names are sent as they are in the header (unfolded, not
 // RFC 2047-decoded, 8-bit bytes as they are, in a literal): RFC 3501 7.4.2
 // and RFC 9051 7.5.2 describe the envelope as the header's fields, and
-// clients decode encoded-words themselves. Dovecot does the same. An absent
-// field is NIL; an empty one is "".
+// clients decode encoded-words themselves. Dovecot does the same, and we
+// follow it in three details: in subjects and names, runs of white space
+// (folding included) become one space, trimmed at both ends; when a field
+// appears twice, the last Subject, Date, In-Reply-To or Message-ID counts
+// while the address fields add up. An absent field is NIL; an empty one "".
 
-import { headerValue, splitHeaderFields } from '../mime/header.ts';
+import { fieldValue, splitHeaderFields } from '../mime/header.ts';
 import type { HeaderField } from '../mime/header.ts';
 import { parseAddressList } from '../mime/address.ts';
 import type { AddressListItem, MailAddress } from '../mime/address.ts';
 import { NIL, nstring } from './imap-string.ts';
 import type { WireString } from './imap-string.ts';
 
+/** Text for people: white space runs as one space, no white space at the ends. */
+function forHumans(value: string | null): string | null {
+  return value === null ? null : value.replace(/[ \t\r\n]+/g, ' ').trim();
+}
+
 function address(a: MailAddress): WireString {
-  return `(${nstring(a.name)} ${nstring(a.adl)} ${nstring(a.mailbox)} ${nstring(a.host)})`;
+  return `(${nstring(forHumans(a.name))} ${nstring(a.adl)} ${nstring(a.mailbox)} ${nstring(a.host)})`;
 }
 
 /** An address list as ENVELOPE writes it: "(" 1*address ")" or NIL. */
@@ -43,24 +51,28 @@ export function formatAddressList(items: readonly AddressListItem[]): WireString
 /** ENVELOPE from a header section (the raw fields, as MimePart.header holds them). */
 export function formatEnvelope(header: Buffer | readonly HeaderField[]): WireString {
   const fields = Buffer.isBuffer(header) ? splitHeaderFields(header) : header;
-  const value = (name: string) => headerValue(fields, name);
-  const list = (name: string) => parseAddressList(value(name));
-  const from = list('From');
-  const sender = list('Sender');
-  const replyTo = list('Reply-To');
+  const named = (name: string) => fields.filter((f) => f.name.toLowerCase() === name);
+  const value = (name: string) => {
+    const all = named(name);
+    return all.length === 0 ? null : fieldValue(all[all.length - 1]);
+  };
+  const list = (name: string) => named(name).flatMap((f) => parseAddressList(fieldValue(f)));
+  const from = list('from');
+  const sender = list('sender');
+  const replyTo = list('reply-to');
   return (
     '(' +
     [
-      nstring(value('Date')),
-      nstring(value('Subject')),
+      nstring(value('date')),
+      nstring(forHumans(value('subject'))),
       formatAddressList(from),
       formatAddressList(sender.length > 0 ? sender : from),
       formatAddressList(replyTo.length > 0 ? replyTo : from),
-      formatAddressList(list('To')),
-      formatAddressList(list('Cc')),
-      formatAddressList(list('Bcc')),
-      nstring(value('In-Reply-To')),
-      nstring(value('Message-ID')),
+      formatAddressList(list('to')),
+      formatAddressList(list('cc')),
+      formatAddressList(list('bcc')),
+      nstring(value('in-reply-to')),
+      nstring(value('message-id')),
     ].join(' ') +
     ')'
   );

@@ -10,7 +10,8 @@
 //
 // Quoted or literal: TEXT-CHAR excludes CR and LF, and 8-bit bytes are not
 // CHARs at all, so those need a literal; so does NUL, which not even a
-// literal may hold (CHAR8 is %x01-ff), and is dropped. A quote or a
+// literal may hold (CHAR8 is %x01-ff): it becomes U+FFFD in UTF-8, the
+// replacement character, as Dovecot sends it. A quote or a
 // backslash could be escaped inside a quoted string; we send a literal
 // instead, as Dovecot does (simpler, and nothing to get wrong in escaping).
 
@@ -38,9 +39,11 @@ export function needsLiteral(value: string): boolean {
   return /[\r\n\0"\\\x80-\xff]/.test(value);
 }
 
-/** A literal: {n}CRLF then the bytes (NUL bytes dropped, RFC 3501 9 CHAR8). */
+const REPLACEMENT_CHARACTER = '\xef\xbf\xbd'; // U+FFFD in UTF-8, as a byte string
+
+/** A literal: {n}CRLF then the bytes (a NUL becomes U+FFFD, RFC 3501 9 CHAR8). */
 export function literal(value: string | Buffer): WireString {
-  const bytes = asByteString(value).replace(/\0/g, '');
+  const bytes = asByteString(value).replace(/\0/g, REPLACEMENT_CHARACTER);
   return `{${bytes.length}}\r\n${bytes}`;
 }
 

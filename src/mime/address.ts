@@ -12,8 +12,8 @@
 // decoded: IMAP sends names raw, as Dovecot does; `addressText` decodes
 // them (RFC 2047, RFC 6532) for SEARCH and for people.
 //
-// Tolerance, for mail as it is: a comment stands in for a missing display
-// name (Dovecot does this too); `Joe joe@x.org` without angle brackets
+// Tolerance, for mail as it is: a comment after an address stands in for a
+// missing display name (Dovecot does this too); `Joe joe@x.org` without angle brackets
 // reads as name "Joe"; a missing ">" is forgiven; an address with no "@"
 // gets the host MISSING_DOMAIN and a missing local part MISSING_MAILBOX,
 // the placeholders Dovecot sends; empty list elements are skipped (RFC
@@ -46,7 +46,7 @@ interface Token {
   text: string;
   /** White space or a comment came before it. */
   spaced: boolean;
-  /** The comment just before this token, if any (for the name fallback). */
+  /** The comment just after this token, if any (for the name fallback). */
   comment: string | null;
 }
 
@@ -56,11 +56,9 @@ const SPECIALS = '()<>[]:;@\\,."';
 function tokenize(text: string): Token[] {
   const tokens: Token[] = [];
   let spaced = false;
-  let comment: string | null = null; // a comment waiting for the next token
   const push = (kind: TokenKind, value: string) => {
-    tokens.push({ kind, text: value, spaced, comment });
+    tokens.push({ kind, text: value, spaced, comment: null });
     spaced = false;
-    comment = null;
   };
   let i = 0;
   while (i < text.length) {
@@ -80,11 +78,10 @@ function tokenize(text: string): Token[] {
         else body += d;
       }
       i++;
-      // A comment belongs to the address it follows (`joe@x.org (Joe)`),
-      // or, at the start of an element, to the one it precedes.
+      // A comment belongs to the token it follows (`joe@x.org (Joe)`); one
+      // that starts a list element is dropped, as Dovecot drops it.
       const last = tokens[tokens.length - 1];
       if (last && !(last.kind === 'special' && ',;:'.includes(last.text))) last.comment = body.trim();
-      else comment = body.trim();
       spaced = true;
     } else if (c === '"') {
       let value = '';

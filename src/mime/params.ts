@@ -149,30 +149,32 @@ function escapeExtended(value: string): string {
   return value.replace(/[^!#$&+\-.0-9A-Z^_`a-z{|}~]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0'));
 }
 
-/** RFC 2231 3: `name*0`, `name*1*`... become one parameter, in order. */
+/**
+ * RFC 2231 3: `name*0`, `name*1*`... become one parameter, in order of
+ * their numbers. As Dovecot does, the plain parameters come first, in the
+ * order written, then the RFC 2231 ones (`name*` too), sorted by name.
+ */
 function mergeContinuations(params: MimeParam[]): MimeParam[] {
   const out: MimeParam[] = [];
-  const groups = new Map<string, { at: number; base: string; segments: { n: number; extended: boolean; value: string }[] }>();
+  const groups = new Map<string, { base: string; segments: { n: number; extended: boolean; value: string }[] }>();
   for (const p of params) {
-    const m = /^(.+?)\*(\d{1,3})(\*?)$/.exec(p.name);
+    const m = /^(.+?)\*(?:(\d{1,3})(\*?))?$/.exec(p.name);
     if (!m) {
       out.push(p);
       continue;
     }
     const key = m[1].toLowerCase();
     let group = groups.get(key);
-    if (!group) {
-      group = { at: out.length, base: m[1], segments: [] };
-      groups.set(key, group);
-      out.push({ name: '', value: '' }); // holds the place of the merged parameter
-    }
-    group.segments.push({ n: Number(m[2]), extended: m[3] === '*', value: p.value });
+    if (!group) groups.set(key, (group = { base: m[1], segments: [] }));
+    // `name*` alone is one encoded segment.
+    group.segments.push({ n: m[2] === undefined ? 0 : Number(m[2]), extended: m[2] === undefined || m[3] === '*', value: p.value });
   }
-  for (const group of groups.values()) {
+  for (const key of [...groups.keys()].sort()) {
+    const group = groups.get(key)!;
     group.segments.sort((a, b) => a.n - b.n);
     const extended = group.segments.some((seg) => seg.extended);
     const value = group.segments.map((seg) => (extended && !seg.extended ? escapeExtended(seg.value) : seg.value)).join('');
-    out[group.at] = { name: extended ? `${group.base}*` : group.base, value };
+    out.push({ name: extended ? `${group.base}*` : group.base, value });
   }
   return out;
 }
