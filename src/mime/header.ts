@@ -60,8 +60,15 @@ export function removeFields(section: Buffer, names: ReadonlySet<string>): Buffe
  */
 export function fieldValue(field: HeaderField): string {
   const colon = field.name === '' ? -1 : field.raw.indexOf(0x3a);
-  const text = field.raw.toString('latin1', colon + 1);
-  return text.replace(/\r?\n/g, '').replace(/^[ \t]+|[ \t\r]+$/g, '');
+  let start = colon + 1;
+  let end = field.raw.length;
+  const raw = field.raw;
+  while (start < end && (raw[start] === 0x20 || raw[start] === 0x09)) start++;
+  while (end > start && (raw[end - 1] === 0x20 || raw[end - 1] === 0x09 || raw[end - 1] === LF || raw[end - 1] === CR)) end--;
+  const text = raw.toString('latin1', start, end);
+  if (!text.includes('\n')) return text;
+  // A value may start on a continuation line: trim again after unfolding.
+  return text.replace(/\r?\n/g, '').replace(/^[ \t]+/, '');
 }
 
 /** The value of the first field called `name` (any case), or null. */

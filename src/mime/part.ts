@@ -8,7 +8,7 @@
 // message, itself a part whose header is the embedded message's header.
 // IMAP numbers parts as RFC 3501 6.4.5 says: `partAt` finds them.
 
-import { headerValue, splitHeaderFields } from './header.ts';
+import { fieldValue, splitHeaderFields } from './header.ts';
 import { parseContentType, parseDisposition } from './params.ts';
 import type { Disposition, MimeParam } from './params.ts';
 
@@ -74,12 +74,30 @@ export function emptyPart(headerStart: number): MimePart {
  * multipart/digest, whose default type is message/rfc822 (RFC 2046 5.1.5).
  */
 export function describePart(part: MimePart, inDigest: boolean): void {
-  const fields = splitHeaderFields(part.header);
-  const contentType = parseContentType(headerValue(fields, 'Content-Type'));
-  if (contentType) {
-    part.type = contentType.type;
-    part.subtype = contentType.subtype;
-    part.params = contentType.params;
+  // One pass over the fields; the first of each name counts.
+  let contentType: string | null = null;
+  let disposition: string | null = null;
+  let language: string | null = null;
+  for (const field of splitHeaderFields(part.header)) {
+    const name = field.name;
+    // Only Content-* fields matter here: skip the rest without lower-casing them.
+    if (name.length < 10 || (name.charCodeAt(0) | 0x20) !== 0x63 || name[7] !== '-') continue;
+    switch (name.toLowerCase()) {
+      case 'content-type': contentType ??= fieldValue(field); break;
+      case 'content-id': part.id ??= fieldValue(field); break;
+      case 'content-description': part.description ??= fieldValue(field); break;
+      case 'content-transfer-encoding': part.encoding ??= fieldValue(field); break;
+      case 'content-md5': part.md5 ??= fieldValue(field); break;
+      case 'content-disposition': disposition ??= fieldValue(field); break;
+      case 'content-language': language ??= fieldValue(field); break;
+      case 'content-location': part.location ??= fieldValue(field); break;
+    }
+  }
+  const parsed = parseContentType(contentType);
+  if (parsed) {
+    part.type = parsed.type;
+    part.subtype = parsed.subtype;
+    part.params = parsed.params;
     part.hasContentType = true;
   } else if (inDigest) {
     part.type = 'message';
@@ -90,14 +108,8 @@ export function describePart(part: MimePart, inDigest: boolean): void {
     part.type = 'text';
     part.subtype = 'plain';
   }
-  part.id = headerValue(fields, 'Content-ID');
-  part.description = headerValue(fields, 'Content-Description');
-  part.encoding = headerValue(fields, 'Content-Transfer-Encoding');
-  part.md5 = headerValue(fields, 'Content-MD5');
-  part.disposition = parseDisposition(headerValue(fields, 'Content-Disposition'));
-  part.location = headerValue(fields, 'Content-Location');
+  part.disposition = parseDisposition(disposition);
   // RFC 3282 2: a comma-separated list of language tags.
-  const language = headerValue(fields, 'Content-Language');
   const tags = language === null ? [] : language.replace(/\([^)]*\)/g, '').split(',').map((t) => t.trim()).filter((t) => t !== '');
   part.language = tags.length > 0 ? tags : null;
 }

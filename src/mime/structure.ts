@@ -69,8 +69,6 @@ interface Frame {
   inDigest: boolean;
   /** "--" + boundary, for a multipart whose parts are being read. */
   delimiter: Buffer | null;
-  header: Buffer[];
-  headerBytes: number;
   lfAtHeader: number;
   bareAtHeader: number;
   lfAtBody: number;
@@ -92,6 +90,9 @@ export class MimeStructureParser {
   readonly #root: MimePart;
   #parts = 1;
   #headerBudget: number;
+  // The header being read: only the top frame is ever in its header.
+  #header = Buffer.allocUnsafe(1024);
+  #headerLength = 0;
   #boundariesOff = false; // the part limit was reached
 
   #position = 0; // absolute offset of the next byte pushed
@@ -164,7 +165,7 @@ export class MimeStructureParser {
 
   #newFrame(part: MimePart, depth: number, inDigest: boolean): Frame {
     return {
-      part, state: 'header', depth, inDigest, delimiter: null, header: [], headerBytes: 0,
+      part, state: 'header', depth, inDigest, delimiter: null,
       lfAtHeader: this.#lfAtLine, bareAtHeader: this.#bareAtLine, lfAtBody: 0, bareAtBody: 0, writer: null,
     };
   }
@@ -317,11 +318,17 @@ export class MimeStructureParser {
   }
 
   #keepHeader(frame: Frame, buf: Buffer, start: number, end: number): void {
-    const room = Math.min(this.#limits.maxHeaderBytes - frame.headerBytes, this.#headerBudget);
+    const room = Math.min(this.#limits.maxHeaderBytes - this.#headerLength, this.#headerBudget);
     const take = Math.max(0, Math.min(end - start, room));
-    if (take > 0) frame.header.push(Buffer.from(buf.subarray(start, start + take))); // copy: chunks are reused
     if (take < end - start) frame.part.headerTruncated = true;
-    frame.headerBytes += take;
+    if (take === 0) return;
+    if (this.#headerLength + take > this.#header.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.#header.length * 2, this.#headerLength + take));
+      this.#header.copy(bigger, 0, 0, this.#headerLength);
+      this.#header = bigger;
+    }
+    buf.copy(this.#header, this.#headerLength, start, start + take); // a copy: chunks are reused
+    this.#headerLength += take;
     this.#headerBudget -= take;
   }
 
@@ -352,8 +359,8 @@ export class MimeStructureParser {
 
   #finishHeader(frame: Frame, bodyStart: number, lf: number, bare: number): void {
     const part = frame.part;
-    part.header = frame.header.length === 1 ? frame.header[0] : Buffer.concat(frame.header);
-    frame.header = [];
+    part.header = Buffer.from(this.#header.subarray(0, this.#headerLength));
+    this.#headerLength = 0;
     part.bodyStart = bodyStart;
     part.headerOctets = bodyStart - part.headerStart + (bare - frame.bareAtHeader);
     frame.lfAtBody = lf;
