@@ -3,7 +3,7 @@
 //
 // Case folding: both sides are normalized to NFC and then lower-cased with
 // String.prototype.toLowerCase(), Unicode's default (locale-free) lower
-// case mapping. That is simpler than Dovecot's i;unicode-casemap (RFC
+// case mapping, with final sigma folded to sigma. That is simpler than Dovecot's i;unicode-casemap (RFC
 // 5051: title case after full decomposition): it finds "CAFÉ" in "café"
 // whether the é is one code point or e + combining accent, but does not
 // match "ß" with "ss". A match may span the pieces: the last characters of
@@ -11,7 +11,9 @@
 
 /** The form both needle and text are compared in. */
 export function foldForSearch(text: string): string {
-  return text.normalize('NFC').toLowerCase();
+  // toLowerCase() writes a final sigma as "ς" depending on what follows it,
+  // which a piece boundary would change; case folding makes it "σ".
+  return text.normalize('NFC').toLowerCase().replace(/ς/g, 'σ');
 }
 
 // The last character and the combining marks after it: NFC may still join
