@@ -26,8 +26,8 @@
 import { describePart, emptyPart, isEmbeddedMessage, isMultipart, transferEncoding } from './part.ts';
 import type { MimePart } from './part.ts';
 import { paramValue } from './params.ts';
-import { LeafWriter } from './leaf-writer.ts';
-import type { BodyListener } from './leaf-writer.ts';
+import { HeaderBuffer, LeafWriter } from './part-bytes.ts';
+import type { BodyListener } from './part-bytes.ts';
 
 export type { BodyListener };
 
@@ -89,10 +89,7 @@ export class MimeStructureParser {
   readonly #stack: Frame[] = [];
   readonly #root: MimePart;
   #parts = 1;
-  #headerBudget: number;
-  // The header being read: only the top frame is ever in its header.
-  #header = Buffer.allocUnsafe(1024);
-  #headerLength = 0;
+  readonly #header: HeaderBuffer; // only the top frame is ever in its header
   #boundariesOff = false; // the part limit was reached
 
   #position = 0; // absolute offset of the next byte pushed
@@ -114,7 +111,7 @@ export class MimeStructureParser {
   constructor(limits: Partial<StructureLimits> = {}, listener: BodyListener | null = null) {
     this.#limits = { ...DEFAULT_LIMITS, ...limits };
     this.#listener = listener;
-    this.#headerBudget = this.#limits.maxTotalHeaderBytes;
+    this.#header = new HeaderBuffer(this.#limits.maxHeaderBytes, this.#limits.maxTotalHeaderBytes);
     this.#root = emptyPart(0);
     this.#stack.push(this.#newFrame(this.#root, 0, false));
   }
@@ -294,9 +291,10 @@ export class MimeStructureParser {
       this.#headerDone(top, lineEnd);
       return;
     }
-    if (top.state === 'header') this.#keepHeader(top, buf, start, end === nl && buf === lfChunk ? nl + 1 : end);
-    else if (top.state === 'leaf') this.#writer()?.piece(buf, start, end);
-    if (top.state === 'header' && buf !== lfChunk) this.#keepHeader(top, lfChunk, nl, nl + 1);
+    if (top.state === 'header') {
+      this.#keepHeader(top, buf, start, end);
+      this.#keepHeader(top, lfChunk, nl, nl + 1); // and its LF
+    } else if (top.state === 'leaf') this.#writer()?.piece(buf, start, end);
     this.#endLine(nl, lfChunk, top.state === 'leaf');
   }
 
@@ -318,18 +316,7 @@ export class MimeStructureParser {
   }
 
   #keepHeader(frame: Frame, buf: Buffer, start: number, end: number): void {
-    const room = Math.min(this.#limits.maxHeaderBytes - this.#headerLength, this.#headerBudget);
-    const take = Math.max(0, Math.min(end - start, room));
-    if (take < end - start) frame.part.headerTruncated = true;
-    if (take === 0) return;
-    if (this.#headerLength + take > this.#header.length) {
-      const bigger = Buffer.allocUnsafe(Math.max(this.#header.length * 2, this.#headerLength + take));
-      this.#header.copy(bigger, 0, 0, this.#headerLength);
-      this.#header = bigger;
-    }
-    buf.copy(this.#header, this.#headerLength, start, start + take); // a copy: chunks are reused
-    this.#headerLength += take;
-    this.#headerBudget -= take;
+    if (!this.#header.add(buf, start, end)) frame.part.headerTruncated = true;
   }
 
   // --- the events: a header ends, a boundary, a part ends ---
@@ -359,8 +346,7 @@ export class MimeStructureParser {
 
   #finishHeader(frame: Frame, bodyStart: number, lf: number, bare: number): void {
     const part = frame.part;
-    part.header = Buffer.from(this.#header.subarray(0, this.#headerLength));
-    this.#headerLength = 0;
+    part.header = this.#header.take();
     part.bodyStart = bodyStart;
     part.headerOctets = bodyStart - part.headerStart + (bare - frame.bareAtHeader);
     frame.lfAtBody = lf;

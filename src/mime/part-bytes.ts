@@ -1,9 +1,11 @@
-// Hands the body bytes of one part to a listener while the structure parser
-// (structure.ts) streams through a message, exactly the bytes of
-// [bodyStart, bodyEnd): the line end before a boundary line belongs to the
-// boundary (RFC 2046 5.1.1), but that is only known when the next line is
-// seen, so the last line end is held back until then. A CR at the end of a
-// chunk is held back too, in case the LF that makes it a line end follows.
+// What the structure parser (structure.ts) does with the bytes of a part:
+// it keeps the header, up to a limit, and hands the body to a listener.
+//
+// The body handed over is exactly [bodyStart, bodyEnd): the line end before
+// a boundary line belongs to the boundary (RFC 2046 5.1.1), but that is only
+// known when the next line is seen, so the last line end is held back until
+// then. A CR at the end of a chunk is held back too, in case the LF that
+// makes it a line end follows.
 
 import type { MimePart } from './part.ts';
 
@@ -74,5 +76,43 @@ export class LeafWriter {
   #emit(data: Buffer): void {
     this.#written += data.length;
     this.#listener.bodyData?.(this.#part, data);
+  }
+}
+
+/**
+ * The header being read, copied out of the chunks (which the caller may
+ * reuse) into one growing buffer, up to a limit per part and a budget
+ * shared by all parts of the message.
+ */
+export class HeaderBuffer {
+  #bytes = Buffer.allocUnsafe(1024);
+  #length = 0;
+  #budget: number;
+  readonly #perPart: number;
+
+  constructor(perPart: number, budget: number) {
+    this.#perPart = perPart;
+    this.#budget = budget;
+  }
+
+  /** Keeps buf[start, end); false when some of it did not fit. */
+  add(buf: Buffer, start: number, end: number): boolean {
+    const take = Math.max(0, Math.min(end - start, this.#perPart - this.#length, this.#budget));
+    if (this.#length + take > this.#bytes.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.#bytes.length * 2, this.#length + take));
+      this.#bytes.copy(bigger, 0, 0, this.#length);
+      this.#bytes = bigger;
+    }
+    buf.copy(this.#bytes, this.#length, start, start + take);
+    this.#length += take;
+    this.#budget -= take;
+    return take === end - start;
+  }
+
+  /** The header kept so far, as a buffer of its own; starts the next one. */
+  take(): Buffer {
+    const header = Buffer.from(this.#bytes.subarray(0, this.#length));
+    this.#length = 0;
+    return header;
   }
 }
