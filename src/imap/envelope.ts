@@ -26,6 +26,8 @@ import type { AddressListItem, MailAddress } from '../mime/address.ts';
 import { NIL, nstring } from './imap-string.ts';
 import type { WireString } from './imap-string.ts';
 
+const ENVELOPE_FIELDS = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
+
 /** Text for people: white space runs as one space, no white space at the ends. */
 function forHumans(value: string | null): string | null {
   return value === null ? null : value.replace(/[ \t\r\n]+/g, ' ').trim();
@@ -51,7 +53,17 @@ export function formatAddressList(items: readonly AddressListItem[]): WireString
 /** ENVELOPE from a header section (the raw fields, as MimePart.header holds them). */
 export function formatEnvelope(header: Buffer | readonly HeaderField[]): WireString {
   const fields = Buffer.isBuffer(header) ? splitHeaderFields(header) : header;
-  const named = (name: string) => fields.filter((f) => f.name.toLowerCase() === name);
+  // One pass over the header, keeping the fields ENVELOPE is made of.
+  const byName = new Map<string, HeaderField[]>();
+  for (const field of fields) {
+    if (field.name.length > 11) continue; // longer than "In-Reply-To"
+    const lower = field.name.toLowerCase();
+    if (!ENVELOPE_FIELDS.has(lower)) continue;
+    const list = byName.get(lower);
+    if (list) list.push(field);
+    else byName.set(lower, [field]);
+  }
+  const named = (name: string) => byName.get(name) ?? [];
   const value = (name: string) => {
     const all = named(name);
     return all.length === 0 ? null : fieldValue(all[all.length - 1]);

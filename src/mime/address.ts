@@ -51,6 +51,8 @@ interface Token {
 }
 
 const SPECIALS = '()<>[]:;@\\,."';
+// An atom runs to the next special or white space (RFC 5322 3.2.3; 8-bit bytes are atext too, RFC 6532).
+const ATOM = /[^()<>[\]:;@\\,."\s]+/y;
 
 /** Cuts the value into atoms, quoted strings, domain literals and specials; comments are kept aside. */
 function tokenize(text: string): Token[] {
@@ -100,9 +102,10 @@ function tokenize(text: string): Token[] {
       push('special', c);
       i++;
     } else {
-      const start = i;
-      while (i < text.length && !SPECIALS.includes(text[i]) && !' \t\r\n'.includes(text[i])) i++;
-      push('atom', text.slice(start, i));
+      ATOM.lastIndex = i;
+      ATOM.test(text);
+      push('atom', text.slice(i, ATOM.lastIndex));
+      i = ATOM.lastIndex;
     }
   }
   return tokens;

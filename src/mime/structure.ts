@@ -187,7 +187,7 @@ export class MimeStructureParser {
     let best = -1;
     for (let k = this.#stack.length - 1; k >= 0; k--) {
       const d = this.#stack[k].delimiter;
-      if (d === null || this.#stack[k].state === 'epilogue' || d.length > length) continue;
+      if (d === null || this.#stack[k].state === 'epilogue' || d.length > length || buf[start + 2] !== d[2]) continue;
       if (buf.compare(d, 0, d.length, start, start + d.length) !== 0) continue;
       if (best < 0 || d.length > this.#stack[best].delimiter!.length) best = k;
     }
