@@ -103,9 +103,10 @@ export function findHeaderEnd(buffer: Buffer, start = 0): HeaderEnd | null {
 
 /**
  * The same search over a stream of chunks: `push` returns the offset in
- * the chunk where the body starts, or -1 while the header goes on. The
- * empty line may be split between chunks anywhere. After it is found,
- * `headerLength` is the header's total length in bytes.
+ * the chunk where the body starts, or -1 while the header goes on (and 0
+ * for every chunk after that: they are all body). The empty line may be
+ * split between chunks anywhere. Once it is found, `headerLength` is the
+ * header's length in bytes, as in findHeaderEnd.
  */
 export class HeaderEndFinder {
   // At the start of a line (0), after a CR at a line start (1), or inside a line (2).
