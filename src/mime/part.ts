@@ -52,7 +52,7 @@ export interface MimePart {
 
   /** Multipart: the parts, in order. Empty when they could not be read (no boundary, a limit). */
   children: MimePart[];
-  /** message/rfc822 and message/global: the embedded message, or null when not parsed. */
+  /** message/rfc822: the embedded message, or null when not parsed. */
   message: MimePart | null;
 }
 
@@ -118,11 +118,14 @@ export function isMultipart(part: MimePart): boolean {
   return part.type.toLowerCase() === 'multipart';
 }
 
-/** message/rfc822, or message/global (RFC 6532 3.7), which IMAP treats alike (RFC 9051 7.5.2). */
+/**
+ * message/rfc822: a part that holds a message. Not message/global (RFC
+ * 6532 3.7): IMAP4rev1's grammar (RFC 3501 9, media-message) has only
+ * RFC822, so a rev1 client would misread a global one written with an
+ * envelope; Dovecot 2.3 also sends it as a basic part.
+ */
 export function isEmbeddedMessage(part: MimePart): boolean {
-  if (part.type.toLowerCase() !== 'message') return false;
-  const subtype = part.subtype.toLowerCase();
-  return subtype === 'rfc822' || subtype === 'global';
+  return part.type.toLowerCase() === 'message' && part.subtype.toLowerCase() === 'rfc822';
 }
 
 /** The encoding in lower case, 7bit when absent (RFC 2045 6.1). */

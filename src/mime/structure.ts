@@ -11,7 +11,7 @@
 // space, RFC 2046 5.1.1, or anything else may follow), the longest match
 // winning. A missing closing boundary is no error: the parts end with the
 // message. message/rfc822 parts hold a message with a structure of its own
-// (RFC 2046 5.2.1).
+// (RFC 2046 5.2.1), parsed as such.
 //
 // How it works: bytes are pushed in chunks and looked at line by line, with
 // indexOf. Bodies are never copied, only counted: every line end moves two

@@ -64,3 +64,9 @@ test('8-bit and quoted parameter values are sent as literals', async () => {
   const root = await structure('Content-Type: application/pdf; name="caf\xc3\xa9 \\"1\\".pdf"\n\nx');
   assert.equal(formatBody(root), '("application" "pdf" ("name" {13}\r\ncaf\xc3\xa9 "1".pdf) NIL NIL "7bit" 1)');
 });
+
+test('message/global is a basic part, as in RFC 3501 9 and Dovecot 2.3', async () => {
+  const root = await structure('Content-Type: message/global\n\nSubject: g\n\nbody\n');
+  assert.equal(formatBody(root), '("message" "global" NIL NIL NIL "7bit" 20)');
+  assert.equal(root.message, null);
+});
