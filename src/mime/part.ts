@@ -86,7 +86,7 @@ export function describePart(part: MimePart, inDigest: boolean): void {
       case 'content-type': contentType ??= fieldValue(field); break;
       case 'content-id': part.id ??= fieldValue(field); break;
       case 'content-description': part.description ??= fieldValue(field); break;
-      case 'content-transfer-encoding': part.encoding ??= fieldValue(field); break;
+      case 'content-transfer-encoding': part.encoding ??= encodingToken(fieldValue(field)); break;
       case 'content-md5': part.md5 ??= fieldValue(field); break;
       case 'content-disposition': disposition ??= fieldValue(field); break;
       case 'content-language': language ??= fieldValue(field); break;
@@ -112,6 +112,16 @@ export function describePart(part: MimePart, inDigest: boolean): void {
   // RFC 3282 2: a comma-separated list of language tags.
   const tags = language === null ? [] : language.replace(/\([^)]*\)/g, '').split(',').map((t) => t.trim()).filter((t) => t !== '');
   part.language = tags.length > 0 ? tags : null;
+}
+
+/**
+ * RFC 2045 6.1: the encoding is one token (comments allowed around it).
+ * Anything else is unreadable and counts as absent, that is 7bit, as
+ * Dovecot treats it.
+ */
+function encodingToken(value: string): string | null {
+  const token = value.replace(/\([^()]*\)/g, '').trim();
+  return /^[^\x00-\x20\x7f()<>@,;:\\"/[\]?=]+$/.test(token) ? token : null;
 }
 
 export function isMultipart(part: MimePart): boolean {

@@ -5,9 +5,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatBody, formatBodyStructure } from '../../src/imap/bodystructure.ts';
-import { parseStructure } from '../../src/mime/structure.ts';
+import { MimeStructureParser, parseStructure } from '../../src/mime/structure.ts';
 
 const structure = async (text: string) => parseStructure([Buffer.from(text, 'latin1')]);
+
+function parseStructureSync(text: string) {
+  const parser = new MimeStructureParser();
+  parser.push(Buffer.from(text, 'latin1'));
+  return parser.end();
+}
 
 test('a text part: type, parameters, fields, octets and lines; extension data only in BODYSTRUCTURE', async () => {
   const root = await structure(
@@ -69,4 +75,11 @@ test('message/global is a basic part, as in RFC 3501 9 and Dovecot 2.3', async (
   const root = await structure('Content-Type: message/global\n\nSubject: g\n\nbody\n');
   assert.equal(formatBody(root), '("message" "global" NIL NIL NIL "7bit" 20)');
   assert.equal(root.message, null);
+});
+
+test('an encoding that is not one token counts as absent (7bit), as in Dovecot', async () => {
+  const body = (encoding: string) => formatBody(parseStructureSync(`Content-Type: text/plain\nContent-Transfer-Encoding: ${encoding}\n\nx`));
+  assert.equal(body('BASE64 (comment)'), '("text" "plain" ("charset" "us-ascii") NIL NIL "BASE64" 1 0)');
+  assert.equal(body('quoted-printable <p>junk'), '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 1 0)');
+  assert.equal(body('"base64"'), '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 1 0)');
 });
