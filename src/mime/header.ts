@@ -47,9 +47,15 @@ export function splitHeaderFields(section: Buffer): HeaderField[] {
   return fields;
 }
 
-/** The header section without the fields named in `names` (lower case). */
+/** The header section without the fields named in `names` (lower case): IMAP HEADER.FIELDS.NOT. */
 export function removeFields(section: Buffer, names: ReadonlySet<string>): Buffer {
   const kept = splitHeaderFields(section).filter((field) => !names.has(field.name.toLowerCase()));
+  return Buffer.concat(kept.map((field) => field.raw));
+}
+
+/** Only the fields named in `names` (lower case), in header order: IMAP HEADER.FIELDS (RFC 3501 6.4.5). */
+export function pickFields(section: Buffer, names: ReadonlySet<string>): Buffer {
+  const kept = splitHeaderFields(section).filter((field) => names.has(field.name.toLowerCase()));
   return Buffer.concat(kept.map((field) => field.raw));
 }
 

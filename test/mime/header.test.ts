@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fieldValue, findHeaderEnd, HeaderEndFinder, headerValue, removeFields, splitHeaderFields } from '../../src/mime/header.ts';
+import { fieldValue, findHeaderEnd, HeaderEndFinder, headerValue, pickFields, removeFields, splitHeaderFields } from '../../src/mime/header.ts';
 import { formatMessageDate } from '../../src/mime/header.ts';
 import { splitAt } from './helpers.ts';
 
@@ -13,6 +13,7 @@ test('fields keep their raw lines; continuation lines belong to the field above'
   assert.deepEqual(fields.map((f) => f.name), ['Subject', 'X-Empty', '', 'To']);
   assert.equal(fields[0].raw.toString(), 'Subject: a\n b\n');
   assert.equal(removeFields(Buffer.from('A: 1\nB: 2\n c\nC: 3\n'), new Set(['b'])).toString(), 'A: 1\nC: 3\n');
+  assert.equal(pickFields(Buffer.from('A: 1\nB: 2\n c\nC: 3\nb: 4\n'), new Set(['b', 'x'])).toString(), 'B: 2\n c\nb: 4\n');
 });
 
 test('values are unfolded and trimmed, byte for byte', () => {
