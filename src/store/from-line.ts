@@ -8,8 +8,7 @@
 // at spaces. The date is C's asctime() layout, with the day of the month
 // padded by a space ("Nov  2"); we write it in UTC, as RFC 4155 asks.
 
-const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+import { DAY_NAMES, MONTH_NAMES } from '../mime/date.ts';
 
 /** The sender written for the null envelope sender (bounces). */
 export const NULL_SENDER = 'MAILER-DAEMON';
@@ -19,7 +18,7 @@ export function asctime(date: Date): string {
   const two = (n: number) => String(n).padStart(2, '0');
   const day = String(date.getUTCDate()).padStart(2, ' ');
   const time = `${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())}`;
-  return `${DAYS[date.getUTCDay()]} ${MONTHS[date.getUTCMonth()]} ${day} ${time} ${date.getUTCFullYear()}`;
+  return `${DAY_NAMES[date.getUTCDay()]} ${MONTH_NAMES[date.getUTCMonth()]} ${day} ${time} ${date.getUTCFullYear()}`;
 }
 
 /** The separator line for a message, including its final LF. */
