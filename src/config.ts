@@ -40,6 +40,10 @@ export const defaults = {
     pop3: 2110,
     /** POP3 over implicit TLS [995]. */
     pop3s: 2995,
+    /** IMAP with STARTTLS [143]. */
+    imap: 2143,
+    /** IMAP over implicit TLS [993]. */
+    imaps: 2993,
   },
   tls: {
     /**
@@ -54,6 +58,13 @@ export const defaults = {
   auth: {
     /** Allow AUTH without TLS from loopback clients (local scripts, tests). Never over the network. */
     allowPlaintextOnLoopback: false,
+    /**
+     * Clients allowed to pass on their own user's address (IMAP ID
+     * x-originating-ip), so the login throttle counts each webmail user by
+     * their address rather than the webmail's (Dovecot: login_trusted_networks).
+     * The webmail runs on this machine by default.
+     */
+    trustedClients: ['127.0.0.0/8', '::1'],
   },
   /** The relay process (src/relay/): delivers queued mail to other domains. */
   relay: {
@@ -147,6 +158,10 @@ export const defaults = {
     idleTimeoutSeconds: 300,
     /** The same for POP3, where RFC 1939 3 says at least 10 minutes. */
     pop3IdleTimeoutSeconds: 600,
+    /** The same for IMAP: RFC 3501 5.4 says at least 30 minutes (clients IDLE for 29). */
+    imapIdleTimeoutSeconds: 1800,
+    /** IMAP sessions live long (a client stays in IDLE for days); this bounds them all the same. */
+    imapSessionSeconds: 86400,
     /**
      * The longest an SMTP or POP3 session may last, however busy: a client
      * dripping a byte every few seconds cannot hold a connection for ever.
