@@ -8,8 +8,8 @@ import * as path from 'node:path';
 import { LockTimeoutError } from '../../src/store/dotlock.ts';
 import { MboxAppender, realAppendIO } from '../../src/store/mbox-append.ts';
 import type { AppendIO, AppendRequest } from '../../src/store/mbox-append.ts';
-import { readMessageBuffer, scanMbox } from '../../src/store/mbox-read.ts';
-import type { MboxEntry } from '../../src/store/mbox-read.ts';
+import { readMessageBuffer, scanMbox } from '../helpers/mbox-read.ts';
+import type { MboxEntry } from '../helpers/mbox-read.ts';
 import { contentOf, scratchDir } from './helpers.ts';
 
 const dir = await scratchDir('append');

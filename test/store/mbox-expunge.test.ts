@@ -10,7 +10,7 @@ import { expungeMessages, expungeTempPath } from '../../src/store/mbox-expunge.t
 import { indexPathFor, loadIndex, saveIndex } from '../../src/store/mbox-index.ts';
 import type { IndexedMessage, MailboxIndex } from '../../src/store/mbox-index.ts';
 import { MboxAppender } from '../../src/store/mbox-append.ts';
-import { readMessageBuffer, scanMbox } from '../../src/store/mbox-read.ts';
+import { readMessageBuffer, scanMbox } from '../helpers/mbox-read.ts';
 import { contentOf, scratchDir } from './helpers.ts';
 
 const dir = await scratchDir('expunge');
