@@ -16,7 +16,9 @@
 //  - Never a partial message: on any error the file is cut back to its size
 //    before the batch (ftruncate) and every request of the batch fails.
 //    A request whose content stream fails is cut back alone; the rest of
-//    the batch goes on.
+//    the batch goes on. A process killed mid-batch cannot cut anything
+//    back; the append journal (append-journal.ts) records where each batch
+//    starts, and the next holder of the lock cuts a torn batch off.
 //  - A request is resolved only after the fsync covering its bytes.
 //  - At most one batch per file is in flight (one writer per path).
 
@@ -24,6 +26,7 @@ import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AppendIO } from './append-io.ts';
 import { realAppendIO } from './append-io.ts';
+import { AppendJournal, recoverTornTail } from './append-journal.ts';
 import { withMailboxLock } from './dotlock.ts';
 import { formatFromLine } from './from-line.ts';
 import { MboxrdQuoter } from './mboxrd.ts';
@@ -143,39 +146,61 @@ export class MboxAppender {
       mboxPath,
       async () => {
         const fd = await io.open(mboxPath);
-        let rollbackSize = -1;
+        let journal: AppendJournal | null = null;
+        let start = -1; // the batch's first byte: where a failure cuts back to
         try {
-          rollbackSize = await io.size(fd);
-          const out = new CoalescingWriter(io, fd, rollbackSize, buffer);
-          await out.add(await separatorPadding(io, fd, rollbackSize));
+          journal = await AppendJournal.open(mboxPath);
+          // A batch killed half-way leaves a torn tail: cut it first.
+          const mbox = await recoverTornTail(journal, {
+            state: () => io.stat(fd),
+            truncate: (size) => io.truncate(fd, size),
+            sync: () => io.fsync(fd),
+          });
+          start = mbox.size;
+          await journal.begin(mbox.ino, start);
+          const out = new CoalescingWriter(io, fd, start, buffer);
+          await out.add(await separatorPadding(io, fd, start));
           const results: (AppendResult | Error)[] = [];
           for (const { request } of batch) {
             results.push(await writeMessage(out, request));
           }
           await out.flush();
-          await io.fsync(fd);
+          const written = await io.stat(fd);
+          // The mbox's fsync and the journal's "complete" go to disk together.
+          await allOrFirstError([io.fsync(fd), journal.complete(mbox.ino, start, out.position, written.ctimeNs)]);
           // A new file's name must be durable too, not just its bytes.
-          if (rollbackSize === 0) await io.fsyncDir(path.dirname(mboxPath));
+          if (start === 0) await io.fsyncDir(path.dirname(mboxPath));
           return results;
         } catch (err) {
-          if (rollbackSize >= 0) {
+          if (start >= 0) {
             try {
-              await io.truncate(fd, rollbackSize);
+              await io.truncate(fd, start);
               await io.fsync(fd);
+              await journal!.settle(await io.stat(fd));
             } catch {
-              // The original error is the one to report.
+              // The original error is the one to report; the journal still
+              // says "pending", so the next holder of the lock cuts the batch.
             }
           }
           throw err;
         } finally {
           // By now the batch is fsynced or rolled back: a failing close
           // changes nothing on disk, so it must not fail the batch.
+          journal?.close();
           await io.close(fd).catch(() => {});
         }
       },
       this.#lockOptions,
     );
   }
+}
+
+// Waits for every promise (none is left running behind our back), then
+// throws the first failure, if any.
+async function allOrFirstError(promises: Promise<unknown>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(promises);
+  const failed = outcomes.find((o) => o.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 // RFC 4155: a From line must follow a blank line (or start the file). If the

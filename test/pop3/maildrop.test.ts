@@ -193,7 +193,7 @@ test('DELE then QUIT removes exactly those messages; the rest keep their bytes a
   const sizes = (await next.multiline('LIST')).lines;
   assert.deepEqual(sizes, after.map((m, i) => `${i + 1} ${crlf(m.content).length}`));
   // No temporary file or lock file left behind; a delivery goes straight in.
-  assert.deepEqual((await readdir(dirname(server.mboxPath('jjordan')))).sort(), ['.INBOX.index', 'INBOX']);
+  assert.deepEqual((await readdir(dirname(server.mboxPath('jjordan')))).sort(), ['.INBOX.append', '.INBOX.index', 'INBOX']);
   await deliver(server, 'after the expunge');
   assert.deepEqual(await storedSubjects(server), ['message 1', 'message 3', 'message 5', 'after the expunge']);
 });
