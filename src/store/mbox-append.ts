@@ -157,14 +157,18 @@ export class MboxAppender {
             sync: () => io.fsync(fd),
           });
           start = mbox.size;
-          await journal.begin(mbox.ino, start);
-          const out = new CoalescingWriter(io, fd, start, buffer);
+          // The journal's "start" must be on disk before any byte of the
+          // batch is written; the batch is gathered meanwhile.
+          const begun = journal.begin(mbox.ino, start);
+          begun.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+          const out = new CoalescingWriter(io, fd, start, buffer, begun);
           await out.add(await separatorPadding(io, fd, start));
           const results: (AppendResult | Error)[] = [];
           for (const { request } of batch) {
             results.push(await writeMessage(out, request));
           }
           await out.flush();
+          await begun; // (an empty batch wrote nothing, so nothing awaited it yet)
           const written = await io.stat(fd);
           // The mbox's fsync and the journal's "complete" go to disk together.
           await allOrFirstError([io.fsync(fd), journal.complete(mbox.ino, start, out.position, written.ctimeNs)]);
@@ -271,27 +275,35 @@ async function* contentOf(request: AppendRequest): AsyncGenerator<Buffer> {
 // Gathers small pieces into one buffer so a batch costs few write(2) calls,
 // and tracks the absolute file position of the next byte. Each write is
 // awaited before more is buffered, so memory stays bounded however fast the
-// content streams arrive.
+// content streams arrive. No write starts before `ready` (the journal's
+// record of the batch) has resolved.
 class CoalescingWriter {
   readonly #io: AppendIO;
   readonly #fd: number;
   readonly #buffer: Buffer;
+  readonly #ready: Promise<void>;
   #used = 0;
   /** File offset the next added byte will land at. */
   position: number;
 
-  constructor(io: AppendIO, fd: number, startSize: number, buffer: Buffer) {
+  constructor(io: AppendIO, fd: number, startSize: number, buffer: Buffer, ready: Promise<void>) {
     this.#io = io;
     this.#fd = fd;
     this.position = startSize;
     this.#buffer = buffer;
+    this.#ready = ready;
+  }
+
+  async #write(data: Buffer): Promise<void> {
+    await this.#ready;
+    await this.#io.write(this.#fd, data);
   }
 
   async add(data: Buffer): Promise<void> {
     this.position += data.length;
     if (data.length > this.#buffer.length) {
       await this.flush(); // keep the order: what is buffered goes first
-      await this.#io.write(this.#fd, data); // big piece: no point copying it
+      await this.#write(data); // big piece: no point copying it
       return;
     }
     if (this.#used + data.length > this.#buffer.length) await this.flush();
@@ -304,7 +316,7 @@ class CoalescingWriter {
     if (this.#used === 0) return;
     const data = this.#buffer.subarray(0, this.#used);
     this.#used = 0;
-    await this.#io.write(this.#fd, data);
+    await this.#write(data);
   }
 
   /** Drops everything from `position` on, whether written or still buffered. */
