@@ -8,8 +8,9 @@
 // An fsync costs a few milliseconds, so one fsync per message would cap a
 // mailbox at a few hundred deliveries per second. Group commit: requests for
 // the same file queue up, and a single writer per file takes everything
-// queued as one batch: one lock, one fsync, then every request of the batch
-// is answered. While a batch is being fsynced the next requests pile up and
+// queued as one batch: one lock, one fsync of the mbox (and two small ones
+// of the append journal, see append-journal.ts), then every request of the
+// batch is answered. While a batch is being fsynced the next requests pile up and
 // form the next batch, so the busier the mailbox, the bigger the batches.
 //
 // Invariants:
