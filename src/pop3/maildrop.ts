@@ -3,8 +3,12 @@
 // - A snapshot taken at login: the messages listed by the side index at that
 //   moment, numbered 1..n. Mail that arrives during the session is neither
 //   shown nor touched (RFC 1939 8: the maildrop is fixed for the session).
-// - The mbox file is opened once at login and read by byte range, so RETR
-//   and TOP never scan the file: the index says where each message is.
+// - The mbox file is opened once at login, under the same dot-lock as the
+//   index is read (an expunge by another session or program replaces the
+//   file; the handle we hold keeps every indexed byte where the index says),
+//   and read by byte range, so RETR and TOP never scan the file.
+// - Reading needs no free space: on a full disk the index is served from
+//   memory (store/mbox-index.ts), so a user can still log in and read mail.
 // - DELE only marks. The marked messages are removed in the UPDATE state
 //   after QUIT, by store/mbox-expunge.ts (under the dot-lock, crash-safe,
 //   keeping mail that arrived meanwhile byte for byte). A session that ends
@@ -12,10 +16,9 @@
 // - One session per maildrop: a second login gets [IN-USE] (RFC 2449 8.1.1),
 //   as RFC 1939 8 asks for an exclusive lock on the maildrop.
 
-import { open } from 'node:fs/promises';
-import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { loadIndex } from '../store/mbox-index.ts';
+import { readRange } from '../store/file-io.ts';
+import { openIndexed } from '../store/mbox-index.ts';
 import type { IndexedMessage, MailboxIndex } from '../store/mbox-index.ts';
 import { expungeMessages } from '../store/mbox-expunge.ts';
 import { MboxrdUnquoter } from '../store/mboxrd.ts';
@@ -23,10 +26,6 @@ import { mailboxPath } from '../store/paths.ts';
 
 /** Accounts with a POP3 session in the TRANSACTION state, in this process. */
 const inUse = new Set<string>();
-
-const READ_CHUNK = 256 * 1024;
-/** Messages up to this size are read in one go (see read). */
-const SMALL_MESSAGE = 128 * 1024;
 
 export class MaildropInUseError extends Error {}
 
@@ -56,10 +55,9 @@ export class Maildrop {
     inUse.add(account);
     try {
       const path = mailboxPath(dataDir, account, 'INBOX');
-      const index = await loadIndex(path, { lockTimeoutMs });
-      // Opened after the index: every indexed byte is in the file we hold.
-      // Deliveries only append, so this handle stays a true snapshot.
-      const file = index.messages.length > 0 ? await open(path, 'r') : null;
+      // Opened under the lock that read the index: every indexed byte is in
+      // the file we hold. Deliveries only append, so it stays a true snapshot.
+      const { index, file } = await openIndexed(path, { lockTimeoutMs });
       return new Maildrop(account, path, index, file);
     } catch (err) {
       inUse.delete(account);
@@ -95,24 +93,9 @@ export class Maildrop {
   async *read(message: IndexedMessage): AsyncIterable<Buffer> {
     const unquoter = new MboxrdUnquoter();
     const end = message.offset + message.length;
-    const bytes = end - message.contentOffset;
-    if (bytes <= SMALL_MESSAGE) {
-      // Most mail is a few kilobytes: one synchronous read from the page
-      // cache takes microseconds, while a thread-pool read waits a turn of the
-      // event loop (about 20 us here, several times the read itself).
-      const buffer = Buffer.allocUnsafe(bytes);
-      if (readSync(this.file!.fd, buffer, 0, bytes, message.contentOffset) !== bytes) throw new Error('mbox file shorter than its index');
-      yield Buffer.concat([unquoter.push(buffer), unquoter.end()]);
-      return;
-    }
-    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, bytes));
-    for (let position = message.contentOffset; position < end; ) {
-      const { bytesRead } = await this.file!.read(buffer, 0, Math.min(buffer.length, end - position), position);
-      if (bytesRead === 0) throw new Error('mbox file shorter than its index');
-      position += bytesRead;
-      yield unquoter.push(buffer.subarray(0, bytesRead));
-    }
-    yield unquoter.end();
+    for await (const chunk of readRange(this.file!, message.contentOffset, end - message.contentOffset)) yield unquoter.push(chunk);
+    const rest = unquoter.end(); // a ">From" cut short by the end of the message
+    if (rest.length > 0) yield rest;
   }
 
   /** RSET: unmark everything. */

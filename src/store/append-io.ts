@@ -8,13 +8,16 @@
 
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
+import type { MboxState } from './append-journal.ts';
+import { stateOf } from './append-journal.ts';
+import { writeAll } from './file-io.ts';
 import { fsyncDirectory } from './safeio.ts';
 
 export interface AppendIO {
   /** Opens (creating with mode 0o600) the mbox for reading and appending. */
   open(path: string): Promise<number>;
-  /** Current size of the file in bytes. */
-  size(fd: number): Promise<number>;
+  /** Size, inode and ctime of the file (for the append journal). */
+  stat(fd: number): Promise<MboxState>;
   /** Reads up to `length` bytes at `position`. */
   readAt(fd: number, position: number, length: number): Promise<Buffer>;
   /** Appends all of `data` at the end of the file. The caller may reuse `data` once this settles. */
@@ -28,7 +31,6 @@ export interface AppendIO {
   fsyncDir(dirPath: string): Promise<void>;
 }
 
-const writeAsync = promisify(fs.write);
 const fsyncAsync = promisify(fs.fsync);
 const ftruncateAsync = promisify(fs.ftruncate);
 
@@ -45,20 +47,13 @@ const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 // move real data, stay asynchronous.
 export const realAppendIO: AppendIO = {
   open: async (path) => fs.openSync(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW, 0o600),
-  size: async (fd) => fs.fstatSync(fd).size,
+  stat: async (fd) => stateOf(fs.fstatSync(fd, { bigint: true })),
   async readAt(fd, position, length) {
     const buffer = Buffer.alloc(length);
     const bytesRead = fs.readSync(fd, buffer, 0, length, position);
     return buffer.subarray(0, bytesRead);
   },
-  async write(fd, data) {
-    // write(2) may write less than asked (e.g. on a signal); loop until done.
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await writeAsync(fd, data, done, data.length - done);
-      done += bytesWritten;
-    }
-  },
+  write: (fd, data) => writeAll(fd, data),
   fsync: (fd) => fsyncAsync(fd),
   truncate: (fd, size) => ftruncateAsync(fd, size),
   close: async (fd) => fs.closeSync(fd),

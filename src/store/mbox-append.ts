@@ -8,15 +8,18 @@
 // An fsync costs a few milliseconds, so one fsync per message would cap a
 // mailbox at a few hundred deliveries per second. Group commit: requests for
 // the same file queue up, and a single writer per file takes everything
-// queued as one batch: one lock, one fsync, then every request of the batch
-// is answered. While a batch is being fsynced the next requests pile up and
+// queued as one batch: one lock, one fsync of the mbox (and two small ones
+// of the append journal, see append-journal.ts), then every request of the
+// batch is answered. While a batch is being fsynced the next requests pile up and
 // form the next batch, so the busier the mailbox, the bigger the batches.
 //
 // Invariants:
 //  - Never a partial message: on any error the file is cut back to its size
 //    before the batch (ftruncate) and every request of the batch fails.
 //    A request whose content stream fails is cut back alone; the rest of
-//    the batch goes on.
+//    the batch goes on. A process killed mid-batch cannot cut anything
+//    back; the append journal (append-journal.ts) records where each batch
+//    starts, and the next holder of the lock cuts a torn batch off.
 //  - A request is resolved only after the fsync covering its bytes.
 //  - At most one batch per file is in flight (one writer per path).
 
@@ -24,6 +27,7 @@ import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AppendIO } from './append-io.ts';
 import { realAppendIO } from './append-io.ts';
+import { AppendJournal, recoverTornTail } from './append-journal.ts';
 import { withMailboxLock } from './dotlock.ts';
 import { formatFromLine } from './from-line.ts';
 import { MboxrdQuoter } from './mboxrd.ts';
@@ -143,39 +147,65 @@ export class MboxAppender {
       mboxPath,
       async () => {
         const fd = await io.open(mboxPath);
-        let rollbackSize = -1;
+        let journal: AppendJournal | null = null;
+        let start = -1; // the batch's first byte: where a failure cuts back to
         try {
-          rollbackSize = await io.size(fd);
-          const out = new CoalescingWriter(io, fd, rollbackSize, buffer);
-          await out.add(await separatorPadding(io, fd, rollbackSize));
+          journal = await AppendJournal.open(mboxPath);
+          // A batch killed half-way leaves a torn tail: cut it first.
+          const mbox = await recoverTornTail(journal, {
+            state: () => io.stat(fd),
+            truncate: (size) => io.truncate(fd, size),
+            sync: () => io.fsync(fd),
+          });
+          start = mbox.size;
+          // The journal's "start" must be on disk before any byte of the
+          // batch is written; the batch is gathered meanwhile.
+          const begun = journal.begin(mbox.ino, start);
+          begun.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+          const out = new CoalescingWriter(io, fd, start, buffer, begun);
+          await out.add(await separatorPadding(io, fd, start));
           const results: (AppendResult | Error)[] = [];
           for (const { request } of batch) {
             results.push(await writeMessage(out, request));
           }
           await out.flush();
-          await io.fsync(fd);
+          await begun; // (an empty batch wrote nothing, so nothing awaited it yet)
+          const written = await io.stat(fd);
+          // The mbox's fsync and the journal's "complete" go to disk together.
+          await allOrFirstError([io.fsync(fd), journal.complete(mbox.ino, start, out.position, written.ctimeNs)]);
           // A new file's name must be durable too, not just its bytes.
-          if (rollbackSize === 0) await io.fsyncDir(path.dirname(mboxPath));
+          if (start === 0) await io.fsyncDir(path.dirname(mboxPath));
           return results;
         } catch (err) {
-          if (rollbackSize >= 0) {
+          if (start >= 0) {
             try {
-              await io.truncate(fd, rollbackSize);
+              await io.truncate(fd, start);
               await io.fsync(fd);
+              await journal!.settle(await io.stat(fd));
             } catch {
-              // The original error is the one to report.
+              // The original error is the one to report; the journal still
+              // says "pending", so the next holder of the lock cuts the batch.
             }
           }
           throw err;
         } finally {
           // By now the batch is fsynced or rolled back: a failing close
           // changes nothing on disk, so it must not fail the batch.
+          journal?.close();
           await io.close(fd).catch(() => {});
         }
       },
       this.#lockOptions,
     );
   }
+}
+
+// Waits for every promise (none is left running behind our back), then
+// throws the first failure, if any.
+async function allOrFirstError(promises: Promise<unknown>[]): Promise<void> {
+  const outcomes = await Promise.allSettled(promises);
+  const failed = outcomes.find((o) => o.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 // RFC 4155: a From line must follow a blank line (or start the file). If the
@@ -246,27 +276,35 @@ async function* contentOf(request: AppendRequest): AsyncGenerator<Buffer> {
 // Gathers small pieces into one buffer so a batch costs few write(2) calls,
 // and tracks the absolute file position of the next byte. Each write is
 // awaited before more is buffered, so memory stays bounded however fast the
-// content streams arrive.
+// content streams arrive. No write starts before `ready` (the journal's
+// record of the batch) has resolved.
 class CoalescingWriter {
   readonly #io: AppendIO;
   readonly #fd: number;
   readonly #buffer: Buffer;
+  readonly #ready: Promise<void>;
   #used = 0;
   /** File offset the next added byte will land at. */
   position: number;
 
-  constructor(io: AppendIO, fd: number, startSize: number, buffer: Buffer) {
+  constructor(io: AppendIO, fd: number, startSize: number, buffer: Buffer, ready: Promise<void>) {
     this.#io = io;
     this.#fd = fd;
     this.position = startSize;
     this.#buffer = buffer;
+    this.#ready = ready;
+  }
+
+  async #write(data: Buffer): Promise<void> {
+    await this.#ready;
+    await this.#io.write(this.#fd, data);
   }
 
   async add(data: Buffer): Promise<void> {
     this.position += data.length;
     if (data.length > this.#buffer.length) {
       await this.flush(); // keep the order: what is buffered goes first
-      await this.#io.write(this.#fd, data); // big piece: no point copying it
+      await this.#write(data); // big piece: no point copying it
       return;
     }
     if (this.#used + data.length > this.#buffer.length) await this.flush();
@@ -279,7 +317,7 @@ class CoalescingWriter {
     if (this.#used === 0) return;
     const data = this.#buffer.subarray(0, this.#used);
     this.#used = 0;
-    await this.#io.write(this.#fd, data);
+    await this.#write(data);
   }
 
   /** Drops everything from `position` on, whether written or still buffered. */

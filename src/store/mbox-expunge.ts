@@ -21,6 +21,13 @@
 // and the kept messages keep their UIDs through their fingerprints, so
 // nothing is lost or shown twice.
 //
+// Lack of space: step 2 needs room for a copy of everything kept. If it
+// fails with ENOSPC or EDQUOT, the temporary file goes, the mbox and its
+// index are untouched, and the caller gets a DiskFullError (disk-full.ts)
+// to answer with a "try again later" that says why. If only the index
+// cannot be saved in step 5, the index is kept in memory (mbox-index.ts):
+// the removal has happened and is reported as done.
+//
 // Invariants:
 //  - Removal is by UID, against the index as it is under the lock: a UID
 //    that is no longer there (or never was) removes nothing, and a message
@@ -32,9 +39,11 @@
 import { open, readdir, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
+import { DiskFullError, isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
+import { readRange, writeAll } from './file-io.ts';
 import { openMbox, saveIndex, tailHash, updateIndexLocked } from './mbox-index.ts';
-import type { IndexedMessage, MailboxIndex } from './mbox-index.ts';
+import type { IndexedMessage, IndexWriter, MailboxIndex } from './mbox-index.ts';
 import { fsyncDirectory } from './safeio.ts';
 
 export interface ExpungeResult {
@@ -50,10 +59,14 @@ export interface ExpungeOptions {
   now?: () => number;
   /** For tests: runs after the new file is written, before the rename; a throw aborts. */
   beforeRename?: () => Promise<void>;
+  /** For tests: how the copy is written (default writeAll), e.g. failing as a full disk does. */
+  writeCopy?: (file: FileHandle, data: Buffer) => Promise<void>;
+  /** For tests: how the index file is written (see mbox-index.ts). */
+  writeIndex?: IndexWriter;
 }
 
-// Copy buffer: large enough that a 27 MB mailbox is a few dozen reads.
-const COPY_CHUNK = 1024 * 1024;
+/** The message of the DiskFullError an expunge throws. */
+export const EXPUNGE_DISK_FULL = 'not enough disk space to remove messages';
 
 /** Removes the messages with these UIDs from the mbox (see the header). */
 export async function expungeMessages(
@@ -65,14 +78,14 @@ export async function expungeMessages(
     mboxPath,
     async () => {
       await removeStaleTempFiles(mboxPath);
-      const index = await updateIndexLocked(mboxPath, opts.now ?? Date.now);
+      const index = await updateIndexLocked(mboxPath, opts);
       const dropped = removedRanges(index, uids);
       if (dropped.length === 0) return { removed: [], index }; // nothing to rewrite
-      const written = await rewriteWithout(mboxPath, dropped, index.mboxSize, opts.beforeRename);
+      const written = await rewriteWithout(mboxPath, dropped, index.mboxSize, opts);
       const next = shiftedIndex(index, dropped);
       next.tailHash = written.tailHash;
       next.mboxMtimeMs = written.mtimeMs;
-      await saveIndex(mboxPath, next);
+      await saveIndex(mboxPath, next, opts.writeIndex);
       return { removed: dropped.map((range) => range.uid), index: next };
     },
     { timeoutMs: opts.lockTimeoutMs },
@@ -118,12 +131,8 @@ function shiftedIndex(index: MailboxIndex, dropped: Range[]): MailboxIndex {
 }
 
 // Steps 2-4 of the header. Returns what the new index needs about the new file.
-async function rewriteWithout(
-  mboxPath: string,
-  dropped: Range[],
-  indexedSize: number,
-  beforeRename?: () => Promise<void>,
-): Promise<{ tailHash: string; mtimeMs: number }> {
+async function rewriteWithout(mboxPath: string, dropped: Range[], indexedSize: number, opts: ExpungeOptions): Promise<{ tailHash: string; mtimeMs: number }> {
+  const write = opts.writeCopy ?? writeAll;
   const source = await openMbox(mboxPath);
   if (!source) throw new Error(`mbox vanished during expunge: ${mboxPath}`);
   const temp = expungeTempPath(mboxPath);
@@ -140,10 +149,10 @@ async function rewriteWithout(
       // the indexed end (not expected under the lock, but never dropped).
       let position = 0;
       for (const range of dropped) {
-        await copyRange(source, target, position, range.start);
+        await copyRange(source, target, position, range.start, write);
         position = range.end;
       }
-      await copyRange(source, target, position, Infinity);
+      await copyRange(source, target, position, original.size, write);
       await target.sync();
       const removedBytes = dropped.reduce((sum, r) => sum + r.end - r.start, 0);
       // The index covers the new file up to the old indexed end, shifted.
@@ -151,10 +160,11 @@ async function rewriteWithout(
     } finally {
       await target.close();
     }
-    await beforeRename?.();
+    await opts.beforeRename?.();
     await rename(temp, mboxPath);
   } catch (err) {
     await unlink(temp).catch(() => {}); // best effort: the error matters more
+    if (isDiskFull(err)) throw new DiskFullError(EXPUNGE_DISK_FULL, err as NodeJS.ErrnoException);
     throw err;
   } finally {
     await source.close();
@@ -163,22 +173,10 @@ async function rewriteWithout(
   return written;
 }
 
-// Copies source[start, end) to the end of `target`; end = Infinity: to EOF.
-async function copyRange(source: FileHandle, target: FileHandle, start: number, end: number): Promise<void> {
-  const buffer = Buffer.allocUnsafe(COPY_CHUNK);
-  for (let position = start; position < end; ) {
-    const { bytesRead } = await source.read(buffer, 0, Math.min(buffer.length, end - position), position);
-    if (bytesRead === 0) {
-      // Shorter than the index says: stop rather than write a mailbox with a hole.
-      if (end !== Infinity) throw new Error('mbox shrank during expunge');
-      return;
-    }
-    position += bytesRead;
-    for (let done = 0; done < bytesRead; ) {
-      const { bytesWritten } = await target.write(buffer, done, bytesRead - done);
-      done += bytesWritten;
-    }
-  }
+// Copies source[start, end) to the end of `target`. readRange throws if the
+// file is shorter than that: better than a mailbox with a hole.
+async function copyRange(source: FileHandle, target: FileHandle, start: number, end: number, write: (file: FileHandle, data: Buffer) => Promise<void>): Promise<void> {
+  for await (const chunk of readRange(source, start, end - start)) await write(target, chunk);
 }
 
 // A crash before the rename can leave our temporary file behind. We hold

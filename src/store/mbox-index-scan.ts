@@ -2,9 +2,9 @@
 // records for each message: where it is, how big a client will see it, and
 // a fingerprint that survives rewrites of the file by other programs.
 //
-// Bounds: exactly as MboxScanner (mbox-read.ts) finds them (RFC 4155: every
-// line starting "From " begins a message; the blank line before it is the
-// separator). Size: what POP3 LIST and IMAP RFC822.SIZE promise, the message
+// Bounds: RFC 4155, every line starting "From " begins a message and the
+// blank line before it is the separator (exactly as the tests' simple
+// reference reader, MboxScanner in test/helpers/mbox-read.ts, finds them). Size: what POP3 LIST and IMAP RFC822.SIZE promise, the message
 // as sent: mboxrd quoting undone (mboxrd.ts: one ">" less on each line
 // matching /^>+From /) and LF line ends turned into CRLF (RFC 5322 2.3), so
 //   size = content bytes - quoted From lines + LFs without a CR before them.
@@ -63,7 +63,7 @@ interface Open {
 }
 
 /**
- * Finds the same messages as MboxScanner (mbox-read.ts), and also works out
+ * Finds the same messages as MboxScanner (test/helpers/mbox-read.ts), and also works out
  * each one's size and fingerprint as the bytes go by, holding only a line's
  * first bytes and the body's first 512. Lines are looked at where they lie
  * in the chunk; only a line cut by the end of a chunk is copied.

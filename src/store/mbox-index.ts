@@ -37,23 +37,36 @@
 // adds "Status:" headers when it rewrites a file, and that must not change
 // a message's identity.
 //
+// A full disk must not stop anyone reading mail. When the index cannot be
+// written for lack of space (ENOSPC, EDQUOT), the new index is kept in
+// memory, in this process, and used as the old index of the next load,
+// which tries to write it again: it reaches the disk when space returns.
+// (A crash before then only loses what the on-disk index does not know; the
+// next load rebuilds it from the mbox as after any lost index write.)
+//
 // Invariants:
 //  - UIDs strictly ascend in file order; a UID is never reused within one
 //    UIDVALIDITY (new ones come from uidnext).
 //  - The index is read and written only under the mailbox's dot-lock, so a
-//    delivery in progress is never half seen.
+//    delivery in progress is never half seen; and only after a batch that a
+//    crash tore has been cut off (append-journal.ts), so a torn message is
+//    never indexed.
 
 import { hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
+import { recoverTornAppend } from './append-journal.ts';
+import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
+import { formatIndex, parseIndex } from './mbox-index-file.ts';
 import { scanForIndex } from './mbox-index-scan.ts';
 import type { ScannedMessage } from './mbox-index-scan.ts';
 import { writeFileAtomic } from './safeio.ts';
 
 export { computeFingerprint } from './mbox-index-scan.ts';
+export { formatIndex, parseIndex };
 export type { ScannedMessage };
 
 export interface IndexedMessage {
@@ -87,15 +100,22 @@ export interface MailboxIndex {
   messages: IndexedMessage[];
 }
 
-export interface LoadIndexOptions {
-  lockTimeoutMs?: number;
+/** Writes the index file's text; tests pass one that fails as a full disk does. */
+export type IndexWriter = (indexPath: string, text: string) => Promise<void>;
+
+/** The real IndexWriter: an atomic replace (safeio.ts), mode 0600. */
+export const writeIndexAtomically: IndexWriter = (indexPath, text) => writeFileAtomic(indexPath, text, { mode: 0o600 });
+
+export interface IndexUpdateOptions {
   /** Clock in milliseconds (Date.now), for UIDVALIDITY. */
   now?: () => number;
+  writeIndex?: IndexWriter;
 }
 
-const FORMAT = 'jjordan-index 1';
-const HEADER = /^jjordan-index 1 uidvalidity=(\d{1,15}) uidnext=(\d{1,15}) size=(\d{1,15}) mtime=(\S+) tail=([0-9a-f]{16}) count=(\d{1,9})$/;
-const SPACE = 0x20;
+export interface LoadIndexOptions extends IndexUpdateOptions {
+  lockTimeoutMs?: number;
+}
+
 const TAIL_BYTES = 256;
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0; // refuse a symlink planted as a mailbox
 
@@ -106,42 +126,89 @@ export function indexPathFor(mboxPath: string): string {
 
 /** Brings the side index up to date with the mbox (see the header) and returns it. */
 export async function loadIndex(mboxPath: string, opts: LoadIndexOptions = {}): Promise<MailboxIndex> {
-  const now = opts.now ?? Date.now;
+  return (await loadIndexWith(mboxPath, opts, async () => null)).index;
+}
+
+/**
+ * loadIndex, and the mbox opened for reading under the same lock (null if
+ * there is no mbox): every byte the index lists is in that file, even if an
+ * expunge replaces the mbox right after the lock is released.
+ */
+export async function openIndexed(mboxPath: string, opts: LoadIndexOptions = {}): Promise<{ index: MailboxIndex; file: FileHandle | null }> {
+  const { index, extra } = await loadIndexWith(mboxPath, opts, () => openMbox(mboxPath));
+  return { index, file: extra };
+}
+
+async function loadIndexWith<T>(mboxPath: string, opts: LoadIndexOptions, alsoUnderLock: () => Promise<T | null>): Promise<{ index: MailboxIndex; extra: T | null }> {
   // No account directory yet (no mail ever arrived): nothing to lock or read.
   try {
     await stat(path.dirname(mboxPath));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex(newUidValidity(mboxPath, now, null));
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { index: emptyIndex(newUidValidity(mboxPath, opts.now ?? Date.now, null)), extra: null };
     throw err;
   }
-  return withMailboxLock(mboxPath, () => updateIndexLocked(mboxPath, now), { timeoutMs: opts.lockTimeoutMs });
+  return withMailboxLock(
+    mboxPath,
+    async () => {
+      const index = await updateIndexLocked(mboxPath, opts);
+      return { index, extra: await alsoUnderLock() };
+    },
+    { timeoutMs: opts.lockTimeoutMs },
+  );
 }
 
-/** Writes the index atomically (mode 0600). Call it holding the mailbox lock. */
-export async function saveIndex(mboxPath: string, index: MailboxIndex): Promise<void> {
-  await writeFileAtomic(indexPathFor(mboxPath), formatIndex(index), { mode: 0o600 });
+// Indexes that could not be written for lack of space, by absolute mbox
+// path: newer than the file on disk (see the header).
+const unsavedIndexes = new Map<string, MailboxIndex>();
+
+/**
+ * Writes the index atomically (mode 0600). Call it holding the mailbox lock.
+ * On a full disk it keeps the index in memory instead, for the next load to
+ * use and write (see the header), and returns false. The caller must not
+ * change `index` afterwards.
+ */
+export async function saveIndex(mboxPath: string, index: MailboxIndex, writeIndex: IndexWriter = writeIndexAtomically): Promise<boolean> {
+  const key = path.resolve(mboxPath);
+  try {
+    await writeIndex(indexPathFor(mboxPath), formatIndex(index));
+  } catch (err) {
+    if (!isDiskFull(err)) throw err;
+    unsavedIndexes.set(key, index);
+    return false;
+  }
+  unsavedIndexes.delete(key);
+  return true;
 }
 
 /**
  * loadIndex without taking the lock: for callers that already hold it (the
- * expunge). Saves the index if it had to be extended or rebuilt.
+ * expunge). Cuts off a torn tail first, and saves the index if it had to be
+ * extended or rebuilt.
  */
-export async function updateIndexLocked(mboxPath: string, now: () => number): Promise<MailboxIndex> {
+export async function updateIndexLocked(mboxPath: string, opts: IndexUpdateOptions = {}): Promise<MailboxIndex> {
+  const now = opts.now ?? Date.now;
+  const save = (index: MailboxIndex) => saveIndex(mboxPath, index, opts.writeIndex);
+  await recoverTornAppend(mboxPath);
   const stored = await readIndexFile(indexPathFor(mboxPath));
-  const old = stored.index;
+  const unsaved = unsavedIndexes.get(path.resolve(mboxPath)) ?? null;
+  const old = unsaved ?? stored.index;
   const handle = await openMbox(mboxPath);
   if (!handle) {
     // No mbox: an empty mailbox. Keep the UIDs already handed out, so they
     // are never reused; write nothing for a mailbox that never existed.
-    if (stored.state === 'missing') return emptyIndex(newUidValidity(mboxPath, now, null));
-    if (old && old.mboxSize === 0 && old.messages.length === 0) return old;
+    if (stored.state === 'missing' && !unsaved) return emptyIndex(newUidValidity(mboxPath, now, null));
+    if (old && old.mboxSize === 0 && old.messages.length === 0) {
+      if (unsaved) await save(old); // space may be back
+      return old;
+    }
     const index = old ? { ...emptyIndex(old.uidValidity), uidNext: old.uidNext } : emptyIndex(newUidValidity(mboxPath, now, stored.oldUidValidity));
-    await saveIndex(mboxPath, index);
+    await save(index);
     return index;
   }
   try {
     const { size, mtimeMs } = await handle.stat();
     if (old && size === old.mboxSize && mtimeMs === old.mboxMtimeMs && (await tailHash(handle, size)) === old.tailHash) {
+      if (unsaved) await save(old); // space may be back
       return old; // the fast path: nothing changed
     }
     let index: MailboxIndex | null = null;
@@ -155,7 +222,7 @@ export async function updateIndexLocked(mboxPath: string, now: () => number): Pr
       index = { uidValidity, uidNext, mboxSize: scan.end, tailHash: await tailHash(handle, scan.end), messages };
     }
     index.mboxMtimeMs = mtimeMs;
-    await saveIndex(mboxPath, index);
+    await save(index);
     return index;
   } finally {
     await handle.close();
@@ -243,22 +310,7 @@ function newUidValidity(mboxPath: string, now: () => number, oldUidValidity: num
   return value;
 }
 
-// ---- The text format ----
-
-/** The index as text (the format in the header comment). */
-export function formatIndex(index: MailboxIndex): string {
-  const lines = [
-    `${FORMAT} uidvalidity=${index.uidValidity} uidnext=${index.uidNext} size=${index.mboxSize}` +
-      ` mtime=${index.mboxMtimeMs ?? 0} tail=${index.tailHash} count=${index.messages.length}`,
-  ];
-  for (const m of index.messages) {
-    // A line break in the flags would cut the file's lines apart.
-    if (/[\r\n]/.test(m.flags)) throw new Error(`flags of UID ${m.uid} contain a line break`);
-    const flags = m.flags === '' ? '' : ' ' + m.flags;
-    lines.push(`${m.uid} ${m.offset} ${m.length} ${m.contentOffset} ${m.size} ${m.fingerprint}${flags}`);
-  }
-  return lines.join('\n') + '\n';
-}
+// ---- Reading the index file ----
 
 interface StoredIndex {
   state: 'missing' | 'corrupt' | 'valid';
@@ -279,62 +331,4 @@ async function readIndexFile(indexPath: string): Promise<StoredIndex> {
   if (index) return { state: 'valid', index, oldUidValidity: index.uidValidity };
   const old = /uidvalidity=(\d{1,15})/.exec(text.slice(0, 200));
   return { state: 'corrupt', index: null, oldUidValidity: old ? Number(old[1]) : null };
-}
-
-/** Parses and checks an index file; null if it is not a complete, consistent index. */
-export function parseIndex(text: string): MailboxIndex | null {
-  const headerEnd = text.indexOf('\n');
-  const header = headerEnd === -1 ? null : HEADER.exec(text.slice(0, headerEnd));
-  if (!header) return null;
-  const [uidValidity, uidNext, mboxSize] = [header[1], header[2], header[3]].map(Number);
-  const mboxMtimeMs = Number(header[4]);
-  if (uidValidity === 0 || !Number.isFinite(mboxMtimeMs)) return null; // RFC 3501 9: nz-number
-  const messages: IndexedMessage[] = [];
-  let previousUid = 0;
-  let previousEnd = 0;
-  for (let at = headerEnd + 1; at < text.length; ) {
-    const end = text.indexOf('\n', at);
-    const m = end === -1 ? null : parseMessageLine(text, at, end); // no LF: the file was cut
-    if (!m || m.uid <= previousUid || m.uid >= uidNext || m.offset < previousEnd) return null;
-    if (m.contentOffset < m.offset || m.contentOffset > m.offset + m.length || m.offset + m.length > mboxSize) return null;
-    messages.push(m);
-    previousUid = m.uid;
-    previousEnd = m.offset + m.length;
-    at = end + 1;
-  }
-  if (messages.length !== Number(header[6])) return null;
-  return { uidValidity, uidNext, mboxSize, tailHash: header[5], mboxMtimeMs, messages };
-}
-
-// "uid offset length contentOffset size fingerprint[ flags]" in text[at, end).
-// Parsed by hand, in place: this runs for every message on every load, and
-// splitting the file into lines and fields would double the fast path.
-function parseMessageLine(text: string, at: number, end: number): IndexedMessage | null {
-  const numbers = [0, 0, 0, 0, 0];
-  for (let field = 0; field < 5; field++) {
-    const start = at;
-    let n = 0;
-    for (; at < end && text.charCodeAt(at) !== SPACE; at++) {
-      const digit = text.charCodeAt(at) - 48;
-      if (digit < 0 || digit > 9) return null;
-      n = n * 10 + digit;
-    }
-    if (at === start || at === end || at - start > 15) return null;
-    numbers[field] = n;
-    at++; // the space
-  }
-  if (end - at < 16 || !isLowerHex(text, at, at + 16)) return null;
-  const fingerprint = text.slice(at, at + 16);
-  at += 16;
-  if (at < end && text.charCodeAt(at) !== SPACE) return null;
-  const [uid, offset, length, contentOffset, size] = numbers;
-  return { uid, offset, length, contentOffset, size, flags: at < end ? text.slice(at + 1, end) : '', fingerprint };
-}
-
-function isLowerHex(text: string, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    const c = text.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
-  }
-  return true;
 }

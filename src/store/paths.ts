@@ -6,7 +6,10 @@
 //   <dataDir>/mail/<account>/Sent           another folder
 //   <dataDir>/mail/<account>/Lists/node     "/" is the hierarchy separator
 //   <dataDir>/mail/<account>/INBOX.lock     a dot-lock (dotlock.ts)
-//   <dataDir>/mail/<account>/.INBOX.index   reserved for the side index
+//   <dataDir>/mail/<account>/.INBOX.index   the side index (mbox-index.ts)
+//   <dataDir>/mail/<account>/.INBOX.append  the append journal (append-journal.ts)
+// (Names starting with "." are never mailboxes: the store's own files,
+// such as these and the dot-lock's break file, cannot collide with one.)
 //
 // Folder names come from IMAP clients, i.e. from the network, so each path
 // component is checked (no "..", no hidden or lock-like names, no control

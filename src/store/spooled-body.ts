@@ -2,8 +2,16 @@
 // temporary file once it grows past a threshold, so a 25 MiB message costs the
 // server a few buffers of memory, not 25 MiB (the Raspberry Pi rule).
 //
-// In memory the bytes are copied into 256 KiB blocks rather than kept as the
-// many small pieces they arrive in: fewer, larger writes later, and no
+// Two limits decide when the body goes to the file:
+//  - `memoryLimit`, per body (the session's share);
+//  - an optional MemoryBudget shared by every body in the process
+//    (memory-budget.ts): each in-memory block is reserved from it first,
+//    and a refusal sends the body to its file at once. The reservation is
+//    given back when the body moves to its file and when it is discarded,
+//    so the owner must always call discard() (after delivery or failure).
+//
+// In memory the bytes are copied into blocks of up to 256 KiB rather than kept
+// as the many small pieces they arrive in: fewer, larger writes later, and no
 // per-piece garbage for the collector.
 //
 // The temporary file is not fsync'd: it is only a staging area. Durability
@@ -14,29 +22,40 @@ import { open, unlink, mkdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { readRange, writeAll } from './file-io.ts';
+import type { MemoryBudget } from './memory-budget.ts';
 
 const BLOCK_BYTES = 256 * 1024;
+
+export interface SpooledBodyOptions {
+  /** The process-wide budget in-memory blocks are reserved from. */
+  budget?: MemoryBudget;
+}
 
 export class SpooledBody {
   /** Full blocks, then the one being filled (`used` bytes of it). */
   private blocks: Buffer[] = [];
   private used = 0;
+  /** Bytes of `budget` this body holds (the blocks' total size). */
+  private reserved = 0;
   private file: FileHandle | null = null;
   private filePath: string | null = null;
   size = 0;
   private readonly tmpDir: string;
   private readonly memoryLimit: number;
+  private readonly budget: MemoryBudget | null;
 
-  constructor(tmpDir: string, memoryLimit: number) {
+  constructor(tmpDir: string, memoryLimit: number, options: SpooledBodyOptions = {}) {
     this.tmpDir = tmpDir;
     this.memoryLimit = memoryLimit;
+    this.budget = options.budget ?? null;
   }
 
   /** Add bytes. `chunk` may be reused by the caller once this resolves. */
   async write(chunk: Buffer): Promise<void> {
     if (chunk.length === 0) return;
     this.size += chunk.length;
-    if (!this.file && this.size > this.memoryLimit) await this.moveToFile();
+    if (!this.file && (this.size > this.memoryLimit || !this.reserveRoomFor(chunk.length))) await this.moveToFile();
     if (this.file) {
       await writeAll(this.file, chunk);
       return;
@@ -44,7 +63,7 @@ export class SpooledBody {
     for (let from = 0; from < chunk.length; ) {
       let block = this.blocks[this.blocks.length - 1];
       if (!block || this.used === block.length) {
-        block = Buffer.allocUnsafe(Math.min(BLOCK_BYTES, Math.max(this.memoryLimit, 1)));
+        block = Buffer.allocUnsafe(this.blockBytes());
         this.blocks.push(block);
         this.used = 0;
       }
@@ -52,6 +71,29 @@ export class SpooledBody {
       this.used += copied;
       from += copied;
     }
+  }
+
+  private blockBytes(): number {
+    return Math.min(BLOCK_BYTES, Math.max(this.memoryLimit, 1));
+  }
+
+  // Reserves from the budget the new blocks `bytes` more would need.
+  // False if the budget cannot give them: the body must go to its file.
+  private reserveRoomFor(bytes: number): boolean {
+    const last = this.blocks[this.blocks.length - 1];
+    const room = last ? last.length - this.used : 0;
+    if (bytes <= room || !this.budget) return true;
+    const cost = Math.ceil((bytes - room) / this.blockBytes()) * this.blockBytes();
+    if (!this.budget.tryReserve(cost)) return false;
+    this.reserved += cost;
+    return true;
+  }
+
+  private releaseMemory(): void {
+    this.blocks = [];
+    this.used = 0;
+    this.budget?.release(this.reserved);
+    this.reserved = 0;
   }
 
   /** The bytes held in memory, as views of the blocks. */
@@ -64,8 +106,12 @@ export class SpooledBody {
     this.filePath = join(this.tmpDir, `body-${process.pid}-${randomBytes(6).toString('hex')}`);
     this.file = await open(this.filePath, 'w+', 0o600);
     for (const part of this.memoryParts()) await writeAll(this.file, part);
-    this.blocks = [];
-    this.used = 0;
+    this.releaseMemory();
+  }
+
+  /** True once the body has moved to its temporary file. */
+  get inFile(): boolean {
+    return this.filePath !== null;
   }
 
   /** Stop writing; the body can now be read any number of times. */
@@ -74,11 +120,7 @@ export class SpooledBody {
     this.file = null;
   }
 
-  /**
-   * The body's bytes, from memory or from the temporary file. Each chunk
-   * yielded is only valid until the next one is asked for: the file is read
-   * into one buffer, reused, so a large body makes no garbage.
-   */
+  /** The body's bytes, from memory or from the temporary file (each chunk a new buffer when from the file). */
   async *read(): AsyncIterable<Buffer> {
     if (!this.filePath) {
       yield* this.memoryParts();
@@ -86,33 +128,18 @@ export class SpooledBody {
     }
     const file = await open(this.filePath, 'r');
     try {
-      const buffer = Buffer.allocUnsafe(BLOCK_BYTES);
-      for (let position = 0; ; ) {
-        const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
-        if (bytesRead === 0) break;
-        position += bytesRead;
-        yield buffer.subarray(0, bytesRead);
-      }
+      yield* readRange(file, 0, this.size);
     } finally {
       await file.close();
     }
   }
 
-  /** Remove the temporary file, if any. Safe to call twice. */
+  /** Remove the temporary file, if any, and give back the memory. Safe to call twice. */
   async discard(): Promise<void> {
     await this.file?.close().catch(() => {});
     this.file = null;
     if (this.filePath) await unlink(this.filePath).catch(() => {});
     this.filePath = null;
-    this.blocks = [];
-    this.used = 0;
-  }
-}
-
-// write(2) may write less than asked (a disk filling up does that before it
-// fails with ENOSPC): loop, so a short write is never a silently cut body.
-async function writeAll(file: FileHandle, data: Buffer): Promise<void> {
-  for (let done = 0; done < data.length; ) {
-    done += (await file.write(data, done, data.length - done)).bytesWritten;
+    this.releaseMemory();
   }
 }

@@ -15,8 +15,8 @@ import { createLogger } from '../../src/log.ts';
 import { addAccount } from '../../src/auth/accounts.ts';
 import type { AppendIO } from '../../src/store/append-io.ts';
 import { mailboxPath } from '../../src/store/paths.ts';
-import { scanMbox, readMessageBuffer } from '../../src/store/mbox-read.ts';
-import type { MboxEntry } from '../../src/store/mbox-read.ts';
+import { scanMbox, readMessageBuffer } from './mbox-read.ts';
+import type { MboxEntry } from './mbox-read.ts';
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 

@@ -9,10 +9,16 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, renameSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { startServer } from '../../src/main.ts';
 import { createLogger } from '../../src/log.ts';
+import { Maildrop } from '../../src/pop3/maildrop.ts';
+import { withMailboxLock } from '../../src/store/dotlock.ts';
+import { MboxAppender } from '../../src/store/mbox-append.ts';
 import { indexPathFor } from '../../src/store/mbox-index.ts';
 import { startTestServer, eventually } from '../helpers/test-server.ts';
 import type { TestServer, TestServerOptions } from '../helpers/test-server.ts';
@@ -193,7 +199,7 @@ test('DELE then QUIT removes exactly those messages; the rest keep their bytes a
   const sizes = (await next.multiline('LIST')).lines;
   assert.deepEqual(sizes, after.map((m, i) => `${i + 1} ${crlf(m.content).length}`));
   // No temporary file or lock file left behind; a delivery goes straight in.
-  assert.deepEqual((await readdir(dirname(server.mboxPath('jjordan')))).sort(), ['.INBOX.index', 'INBOX']);
+  assert.deepEqual((await readdir(dirname(server.mboxPath('jjordan')))).sort(), ['.INBOX.append', '.INBOX.index', 'INBOX']);
   await deliver(server, 'after the expunge');
   assert.deepEqual(await storedSubjects(server), ['message 1', 'message 3', 'message 5', 'after the expunge']);
 });
@@ -437,5 +443,80 @@ test('an expunge racing with deliveries to the same mbox loses and duplicates no
     }
     expected = inSession;
     assert.equal((await check.quit()).ok, true);
+  }
+});
+
+test('the mbox is opened under the lock that read the index: a rewrite right after login does not move what the session reads', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'jjordan-maildrop-'));
+  try {
+    const mbox = join(dataDir, 'mail', 'jjordan', 'INBOX');
+    const appender = new MboxAppender();
+    const texts = [1, 2, 3].map((i) => `Subject: message ${i}\nMessage-ID: <m${i}@example.org>\n\nBody ${i}.\n`);
+    for (const text of texts) await appender.append(mbox, { envelopeFrom: 'a@example.org', date: new Date(), content: async function* () { yield Buffer.from(text); } });
+    // Another program (mutt deleting message 1) waits for the dot-lock and,
+    // the moment it gets it, renames a rewritten file over the mbox.
+    const file = await readFile(mbox);
+    const rewritten = join(dirname(mbox), 'rewritten');
+    await writeFile(rewritten, file.subarray(file.indexOf('\n\nFrom ') + 2));
+    const opening = Maildrop.open(dataDir, 'jjordan', 2000);
+    while (!existsSync(`${mbox}.lock`)) await new Promise((resolve) => setImmediate(resolve)); // the login holds the lock
+    const rewriting = withMailboxLock(mbox, async () => renameSync(rewritten, mbox));
+    const drop = await opening;
+    await rewriting;
+    try {
+      const read = [];
+      for (const m of drop.messages) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of drop.read(m)) chunks.push(chunk);
+        read.push(Buffer.concat(chunks).toString());
+      }
+      assert.deepEqual(read, texts, 'the session reads the file its index describes');
+    } finally {
+      await drop.release();
+    }
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+const canMount = process.getuid?.() === 0 && spawnSync('mount', ['--version']).status === 0;
+
+test('a full disk does not stop a login or RETR (the index is kept in memory)', { skip: !canMount && 'needs root to mount a small tmpfs' }, async (t) => {
+  const server = await serverFor(t);
+  const accountDir = dirname(server.mboxPath('jjordan'));
+  await mkdir(accountDir, { recursive: true });
+  assert.equal(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', accountDir]).status, 0, 'mount');
+  try {
+    await deliverNumbered(server, 2);
+    const first = await login(server);
+    const uidl = await first.uidl();
+    assert.equal((await first.quit()).ok, true);
+    await deliver(server, 'message 3'); // not in the index file yet
+    // Fill the disk.
+    const filler = await open(join(accountDir, 'filler'), 'w');
+    try {
+      for (;;) await filler.write(Buffer.alloc(64 * 1024, 0x41));
+    } catch (err) {
+      assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
+    } finally {
+      await filler.close();
+    }
+    const client = await loginWhenFree(server);
+    assert.equal((await client.stat()).count, 3);
+    const ids = await client.uidl();
+    assert.deepEqual([ids.get(1), ids.get(2)], [uidl.get(1), uidl.get(2)]);
+    assert.deepEqual(await sessionSubjects(client), ['message 1', 'message 2', 'message 3']);
+    // Removing needs room for a copy: refused, and every message stays.
+    assert.equal((await client.command('DELE 1')).ok, true);
+    const quit = await client.quit();
+    assert.equal(quit.ok, false, `QUIT on a full disk: ${quit.text}`);
+    assert.deepEqual(await storedSubjects(server), ['message 1', 'message 2', 'message 3']);
+    await rm(join(accountDir, 'filler'));
+    const after = await loginWhenFree(server);
+    assert.deepEqual(await after.uidl(), ids, 'the UIDLs shown on the full disk were kept');
+    assert.equal((await after.quit()).ok, true);
+  } finally {
+    await server.stop();
+    spawnSync('umount', [accountDir]);
   }
 });

@@ -30,7 +30,7 @@ import { QueueRunner } from '../../src/relay/runner.ts';
 import type { RunnerDeps } from '../../src/relay/runner.ts';
 import { relayDeps } from '../../src/relay/main.ts';
 import { mailboxPath } from '../../src/store/paths.ts';
-import { readMessageBuffer, scanMbox } from '../../src/store/mbox-read.ts';
+import { readMessageBuffer, scanMbox } from '../helpers/mbox-read.ts';
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 

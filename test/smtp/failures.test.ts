@@ -14,6 +14,7 @@ import { eventually, readOrNull, startTestServer } from '../helpers/test-server.
 import type { TestServer, TestServerOptions } from '../helpers/test-server.ts';
 import { realAppendIO } from '../../src/store/append-io.ts';
 import type { AppendIO } from '../../src/store/append-io.ts';
+import { lockFileContent } from '../../src/store/dotlock.ts';
 import { startServer } from '../../src/main.ts';
 import { createLogger } from '../../src/log.ts';
 
@@ -183,8 +184,9 @@ test('a lock held past lockTimeoutSeconds: 451 4.3.0, mailbox and lock untouched
 
 test('a stale lock (its PID is not running) is broken and delivery goes ahead', async (t) => {
   const server = await serverFor(t, { config: { limits: { lockTimeoutSeconds: 1 } } });
-  // PIDs are below 2^22 on Linux; this one cannot be running.
-  await writeFile(server.mboxPath('jjordan') + '.lock', '99999999\n');
+  // PIDs are below 2^22 on Linux; this one cannot be running. Written the
+  // way this server writes locks, so the PID is known to be from this host.
+  await writeFile(server.mboxPath('jjordan') + '.lock', lockFileContent(99999999));
   const client = server.track(await openSession(server.port));
   assert.equal((await send(client, 'through a stale lock\n')).code, 250);
   assert.deepEqual(bodies(await server.messages('jjordan')), ['through a stale lock\n']);

@@ -5,11 +5,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
+import { journalPathFor } from '../../src/store/append-journal.ts';
 import { LockTimeoutError } from '../../src/store/dotlock.ts';
 import { MboxAppender, realAppendIO } from '../../src/store/mbox-append.ts';
 import type { AppendIO, AppendRequest } from '../../src/store/mbox-append.ts';
-import { readMessageBuffer, scanMbox } from '../../src/store/mbox-read.ts';
-import type { MboxEntry } from '../../src/store/mbox-read.ts';
+import { readMessageBuffer, scanMbox } from '../helpers/mbox-read.ts';
+import type { MboxEntry } from '../helpers/mbox-read.ts';
 import { contentOf, scratchDir } from './helpers.ts';
 
 const dir = await scratchDir('append');
@@ -60,7 +61,8 @@ test('creates the directory (0700) and the file (0600)', async () => {
   await new MboxAppender().append(mbox, message('A: 1\n'));
   assert.equal((await fs.stat(path.dirname(mbox))).mode & 0o777, 0o700);
   assert.equal((await fs.stat(mbox)).mode & 0o777, 0o600);
-  assert.deepEqual(await fs.readdir(path.dirname(mbox)), ['INBOX']); // lock removed
+  assert.equal((await fs.stat(journalPathFor(mbox))).mode & 0o777, 0o600);
+  assert.deepEqual((await fs.readdir(path.dirname(mbox))).sort(), ['.INBOX.append', 'INBOX']); // lock removed
 });
 
 test('append, scan and read back give the same bytes and offsets', async () => {
@@ -187,7 +189,7 @@ test('a write failing mid-message leaves the file byte-identical; the next appen
     assert.equal((r.reason as NodeJS.ErrnoException).code, 'ENOSPC');
   }
   assert.deepEqual(await fs.readFile(mbox), before);
-  assert.deepEqual(await fs.readdir(path.dirname(mbox)), ['INBOX']); // no lock left
+  assert.deepEqual((await fs.readdir(path.dirname(mbox))).sort(), ['.INBOX.append', 'INBOX']); // no lock left
 
   io.armed = false;
   await appender.append(mbox, message('A: 3\n'));

@@ -10,7 +10,7 @@ import { expungeMessages, expungeTempPath } from '../../src/store/mbox-expunge.t
 import { indexPathFor, loadIndex, saveIndex } from '../../src/store/mbox-index.ts';
 import type { IndexedMessage, MailboxIndex } from '../../src/store/mbox-index.ts';
 import { MboxAppender } from '../../src/store/mbox-append.ts';
-import { readMessageBuffer, scanMbox } from '../../src/store/mbox-read.ts';
+import { readMessageBuffer, scanMbox } from '../helpers/mbox-read.ts';
 import { contentOf, scratchDir } from './helpers.ts';
 
 const dir = await scratchDir('expunge');
@@ -70,7 +70,7 @@ test('removing the first, a middle and the last message leaves the others byte f
   assert.equal(result.index.uidNext, before.uidNext);
   assert.equal(result.index.uidValidity, before.uidValidity);
   assert.equal((await fs.stat(mbox)).mode & 0o777, 0o600);
-  assert.deepEqual((await fs.readdir(path.dirname(mbox))).sort(), ['.INBOX.index', 'INBOX']);
+  assert.deepEqual((await fs.readdir(path.dirname(mbox))).sort(), ['.INBOX.append', '.INBOX.index', 'INBOX']);
 });
 
 test('mail delivered after the caller looked survives, byte for byte', async () => {
@@ -151,7 +151,7 @@ test('a failure before the rename leaves the mailbox untouched and no temporary 
   assert.ok(sawTemp);
   assert.deepEqual(await fs.readFile(mbox), file);
   assert.deepEqual(await fs.readFile(indexPathFor(mbox)), indexFile);
-  assert.deepEqual((await fs.readdir(path.dirname(mbox))).sort(), ['.INBOX.index', 'INBOX']);
+  assert.deepEqual((await fs.readdir(path.dirname(mbox))).sort(), ['.INBOX.append', '.INBOX.index', 'INBOX']);
   assert.deepEqual((await expungeMessages(mbox, new Set([2]))).removed, [2]); // and it works next time
 });
 

@@ -11,8 +11,8 @@ import { IndexScanner } from '../../src/store/mbox-index-scan.ts';
 import { indexPathFor, loadIndex, saveIndex } from '../../src/store/mbox-index.ts';
 import type { MailboxIndex } from '../../src/store/mbox-index.ts';
 import { MboxAppender } from '../../src/store/mbox-append.ts';
-import { MboxScanner, readMessageBuffer, scanMbox } from '../../src/store/mbox-read.ts';
-import type { MboxEntry } from '../../src/store/mbox-read.ts';
+import { MboxScanner, readMessageBuffer, scanMbox } from '../helpers/mbox-read.ts';
+import type { MboxEntry } from '../helpers/mbox-read.ts';
 import { quoteMboxrd, unquoteMboxrd } from '../../src/store/mboxrd.ts';
 import { contentOf, scratchDir } from './helpers.ts';
 

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { MboxScanner, readMessage, readMessageBuffer, scanMbox } from '../../src/store/mbox-read.ts';
-import type { MboxEntry } from '../../src/store/mbox-read.ts';
+import { MboxScanner, readMessage, readMessageBuffer, scanMbox } from '../helpers/mbox-read.ts';
+import type { MboxEntry } from '../helpers/mbox-read.ts';
 import { scratchDir } from './helpers.ts';
 
 const dir = await scratchDir('read');

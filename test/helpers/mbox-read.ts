@@ -1,5 +1,7 @@
-// Reading an mbox file: finding where each message is, and streaming one
-// message back out, without ever holding the whole file in memory.
+// A plain mbox reader for tests: the simple, independent reference that
+// the server's own scanner (IndexScanner, src/store/mbox-index-scan.ts) is
+// checked against, and what tests use to see what a mailbox holds. The
+// server itself reads mail only through the side index.
 //
 // RFC 4155: a message starts at a line beginning "From " and runs until the
 // next such line; the blank line just before the next "From " line is the
@@ -7,21 +9,14 @@
 // a "From " line inside a message is always quoted as ">From ", so every
 // line starting "From " is a message boundary and no further heuristics
 // (such as checking the date) are needed. Bytes before the first "From "
-// line are not part of any message and are skipped.
-//
-// The server itself does not read mail through this file: it goes by the
-// side index (mbox-index.ts), whose scanner (IndexScanner, mbox-index-scan.ts)
-// finds the same boundaries while also computing sizes and fingerprints.
-// This is the plain reader: what tests use to see what a mailbox holds, and
-// the simple, independent reference the tests check IndexScanner against,
-// so the two are kept separate on purpose. `offset` and `length` mean the
-// same as in AppendResult (mbox-append.ts) and IndexedMessage.
+// line are not part of any message and are skipped. `offset` and `length`
+// mean the same as in AppendResult (mbox-append.ts) and IndexedMessage.
 
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { parseFromLineSender } from './from-line.ts';
-import { MboxrdUnquoter } from './mboxrd.ts';
+import { readRange } from '../../src/store/file-io.ts';
+import { parseFromLineSender } from '../../src/store/from-line.ts';
+import { MboxrdUnquoter } from '../../src/store/mboxrd.ts';
 
 export interface MboxEntry {
   /** Byte offset of the message's "From " line. */
@@ -173,14 +168,14 @@ export async function* readMessage(mboxPath: string, entry: MboxEntry): AsyncGen
   const end = entry.offset + entry.length; // exclusive
   if (end <= entry.contentOffset) return; // an empty message
   const unquoter = new MboxrdUnquoter();
-  const stream = createReadStream(mboxPath, {
-    start: entry.contentOffset,
-    end: end - 1, // createReadStream's end is inclusive
-    highWaterMark: READ_CHUNK,
-  });
-  for await (const chunk of stream) {
-    const out = unquoter.push(chunk as Buffer);
-    if (out.length > 0) yield out;
+  const file = await open(mboxPath, 'r');
+  try {
+    for await (const chunk of readRange(file, entry.contentOffset, end - entry.contentOffset)) {
+      const out = unquoter.push(chunk);
+      if (out.length > 0) yield out;
+    }
+  } finally {
+    await file.close();
   }
   const rest = unquoter.end();
   if (rest.length > 0) yield rest;

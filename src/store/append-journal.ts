@@ -1,0 +1,257 @@
+// The append journal: what makes "never half a message" hold across a crash.
+//
+// The appender (mbox-append.ts) cuts a failed batch off with ftruncate, but
+// a process that is killed (SIGKILL, the OOM killer, a power cut) runs no
+// more code: half a message would stay in the mbox for good, POP3 would
+// serve it as an ordinary message, and the sender's retry would add a whole
+// second copy. So before each batch the appender writes down, durably,
+// where the batch starts; whoever takes the lock next and finds a batch
+// that never finished cuts the file back there.
+//
+// The journal is one small file per mbox, "<dir>/.<name>.append" (a hidden
+// name, reserved by paths.ts), holding one fixed-size 128-byte record that
+// is rewritten in place:
+//   jjordan-append 1 ino=I start=N end=- ctime=- sum=...    a batch is being written at N
+//   jjordan-append 1 ino=I start=N end=E ctime=T sum=...    the batch [N, E) is complete
+// I is the mbox's inode, T its ctime (ns) right after the batch was written,
+// and sum a checksum of the rest, so a torn record reads as no record.
+//
+// Per batch, under the dot-lock:
+//   1. write "start=N" and fdatasync it, before any byte of the batch;
+//   2. write the batch into the mbox;
+//   3. write "start=N end=E ctime=T", and fdatasync it at the same time as
+//      the mbox's fsync (both must finish before any request is answered);
+//      latency: one small fsync more per batch than without a journal.
+// Why not a marker file created per batch and removed after it? Removing a
+// file is durable only after an fsync of its directory; without one, a
+// power cut can bring the marker back and recovery would cut mail that was
+// already acknowledged. A file created once and rewritten in place needs no
+// directory fsync after its creation, and fdatasync of an overwrite that
+// keeps the size is cheap.
+//
+// Recovery (recoverTornTail), under the lock, before the mbox is read or
+// changed: by the appender, the index load and the expunge, so a torn tail
+// is never indexed or served.
+//  - "start=N" without an end: a batch died (the lock is ours, so no batch
+//    is running). If the file is still the same inode and longer than N,
+//    cut it back to N. Then record the file as settled.
+//  - "end=E": the batch was complete when written. Only a power cut in step
+//    3 can leave the mbox shorter than E (the journal reached the disk, the
+//    mbox's last bytes did not; nothing was acknowledged). Cut back to N only
+//    if the file is that same inode, shorter than E (but longer than N), and
+//    its ctime is not later than T. A file another program changed since
+//    (mutt rewriting it in place after deleting a message) has a later
+//    ctime, which no program can set back, so bytes another program wrote
+//    after a completed batch are never cut. A file replaced by a rename (our
+//    expunge) has another inode, and the record no longer applies.
+// One case remains: after a crash mid-batch, a program that breaks our
+// abandoned lock and appends before any of ours takes the lock again loses
+// that append to the cut. Mutt and procmail break a lock only by age
+// (minutes), and a restarted server recovers at its first lock.
+
+import { hash } from 'node:crypto';
+import type { BigIntStats } from 'node:fs';
+import { closeSync, constants, fdatasync, fstatSync, lstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { fsyncDirectory } from './safeio.ts';
+
+const fdatasyncAsync = promisify(fdatasync);
+
+/** The mbox as recovery sees it. */
+export interface MboxState {
+  size: number;
+  ino: bigint;
+  ctimeNs: bigint;
+}
+
+export interface JournalRecord {
+  ino: bigint;
+  start: number;
+  /** null while the batch is being written. */
+  end: number | null;
+  /** The mbox's ctime when the batch was complete; null while pending. */
+  ctimeNs: bigint | null;
+}
+
+const RECORD_BYTES = 128;
+const RECORD = /^jjordan-append 1 ino=(\d{1,20}) start=(\d{1,15}) end=(-|\d{1,15}) ctime=(-|\d{1,25}) sum=([0-9a-f]{8})$/;
+const { O_RDWR, O_CREAT, O_EXCL } = constants;
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
+
+/** `<dir>/.<name>.append`, next to the mbox. */
+export function journalPathFor(mboxPath: string): string {
+  return path.join(path.dirname(mboxPath), `.${path.basename(mboxPath)}.append`);
+}
+
+/** The record as its fixed-size line. */
+export function formatRecord(record: JournalRecord): Buffer {
+  const end = record.end === null ? '-' : String(record.end);
+  const ctime = record.ctimeNs === null ? '-' : String(record.ctimeNs);
+  const fields = `jjordan-append 1 ino=${record.ino} start=${record.start} end=${end} ctime=${ctime}`;
+  const line = `${fields} sum=${checksum(fields)}`;
+  return Buffer.from(line.padEnd(RECORD_BYTES - 1, ' ') + '\n');
+}
+
+/** The record in `bytes`; null if there is none or it is torn. */
+export function parseRecord(bytes: Buffer): JournalRecord | null {
+  const match = RECORD.exec(bytes.toString('latin1').trimEnd());
+  if (!match) return null;
+  const [, ino, start, end, ctime, sum] = match;
+  if (sum !== checksum(`jjordan-append 1 ino=${ino} start=${start} end=${end} ctime=${ctime}`)) return null;
+  if ((end === '-') !== (ctime === '-')) return null;
+  return { ino: BigInt(ino), start: Number(start), end: end === '-' ? null : Number(end), ctimeNs: ctime === '-' ? null : BigInt(ctime) };
+}
+
+function checksum(text: string): string {
+  return hash('sha1', text, 'hex').slice(0, 8);
+}
+
+/**
+ * What recovery does with this record and this mbox (see the header):
+ * `cutTo` is the size to cut the mbox back to (null: cut nothing), and
+ * `settle` says whether to record the mbox as settled afterwards.
+ */
+export function planRecovery(record: JournalRecord | null, mbox: MboxState): { cutTo: number | null; settle: boolean } {
+  if (!record) return { cutTo: null, settle: false };
+  const sameFile = record.ino === mbox.ino;
+  if (record.end === null) {
+    return { cutTo: sameFile && mbox.size > record.start ? record.start : null, settle: true };
+  }
+  const tornByPowerCut = sameFile && mbox.size < record.end && mbox.size > record.start && mbox.ctimeNs <= record.ctimeNs!;
+  return tornByPowerCut ? { cutTo: record.start, settle: true } : { cutTo: null, settle: false };
+}
+
+/** The mbox operations recovery needs: the appender's own fd, or a handle of the reader's. */
+export interface RecoverableMbox {
+  state(): Promise<MboxState>;
+  truncate(size: number): Promise<void>;
+  sync(): Promise<void>;
+}
+
+/** One mbox's journal file, open for reading and rewriting. */
+export class AppendJournal {
+  readonly #fd: number;
+  /** The record found when the journal was opened (null: none). */
+  readonly found: JournalRecord | null;
+
+  private constructor(fd: number) {
+    this.#fd = fd;
+    const bytes = Buffer.alloc(RECORD_BYTES);
+    this.found = parseRecord(bytes.subarray(0, readSync(fd, bytes, 0, RECORD_BYTES, 0)));
+  }
+
+  /** Opens the journal, creating it (durably) if this mbox has none yet. */
+  static async open(mboxPath: string): Promise<AppendJournal> {
+    const existing = AppendJournal.openExisting(mboxPath);
+    if (existing) return existing;
+    let fd: number;
+    try {
+      fd = openSync(journalPathFor(mboxPath), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return AppendJournal.open(mboxPath); // raced: use theirs
+      throw err;
+    }
+    const journal = new AppendJournal(fd);
+    try {
+      // Its name must be on disk before any batch relies on it.
+      await fsyncDirectory(path.dirname(mboxPath));
+    } catch (err) {
+      journal.close();
+      throw err;
+    }
+    return journal;
+  }
+
+  /** Opens the journal if there is one; null if this mbox never had one. */
+  static openExisting(mboxPath: string): AppendJournal | null {
+    try {
+      return new AppendJournal(openSync(journalPathFor(mboxPath), O_RDWR | O_NOFOLLOW));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  /** Step 1: a batch starts at `start` of the mbox with inode `ino`. Durable when it resolves. */
+  async begin(ino: bigint, start: number): Promise<void> {
+    await this.#write({ ino, start, end: null, ctimeNs: null });
+  }
+
+  /** Step 3: the batch [start, end) is written; `ctimeNs` is the mbox's ctime now. */
+  async complete(ino: bigint, start: number, end: number, ctimeNs: bigint): Promise<void> {
+    await this.#write({ ino, start, end, ctimeNs });
+  }
+
+  /** After a cut or a rollback: the mbox as it is now is whole. */
+  async settle(mbox: MboxState): Promise<void> {
+    await this.#write({ ino: mbox.ino, start: mbox.size, end: mbox.size, ctimeNs: mbox.ctimeNs });
+  }
+
+  async #write(record: JournalRecord): Promise<void> {
+    const bytes = formatRecord(record);
+    // One small write at offset 0, in place: the size never changes.
+    if (writeSync(this.#fd, bytes, 0, bytes.length, 0) !== bytes.length) throw new Error('short write to the append journal');
+    await fdatasyncAsync(this.#fd);
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
+}
+
+/**
+ * Cuts a torn tail off the mbox if the journal shows one (see the header)
+ * and settles the journal. Call it holding the dot-lock. Returns the mbox's
+ * state afterwards.
+ */
+export async function recoverTornTail(journal: AppendJournal, mbox: RecoverableMbox): Promise<MboxState> {
+  let state = await mbox.state();
+  const plan = planRecovery(journal.found, state);
+  if (plan.cutTo !== null) {
+    await mbox.truncate(plan.cutTo);
+    await mbox.sync();
+    state = await mbox.state();
+  }
+  if (plan.settle) await journal.settle(state);
+  return state;
+}
+
+/**
+ * recoverTornTail for readers (the index load, the expunge), by path: does
+ * nothing, and opens nothing for writing, unless there is a tail to cut or
+ * a pending record to settle. Call it holding the dot-lock.
+ */
+export async function recoverTornAppend(mboxPath: string): Promise<void> {
+  const journal = AppendJournal.openExisting(mboxPath);
+  if (!journal) return;
+  try {
+    let stat: BigIntStats;
+    try {
+      stat = lstatSync(mboxPath, { bigint: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    if (!stat.isFile()) return;
+    const plan = planRecovery(journal.found, stateOf(stat));
+    if (plan.cutTo === null && !plan.settle) return; // the usual case: nothing to do
+    const handle = await open(mboxPath, O_RDWR | O_NOFOLLOW);
+    try {
+      await recoverTornTail(journal, {
+        state: async () => stateOf(fstatSync(handle.fd, { bigint: true })),
+        truncate: (size) => handle.truncate(size),
+        sync: () => handle.sync(),
+      });
+    } finally {
+      await handle.close();
+    }
+  } finally {
+    journal.close();
+  }
+}
+
+export function stateOf(stat: BigIntStats): MboxState {
+  return { size: Number(stat.size), ino: stat.ino, ctimeNs: stat.ctimeNs };
+}

@@ -1,0 +1,60 @@
+// The two loops every file-handling module needs, written once.
+//
+// - writeAll: write(2) may write fewer bytes than asked (a disk filling up
+//   does that before it fails with ENOSPC, and so may a signal). Code that
+//   ignores the count silently stores a cut message, so every write of a
+//   whole buffer goes through this loop.
+// - readRange: stream the bytes [start, start + length) of a file, the way
+//   a message is read back from an mbox or a spool file: in bounded chunks,
+//   never the whole range in memory at once.
+
+import { readSync, write as writeCallback } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
+
+const writeFd = promisify(writeCallback);
+
+/** Chunk size of readRange: a 25 MiB message is a hundred reads. */
+export const READ_CHUNK_BYTES = 256 * 1024;
+// A range this small is read in one synchronous call (see readRange).
+const SMALL_RANGE_BYTES = 128 * 1024;
+
+/** Writes all of `data` at the file's current position (or its end, with O_APPEND). */
+export async function writeAll(file: FileHandle | number, data: Buffer): Promise<void> {
+  for (let done = 0; done < data.length; ) {
+    const { bytesWritten } =
+      typeof file === 'number' ? await writeFd(file, data, done, data.length - done) : await file.write(data, done, data.length - done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Yields the bytes [start, start + length) of `file`, each chunk a new
+ * buffer (so a consumer may keep it, or hand it to a socket). Throws if the
+ * file ends before the range does: the caller's idea of the file (an index,
+ * a stat) is wrong, and a silently short message would be worse.
+ */
+export async function* readRange(file: FileHandle, start: number, length: number): AsyncGenerator<Buffer> {
+  if (length <= 0) return;
+  if (length <= SMALL_RANGE_BYTES) {
+    // Most mail is a few kilobytes: one synchronous read from the page cache
+    // takes microseconds, while a read through the thread pool waits a turn
+    // of the event loop (about 20 us on a busy server, several times the read).
+    const buffer = Buffer.allocUnsafe(length);
+    if (readSync(file.fd, buffer, 0, length, start) !== length) throw shortFile(start, length);
+    yield buffer;
+    return;
+  }
+  const end = start + length;
+  for (let position = start; position < end; ) {
+    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, end - position));
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+    if (bytesRead === 0) throw shortFile(start, length);
+    position += bytesRead;
+    yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+  }
+}
+
+function shortFile(start: number, length: number): Error {
+  return new Error(`file ends before byte ${start + length} (reading ${length} bytes from ${start})`);
+}
