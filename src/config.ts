@@ -171,6 +171,11 @@ export const defaults = {
     maxErrors: 10,
     /** Messages up to this size are held in memory while they arrive; larger ones go to a temp file. */
     memoryBufferBytes: 2 * 1024 * 1024,
+    /**
+     * All messages arriving at once share this much memory; past it, bodies go
+     * to temporary files too. A cap for the whole server, not per session.
+     */
+    memoryBufferTotalBytes: 32 * 1024 * 1024,
     /** How long to wait for a mailbox dot-lock before answering 451 (try again later). */
     lockTimeoutSeconds: 10,
     /** On SIGTERM, how long transactions in flight may take to finish. */

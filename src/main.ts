@@ -21,6 +21,7 @@ import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { Accounts } from './auth/accounts.ts';
 import { MboxAppender } from './store/mbox-append.ts';
+import { MemoryBudget } from './store/memory-budget.ts';
 import type { AppendIO } from './store/mbox-append.ts';
 import { startSmtpServer } from './smtp/server.ts';
 import type { SmtpServer } from './smtp/server.ts';
@@ -90,6 +91,7 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     hostname: config.hostname,
     log: (message) => log.event('tls', { message }),
   });
+  const memory = new MemoryBudget(config.limits.memoryBufferTotalBytes);
   const login = { accounts, throttle: new LoginThrottle(hooks.throttle), trustedAddresses: config.auth.trustedClients };
   const smtp = await startSmtpServer({
     config,
@@ -98,6 +100,7 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     tls,
     login,
     tmpDir,
+    memory,
     log,
     host: config.listenAddress,
     bound,
@@ -119,6 +122,7 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     accounts,
     dataDir,
     tmpDir,
+    memory,
     tls,
     login,
     log,

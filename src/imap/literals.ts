@@ -7,6 +7,7 @@
 import { MemoryLiteral } from '../wire/command-reader.ts';
 import type { LiteralPolicy, LiteralSink } from '../wire/command-reader.ts';
 import { SpooledBody } from '../store/spooled-body.ts';
+import type { MemoryBudget } from '../store/memory-budget.ts';
 import type { ImapContext } from './types.ts';
 
 /** Literals up to this size stay in memory. */
@@ -21,8 +22,8 @@ export class SpooledLiteral implements LiteralSink {
   readonly body: SpooledBody;
   readonly memoryBytes = 0;
 
-  constructor(tmpDir: string, memoryLimit: number) {
-    this.body = new SpooledBody(tmpDir, memoryLimit);
+  constructor(tmpDir: string, memoryLimit: number, budget: MemoryBudget) {
+    this.body = new SpooledBody(tmpDir, memoryLimit, { budget });
   }
 
   write(chunk: Buffer): Promise<void> {
@@ -38,7 +39,7 @@ export function literalPolicy(ctx: ImapContext, spooled: SpooledLiteral[]): Lite
     continuation: '+ Ready for literal data\r\n',
     openLiteral(size) {
       if (size <= IN_MEMORY_LITERAL) return new MemoryLiteral();
-      const literal = new SpooledLiteral(ctx.tmpDir, ctx.config.limits.memoryBufferBytes);
+      const literal = new SpooledLiteral(ctx.tmpDir, ctx.config.limits.memoryBufferBytes, ctx.memory);
       spooled.push(literal);
       return literal;
     },

@@ -10,6 +10,7 @@ import type { Accounts } from '../auth/accounts.ts';
 import type { LoginService } from '../auth/login.ts';
 import type { TlsCredentials } from '../tls/certificates.ts';
 import { runImapSession } from './session.ts';
+import type { MemoryBudget } from '../store/memory-budget.ts';
 
 /**
  * RFC 7162 3 asks servers to accept command lines of at least 8192 octets
@@ -22,6 +23,7 @@ export interface ImapServerOptions {
   accounts: Accounts;
   dataDir: string;
   tmpDir: string;
+  memory: MemoryBudget;
   tls: TlsCredentials | null;
   login: LoginService;
   log: Logger;
@@ -33,7 +35,7 @@ export interface ImapServerOptions {
 }
 
 export async function startImapServer(options: ImapServerOptions): Promise<Listeners> {
-  const { config, accounts, dataDir, tmpDir, tls, login } = options;
+  const { config, accounts, dataDir, tmpDir, memory, tls, login } = options;
   return startListeners(
     [
       { name: 'imap', port: options.port, implicitTls: false },
@@ -50,7 +52,7 @@ export async function startImapServer(options: ImapServerOptions): Promise<Liste
       log: options.log,
       refusal: '* BYE [UNAVAILABLE] Too many connections, try again later\r\n',
       session: ({ conn, log, isShuttingDown }) =>
-        runImapSession(conn, { config, accounts, dataDir, tmpDir, tlsAvailable: tls !== null }, { maxErrors: config.limits.maxErrors, isShuttingDown, login, tls, log }),
+        runImapSession(conn, { config, accounts, dataDir, tmpDir, memory, tlsAvailable: tls !== null }, { maxErrors: config.limits.maxErrors, isShuttingDown, login, tls, log }),
     },
   );
 }

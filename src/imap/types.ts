@@ -9,6 +9,7 @@ import type { SessionView } from '../protocol/session.ts';
 import type { ArgReader } from './parser.ts';
 import type { ImapResponse } from './response.ts';
 import type { Selected } from './selected.ts';
+import type { MemoryBudget } from '../store/memory-budget.ts';
 
 /**
  * RFC 3501 3 (the state diagram):
@@ -39,6 +40,8 @@ export interface ImapContext {
   tlsAvailable: boolean;
   /** Where large literals (APPEND) are spooled while they arrive. */
   tmpDir: string;
+  /** Memory for messages in flight, shared by every session of the server. */
+  memory: MemoryBudget;
 }
 
 /** A command: its tag, its name (`UID FETCH` for UID commands) and a reader positioned at its arguments. */
