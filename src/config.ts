@@ -40,6 +40,10 @@ export const defaults = {
     pop3: 2110,
     /** POP3 over implicit TLS [995]. */
     pop3s: 2995,
+    /** IMAP with STARTTLS [143]. */
+    imap: 2143,
+    /** IMAP over implicit TLS [993]. */
+    imaps: 2993,
   },
   tls: {
     /**
@@ -54,6 +58,13 @@ export const defaults = {
   auth: {
     /** Allow AUTH without TLS from loopback clients (local scripts, tests). Never over the network. */
     allowPlaintextOnLoopback: false,
+    /**
+     * Clients allowed to pass on their own user's address (IMAP ID
+     * x-originating-ip), so the login throttle counts each webmail user by
+     * their address rather than the webmail's (Dovecot: login_trusted_networks).
+     * The webmail runs on this machine by default.
+     */
+    trustedClients: ['127.0.0.0/8', '::1'],
   },
   /** The relay process (src/relay/): delivers queued mail to other domains. */
   relay: {
@@ -147,6 +158,10 @@ export const defaults = {
     idleTimeoutSeconds: 300,
     /** The same for POP3, where RFC 1939 3 says at least 10 minutes. */
     pop3IdleTimeoutSeconds: 600,
+    /** The same for IMAP: RFC 3501 5.4 says at least 30 minutes (clients IDLE for 29). */
+    imapIdleTimeoutSeconds: 1800,
+    /** IMAP sessions live long (a client stays in IDLE for days); this bounds them all the same. */
+    imapSessionSeconds: 86400,
     /**
      * The longest an SMTP or POP3 session may last, however busy: a client
      * dripping a byte every few seconds cannot hold a connection for ever.
@@ -156,6 +171,11 @@ export const defaults = {
     maxErrors: 10,
     /** Messages up to this size are held in memory while they arrive; larger ones go to a temp file. */
     memoryBufferBytes: 2 * 1024 * 1024,
+    /**
+     * All messages arriving at once share this much memory; past it, bodies go
+     * to temporary files too. A cap for the whole server, not per session.
+     */
+    memoryBufferTotalBytes: 32 * 1024 * 1024,
     /** How long to wait for a mailbox dot-lock before answering 451 (try again later). */
     lockTimeoutSeconds: 10,
     /** On SIGTERM, how long transactions in flight may take to finish. */

@@ -21,10 +21,12 @@ import { createLogger } from './log.ts';
 import type { Logger } from './log.ts';
 import { Accounts } from './auth/accounts.ts';
 import { MboxAppender } from './store/mbox-append.ts';
+import { MemoryBudget } from './store/memory-budget.ts';
 import type { AppendIO } from './store/mbox-append.ts';
 import { startSmtpServer } from './smtp/server.ts';
 import type { SmtpServer } from './smtp/server.ts';
 import { startPop3Server } from './pop3/server.ts';
+import { startImapServer } from './imap/server.ts';
 import { bindPorts } from './wire/listener.ts';
 import type { BoundPorts, Listeners } from './wire/listener.ts';
 import { TlsCredentials } from './tls/certificates.ts';
@@ -37,6 +39,7 @@ import type { Supervisor } from './relay/supervisor.ts';
 export interface RunningServer {
   smtp: SmtpServer;
   pop3: Listeners;
+  imap: Listeners;
   tls: TlsCredentials;
   close(): Promise<void>;
 }
@@ -56,7 +59,7 @@ const SMTP_LISTENERS = [
 
 /** Step 1 (privileges.ts): bind every port of `config`; connections wait unread until startServer. */
 export function bindServer(config: Config): Promise<BoundPorts> {
-  const names = ['smtp', 'submission', 'smtps', 'pop3', 'pop3s'] as const;
+  const names = ['smtp', 'submission', 'smtps', 'pop3', 'pop3s', 'imap', 'imaps'] as const;
   return bindPorts(
     names.map((name) => ({ name, port: config.ports[name] })),
     config.listenAddress,
@@ -88,7 +91,8 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     hostname: config.hostname,
     log: (message) => log.event('tls', { message }),
   });
-  const login = { accounts, throttle: new LoginThrottle(hooks.throttle) };
+  const memory = new MemoryBudget(config.limits.memoryBufferTotalBytes);
+  const login = { accounts, throttle: new LoginThrottle(hooks.throttle), trustedAddresses: config.auth.trustedClients };
   const smtp = await startSmtpServer({
     config,
     accounts,
@@ -96,6 +100,7 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     tls,
     login,
     tmpDir,
+    memory,
     log,
     host: config.listenAddress,
     bound,
@@ -112,16 +117,31 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     tlsPort: config.ports.pop3s,
     bound,
   });
-  for (const [name, port] of Object.entries({ ...smtp.ports, ...pop3.ports })) {
+  const imap = await startImapServer({
+    config,
+    accounts,
+    dataDir,
+    tmpDir,
+    memory,
+    tls,
+    login,
+    log,
+    host: config.listenAddress,
+    port: config.ports.imap,
+    tlsPort: config.ports.imaps,
+    bound,
+  });
+  for (const [name, port] of Object.entries({ ...smtp.ports, ...pop3.ports, ...imap.ports })) {
     log.event('listening', { service: name, address: config.listenAddress, port });
   }
   log.event('ready', { data: dataDir, certificate: tls.certPath });
   return {
     smtp,
     pop3,
+    imap,
     tls,
     close: async () => {
-      await Promise.all([smtp.close(), pop3.close()]);
+      await Promise.all([smtp.close(), pop3.close(), imap.close()]);
     },
   };
 }

@@ -34,7 +34,7 @@
 // is acceptable: the point is to slow guessing down, not to ban.
 
 import { isIP } from 'node:net';
-import { addressGroup, normaliseAddress } from '../wire/client-address.ts';
+import { addressGroup, inNetworks, normaliseAddress } from '../wire/client-address.ts';
 
 export interface ThrottleOptions {
   /** Delay after the first failure; doubles with each further one. */
@@ -170,7 +170,7 @@ export class LoginThrottle {
 export function throttleAddress(connectionAddress: string, claimedAddress: string | undefined, trusted: readonly string[]): string {
   if (claimedAddress === undefined) return connectionAddress;
   const connection = normaliseAddress(connectionAddress);
-  if (!trusted.some((address) => normaliseAddress(address) === connection)) return connectionAddress;
+  if (!inNetworks(connection, trusted)) return connectionAddress;
   const claimed = normaliseAddress(claimedAddress.trim());
   return isIP(claimed) === 0 ? connectionAddress : claimed;
 }

@@ -10,6 +10,7 @@ import { canCarryPasswords } from '../wire/connection.ts';
 import { Maildrop, MaildropInUseError } from './maildrop.ts';
 import type { IndexedMessage } from '../store/mbox-index.ts';
 import { dotStuffed, firstLines } from './message-stream.ts';
+import { isDiskFull } from '../store/disk-full.ts';
 import { err, ok } from './types.ts';
 import type { Phase, Pop3Command, Pop3Outcome, Pop3Reply, Pop3Request, Pop3View } from './types.ts';
 
@@ -183,10 +184,9 @@ async function quit(session: Pop3View): Promise<Pop3Outcome> {
     session.log.event('logout', { account: drop.account, expunged: removed });
     return bye(ok(`Bye, ${removed} messages deleted`));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
     session.log.event('expunge-failed', { account: drop.account, error: (error as Error).message });
     // RFC 1939 6: -ERR when some deleted messages could not be removed; nothing was.
-    if (code === 'ENOSPC' || code === 'EDQUOT') return bye(err('[SYS/TEMP] not enough disk space to remove messages'));
+    if (isDiskFull(error)) return bye(err('[SYS/TEMP] not enough disk space to remove messages'));
     return bye(err('[SYS/TEMP] Deleted messages could not be removed, they are still there'));
   } finally {
     await drop.release();

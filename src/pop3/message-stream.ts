@@ -4,6 +4,7 @@
 // message, its status line and its end marker leave in one write.
 
 import { DotWriter } from '../wire/dot-writer.ts';
+import { HeaderEndFinder } from '../mime/header.ts';
 
 /** Pieces are gathered up to this size before they are sent. */
 const PIECE_BYTES = 256 * 1024;
@@ -29,29 +30,24 @@ export async function* dotStuffed(source: AsyncIterable<Buffer>): AsyncIterable<
 
 /** TOP n k: the header, the blank line, and only `bodyLines` lines of the body. */
 export async function* firstLines(source: AsyncIterable<Buffer>, bodyLines: number): AsyncIterable<Buffer> {
-  const LF = 0x0a;
-  let inHeader = true;
-  let previous = LF; // a message that starts with a blank line has an empty header
+  const header = new HeaderEndFinder();
   let left = bodyLines;
   for await (const chunk of source) {
-    let cut = chunk.length;
-    for (let i = 0; i < chunk.length; i++) {
-      if (chunk[i] !== LF) {
-        previous = chunk[i];
+    let from = 0;
+    if (header.headerLength < 0) {
+      from = header.push(chunk); // where the body starts in this chunk, or -1
+      if (from < 0) {
+        yield chunk;
         continue;
       }
-      if (inHeader) {
-        if (previous === LF) inHeader = false; // the blank line that ends the header
-      } else {
-        left--;
-      }
-      previous = LF;
-      if (!inHeader && left <= 0) {
-        cut = i + 1;
-        break;
-      }
+    }
+    let cut = from;
+    while (left > 0 && cut < chunk.length) {
+      const lf = chunk.indexOf(0x0a, cut);
+      cut = lf < 0 ? chunk.length : lf + 1;
+      if (lf >= 0) left--;
     }
     yield chunk.subarray(0, cut);
-    if (cut < chunk.length || (!inHeader && left <= 0)) return;
+    if (left === 0) return;
   }
 }

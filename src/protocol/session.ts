@@ -113,7 +113,11 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
           outcome = await this.dispatch(input.request, input.trace);
           break;
       }
-      await this.apply(outcome);
+      try {
+        await this.apply(outcome);
+      } finally {
+        if (input.kind === 'request') await input.done?.();
+      }
       if (this.closing || this.conn.isClosed) return;
       if (this.settings.isShuttingDown() && !this.conn.hasBuffered()) {
         this.send(this.dialect.replies.shuttingDown(this));
@@ -144,6 +148,8 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
     try {
       return await command.handler(this, request);
     } catch (err) {
+      const malformed = this.dialect.argumentError?.(request, err);
+      if (malformed) return { reply: malformed };
       this.log.event('error', { command: request.verb, error: (err as Error).message });
       return { reply: this.dialect.replies.internalError(this, request) };
     }
@@ -178,9 +184,9 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
       case 'starttls':
         return this.startTls();
       case 'login':
-        return next.then(await this.checkPassword(next.username, next.password));
+        return next.then(await this.checkPassword(next.username, next.password, next.address));
       case 'sasl': {
-        const result = await this.saslExchange(next.exchange, next.initial);
+        const result = await this.saslExchange(next.exchange, next.initial, next.address);
         return result && next.then(result);
       }
       case 'stream':
@@ -217,8 +223,8 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
     this.send(kind === 'timeout' ? this.dialect.replies.idle(this) : this.dialect.replies.shuttingDown(this));
   }
 
-  private checkPassword(username: string, password: string) {
-    return checkLogin(this.settings.login, this.log, this.conn.remoteAddress, username, password);
+  private checkPassword(username: string, password: string, address = this.conn.remoteAddress) {
+    return checkLogin(this.settings.login, this.log, address, username, password);
   }
 
   /**
@@ -226,7 +232,7 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
    * each answer is one line (never traced: it carries the password), and the
    * credentials it yields are checked like any login.
    */
-  private async saslExchange(exchange: SaslExchange, initial?: string): Promise<SaslResult | null> {
+  private async saslExchange(exchange: SaslExchange, initial?: string, address?: string): Promise<SaslResult | null> {
     let step = exchange.start(initial);
     while (step.kind === 'challenge') {
       const challenge = this.dialect.saslChallenge(step.challenge);
@@ -242,7 +248,7 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
       step = exchange.next(line.text);
     }
     if (step.kind === 'failed') return { ok: false, reason: step.reason };
-    return this.checkPassword(step.username, step.password);
+    return this.checkPassword(step.username, step.password, address);
   }
 
   /** Send a long reply piece by piece, waiting for the client between pieces. */
@@ -279,13 +285,11 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
 
   /** Queue a reply for the client (the connection writes queued replies together). */
   send(reply: R): void {
-    const text = this.dialect.format(reply);
-    for (let start = 0; this.log.tracing && start < text.length; ) {
-      const end = text.indexOf('\r\n', start);
-      if (end < 0) break;
-      this.log.trace('S', text.slice(start, end));
-      start = end + 2;
+    const wire = this.dialect.format(reply);
+    if (this.log.tracing) {
+      const text = typeof wire === 'string' ? wire : wire.toString('utf8');
+      for (const line of text.split('\r\n').slice(0, -1)) this.log.trace('S', line);
     }
-    this.conn.send(text);
+    this.conn.send(wire);
   }
 }

@@ -36,10 +36,14 @@ export type FollowUp<R, S> =
   | { kind: 'close' }
   /** Run the TLS handshake, then forget what was said in clear (RFC 3207 4.2). */
   | { kind: 'starttls' }
-  /** Check a user name and password (POP3 USER/PASS, IMAP LOGIN). */
-  | { kind: 'login'; username: string; password: string; then: (result: LoginResult) => Outcome<R, S> | Promise<Outcome<R, S>> }
+  /**
+   * Check a user name and password (POP3 USER/PASS, IMAP LOGIN). `address`
+   * is who the login throttle counts it against when that is not the
+   * connection's own address (a trusted webmail passing its user's).
+   */
+  | { kind: 'login'; username: string; password: string; address?: string; then: (result: LoginResult) => Outcome<R, S> | Promise<Outcome<R, S>> }
   /** Run a SASL exchange (AUTH, AUTHENTICATE), then check what it yields. */
-  | { kind: 'sasl'; exchange: SaslExchange; initial?: string; then: (result: SaslResult) => Outcome<R, S> | Promise<Outcome<R, S>> }
+  | { kind: 'sasl'; exchange: SaslExchange; initial?: string; address?: string; then: (result: SaslResult) => Outcome<R, S> | Promise<Outcome<R, S>> }
   /**
    * Send these bytes, with back-pressure, then apply `then` (POP3 RETR's
    * message; IMAP FETCH's untagged responses before its tagged OK). `head`,
@@ -87,8 +91,12 @@ export interface BaseRequest {
 
 /** One command as the loop receives it. */
 export type Input<Request, R, S> =
-  /** A command to look up in the table; `trace` is how the trace shows it (the table may hide secrets). */
-  | { kind: 'request'; request: Request; trace: string }
+  /**
+   * A command to look up in the table; `trace` is how the trace shows it (the
+   * table may hide secrets); `done` runs once the command is over (an IMAP
+   * APPEND's spooled literal is removed).
+   */
+  | { kind: 'request'; request: Request; trace: string; done?: () => Promise<void> }
   /** Malformed: answered without a handler. */
   | { kind: 'refused'; outcome: Outcome<R, S>; trace: string }
   /** Longer than the line limit; already skipped. */
@@ -107,14 +115,16 @@ export interface Dialect<View, Request extends BaseRequest, R, S extends PhaseSt
   /** Read one command some other way than one line (IMAP: lines with literals). */
   read?(conn: Connection, session: View): Promise<Input<Request, R, S>>;
   commands: Record<string, Command<View, Request, R, S>>;
-  /** The bytes of a reply on the wire. */
-  format(reply: R): string;
+  /** The bytes of a reply on the wire (a string is sent as UTF-8). */
+  format(reply: R): string | Buffer;
   /** Does this reply count towards the error limit (RFC 5321 4.3.2, RFC 2449, RFC 3501 BAD)? */
   isError(reply: R): boolean;
   /** The line that carries a SASL challenge (SMTP `334 x`, POP3 and IMAP `+ x`). */
   saslChallenge(challenge: string): string;
   /** State to forget after STARTTLS (RFC 3207 4.2, RFC 2595 3.1). */
   afterTls(state: S): Partial<S>;
+  /** A handler threw: if this says it was the client's malformed argument, this is the reply (IMAP's BAD). */
+  argumentError?(request: Request, error: unknown): R | null;
   /** Let go of what the session holds; runs however the session ends, before the connection closes. */
   release?(state: S): Promise<void>;
   /** More to log when a session ends without its protocol's goodbye (POP3: nothing was expunged). */

@@ -11,6 +11,8 @@
 // final result, and the state is saved after every attempt.
 
 import { open } from 'node:fs/promises';
+import { readRange } from '../store/file-io.ts';
+import { findHeaderEnd } from '../mime/header.ts';
 import { isIP } from 'node:net';
 import type { FileHandle } from 'node:fs/promises';
 import type { Config } from '../config.ts';
@@ -348,23 +350,12 @@ async function openQueued(dataDir: string, id: string): Promise<Opened> {
     // name (copied, renamed) would otherwise be delivered again and again.
     if (envelope.id !== id) throw new Error(`queue file ${id}.msg holds message ${envelope.id}`);
     const message = head.subarray(bodyOffset);
-    const headerEnd = message.indexOf('\n\n');
-    const header = headerEnd < 0 ? message : message.subarray(0, headerEnd + 1);
+    const end = findHeaderEnd(message);
+    const header = end ? message.subarray(0, end.headerLength) : message;
     const bodyBytes = size - bodyOffset;
     return { envelope, file, bodyOffset, bodyBytes, wireSize: 0, header: Buffer.from(header), signature: Buffer.alloc(0) };
   } catch (err) {
     await file.close();
     throw err;
-  }
-}
-
-/** Stream `length` bytes from `start`, in 256 KiB reads (each chunk is a new buffer). */
-async function* readRange(file: FileHandle, start: number, length: number): AsyncIterable<Buffer> {
-  for (let position = start; position < start + length; ) {
-    const buffer = Buffer.allocUnsafe(Math.min(256 * 1024, start + length - position));
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
-    if (bytesRead === 0) return;
-    position += bytesRead;
-    yield buffer.subarray(0, bytesRead);
   }
 }

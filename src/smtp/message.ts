@@ -15,6 +15,8 @@
 import type { Connection } from '../wire/connection.ts';
 import { DataReader } from '../wire/data-reader.ts';
 import { SpooledBody } from '../store/spooled-body.ts';
+import { HeaderEndFinder } from '../mime/header.ts';
+import type { MemoryBudget } from '../store/memory-budget.ts';
 
 export interface ReceivedMessage {
   /** The header section, LF line endings, ending with the LF of its last line (no blank line). */
@@ -23,16 +25,16 @@ export interface ReceivedMessage {
   /** Octets as RFC 1870 counts them (CRLF included; no stuffing dots, no end marker). */
   size: number;
   problem: 'too-big' | 'header-too-big' | 'spool-failed' | null;
-  /** For 'spool-failed': what the file system said (for the log). */
-  spoolError?: string;
-  /** Its errno code (ENOSPC: the disk is full). */
-  spoolErrorCode?: string;
+  /** For 'spool-failed': what the file system said. */
+  spoolError?: Error;
 }
 
 export interface ReceiveOptions {
   maxBytes: number;
   maxHeaderBytes: number;
   memoryBufferBytes: number;
+  /** The process-wide budget the in-memory part comes from. */
+  budget: MemoryBudget;
   tmpDir: string;
 }
 
@@ -40,11 +42,10 @@ export type ReceiveResult = { ok: true; message: ReceivedMessage } | { ok: false
 
 export async function receiveMessage(conn: Connection, options: ReceiveOptions): Promise<ReceiveResult> {
   const reader = new DataReader();
-  const body = new SpooledBody(options.tmpDir, options.memoryBufferBytes);
+  const body = new SpooledBody(options.tmpDir, options.memoryBufferBytes, { budget: options.budget });
   const header = new HeaderCollector(options.maxHeaderBytes);
   let problem: ReceivedMessage['problem'] = null;
-  let spoolError: string | undefined;
-  let spoolErrorCode: string | undefined;
+  let spoolError: Error | undefined;
   // A failing write must not end the session without a reply: note it, read
   // on to the dot, and let the session answer 451.
   const spool = async (write: () => Promise<void>) => {
@@ -52,8 +53,7 @@ export async function receiveMessage(conn: Connection, options: ReceiveOptions):
       await write();
     } catch (err) {
       problem ??= 'spool-failed';
-      spoolError ??= (err as Error).message;
-      spoolErrorCode ??= (err as NodeJS.ErrnoException).code;
+      spoolError ??= err as Error;
     }
   };
 
@@ -74,18 +74,18 @@ export async function receiveMessage(conn: Connection, options: ReceiveOptions):
     return { ok: false, reason: outcome };
   }
   if (problem !== null) await body.discard();
-  return { ok: true, message: { header: header.section(), body, size: reader.messageBytes, problem, spoolError, spoolErrorCode } };
+  return { ok: true, message: { header: header.section(), body, size: reader.messageBytes, problem, spoolError } };
 }
 
 /**
  * Collects bytes until the blank line that ends the header section
- * (RFC 5322 2.1). `add` returns the bytes that belong to the body, if any.
+ * (RFC 5322 2.1, found by mime/header.ts). `add` returns the bytes that
+ * belong to the body, if any.
  */
 class HeaderCollector {
   private parts: Buffer[] = [];
   private length = 0;
-  /** The last byte seen, to find "\n\n" split across chunks. */
-  private previous = 0x0a;
+  private readonly finder = new HeaderEndFinder();
   done = false;
   overflow = false;
   private readonly limit: number;
@@ -95,21 +95,14 @@ class HeaderCollector {
   }
 
   add(data: Buffer): Buffer | null {
-    // A blank line is an LF right after an LF (or at the very start: no header).
-    let end = -1;
-    if (data.length > 0 && data[0] === 0x0a && this.previous === 0x0a) end = 0;
-    else {
-      const found = data.indexOf('\n\n');
-      if (found >= 0) end = found + 1;
-    }
-    if (end < 0) {
+    const bodyStart = this.finder.push(data);
+    if (bodyStart < 0) {
       this.keep(data);
-      if (data.length > 0) this.previous = data[data.length - 1];
       return null;
     }
-    this.keep(data.subarray(0, end));
+    this.keep(data.subarray(0, this.finder.headerLength - this.length)); // the header's last bytes, without the blank line
     this.done = true;
-    return data.subarray(end + 1); // skip the blank line itself
+    return data.subarray(bodyStart);
   }
 
   private keep(data: Buffer): void {

@@ -7,6 +7,7 @@
 
 import { newId } from '../queue/queue-id.ts';
 import { LockTimeoutError } from '../store/dotlock.ts';
+import { isDiskFull } from '../store/disk-full.ts';
 import { receiveMessage } from './message.ts';
 import type { ReceivedMessage } from './message.ts';
 import { traceHeader, returnPathHeader, storedContent, cleanHeader, deliverToAccounts } from './delivery.ts';
@@ -30,6 +31,7 @@ export async function receiveAndDeliver(io: SessionIO<Reply, SmtpState>, ctx: Sm
     maxBytes: config.limits.maxMessageBytes,
     maxHeaderBytes: MAX_HEADER_BYTES,
     memoryBufferBytes: config.limits.memoryBufferBytes,
+    budget: ctx.memory,
     tmpDir,
   });
   // Whatever happens next, this transaction is over.
@@ -62,8 +64,8 @@ async function check(io: SessionIO<Reply, SmtpState>, ctx: SmtpContext, envelope
     return reply(552, '5.3.4', 'Message header too large');
   }
   if (message.problem === 'spool-failed') {
-    io.log.event('deferred', { reason: message.spoolError, from, stored: 'nothing' });
-    return tryAgainLater(message.spoolErrorCode);
+    io.log.event('deferred', { reason: message.spoolError?.message, from, stored: 'nothing' });
+    return tryAgainLater(message.spoolError);
   }
   // On submission the header's From must be the user's too, not only the
   // envelope's: otherwise the relay would DKIM-sign a forged From and the
@@ -123,10 +125,10 @@ async function deliver(io: SessionIO<Reply, SmtpState>, ctx: SmtpContext, envelo
   // allSettled: never answer while a copy is still being written.
   const failed = (await Promise.allSettled(copies)).find((r) => r.status === 'rejected');
   if (failed) {
-    const err = (failed as PromiseRejectedResult).reason as NodeJS.ErrnoException;
+    const err = (failed as PromiseRejectedResult).reason as Error;
     const why = err instanceof LockTimeoutError ? 'mailbox locked' : err.message;
     io.log.event('deferred', { id, reason: why, from: `<${envelope.from}>`, to });
-    return tryAgainLater(err.code);
+    return tryAgainLater(err);
   }
   io.log.event('accepted', {
     id,
@@ -140,8 +142,8 @@ async function deliver(io: SessionIO<Reply, SmtpState>, ctx: SmtpContext, envelo
 }
 
 /** A temporary failure; a full disk says so (RFC 3463 4.3.1), as Postfix's 452 does. */
-function tryAgainLater(errorCode: string | undefined): Reply {
-  if (errorCode === 'ENOSPC' || errorCode === 'EDQUOT') return reply(452, '4.3.1', 'Insufficient system storage, try again later');
+function tryAgainLater(error: unknown): Reply {
+  if (isDiskFull(error)) return reply(452, '4.3.1', 'Insufficient system storage, try again later');
   return reply(451, '4.3.0', 'Local error in processing, message not accepted, try again later');
 }
 

@@ -12,6 +12,7 @@ import type { Accounts } from '../auth/accounts.ts';
 import type { LoginService } from '../auth/login.ts';
 import type { TlsCredentials } from '../tls/certificates.ts';
 import type { LocalDelivery } from './delivery.ts';
+import type { MemoryBudget } from '../store/memory-budget.ts';
 import { runSmtpSession } from './session.ts';
 import type { Role } from './types.ts';
 import type { BoundPorts } from '../wire/listener.ts';
@@ -45,6 +46,8 @@ export interface SmtpServerOptions {
   login: LoginService;
   /** Where large messages are spooled while they arrive. */
   tmpDir: string;
+  /** Memory for messages in flight, shared by every session. */
+  memory: MemoryBudget;
   log: Logger;
   host: string;
   listeners: SmtpListenerSpec[];
@@ -53,7 +56,7 @@ export interface SmtpServerOptions {
 }
 
 export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpServer> {
-  const { config, accounts, delivery, tls, login, tmpDir } = options;
+  const { config, accounts, delivery, tls, login, tmpDir, memory } = options;
   const roles = new Map(options.listeners.map((spec) => [spec.name, spec.role]));
   const listeners = await startListeners(options.listeners, {
     component: 'smtp',
@@ -68,7 +71,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
     session: ({ conn, spec, log, isShuttingDown }) =>
       runSmtpSession(
         conn,
-        { config, role: roles.get(spec.name)!, tlsAvailable: tls !== null, accounts, delivery, tmpDir },
+        { config, role: roles.get(spec.name)!, tlsAvailable: tls !== null, accounts, delivery, tmpDir, memory },
         { maxErrors: config.limits.maxErrors, isShuttingDown, login, tls, log },
       ),
   });

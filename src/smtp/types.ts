@@ -9,6 +9,7 @@ import type { LocalDelivery } from './delivery.ts';
 import type { Command, Outcome } from '../protocol/types.ts';
 import type { SessionView } from '../protocol/session.ts';
 import type { Reply } from './reply.ts';
+import type { MemoryBudget } from '../store/memory-budget.ts';
 
 /**
  * Where a session is (RFC 5321 4.1.4 ordering):
@@ -60,6 +61,8 @@ export interface SmtpContext {
   delivery: LocalDelivery;
   /** Where large messages are spooled while they arrive. */
   tmpDir: string;
+  /** Memory for messages in flight, shared by every session of the server. */
+  memory: MemoryBudget;
 }
 
 /** A command line cut in two: `MAIL` and `FROM:<a@b>`. */

@@ -95,6 +95,7 @@ test('state is bounded, and forgotten after the window', () => {
 test('throttleAddress: a claimed address counts only from a trusted client', () => {
   const trusted = ['127.0.0.1', '::1'];
   assert.equal(throttleAddress('127.0.0.1', '203.0.113.5', trusted), '203.0.113.5');
+  assert.equal(throttleAddress('10.1.2.3', '203.0.113.5', ['10.0.0.0/8']), '203.0.113.5', 'networks too (login_trusted_networks)');
   assert.equal(throttleAddress('::ffff:127.0.0.1', ' 2001:db8::7 ', trusted), '2001:db8::7');
   assert.equal(throttleAddress('::1', '::ffff:203.0.113.5', trusted), '203.0.113.5');
   assert.equal(throttleAddress('198.51.100.9', '203.0.113.5', trusted), '198.51.100.9', 'an untrusted client');

@@ -40,7 +40,7 @@ test('renewal: a key only root can read fails the reload loudly; the deploy hook
   const dataDir = join(cwd, 'data');
   addUser('jjordan', ['--data', dataDir]);
   const smtps = await freePort();
-  const ports = { smtp: await freePort(), submission: -1, smtps, pop3: -1, pop3s: -1 };
+  const ports = { smtp: await freePort(), submission: -1, smtps, pop3: -1, pop3s: -1, imap: -1, imaps: -1 };
   await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir, ports, relay: { enabled: false } }));
   const server = await startMain(cwd, ['--config', 'mail.json']);
   const served = async () => {
@@ -110,7 +110,7 @@ test("a configured certificate the server's user cannot read stops the start, po
   const cwd = await workDir();
   const lineage = await certbotLineage(cwd, createSelfSignedCertificate({ hostname: 'mail.example.test' }));
   const tls = { certFile: join(lineage, 'fullchain.pem'), keyFile: join(lineage, 'privkey.pem') };
-  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1 };
+  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1, imap: -1, imaps: -1 };
   await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir: join(cwd, 'data'), ports, tls, relay: { enabled: false } }));
   const run = spawnSync(process.execPath, [MAIN, '--config', 'mail.json'], { cwd, encoding: 'utf8', timeout: 10_000 });
   assert.equal(run.status, 2, run.stdout + run.stderr);

@@ -88,7 +88,7 @@ test('SIGHUP reloads the certificate for new connections; SIGTERM exits 0', asyn
     if (isRoot) for (const file of [certFile, keyFile]) await chown(file, mailIds().uid, mailIds().gid);
   };
   await install(first);
-  const ports = { smtp: await freePort(), submission: -1, smtps: await freePort(), pop3: -1, pop3s: -1 };
+  const ports = { smtp: await freePort(), submission: -1, smtps: await freePort(), pop3: -1, pop3s: -1, imap: -1, imaps: -1 };
   await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir, ports, tls: { certFile, keyFile } }));
   const server = await startMain(cwd, ['--config', 'mail.json']);
   const fingerprint = async () => {
@@ -124,7 +124,7 @@ test('an unknown config key stops start-up with a message naming it', async () =
 
 test('the server starts the relay process and starts it again when it dies', async () => {
   const cwd = await workDir();
-  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1 };
+  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1, imap: -1, imaps: -1 };
   // As root the server drops to `mail`, which may not be able to run this node
   // binary again (npx keeps it under /root): a restart then fails by design
   // (and says why). Here we test the restarting, so keep root in that case.

@@ -47,7 +47,7 @@ test('no client byte is read by root: connections made during start-up run as ma
   await mkdir(bulk);
   execFileSync('sh', ['-c', 'seq 5000 | sed s/^/f/ | xargs touch && chown -R mail:mail .'], { cwd: bulk });
 
-  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: await freePort(), pop3s: -1 };
+  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: await freePort(), pop3s: -1, imap: -1, imaps: -1 };
   await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir, ports, auth: { allowPlaintextOnLoopback: true } }));
   const server = spawnProgram(['--config', 'mail.json'], cwd);
   try {
@@ -92,7 +92,7 @@ test('a data directory that belongs to someone else stops the start, naming it a
   const cwd = await workDir();
   const dataDir = join(cwd, 'data');
   await mkdir(dataDir); // root's
-  await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir, ports: { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1 } }));
+  await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir, ports: { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1, imap: -1, imaps: -1 } }));
   const run = spawnSync(process.execPath, [MAIN, '--config', 'mail.json'], { cwd, encoding: 'utf8', timeout: 10_000 });
   assert.equal(run.status, 2, run.stderr);
   assert.match(run.stderr, new RegExp(`the data directory ${dataDir} belongs to uid 0, not to mail`));
@@ -111,7 +111,7 @@ test('start-up never chowns inside the data directory: a root-owned entry is nam
   await writeFile(outside, 'not the server business');
   await symlink(outside, join(dataDir, 'link'));
   await lchown(join(dataDir, 'link'), mailIds().uid, mailIds().gid);
-  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1 };
+  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1, imap: -1, imaps: -1 };
   await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir, ports, relay: { enabled: false } }));
 
   const run = spawnSync(process.execPath, [MAIN, '--config', 'mail.json'], { cwd, encoding: 'utf8', timeout: 10_000 });
@@ -130,7 +130,7 @@ test('start-up never chowns inside the data directory: a root-owned entry is nam
 test('a data directory the mail user cannot reach is a one-line error, for the server and the relay', { skip: needsRoot }, async () => {
   // dataDir inside a checkout in root's private home, as a config might say.
   const checkout = await privateCheckout();
-  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1 };
+  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1, imap: -1, imaps: -1 };
   await writeFile(join(checkout, 'mail.json'), JSON.stringify({ dataDir: 'spool', ports, relay: { enabled: false } }));
   for (const program of [join(checkout, 'src/main.ts'), join(checkout, 'src/relay/main.ts')]) {
     const run = spawnSync(process.execPath, [program, '--config', 'mail.json'], { cwd: checkout, encoding: 'utf8', timeout: 10_000 });
@@ -157,7 +157,7 @@ test('the relay on its own, started as root, drops to mail like the server', { s
 
 test('stopped right after start, the server still stops its relay with SIGTERM while the relay is still root', { skip: needsRoot }, async (t) => {
   const cwd = await workDir();
-  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1 };
+  const ports = { smtp: await freePort(), submission: -1, smtps: -1, pop3: -1, pop3s: -1, imap: -1, imaps: -1 };
   await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir: join(cwd, 'data'), ports }));
   const server = spawnProgram(['--config', 'mail.json'], cwd);
   // The server is ready (and no longer root) well before the relay it started

@@ -105,6 +105,21 @@ export class LineClient {
     }
   }
 
+  /** Exactly `length` raw bytes (an IMAP literal in a response). */
+  async readExact(length: number, timeoutMs = READ_TIMEOUT_MS): Promise<Buffer> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.pending.length >= length) {
+        const bytes = this.pending.subarray(0, length);
+        this.pending = this.pending.subarray(length);
+        return bytes;
+      }
+      if (this.ended) throw new Error(`connection closed after ${this.pending.length} of ${length} bytes`);
+      const left = deadline - Date.now();
+      if (left <= 0 || !(await this.waitForData(left))) throw new Error(`no ${length} bytes from the server within ${timeoutMs} ms`);
+    }
+  }
+
   /** Bytes received but not read yet (and forget them). */
   rest(): string {
     const text = this.pending.toString('utf8');

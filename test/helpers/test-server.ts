@@ -86,7 +86,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       ...options.config,
       dataDir,
       listenAddress: '127.0.0.1',
-      ports: { smtp: 0, submission: 0, smtps: 0, pop3: 0, pop3s: 0 },
+      ports: { smtp: 0, submission: 0, smtps: 0, pop3: 0, pop3s: 0, imap: 0, imaps: 0 },
     });
 
     const logLines: string[] = [];

@@ -266,3 +266,24 @@ test('leftover temporary files from a crash are removed at start-up', async (t) 
   await again.close();
   assert.deepEqual(await first.tmpFiles(), []);
 });
+
+test('the memory for messages in flight has a global cap: past it, bodies go to temporary files', async (t) => {
+  // Each body alone would stay in memory (2 MiB per message), but together they would not fit in 1 MiB.
+  const server = await serverFor(t, { config: { limits: { memoryBufferBytes: 2 * 1024 * 1024, memoryBufferTotalBytes: 1024 * 1024 } } });
+  const chunk = `Subject: big\r\n\r\n${`${'m'.repeat(99)}\r\n`.repeat(7000)}`; // 700 KB, without the final dot
+  const clients = [];
+  for (let i = 0; i < 4; i++) {
+    const client = server.track(await openSession(server.port));
+    assert.equal((await client.command('MAIL FROM:<a@example.net>')).code, 250);
+    assert.equal((await client.command('RCPT TO:<jjordan@localhost>')).code, 250);
+    assert.equal((await client.command('DATA')).code, 354);
+    await client.sendRawAndFlush(chunk);
+    clients.push(client);
+  }
+  await eventually(async () => (await server.tmpFiles()).length >= 3, 'three of the four bodies spilled to temporary files');
+  // They are still whole messages: finish them all.
+  for (const client of clients) client.sendRaw('.\r\n');
+  for (const client of clients) assert.equal((await client.readReply()).code, 250);
+  assert.equal((await server.messages('jjordan')).length, 4);
+  await eventually(async () => (await server.tmpFiles()).length === 0, 'the temporary files are removed');
+});

@@ -1,0 +1,38 @@
+// What this IMAP server can do (RFC 3501 6.1.1, 7.2.1), as CAPABILITY lists
+// it. The list depends on the connection: STARTTLS only in clear, and
+// password logins only where a password is safe (LOGINDISABLED otherwise,
+// RFC 3501 6.2.3).
+
+import { SASL_MECHANISMS } from '../auth/sasl.ts';
+import { canCarryPasswords } from '../wire/connection.ts';
+import type { ImapView } from './types.ts';
+
+/** Extensions announced in every state. */
+const EXTENSIONS = [
+  'LITERAL+', // RFC 7888
+  'SASL-IR', // RFC 4959
+  'ENABLE', // RFC 5161
+  'ID', // RFC 2971
+  'IDLE', // RFC 2177
+  'NAMESPACE', // RFC 2342
+  'UNSELECT', // RFC 3691
+  'UIDPLUS', // RFC 4315
+  'MOVE', // RFC 6851
+  'CHILDREN', // RFC 3348
+  'SPECIAL-USE', // RFC 6154
+];
+
+export function passwordsAllowed(session: ImapView): boolean {
+  return canCarryPasswords(session.conn, session.ctx.config.auth.allowPlaintextOnLoopback);
+}
+
+export function capabilities(session: ImapView): string {
+  const list = ['IMAP4rev1', ...EXTENSIONS];
+  if (session.state.phase === 'not-authenticated') {
+    if (session.ctx.tlsAvailable && !session.conn.isSecure) list.push('STARTTLS');
+    if (passwordsAllowed(session)) list.push(...SASL_MECHANISMS.map((m) => `AUTH=${m}`));
+    else list.push('LOGINDISABLED');
+  }
+  list.push(`APPENDLIMIT=${session.ctx.config.limits.maxMessageBytes}`); // RFC 7889
+  return `CAPABILITY ${list.join(' ')}`;
+}
