@@ -270,7 +270,7 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
       return null;
     }
     if (!sentSome && next.head !== undefined) this.send(next.head); // an empty body
-    return next.then ?? null;
+    return typeof next.then === 'function' ? next.then() : (next.then ?? null);
   }
 
   /** Send a reply and count it if it is an error. */

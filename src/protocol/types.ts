@@ -55,7 +55,8 @@ export type FollowUp<R, S> =
       kind: 'stream';
       head?: R;
       body: () => AsyncIterable<Buffer | string>;
-      then?: Outcome<R, S>;
+      /** What follows the stream; a function is called once the stream is over (it may depend on what was streamed). */
+      then?: Outcome<R, S> | (() => Outcome<R, S> | Promise<Outcome<R, S>>);
       onError: (error: Error, sentSome: boolean) => Outcome<R, S>;
     }
   /** Protocol framing the loop cannot know (SMTP DATA, IMAP IDLE): run it; null if the client vanished. */

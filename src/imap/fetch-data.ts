@@ -1,0 +1,250 @@
+// The data of one FETCH response (RFC 3501 6.4.5, 7.4.2): for one message
+// and the items a client asked for, the text `* 12 FETCH (UID 7 FLAGS (\Seen)
+// BODY[] {342}\r\n...)`, with the message's bytes streamed as literals.
+//
+// A message is read at most once per response, and only as far as needed:
+// not at all for UID, FLAGS, INTERNALDATE, RFC822.SIZE and MODSEQ (the
+// index has them); its header only for ENVELOPE and header sections; the
+// whole of it for BODYSTRUCTURE, part numbers and BODY[].
+
+import { findHeaderEnd, HeaderEndFinder, pickFields, removeFields } from '../mime/header.ts';
+import { formatImapDateTime } from '../mime/date.ts';
+import { parseStructure } from '../mime/structure.ts';
+import { partAt, isEmbeddedMessage } from '../mime/part.ts';
+import type { MimePart } from '../mime/part.ts';
+import { formatEnvelope } from './envelope.ts';
+import { formatBody, formatBodyStructure } from './bodystructure.ts';
+import { crlfBuffer, crlfLength, slice, toCrlf } from './crlf.ts';
+import { sectionLabel } from './fetch-items.ts';
+import type { FetchItem, Section } from './fetch-items.ts';
+
+/** One message, as FETCH needs it. */
+export interface FetchSource {
+  seq: number;
+  uid: number;
+  /** Octets on the wire (CRLF line ends): RFC822.SIZE. */
+  size: number;
+  internalDate: Date;
+  /** Its flags as this session sees them (with \Recent when it is recent here). */
+  flags: readonly string[];
+  modseq: number;
+  /** The message as stored: LF line ends, mboxrd quoting undone. */
+  read(): AsyncIterable<Buffer>;
+}
+
+/** A literal inside a response: its size on the wire and its bytes. */
+export interface StreamedLiteral {
+  size: number;
+  bytes: () => AsyncIterable<Buffer>;
+}
+
+/** The response as pieces: byte strings, and literals to stream. */
+export type ResponsePiece = string | StreamedLiteral;
+
+/** A header section is read at most this far looking for its end. */
+const MAX_HEADER_READ = 1024 * 1024;
+/** Literals up to this size are built in memory and sent with the response text. */
+const SMALL_LITERAL = 256 * 1024;
+
+/** What the items need of the message's bytes. */
+function needs(items: readonly FetchItem[]): 'nothing' | 'header' | 'structure' | 'content' {
+  let need: 'nothing' | 'header' | 'structure' | 'content' = 'nothing';
+  const raise = (to: typeof need) => {
+    const order = ['nothing', 'header', 'content', 'structure'];
+    if (order.indexOf(to) > order.indexOf(need)) need = to;
+  };
+  for (const item of items) {
+    if (item.kind === 'envelope') raise('header');
+    else if (item.kind === 'body' || item.kind === 'bodystructure' || item.kind === 'binary-size') raise('structure');
+    else if (item.kind === 'rfc822') raise(item.which === 'HEADER' ? 'header' : 'content');
+    else if (item.kind === 'section') raise(item.section.part.length > 0 ? 'structure' : item.section.text.startsWith('HEADER') ? 'header' : 'content');
+  }
+  return need;
+}
+
+/** The header section of a message (LF), with its empty line, and where its body starts. */
+async function readHeader(source: FetchSource): Promise<{ header: Buffer; bodyStart: number }> {
+  const finder = new HeaderEndFinder();
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of source.read()) {
+    const bodyStart = finder.push(chunk);
+    if (bodyStart >= 0) {
+      parts.push(chunk.subarray(0, bodyStart));
+      const header = Buffer.concat(parts);
+      return { header, bodyStart: header.length };
+    }
+    parts.push(chunk);
+    length += chunk.length;
+    if (length >= MAX_HEADER_READ) break;
+  }
+  const all = Buffer.concat(parts);
+  return { header: all, bodyStart: all.length }; // no empty line: all of it is header (RFC 5322 2.1)
+}
+
+/**
+ * The pieces of `* seq FETCH (...)` for one message. `items` are in the
+ * order the client asked; the caller adds UID for UID FETCH and FLAGS when
+ * \Seen was just set.
+ */
+export async function fetchPieces(source: FetchSource, items: readonly FetchItem[]): Promise<ResponsePiece[]> {
+  const need = needs(items);
+  let header: Buffer | null = null;
+  let headerBytes = 0; // where the body starts, in the stored bytes
+  let structure: MimePart | null = null;
+  if (need === 'structure') {
+    structure = await parseStructure(source.read());
+    // The parser keeps the fields without the empty line that ends them; sections want it.
+    header = structure.bodyStart > structure.header.length ? Buffer.concat([structure.header, Buffer.from('\n')]) : structure.header;
+    headerBytes = structure.bodyStart;
+  } else if (need === 'header') {
+    const read = await readHeader(source);
+    header = read.header;
+    headerBytes = read.bodyStart;
+  }
+  const pieces: ResponsePiece[] = [`* ${source.seq} FETCH (`];
+  const add = (name: string, value: ResponsePiece) => {
+    if (pieces.length > 1) pieces.push(' ');
+    pieces.push(`${name} `, value);
+  };
+  for (const item of items) {
+    switch (item.kind) {
+      case 'uid':
+        add('UID', String(source.uid));
+        break;
+      case 'flags':
+        add('FLAGS', `(${source.flags.join(' ')})`);
+        break;
+      case 'internaldate':
+        add('INTERNALDATE', `"${formatImapDateTime(source.internalDate)}"`);
+        break;
+      case 'size':
+        add('RFC822.SIZE', String(source.size));
+        break;
+      case 'modseq':
+        add('MODSEQ', `(${source.modseq})`);
+        break;
+      case 'envelope':
+        add('ENVELOPE', formatEnvelope(header!));
+        break;
+      case 'bodystructure':
+        add('BODYSTRUCTURE', formatBodyStructure(structure!));
+        break;
+      case 'body':
+        add('BODY', formatBody(structure!));
+        break;
+      case 'rfc822': {
+        const section: Section = { part: [], text: item.which, fields: [] };
+        add(item.which === '' ? 'RFC822' : `RFC822.${item.which}`, await sectionData(source, section, header, headerBytes, structure));
+        break;
+      }
+      case 'section': {
+        let data = await sectionData(source, item.section, header, headerBytes, structure);
+        if (item.partial && data !== 'NIL') data = partial(data, item.partial.start, item.partial.length);
+        add(sectionLabel(item), data);
+        break;
+      }
+      case 'binary-size':
+        throw new Error('BINARY is not supported yet');
+    }
+  }
+  pieces.push(')\r\n');
+  return pieces;
+}
+
+/** The bytes of a body section (RFC 3501 6.4.5), on the wire (CRLF), or NIL for a part that does not exist. */
+async function sectionData(source: FetchSource, section: Section, header: Buffer | null, headerBytes: number, structure: MimePart | null): Promise<ResponsePiece> {
+  if (section.part.length === 0) {
+    switch (section.text) {
+      case '':
+        return { size: source.size, bytes: () => toCrlf(source.read()) };
+      case 'TEXT': {
+        const read = header ? { header, bodyStart: headerBytes } : await readHeader(source);
+        const size = Math.max(0, source.size - crlfLength(read.header));
+        return { size, bytes: () => toCrlf(slice(source.read(), read.bodyStart, Infinity)) };
+      }
+      default:
+        return inMemory(headerSection(header!, section));
+    }
+  }
+  const part = partAt(structure!, section.part);
+  if (!part) return 'NIL';
+  if (section.text === '') return range(source, part.bodyStart, part.bodyEnd, part.bodyOctets);
+  if (section.text === 'MIME') return range(source, part.headerStart, part.bodyStart, part.headerOctets);
+  // HEADER, TEXT, HEADER.FIELDS of a part: only a message/rfc822 part has them (RFC 3501 6.4.5).
+  const embedded = isEmbeddedMessage(part) ? part.message : null;
+  if (!embedded) return 'NIL';
+  if (section.text === 'TEXT') return range(source, embedded.bodyStart, embedded.bodyEnd, embedded.bodyOctets);
+  const bytes = await collect(slice(source.read(), embedded.headerStart, embedded.bodyStart - embedded.headerStart));
+  return inMemory(headerSection(bytes, section));
+}
+
+/** HEADER, HEADER.FIELDS or HEADER.FIELDS.NOT of a header section (with its empty line). */
+function headerSection(header: Buffer, section: Section): Buffer {
+  const fields = new Set(section.fields.map((f) => f.toLowerCase()));
+  const end = findHeaderEnd(header);
+  const fieldsOnly = end ? header.subarray(0, end.headerLength) : header;
+  if (section.text === 'HEADER') return crlfBuffer(header);
+  const picked = section.text === 'HEADER.FIELDS' ? pickFields(fieldsOnly, fields) : removeFields(fieldsOnly, fields);
+  // RFC 3501 6.4.5: the result includes the empty line that ends a header.
+  return crlfBuffer(Buffer.concat([picked, Buffer.from('\n')]));
+}
+
+function inMemory(bytes: Buffer): StreamedLiteral {
+  return { size: bytes.length, bytes: async function* () { yield bytes; } };
+}
+
+/** The stored bytes [start, end), on the wire: `octets` long. */
+function range(source: FetchSource, start: number, end: number, octets: number): StreamedLiteral {
+  return { size: octets, bytes: () => toCrlf(slice(source.read(), start, end - start)) };
+}
+
+/** `<start.length>` of a section: the octets the client asked for (RFC 3501 6.4.5). */
+function partial(data: ResponsePiece, start: number, length: number): ResponsePiece {
+  if (typeof data === 'string') return data;
+  const size = Math.max(0, Math.min(length, data.size - start));
+  return { size, bytes: () => slice(data.bytes(), start, size) };
+}
+
+async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of source) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+/**
+ * Responses as buffers to write: text and small literals gathered into
+ * pieces of about `batch` bytes (many messages per write), large literals
+ * streamed as they are read.
+ */
+export async function* serialize(responses: AsyncIterable<ResponsePiece[]>, batch = 64 * 1024): AsyncIterable<Buffer> {
+  let pending = '';
+  for await (const pieces of responses) {
+    for (const piece of pieces) {
+      if (typeof piece === 'string') {
+        pending += piece;
+        continue;
+      }
+      pending += `{${piece.size}}\r\n`;
+      if (piece.size <= SMALL_LITERAL) {
+        const bytes = await collect(piece.bytes());
+        if (bytes.length !== piece.size) throw new Error(`a literal of ${bytes.length} octets where ${piece.size} were announced`);
+        pending += bytes.toString('latin1');
+        continue;
+      }
+      yield Buffer.from(pending, 'latin1');
+      pending = '';
+      let sent = 0;
+      for await (const chunk of piece.bytes()) {
+        sent += chunk.length;
+        yield chunk;
+      }
+      if (sent !== piece.size) throw new Error(`a literal of ${sent} octets where ${piece.size} were announced`);
+    }
+    if (pending.length >= batch) {
+      yield Buffer.from(pending, 'latin1');
+      pending = '';
+    }
+  }
+  if (pending.length > 0) yield Buffer.from(pending, 'latin1');
+}
