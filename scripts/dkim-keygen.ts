@@ -18,11 +18,13 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/store/safeio.ts';
+import { dataDirOf, loadConfig } from '../src/config.ts';
+import { becomeOwnerOf } from '../src/privileges.ts';
 import { checkDkimName, dkimRecordName, dkimTxtRecord } from '../src/relay/dkim.ts';
 import { exists, runWhenStarted, usageErrorFor } from './lib/cli.ts';
 
 const USAGE =
-  'usage: node scripts/dkim-keygen.ts --domain DOMAIN [--selector mail] [--algorithm rsa|ed25519] [--bits 2048] [--out DIR] [--force]';
+  'usage: node scripts/dkim-keygen.ts --domain DOMAIN [--selector mail] [--algorithm rsa|ed25519] [--bits 2048] [--out DIR] [--config FILE] [--force]';
 const usageError = usageErrorFor('dkim-keygen', USAGE);
 
 /** Run the command; returns the process exit code. */
@@ -36,7 +38,8 @@ export async function main(argv: string[]): Promise<number> {
         selector: { type: 'string', default: 'mail' },
         algorithm: { type: 'string', default: 'rsa' },
         bits: { type: 'string' },
-        out: { type: 'string', default: 'spool/dkim' },
+        out: { type: 'string' }, // default: <data directory>/dkim
+        config: { type: 'string' },
         force: { type: 'boolean', default: false },
       },
     }));
@@ -57,7 +60,11 @@ export async function main(argv: string[]): Promise<number> {
   // comfortably in one DNS answer and signing gets slow for no real gain.
   if (!/^\d+$/.test(values.bits ?? '2048') || bits < 1024 || bits > 4096) return usageError('--bits must be a whole number from 1024 to 4096');
 
-  const out = resolve(values.out);
+  // The data directory by the server's rule (config.ts dataDirOf); as root,
+  // write as its owner, so the relay's unprivileged user can read the key.
+  const dataDir = dataDirOf(loadConfig(values.config));
+  const out = resolve(values.out ?? join(dataDir, 'dkim'));
+  if (values.out === undefined) becomeOwnerOf(dataDir);
   const keyPath = join(out, `${values.selector}.${values.domain}.key.pem`);
   // Replacing a key whose public half is already in DNS breaks every
   // signature until the record is updated: refuse unless told to.

@@ -12,10 +12,12 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../src/store/safeio.ts';
+import { dataDirOf, loadConfig } from '../src/config.ts';
+import { becomeOwnerOf } from '../src/privileges.ts';
 import { createSelfSignedCertificate } from '../src/tls/selfsigned.ts';
 import { exists, runWhenStarted, usageErrorFor } from './lib/cli.ts';
 
-const USAGE = 'usage: node scripts/make-cert.ts --hostname NAME [--out DIR] [--days N] [--alt NAME]... [--force]';
+const USAGE = 'usage: node scripts/make-cert.ts --hostname NAME [--out DIR] [--config FILE] [--days N] [--alt NAME]... [--force]';
 const usageError = usageErrorFor('make-cert', USAGE);
 
 /** Run the command; returns the process exit code. */
@@ -26,7 +28,8 @@ export async function main(argv: string[]): Promise<number> {
       args: argv,
       options: {
         hostname: { type: 'string' },
-        out: { type: 'string', default: 'spool/tls' }, // where the server looks by default
+        out: { type: 'string' }, // default: <data directory>/tls, where the server looks
+        config: { type: 'string' },
         days: { type: 'string', default: '825' },
         alt: { type: 'string', multiple: true, default: [] },
         force: { type: 'boolean', default: false },
@@ -38,7 +41,11 @@ export async function main(argv: string[]): Promise<number> {
   if (!values.hostname) return usageError('--hostname is required');
   if (!/^\d+$/.test(values.days) || Number(values.days) < 1) return usageError('--days must be a positive whole number');
 
-  const out = resolve(values.out);
+  // The data directory by the server's rule (config.ts dataDirOf); as root,
+  // write as its owner, so the server's unprivileged user can read the key.
+  const dataDir = dataDirOf(loadConfig(values.config));
+  const out = resolve(values.out ?? join(dataDir, 'tls'));
+  if (values.out === undefined) becomeOwnerOf(dataDir);
   const certPath = join(out, 'cert.pem');
   const keyPath = join(out, 'key.pem');
   // Refuse to replace a certificate by accident: it may be a real one.

@@ -315,8 +315,9 @@ const txtValue = (stdout: string) => [.../^value: (.*)$/m.exec(stdout)![1].match
 
 test('dkim-keygen writes a 0600 key and prints a record that verifies its signatures', async () => {
   const cwd = await scratch();
+  await writeFile(join(cwd, 'mail.json'), JSON.stringify({ dataDir: 'spool' }));
   for (const algorithm of ['rsa', 'ed25519']) {
-    const { code, stdout, stderr } = await run('dkim-keygen.ts', ['--domain', 'example.org', '--selector', algorithm, '--algorithm', algorithm], cwd);
+    const { code, stdout, stderr } = await run('dkim-keygen.ts', ['--domain', 'example.org', '--selector', algorithm, '--algorithm', algorithm, '--config', 'mail.json'], cwd);
     assert.equal(code, 0, stderr);
     const keyPath = join(cwd, 'spool', 'dkim', `${algorithm}.example.org.key.pem`);
     assert.equal((await stat(keyPath)).mode & 0o777, 0o600);
@@ -332,10 +333,10 @@ test('dkim-keygen writes a 0600 key and prints a record that verifies its signat
     const field = await dkimSign(Buffer.from(HEADER), chunks(BODY), key);
     assert.equal(verifyDkim(field + `${HEADER}\n\n${BODY}`, publicKeyFromTxt(record)).reason, 'pass');
   }
-  const again = await run('dkim-keygen.ts', ['--domain', 'example.org', '--selector', 'rsa'], cwd);
+  const again = await run('dkim-keygen.ts', ['--domain', 'example.org', '--selector', 'rsa', '--config', 'mail.json'], cwd);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /already exists/);
-  assert.equal((await run('dkim-keygen.ts', ['--domain', 'example.org', '--selector', 'rsa', '--bits', '1024', '--force'], cwd)).code, 0);
+  assert.equal((await run('dkim-keygen.ts', ['--domain', 'example.org', '--selector', 'rsa', '--bits', '1024', '--force', '--config', 'mail.json'], cwd)).code, 0);
   const pem = await readFile(join(cwd, 'spool', 'dkim', 'rsa.example.org.key.pem'), 'utf8');
   assert.equal(createPrivateKey(pem).asymmetricKeyDetails?.modulusLength, 1024);
 });
