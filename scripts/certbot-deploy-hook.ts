@@ -21,7 +21,6 @@
 // reads the pair as its own user, on SIGHUP as at start (tls/certificates.ts).
 
 import { readFile, mkdir } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, dataDirOf } from '../src/config.ts';
@@ -30,6 +29,7 @@ import { becomeOwnerOf, createDataDir, isRoot, lookupIds, restrictUmask } from '
 import { writeFileAtomic } from '../src/store/safeio.ts';
 import { serverPidPath } from '../src/main.ts';
 import { runWhenStarted, usageErrorFor } from './lib/cli.ts';
+import { runningPid } from './lib/pid-file.ts';
 
 const USAGE = 'usage: node scripts/certbot-deploy-hook.ts [--config FILE | --data DIR] [--lineage DIR]  (or RENEWED_LINEAGE=DIR)';
 const usageError = usageErrorFor('certbot-deploy-hook', USAGE);
@@ -66,32 +66,14 @@ async function main(argv: string[]): Promise<number> {
   console.log(`installed ${certSource} and ${keySource} in ${tlsDir}`);
 
   // 4. Tell the server.
-  const pid = Number((await readFile(serverPidPath(dataDir), 'utf8').catch(() => '')).trim());
-  if (!pid || !isServer(pid)) {
+  const pid = await runningPid(serverPidPath(dataDir), 'src/main.ts');
+  if (typeof pid !== 'number') {
     console.log('no server is running: it will use the new certificate when it starts');
     return 0;
   }
   process.kill(pid, 'SIGHUP');
   console.log(`asked the server (pid ${pid}) to reload it; its log says tls-reloaded, or tls-reload-failed and why`);
   return 0;
-}
-
-/**
- * Is `pid` a running server? A server that was killed leaves its PID file
- * behind, and the PID may since belong to another program. On Linux /proc
- * says what it runs.
- */
-function isServer(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('src/main.ts'); // not src/relay/main.ts
-  } catch {
-    return true; // no /proc (not Linux): the process exists, trust the file
-  }
 }
 
 runWhenStarted(import.meta.url, 'certbot-deploy-hook', main);

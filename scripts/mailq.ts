@@ -12,12 +12,13 @@
 // printed as escapes (src/log.ts), so a reply cannot drive the terminal.
 
 import { readFile, stat } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfig, dataDirOf } from '../src/config.ts';
 import { escapeForTerminal } from '../src/log.ts';
 import { runWhenStarted } from './lib/cli.ts';
+import { runningPid } from './lib/pid-file.ts';
+import { becomeOwnerOf } from '../src/privileges.ts';
 import { parseQueueEnvelope } from '../src/queue/queue-file.ts';
 import { listQueue, messagePath, readState } from '../src/queue/queue-state.ts';
 import type { QueueState } from '../src/queue/queue-state.ts';
@@ -62,31 +63,16 @@ export async function describeQueue(dataDir: string, now = new Date()): Promise<
   return lines.join('\n') + '\n';
 }
 
-/**
- * Is `pid` a running relay? A relay that was killed leaves its relay.pid
- * behind, and the PID may since belong to another program, which must not
- * get our SIGUSR1. On Linux /proc says what the process runs.
- */
-function isRelay(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('relay/main.ts');
-  } catch {
-    return true; // no /proc (not Linux): the process exists, trust the file
-  }
-}
-
 async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, data: { type: 'string' }, flush: { type: 'boolean', default: false } } });
   const dataDir = values.data ? resolve(values.data) : dataDirOf(loadConfig(values.config));
   if (values.flush) {
-    const pid = Number((await readFile(relayPidPath(dataDir), 'utf8').catch(() => '')).trim());
-    if (!pid || !isRelay(pid)) {
-      console.error(`mailq: no relay is running (${pid ? 'stale relay.pid' : 'no relay.pid'})`);
+    // As root, act as the relay's user: the PID file is theirs to write, and
+    // root must not send signals on the word of a file someone else wrote.
+    becomeOwnerOf(dataDir);
+    const pid = await runningPid(relayPidPath(dataDir), 'src/relay/main.ts');
+    if (typeof pid !== 'number') {
+      console.error(`mailq: no relay is running (${pid === 'stale' ? 'stale relay.pid' : 'no relay.pid'})`);
       return 1;
     }
     process.kill(pid, 'SIGUSR1');
