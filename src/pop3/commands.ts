@@ -8,7 +8,7 @@ import { SASL_MECHANISMS, startSasl } from '../auth/sasl.ts';
 import type { SaslResult } from '../protocol/types.ts';
 import { canCarryPasswords } from '../wire/connection.ts';
 import { Maildrop, MaildropInUseError } from './maildrop.ts';
-import type { IndexedMessage } from '../store/mbox-index.ts';
+import type { MaildropMessage } from './maildrop.ts';
 import { dotStuffed, firstLines } from './message-stream.ts';
 import { isDiskFull } from '../store/disk-full.ts';
 import { err, ok } from './types.ts';
@@ -96,7 +96,7 @@ async function loggedIn(session: Pop3View, result: SaslResult): Promise<Pop3Outc
 }
 
 /** A message number argument (RFC 1939 5: decimal, 1-based, not deleted). */
-function messageArgument(session: Pop3View, argument: string): { n: number; message: IndexedMessage } | Pop3Reply {
+function messageArgument(session: Pop3View, argument: string): { n: number; message: MaildropMessage } | Pop3Reply {
   if (!/^\d{1,9}$/.test(argument)) return err('Syntax: a message number');
   const n = Number(argument);
   const drop = session.state.maildrop!;
@@ -111,7 +111,7 @@ function stat(session: Pop3View): Pop3Outcome {
 }
 
 /** LIST and UIDL share their shape: one message, or every message not deleted. */
-function listing(session: Pop3View, argument: string, describe: (message: IndexedMessage) => string): Pop3Outcome {
+function listing(session: Pop3View, argument: string, describe: (message: MaildropMessage) => string): Pop3Outcome {
   const drop = session.state.maildrop!;
   if (argument !== '') {
     const found = messageArgument(session, argument);

@@ -1,12 +1,15 @@
 // A POP3 maildrop (RFC 1939): the user's INBOX as one session sees it.
 //
-// - A snapshot taken at login: the messages listed by the side index at that
-//   moment, numbered 1..n. Mail that arrives during the session is neither
+// - The INBOX is opened as a shared mailbox (store/mailbox.ts), the same
+//   state IMAP sessions on it use: the same UIDs, the same index file.
+// - A snapshot taken at login: the messages listed at that moment, numbered
+//   1..n, with their sizes. Mail that arrives during the session is neither
 //   shown nor touched (RFC 1939 8: the maildrop is fixed for the session).
-// - The mbox file is opened once at login, under the same dot-lock as the
-//   index is read (an expunge by another session or program replaces the
-//   file; the handle we hold keeps every indexed byte where the index says),
-//   and read by byte range, so RETR and TOP never scan the file.
+// - Messages are read by byte range from the mbox file the index was read
+//   with (under one dot-lock), checked before the first byte goes out
+//   (store/message-reader.ts): a message an IMAP session expunged meanwhile
+//   is "-ERR No such message", one another program moved gives -ERR, never
+//   other bytes.
 // - Reading needs no free space: on a full disk the index is served from
 //   memory (store/mbox-index.ts), so a user can still log in and read mail.
 // - DELE only marks. The marked messages are removed in the UPDATE state
@@ -16,12 +19,10 @@
 // - One session per maildrop: a second login gets [IN-USE] (RFC 2449 8.1.1),
 //   as RFC 1939 8 asks for an exclusive lock on the maildrop.
 
-import type { FileHandle } from 'node:fs/promises';
-import { readRange } from '../store/file-io.ts';
-import { openIndexed } from '../store/mbox-index.ts';
-import type { IndexedMessage, MailboxIndex } from '../store/mbox-index.ts';
-import { expungeMessages } from '../store/mbox-expunge.ts';
-import { MboxrdUnquoter } from '../store/mboxrd.ts';
+import { openMailbox } from '../store/mailbox.ts';
+import type { Mailbox } from '../store/mailbox.ts';
+import { MessageChangedError } from '../store/message-reader.ts';
+import { MessageExpungedError } from '../store/store-errors.ts';
 import { mailboxPath } from '../store/paths.ts';
 
 /** Accounts with a POP3 session in the TRANSACTION state, in this process. */
@@ -29,24 +30,30 @@ const inUse = new Set<string>();
 
 export class MaildropInUseError extends Error {}
 
+/** A message of the snapshot: its identity and its size as LIST gave it. */
+export interface MaildropMessage {
+  readonly uid: number;
+  /** Octets as the client receives them (RFC 1939 LIST). */
+  readonly size: number;
+}
+
 export class Maildrop {
   readonly account: string;
-  readonly messages: IndexedMessage[];
+  readonly messages: MaildropMessage[];
   readonly uidValidity: number;
   /** Message numbers (1-based) marked with DELE; only numbers get() returned. */
   readonly deleted = new Set<number>();
-  private readonly path: string;
   /** Size of every message in the snapshot, deleted or not. */
   private readonly totalOctets: number;
-  private file: FileHandle | null;
+  private readonly mailbox: Mailbox;
 
-  private constructor(account: string, path: string, index: MailboxIndex, file: FileHandle | null) {
+  private constructor(account: string, mailbox: Mailbox) {
     this.account = account;
-    this.path = path;
-    this.messages = index.messages;
-    this.uidValidity = index.uidValidity;
-    this.totalOctets = index.messages.reduce((sum, m) => sum + m.size, 0);
-    this.file = file;
+    this.mailbox = mailbox;
+    this.uidValidity = mailbox.uidValidity;
+    const uids = mailbox.snapshot().uids;
+    this.messages = Array.from(uids, (uid) => ({ uid, size: mailbox.message(uid)!.size }));
+    this.totalOctets = this.messages.reduce((sum, m) => sum + m.size, 0);
   }
 
   /** Lock the maildrop for this session and take the snapshot. */
@@ -54,21 +61,22 @@ export class Maildrop {
     if (inUse.has(account)) throw new MaildropInUseError(`maildrop of ${account} is in use`);
     inUse.add(account);
     try {
-      const path = mailboxPath(dataDir, account, 'INBOX');
-      // Opened under the lock that read the index: every indexed byte is in
-      // the file we hold. Deliveries only append, so it stays a true snapshot.
-      const { index, file } = await openIndexed(path, { lockTimeoutMs });
-      return new Maildrop(account, path, index, file);
+      const mailbox = await openMailbox(mailboxPath(dataDir, account, 'INBOX'), { lockTimeoutMs });
+      return new Maildrop(account, mailbox);
     } catch (err) {
       inUse.delete(account);
       throw err;
     }
   }
 
-  /** The message numbered `n` (1-based), or null if there is none or it is marked deleted. */
-  get(n: number): IndexedMessage | null {
+  /**
+   * The message numbered `n` (1-based), or null if there is none, it is
+   * marked deleted, or it has since been expunged (by an IMAP session).
+   */
+  get(n: number): MaildropMessage | null {
     if (!Number.isInteger(n) || n < 1 || n > this.messages.length || this.deleted.has(n)) return null;
-    return this.messages[n - 1];
+    const message = this.messages[n - 1];
+    return this.mailbox.message(message.uid) ? message : null;
   }
 
   /** Messages not marked deleted and their total size (STAT). */
@@ -85,17 +93,20 @@ export class Maildrop {
    * (RFC 1939 7: UIDL): the index's UID, with UIDVALIDITY so an id is never
    * reused even if the index has to start over. IMAP shows the same UIDs.
    */
-  uniqueId(message: IndexedMessage): string {
+  uniqueId(message: MaildropMessage): string {
     return `${this.uidValidity}.${message.uid}`;
   }
 
-  /** The message's bytes as stored (LF line endings), mboxrd quoting undone. */
-  async *read(message: IndexedMessage): AsyncIterable<Buffer> {
-    const unquoter = new MboxrdUnquoter();
-    const end = message.offset + message.length;
-    for await (const chunk of readRange(this.file!, message.contentOffset, end - message.contentOffset)) yield unquoter.push(chunk);
-    const rest = unquoter.end(); // a ">From" cut short by the end of the message
-    if (rest.length > 0) yield rest;
+  /**
+   * The message's bytes as stored (LF line endings), mboxrd quoting undone.
+   * Throws before the first byte if it was expunged, or if it is no longer
+   * the size this session announced (another program rewrote it).
+   */
+  read(message: MaildropMessage): AsyncIterable<Buffer> {
+    const record = this.mailbox.message(message.uid);
+    if (!record) return failing(new MessageExpungedError(`message UID ${message.uid} has been expunged`));
+    if (record.size !== message.size) return failing(new MessageChangedError(`message UID ${message.uid} changed size since login`));
+    return this.mailbox.read(message.uid, record);
   }
 
   /** RSET: unmark everything. */
@@ -104,25 +115,26 @@ export class Maildrop {
   }
 
   /**
-   * The UPDATE state (RFC 1939 6): remove the messages marked deleted.
-   * Returns how many were removed.
+   * The UPDATE state (RFC 1939 6): remove the messages marked deleted
+   * (IMAP sessions on the INBOX see them expunged). Returns how many were
+   * removed.
    */
-  async commit(lockTimeoutMs: number): Promise<number> {
+  async commit(_lockTimeoutMs: number): Promise<number> {
     if (this.deleted.size === 0) return 0;
-    const uids = new Set([...this.deleted].map((n) => this.messages[n - 1].uid));
-    await this.closeFile(); // the expunge replaces the file
-    const result = await expungeMessages(this.path, uids, { lockTimeoutMs });
-    return result.removed.length;
+    const uids = [...this.deleted].map((n) => this.messages[n - 1].uid);
+    return (await this.mailbox.expunge(uids)).length;
   }
 
-  private async closeFile(): Promise<void> {
-    await this.file?.close().catch(() => {});
-    this.file = null;
-  }
-
-  /** End of session, whatever happened: release the file and the maildrop lock. */
+  /** End of session, whatever happened: release the mailbox and the maildrop lock. */
   async release(): Promise<void> {
-    await this.closeFile();
-    inUse.delete(this.account);
+    try {
+      await this.mailbox.close();
+    } finally {
+      inUse.delete(this.account);
+    }
   }
+}
+
+async function* failing(error: Error): AsyncGenerator<Buffer> {
+  throw error;
 }

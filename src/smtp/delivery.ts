@@ -24,6 +24,8 @@ import type { ReceivedMessage } from './message.ts';
 
 // Return-Path:, Received: and the append into each INBOX live in the store,
 // where the relay's bounces use them too; re-exported for the SMTP side.
+// deliverToAccounts also tells the INBOX's open sessions (IMAP IDLE) about
+// the new mail once it is on disk (store/mailbox-registry.ts, mailboxTouched).
 export { deliverToAccounts, returnPathHeader, traceHeader } from '../store/local-delivery.ts';
 export type { LocalDelivery, TraceInfo } from '../store/local-delivery.ts';
 

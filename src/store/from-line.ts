@@ -38,3 +38,27 @@ export function parseFromLineSender(line: string): string {
   const space = rest.search(/[ \n]/);
   return space === -1 ? rest : rest.slice(0, space);
 }
+
+// "Www Mmm dd hh:mm[:ss] [ZONE ]yyyy[ +hhmm]": asctime as we write it, and
+// the variants other mbox writers use (procmail and mutt write local time,
+// some add a zone name or an offset). Searched for anywhere after "From ",
+// so a sender that someone else wrote with spaces in it does not matter.
+const ASCTIME = / (?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +)?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(\d{1,2}) +(\d{1,2}):(\d\d)(?::(\d\d))? +(?:[A-Z]{3,4} +)?(\d{4})(?: +([+-])(\d\d)(\d\d))?/;
+
+/**
+ * The date of a separator line, in seconds since the epoch: a message's
+ * IMAP internal date (RFC 3501 2.3.3), as Dovecot's mbox storage takes it.
+ * Without a zone the time is UTC (RFC 4155 asks writers for UTC). Null if
+ * the line holds no date we can read (or one before 1970).
+ */
+export function parseFromLineDate(line: string): number | null {
+  const match = ASCTIME.exec(line);
+  if (!match) return null;
+  const [, month, day, hours, minutes, secs, year, sign, offsetHours, offsetMinutes] = match;
+  const monthIndex = MONTH_NAMES.indexOf(month as (typeof MONTH_NAMES)[number]);
+  const ms = Date.UTC(Number(year), monthIndex, Number(day), Number(hours), Number(minutes), Number(secs ?? 0));
+  if (!Number.isFinite(ms) || Number(day) < 1 || Number(day) > 31 || Number(hours) > 23 || Number(minutes) > 59) return null;
+  const offset = sign ? (sign === '-' ? -1 : 1) * (Number(offsetHours) * 60 + Number(offsetMinutes)) : 0;
+  const seconds = Math.floor(ms / 1000) - offset * 60;
+  return seconds >= 0 ? seconds : null; // IMAP dates before 1970 are no use to anyone
+}

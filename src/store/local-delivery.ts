@@ -7,9 +7,13 @@
 //   Received: from ... by ...  who handed us the message, when, and how
 //
 // and both are appended under the dot-lock and fsync'd by the MboxAppender
-// (store/mbox-append.ts) before the caller reports success.
+// (store/mbox-append.ts) before the caller reports success. Then the
+// sessions that have the INBOX open in this process are told
+// (mailbox-registry.ts); the relay, another process, is noticed by their
+// poll instead.
 
 import { formatMessageDate } from '../mime/header.ts';
+import { mailboxTouched } from './mailbox-registry.ts';
 import type { MboxAppender } from './mbox-append.ts';
 import { mailboxPath } from './paths.ts';
 
@@ -77,9 +81,11 @@ export async function deliverToAccounts(
 ): Promise<void> {
   const unique = [...new Set(accounts)];
   const results = await Promise.allSettled(
-    unique.map((account) =>
-      delivery.appender.append(mailboxPath(delivery.dataDir, account, 'INBOX'), { envelopeFrom, date, content }),
-    ),
+    unique.map(async (account) => {
+      const inbox = mailboxPath(delivery.dataDir, account, 'INBOX');
+      await delivery.appender.append(inbox, { envelopeFrom, date, content });
+      mailboxTouched(inbox); // sessions on this INBOX (IMAP IDLE) see the new mail now, not at the next poll
+    }),
   );
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;

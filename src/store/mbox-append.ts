@@ -142,61 +142,82 @@ export class MboxAppender {
   }
 
   async #underLock(mboxPath: string, batch: Pending[], buffer: Buffer): Promise<(AppendResult | Error)[]> {
-    const io = this.#io;
-    return withMailboxLock(
-      mboxPath,
-      async () => {
-        const fd = await io.open(mboxPath);
-        let journal: AppendJournal | null = null;
-        let start = -1; // the batch's first byte: where a failure cuts back to
-        try {
-          journal = await AppendJournal.open(mboxPath);
-          // A batch killed half-way leaves a torn tail: cut it first.
-          const mbox = await recoverTornTail(journal, {
-            state: () => io.stat(fd),
-            truncate: (size) => io.truncate(fd, size),
-            sync: () => io.fsync(fd),
-          });
-          start = mbox.size;
-          // The journal's "start" must be on disk before any byte of the
-          // batch is written; the batch is gathered meanwhile.
-          const begun = journal.begin(mbox.ino, start);
-          begun.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
-          const out = new CoalescingWriter(io, fd, start, buffer, begun);
-          await out.add(await separatorPadding(io, fd, start));
-          const results: (AppendResult | Error)[] = [];
-          for (const { request } of batch) {
-            results.push(await writeMessage(out, request));
-          }
-          await out.flush();
-          await begun; // (an empty batch wrote nothing, so nothing awaited it yet)
-          const written = await io.stat(fd);
-          // The mbox's fsync and the journal's "complete" go to disk together.
-          await allOrFirstError([io.fsync(fd), journal.complete(mbox.ino, start, out.position, written.ctimeNs)]);
-          // A new file's name must be durable too, not just its bytes.
-          if (start === 0) await io.fsyncDir(path.dirname(mboxPath));
-          return results;
-        } catch (err) {
-          if (start >= 0) {
-            try {
-              await io.truncate(fd, start);
-              await io.fsync(fd);
-              await journal!.settle(await io.stat(fd));
-            } catch {
-              // The original error is the one to report; the journal still
-              // says "pending", so the next holder of the lock cuts the batch.
-            }
-          }
-          throw err;
-        } finally {
-          // By now the batch is fsynced or rolled back: a failing close
-          // changes nothing on disk, so it must not fail the batch.
-          journal?.close();
-          await io.close(fd).catch(() => {});
-        }
-      },
-      this.#lockOptions,
-    );
+    const requests = batch.map((pending) => pending.request);
+    return withMailboxLock(mboxPath, () => appendBatchLocked(mboxPath, requests, { io: this.#io, buffer }), this.#lockOptions);
+  }
+}
+
+export interface BatchOptions {
+  io?: AppendIO;
+  /** The write buffer (default: a new one of 64 KiB). */
+  buffer?: Buffer;
+  /**
+   * If one request's content fails, cut the whole batch off and throw its
+   * error (IMAP COPY and multi-message APPEND are all or nothing, RFC 3501
+   * 6.4.7, RFC 3502). Default: only that request fails.
+   */
+  allOrNothing?: boolean;
+}
+
+/**
+ * Writes one batch into the mbox, durably (the journal, then the bytes,
+ * then fsync: see the header). The caller holds the mailbox's dot-lock and
+ * the mbox's directory exists. Returns a result or an Error per request
+ * (only content errors are per request); throws if the whole batch failed,
+ * having cut the file back to where it was.
+ */
+export async function appendBatchLocked(mboxPath: string, requests: readonly AppendRequest[], opts: BatchOptions = {}): Promise<(AppendResult | Error)[]> {
+  const io = opts.io ?? realAppendIO;
+  const buffer = opts.buffer ?? Buffer.allocUnsafe(64 * 1024);
+  const fd = await io.open(mboxPath);
+  let journal: AppendJournal | null = null;
+  let start = -1; // the batch's first byte: where a failure cuts back to
+  try {
+    journal = await AppendJournal.open(mboxPath);
+    // A batch killed half-way leaves a torn tail: cut it first.
+    const mbox = await recoverTornTail(journal, {
+      state: () => io.stat(fd),
+      truncate: (size) => io.truncate(fd, size),
+      sync: () => io.fsync(fd),
+    });
+    start = mbox.size;
+    // The journal's "start" must be on disk before any byte of the
+    // batch is written; the batch is gathered meanwhile.
+    const begun = journal.begin(mbox.ino, start);
+    begun.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
+    const out = new CoalescingWriter(io, fd, start, buffer, begun);
+    await out.add(await separatorPadding(io, fd, start));
+    const results: (AppendResult | Error)[] = [];
+    for (const request of requests) {
+      const result = await writeMessage(out, request);
+      if (result instanceof Error && opts.allOrNothing) throw result;
+      results.push(result);
+    }
+    await out.flush();
+    await begun; // (an empty batch wrote nothing, so nothing awaited it yet)
+    const written = await io.stat(fd);
+    // The mbox's fsync and the journal's "complete" go to disk together.
+    await allOrFirstError([io.fsync(fd), journal.complete(mbox.ino, start, out.position, written.ctimeNs)]);
+    // A new file's name must be durable too, not just its bytes.
+    if (start === 0) await io.fsyncDir(path.dirname(mboxPath));
+    return results;
+  } catch (err) {
+    if (start >= 0) {
+      try {
+        await io.truncate(fd, start);
+        await io.fsync(fd);
+        await journal!.settle(await io.stat(fd));
+      } catch {
+        // The original error is the one to report; the journal still
+        // says "pending", so the next holder of the lock cuts the batch.
+      }
+    }
+    throw err;
+  } finally {
+    // By now the batch is fsynced or rolled back: a failing close
+    // changes nothing on disk, so it must not fail the batch.
+    journal?.close();
+    await io.close(fd).catch(() => {});
   }
 }
 

@@ -14,7 +14,8 @@
 //  3. fsync the new file: its bytes are on disk before its name is;
 //  4. rename it over the mbox (readers see the old file or the new one,
 //     never a mix), then fsync the directory so the rename survives too;
-//  5. save the index with the kept messages' offsets shifted.
+//  5. save the index with the kept messages' offsets shifted (and the flag
+//     journal merged into it, flag-journal.ts).
 // A crash before 4 leaves the old file untouched (a leftover temporary file
 // is harmless and removed by the next expunge). A crash between 4 and 5
 // leaves an index that no longer matches the file: the next load rescans
@@ -43,7 +44,8 @@ import { DiskFullError, isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
 import { readRange, writeAll } from './file-io.ts';
 import { openMbox, saveIndex, tailHash, updateIndexLocked } from './mbox-index.ts';
-import type { IndexedMessage, IndexWriter, MailboxIndex } from './mbox-index.ts';
+import type { IndexWriter, MailboxIndex } from './mbox-index.ts';
+import { MessageTable } from './message-table.ts';
 import { fsyncDirectory } from './safeio.ts';
 
 export interface ExpungeResult {
@@ -77,19 +79,29 @@ export async function expungeMessages(
   return withMailboxLock(
     mboxPath,
     async () => {
-      await removeStaleTempFiles(mboxPath);
-      const index = await updateIndexLocked(mboxPath, opts);
-      const dropped = removedRanges(index, uids);
-      if (dropped.length === 0) return { removed: [], index }; // nothing to rewrite
-      const written = await rewriteWithout(mboxPath, dropped, index.mboxSize, opts);
-      const next = shiftedIndex(index, dropped);
-      next.tailHash = written.tailHash;
-      next.mboxMtimeMs = written.mtimeMs;
-      await saveIndex(mboxPath, next, opts.writeIndex);
-      return { removed: dropped.map((range) => range.uid), index: next };
+      const { index } = await updateIndexLocked(mboxPath, opts);
+      return expungeLocked(mboxPath, index, uids, opts);
     },
     { timeoutMs: opts.lockTimeoutMs },
   );
+}
+
+/**
+ * Steps 2-5 of the header, for a caller that holds the lock and has just
+ * brought `index` up to date (the shared mailbox, mailbox.ts). `index` is
+ * not changed; the result holds a new one (the same object if nothing was
+ * removed).
+ */
+export async function expungeLocked(mboxPath: string, index: MailboxIndex, uids: ReadonlySet<number>, opts: ExpungeOptions = {}): Promise<ExpungeResult> {
+  await removeStaleTempFiles(mboxPath);
+  const dropped = removedRanges(index, uids);
+  if (dropped.length === 0) return { removed: [], index }; // nothing to rewrite
+  const written = await rewriteWithout(mboxPath, dropped, index.mboxSize, opts);
+  const next = shiftedIndex(index, dropped);
+  next.tailHash = written.tailHash;
+  next.mboxMtimeMs = written.mtimeMs;
+  await saveIndex(mboxPath, next, opts.writeIndex);
+  return { removed: dropped.map((range) => range.uid), index: next };
 }
 
 /** The temporary file an expunge writes, next to the mbox. */
@@ -108,26 +120,33 @@ interface Range {
 // blank separator along) or, for the last one, to the end of the indexed file.
 function removedRanges(index: MailboxIndex, uids: ReadonlySet<number>): Range[] {
   const ranges: Range[] = [];
-  index.messages.forEach((m, k) => {
-    if (uids.has(m.uid)) ranges.push({ uid: m.uid, start: m.offset, end: index.messages[k + 1]?.offset ?? index.mboxSize });
-  });
-  return ranges;
+  const table = index.messages;
+  for (const uid of uids) {
+    const k = table.find(uid);
+    if (k < 0) continue;
+    ranges.push({ uid, start: table.offsetAt(k), end: k + 1 < table.length ? table.offsetAt(k + 1) : index.mboxSize });
+  }
+  return ranges.sort((a, b) => a.start - b.start);
 }
 
-// The kept messages, moved up by the bytes removed before them.
+// The kept messages, moved up by the bytes removed before them, in a new
+// table (a session's snapshot may still show the old one: message-table.ts).
+// An expunge is a change too: it takes the next mod-sequence, so that
+// HIGHESTMODSEQ moves (RFC 7162 QRESYNC reports expunges by it).
 function shiftedIndex(index: MailboxIndex, dropped: Range[]): MailboxIndex {
-  const messages: IndexedMessage[] = [];
+  const table = index.messages;
+  const kept = new MessageTable(table.flags, table.length - dropped.length);
   let shift = 0;
   let d = 0;
-  for (const m of index.messages) {
-    if (d < dropped.length && dropped[d].start === m.offset) {
+  for (let k = 0; k < table.length; k++) {
+    if (d < dropped.length && dropped[d].start === table.offsetAt(k)) {
       shift += dropped[d].end - dropped[d].start;
       d++;
       continue;
     }
-    messages.push({ ...m, offset: m.offset - shift, contentOffset: m.contentOffset - shift });
+    kept.pushRowOf(table, k, shift);
   }
-  return { ...index, mboxSize: index.mboxSize - shift, messages };
+  return { ...index, mboxSize: index.mboxSize - shift, highestModseq: index.highestModseq + 1, messages: kept };
 }
 
 // Steps 2-4 of the header. Returns what the new index needs about the new file.

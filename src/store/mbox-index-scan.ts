@@ -16,14 +16,17 @@
 
 import { hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import { parseFromLineDate } from './from-line.ts';
 
-/** A message as the scan finds it: everything in IndexedMessage but uid and flags. */
+/** A message as the scan finds it: what the index keeps but its UID, flags and mod-sequence. */
 export interface ScannedMessage {
   offset: number;
   length: number;
   contentOffset: number;
   size: number;
   fingerprint: string;
+  /** The From line's date in seconds (from-line.ts), or null if it has none we can read. */
+  internalDate: number | null;
 }
 
 /**
@@ -53,6 +56,7 @@ interface Open {
   offset: number;
   contentOffset: number;
   fromLine: string;
+  internalDate: number | null;
   messageId: string;
   inMessageId: boolean; // is the header field being read Message-ID (for folded lines)?
   bodyOffset: number; // -1 while in the header
@@ -140,7 +144,7 @@ export class IndexScanner {
     // UTF-8, as written: the same text MboxScanner reads the sender from.
     const fromLine = buffer.toString('utf8', start, Math.min(end, start + HEAD_MAX));
     this.#current = {
-      offset: this.#lineStart, contentOffset, fromLine, messageId: '', inMessageId: false,
+      offset: this.#lineStart, contentOffset, fromLine, internalDate: parseFromLineDate(fromLine), messageId: '', inMessageId: false,
       bodyOffset: -1, body: [], bodyBytes: 0, quoted: 0, bareLf: 0,
     };
   }
@@ -159,7 +163,22 @@ export class IndexScanner {
       contentOffset: m.contentOffset,
       size: end - m.contentOffset - m.quoted + bareLf,
       fingerprint: computeFingerprint(m.fromLine, m.messageId.replace(/\s/g, ''), body),
+      internalDate: m.internalDate,
     });
+  }
+
+  /**
+   * The message being read, before its end is known: where it starts and,
+   * once its header and the first 512 bytes of its body have gone by, its
+   * fingerprint (else null). The reader (message-reader.ts) checks a large
+   * message with this before sending its first byte.
+   */
+  openMessage(): { offset: number; contentOffset: number; fingerprint: string | null } | null {
+    const m = this.#current;
+    if (!m) return null;
+    const known = m.bodyOffset >= 0 && m.bodyBytes >= BODY_PREFIX;
+    const fingerprint = known ? computeFingerprint(m.fromLine, m.messageId.replace(/\s/g, ''), Buffer.concat(m.body)) : null;
+    return { offset: m.offset, contentOffset: m.contentOffset, fingerprint };
   }
 
   // Copies the part of a cut line that matters into #head. A run of ">" at
@@ -189,6 +208,11 @@ export class IndexScanner {
 
 // A header line (RFC 5322 2.2): remembers the first Message-ID, unfolding
 // it (2.2.3), and notes where the body starts after the empty line.
+// (mime/header.ts has findHeaderEnd and HeaderEndFinder for the same empty
+// line; they are not used here because the scanner already holds each line,
+// cut at the same places, to look for From lines and the Message-ID: the
+// empty-line test is one comparison on a line in hand, where a second finder
+// would walk the header's bytes a second time.)
 function headerLine(m: Open, buffer: Buffer, start: number, end: number, next: number): void {
   const length = end - start;
   if (length === 0 || (length === 1 && buffer[start] === CR)) {

@@ -5,27 +5,35 @@
 // before it. So next to each mailbox lives a small text file, ".<name>.index"
 // (names starting with "." are reserved by paths.ts), listing every message:
 //
-//   jjordan-index 1 uidvalidity=1763780751 uidnext=4 size=16384 mtime=1763780751123.45 tail=9f0c5e2a1b3d4c6e count=3
-//   1 0 5406 36 5517 6f1d2c3b4a596877 \Seen
-//   2 5407 5301 5443 5410 0a1b2c3d4e5f6071
-//   3 10709 5674 10745 5788 1122334455667788 \Seen \Answered
+//   jjordan-index 2 uidvalidity=1763780751 uidnext=4 size=16384 mtime=1763780751123.45 tail=9f0c5e2a1b3d4c6e count=3 modseq=7 recent=3
+//   1 0 5406 36 5517 6f1d2c3b4a596877 1763780100 5 \Seen
+//   2 5407 5301 5443 5410 0a1b2c3d4e5f6071 1763780200 2
+//   3 10709 5674 10745 5788 1122334455667788 1763780300 7 \Answered \Seen $Label1
 //
 // Per line: uid, byte offset of the "From " line, length (as MboxEntry), first
-// byte after the From line, size as a client sees it, fingerprint, then the
-// flags (the rest of the line, maybe empty). The header says which UIDs were
-// handed out (RFC 3501 2.3.1.1: UIDVALIDITY, UIDNEXT) and which state of the
-// mbox the lines describe: its size and mtime and a hash of its last 256
-// bytes.
+// byte after the From line, size as a client sees it, fingerprint, internal
+// date (RFC 3501 2.3.3, seconds, from the From line), mod-sequence of the
+// last change (RFC 7162), then the flags and keywords (flags.ts; the rest of
+// the line, maybe empty). The header says which UIDs were handed out (RFC
+// 3501 2.3.1.1: UIDVALIDITY, UIDNEXT), the highest mod-sequence (RFC 7162
+// HIGHESTMODSEQ), the first UID no session has had as \Recent yet, and
+// which state of the mbox the lines describe: its size and mtime and a hash
+// of its last 256 bytes. The format is in mbox-index-file.ts; version 1
+// files (no dates, no mod-sequences) are read and upgraded by a rescan that
+// keeps every UID and flag. Flag changes go to a journal next to the index
+// (flag-journal.ts), applied on every load and merged into the index
+// whenever it is written.
 //
 // The mbox can change behind our back: deliveries append, and mutt or
 // procmail may rewrite it. Each load, under the dot-lock, compares:
 //  - same size, mtime and tail: the index is current (one stat, one 256-byte
-//    read, parsing the index file; 50,000 messages load in a few ms);
+//    read, parsing the index file and the flag journal);
 //  - larger, with the old tail unchanged: new mail was appended; only the
-//    new bytes are scanned and get the next UIDs;
+//    new bytes are scanned and get the next UIDs (mbox-index-reconcile.ts);
 //  - anything else: the whole file is scanned again. A message keeps its UID
 //    and flags if its fingerprint matches an old entry, as long as UIDs
-//    still ascend in file order; the rest get new UIDs, all above the old
+//    still ascend in file order (mbox-index-reconcile.ts); the rest get
+//    new UIDs and a new mod-sequence, all above the old
 //    ones, so UIDVALIDITY stays and IMAP clients stay consistent. Only a
 //    missing or corrupt index starts a new UIDVALIDITY (see newUidValidity).
 // The mtime is checked on top of size and tail because a rewrite can keep
@@ -47,6 +55,8 @@
 // Invariants:
 //  - UIDs strictly ascend in file order; a UID is never reused within one
 //    UIDVALIDITY (new ones come from uidnext).
+//  - Mod-sequences never go back: every change (new messages, flags, an
+//    expunge) takes the next one above HIGHESTMODSEQ.
 //  - The index is read and written only under the mailbox's dot-lock, so a
 //    delivery in progress is never half seen; and only after a batch that a
 //    crash tore has been cut off (append-journal.ts), so a torn message is
@@ -60,31 +70,22 @@ import * as path from 'node:path';
 import { recoverTornAppend } from './append-journal.ts';
 import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
+import { applyFlagJournal, resetFlagJournal } from './flag-journal.ts';
 import { formatIndex, parseIndex } from './mbox-index-file.ts';
+import { assignUids, extendIndex } from './mbox-index-reconcile.ts';
 import { scanForIndex } from './mbox-index-scan.ts';
 import type { ScannedMessage } from './mbox-index-scan.ts';
+import { MessageTable } from './message-table.ts';
+import type { MessageRecord } from './message-table.ts';
 import { writeFileAtomic } from './safeio.ts';
 
 export { computeFingerprint } from './mbox-index-scan.ts';
+export { assignUids };
 export { formatIndex, parseIndex };
 export type { ScannedMessage };
 
-export interface IndexedMessage {
-  /** Stable identity (IMAP UID), strictly ascending in file order. */
-  uid: number;
-  /** Byte offset of the "From " line (as MboxEntry). */
-  offset: number;
-  /** From line through the message's last LF, blank separator excluded (as MboxEntry). */
-  length: number;
-  /** First byte after the From line. */
-  contentOffset: number;
-  /** Octets a client sees: mboxrd quoting undone, CRLF line ends (POP3 LIST, IMAP RFC822.SIZE). */
-  size: number;
-  /** IMAP flags, space-separated; '' if none. */
-  flags: string;
-  /** Identifies the message across rewrites of the file (see the header). */
-  fingerprint: string;
-}
+/** One message of the index (the same as the shared mailbox hands out). */
+export type IndexedMessage = MessageRecord;
 
 export interface MailboxIndex {
   /** RFC 3501 2.3.1.1: seconds since the epoch when the index was first built. */
@@ -97,7 +98,12 @@ export interface MailboxIndex {
   tailHash: string;
   /** The mbox's mtime when scanned; absent = unknown (the next load rescans). */
   mboxMtimeMs?: number;
-  messages: IndexedMessage[];
+  /** RFC 7162 HIGHESTMODSEQ: the mod-sequence of the latest change. */
+  highestModseq: number;
+  /** The first UID not yet given \Recent to any session (RFC 3501 2.3.2). */
+  recentUid: number;
+  /** Every message, in file order (message-table.ts). */
+  messages: MessageTable;
 }
 
 /** Writes the index file's text; tests pass one that fails as a full disk does. */
@@ -110,10 +116,27 @@ export interface IndexUpdateOptions {
   /** Clock in milliseconds (Date.now), for UIDVALIDITY. */
   now?: () => number;
   writeIndex?: IndexWriter;
+  /** The scan of the mbox (default scanForIndex); tests count its calls. */
+  scan?: typeof scanForIndex;
+  /** false: do not write a changed index; the caller changes it further and saves it. */
+  save?: boolean;
 }
 
 export interface LoadIndexOptions extends IndexUpdateOptions {
   lockTimeoutMs?: number;
+}
+
+/** What updateIndexLocked found and did. */
+export interface IndexUpdate {
+  index: MailboxIndex;
+  /**
+   * 'same': nothing changed (the index given or read is returned as it is);
+   * 'extended': new messages were added at the end of the same table;
+   * 'rebuilt': a new table (a rescan, a new index, a lost mbox).
+   */
+  change: 'same' | 'extended' | 'rebuilt';
+  /** The mbox's inode when looked at (0: no mbox). */
+  ino: number;
 }
 
 const TAIL_BYTES = 256;
@@ -126,35 +149,14 @@ export function indexPathFor(mboxPath: string): string {
 
 /** Brings the side index up to date with the mbox (see the header) and returns it. */
 export async function loadIndex(mboxPath: string, opts: LoadIndexOptions = {}): Promise<MailboxIndex> {
-  return (await loadIndexWith(mboxPath, opts, async () => null)).index;
-}
-
-/**
- * loadIndex, and the mbox opened for reading under the same lock (null if
- * there is no mbox): every byte the index lists is in that file, even if an
- * expunge replaces the mbox right after the lock is released.
- */
-export async function openIndexed(mboxPath: string, opts: LoadIndexOptions = {}): Promise<{ index: MailboxIndex; file: FileHandle | null }> {
-  const { index, extra } = await loadIndexWith(mboxPath, opts, () => openMbox(mboxPath));
-  return { index, file: extra };
-}
-
-async function loadIndexWith<T>(mboxPath: string, opts: LoadIndexOptions, alsoUnderLock: () => Promise<T | null>): Promise<{ index: MailboxIndex; extra: T | null }> {
   // No account directory yet (no mail ever arrived): nothing to lock or read.
   try {
     await stat(path.dirname(mboxPath));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { index: emptyIndex(newUidValidity(mboxPath, opts.now ?? Date.now, null)), extra: null };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return emptyIndex(newUidValidity(mboxPath, opts.now ?? Date.now, null));
     throw err;
   }
-  return withMailboxLock(
-    mboxPath,
-    async () => {
-      const index = await updateIndexLocked(mboxPath, opts);
-      return { index, extra: await alsoUnderLock() };
-    },
-    { timeoutMs: opts.lockTimeoutMs },
-  );
+  return withMailboxLock(mboxPath, async () => (await updateIndexLocked(mboxPath, opts)).index, { timeoutMs: opts.lockTimeoutMs });
 }
 
 // Indexes that could not be written for lack of space, by absolute mbox
@@ -162,10 +164,10 @@ async function loadIndexWith<T>(mboxPath: string, opts: LoadIndexOptions, alsoUn
 const unsavedIndexes = new Map<string, MailboxIndex>();
 
 /**
- * Writes the index atomically (mode 0600). Call it holding the mailbox lock.
- * On a full disk it keeps the index in memory instead, for the next load to
- * use and write (see the header), and returns false. The caller must not
- * change `index` afterwards.
+ * Writes the index atomically (mode 0600), then empties the flag journal,
+ * whose changes it now holds. Call it holding the mailbox lock. On a full
+ * disk it keeps the index in memory instead, for the next load to use and
+ * write (see the header), and returns false; the journal stays.
  */
 export async function saveIndex(mboxPath: string, index: MailboxIndex, writeIndex: IndexWriter = writeIndexAtomically): Promise<boolean> {
   const key = path.resolve(mboxPath);
@@ -173,102 +175,85 @@ export async function saveIndex(mboxPath: string, index: MailboxIndex, writeInde
     await writeIndex(indexPathFor(mboxPath), formatIndex(index));
   } catch (err) {
     if (!isDiskFull(err)) throw err;
-    unsavedIndexes.set(key, index);
+    unsavedIndexes.set(key, copyOf(index)); // a copy: the caller goes on changing its own
     return false;
   }
   unsavedIndexes.delete(key);
+  await resetFlagJournal(mboxPath);
   return true;
 }
 
 /**
  * loadIndex without taking the lock: for callers that already hold it (the
- * expunge). Cuts off a torn tail first, and saves the index if it had to be
- * extended or rebuilt.
+ * expunge, the shared mailbox). Cuts off a torn tail first, and saves the
+ * index if it had to be extended or rebuilt. `current` is an index this
+ * process keeps up to date in memory (mailbox.ts): it is used instead of
+ * reading the files, and extended in place when mail was appended.
  */
-export async function updateIndexLocked(mboxPath: string, opts: IndexUpdateOptions = {}): Promise<MailboxIndex> {
+export async function updateIndexLocked(mboxPath: string, opts: IndexUpdateOptions = {}, current: MailboxIndex | null = null): Promise<IndexUpdate> {
   const now = opts.now ?? Date.now;
-  const save = (index: MailboxIndex) => saveIndex(mboxPath, index, opts.writeIndex);
+  const save = async (index: MailboxIndex) => opts.save === false || (await saveIndex(mboxPath, index, opts.writeIndex));
   await recoverTornAppend(mboxPath);
-  const stored = await readIndexFile(indexPathFor(mboxPath));
-  const unsaved = unsavedIndexes.get(path.resolve(mboxPath)) ?? null;
-  const old = unsaved ?? stored.index;
+  let old = current;
+  let stored: StoredIndex = { state: 'valid', index: null, version: 2, oldUidValidity: null };
+  const kept = current ? undefined : unsavedIndexes.get(path.resolve(mboxPath));
+  const unsaved = kept ? copyOf(kept) : null;
+  if (!current) {
+    stored = await readIndexFile(indexPathFor(mboxPath));
+    old = unsaved ?? stored.index;
+    if (old) await applyFlagJournal(mboxPath, old);
+  }
   const handle = await openMbox(mboxPath);
   if (!handle) {
     // No mbox: an empty mailbox. Keep the UIDs already handed out, so they
     // are never reused; write nothing for a mailbox that never existed.
-    if (stored.state === 'missing' && !unsaved) return emptyIndex(newUidValidity(mboxPath, now, null));
+    if (!old && stored.state === 'missing') return { index: emptyIndex(newUidValidity(mboxPath, now, null)), change: 'rebuilt', ino: 0 };
     if (old && old.mboxSize === 0 && old.messages.length === 0) {
       if (unsaved) await save(old); // space may be back
-      return old;
+      return { index: old, change: 'same', ino: 0 };
     }
-    const index = old ? { ...emptyIndex(old.uidValidity), uidNext: old.uidNext } : emptyIndex(newUidValidity(mboxPath, now, stored.oldUidValidity));
+    const index = old
+      ? { ...emptyIndex(old.uidValidity), uidNext: old.uidNext, highestModseq: old.highestModseq + 1, recentUid: old.recentUid, messages: new MessageTable(old.messages.flags) }
+      : emptyIndex(newUidValidity(mboxPath, now, stored.oldUidValidity));
     await save(index);
-    return index;
+    return { index, change: 'rebuilt', ino: 0 };
   }
   try {
-    const { size, mtimeMs } = await handle.stat();
-    if (old && size === old.mboxSize && mtimeMs === old.mboxMtimeMs && (await tailHash(handle, size)) === old.tailHash) {
+    const { size, mtimeMs, ino } = await handle.stat();
+    const upgrade = stored.version === 1; // dates and mod-sequences come from a rescan
+    if (old && !upgrade && size === old.mboxSize && mtimeMs === old.mboxMtimeMs && (await tailHash(handle, size)) === old.tailHash) {
       if (unsaved) await save(old); // space may be back
-      return old; // the fast path: nothing changed
+      return { index: old, change: 'same', ino }; // the fast path: nothing changed
     }
+    const scan = opts.scan ?? scanForIndex;
+    const fallbackDate = Math.floor(mtimeMs / 1000); // for a From line without a readable date
+    let change: IndexUpdate['change'] = 'rebuilt';
     let index: MailboxIndex | null = null;
-    if (old && size > old.mboxSize && (await tailHash(handle, old.mboxSize)) === old.tailHash) {
-      index = await extend(handle, old);
+    if (old && !upgrade && size > old.mboxSize && (await tailHash(handle, old.mboxSize)) === old.tailHash) {
+      const added = await scan(handle, old.mboxSize);
+      if (extendIndex(old, added.messages, fallbackDate)) {
+        old.mboxSize = added.end;
+        old.tailHash = await tailHash(handle, added.end);
+        [index, change] = [old, 'extended'];
+      }
     }
     if (!index) {
       const uidValidity = old ? old.uidValidity : newUidValidity(mboxPath, now, stored.oldUidValidity);
-      const scan = await scanForIndex(handle, 0);
-      const { messages, uidNext } = assignUids(scan.messages, old);
-      index = { uidValidity, uidNext, mboxSize: scan.end, tailHash: await tailHash(handle, scan.end), messages };
+      const scanned = await scan(handle, 0);
+      const highestModseq = old ? old.highestModseq + 1 : 1; // one change: the rescan
+      const messages = assignUids(scanned.messages, old, highestModseq, fallbackDate);
+      index = {
+        uidValidity, uidNext: Math.max(old?.uidNext ?? 1, messages.length > 0 ? messages.uidAt(messages.length - 1) + 1 : 1),
+        mboxSize: scanned.end, tailHash: await tailHash(handle, scanned.end),
+        highestModseq, recentUid: old?.recentUid ?? 1, messages,
+      };
     }
     index.mboxMtimeMs = mtimeMs;
     await save(index);
-    return index;
+    return { index, change, ino };
   } finally {
     await handle.close();
   }
-}
-
-// New mail appended after the indexed part: scan only the new bytes. They
-// must start with a From line right at the old end, as our appender writes
-// them; anything else (another program appended junk, or a file that did
-// not end with a blank line) changes where the old last message ends, so
-// the caller rescans everything. Returns null in that case.
-async function extend(handle: FileHandle, old: MailboxIndex): Promise<MailboxIndex | null> {
-  const scan = await scanForIndex(handle, old.mboxSize);
-  if (scan.messages.length === 0 || scan.messages[0].offset !== old.mboxSize) return null;
-  let uidNext = old.uidNext;
-  const added = scan.messages.map((m) => ({ ...m, uid: uidNext++, flags: '' }));
-  const tail = await tailHash(handle, scan.end);
-  return { uidValidity: old.uidValidity, uidNext, mboxSize: scan.end, tailHash: tail, messages: old.messages.concat(added) };
-}
-
-/**
- * Gives each scanned message (in file order) a UID: the UID and flags of
- * the first unused old entry with the same fingerprint, if that keeps UIDs
- * ascending; otherwise the next new UID. Greedy, in order, so duplicates of
- * one message take the old entries in order too.
- */
-export function assignUids(scanned: ScannedMessage[], old: MailboxIndex | null): { messages: IndexedMessage[]; uidNext: number } {
-  const byFingerprint = new Map<string, IndexedMessage[]>();
-  for (const entry of old?.messages ?? []) {
-    const list = byFingerprint.get(entry.fingerprint);
-    if (list) list.push(entry);
-    else byFingerprint.set(entry.fingerprint, [entry]);
-  }
-  const used = new Map<string, number>(); // entries consumed per fingerprint
-  let uidNext = old?.uidNext ?? 1;
-  let lastUid = 0;
-  const messages = scanned.map((m): IndexedMessage => {
-    const candidates = byFingerprint.get(m.fingerprint) ?? [];
-    let k = used.get(m.fingerprint) ?? 0;
-    while (k < candidates.length && candidates[k].uid <= lastUid) k++; // would break the order
-    used.set(m.fingerprint, k + 1);
-    const match = candidates[k];
-    lastUid = match ? match.uid : uidNext++;
-    return { ...m, uid: lastUid, flags: match ? match.flags : '' };
-  });
-  return { messages, uidNext };
 }
 
 /** Hash of the (up to) 256 bytes before `size`: cheap evidence that the file's end is unchanged. */
@@ -289,8 +274,16 @@ export async function openMbox(mboxPath: string): Promise<FileHandle | null> {
   }
 }
 
-function emptyIndex(uidValidity: number): MailboxIndex {
-  return { uidValidity, uidNext: 1, mboxSize: 0, tailHash: hash('sha1', '', 'hex').slice(0, 16), messages: [] };
+function copyOf(index: MailboxIndex): MailboxIndex {
+  return { ...index, messages: index.messages.clone() };
+}
+
+/** An index of no messages. */
+export function emptyIndex(uidValidity: number): MailboxIndex {
+  return {
+    uidValidity, uidNext: 1, mboxSize: 0, tailHash: hash('sha1', '', 'hex').slice(0, 16),
+    highestModseq: 1, recentUid: 1, messages: new MessageTable(),
+  };
 }
 
 // The last UIDVALIDITY this process gave each mailbox (absolute path).
@@ -303,7 +296,7 @@ const issuedUidValidity = new Map<string, number>();
 // UID already shown would name another message. (Across a restart the
 // clock has moved on; only a rebuild, a restart and another rebuild within
 // one second could still repeat a value.)
-function newUidValidity(mboxPath: string, now: () => number, oldUidValidity: number | null): number {
+export function newUidValidity(mboxPath: string, now: () => number, oldUidValidity: number | null): number {
   const key = path.resolve(mboxPath);
   const value = Math.max(Math.floor(now() / 1000), (oldUidValidity ?? 0) + 1, (issuedUidValidity.get(key) ?? 0) + 1);
   issuedUidValidity.set(key, value);
@@ -315,20 +308,22 @@ function newUidValidity(mboxPath: string, now: () => number, oldUidValidity: num
 interface StoredIndex {
   state: 'missing' | 'corrupt' | 'valid';
   index: MailboxIndex | null;
+  /** The format version of a valid file (1 is upgraded by a rescan). */
+  version: 1 | 2;
   /** The UIDVALIDITY a corrupt index still shows, if any. */
   oldUidValidity: number | null;
 }
 
 async function readIndexFile(indexPath: string): Promise<StoredIndex> {
-  let text: string;
+  let data: Buffer;
   try {
-    text = await readFile(indexPath, 'utf8');
+    data = await readFile(indexPath);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing', index: null, oldUidValidity: null };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing', index: null, version: 2, oldUidValidity: null };
     throw err;
   }
-  const index = parseIndex(text);
-  if (index) return { state: 'valid', index, oldUidValidity: index.uidValidity };
-  const old = /uidvalidity=(\d{1,15})/.exec(text.slice(0, 200));
-  return { state: 'corrupt', index: null, oldUidValidity: old ? Number(old[1]) : null };
+  const parsed = parseIndex(data);
+  if (parsed) return { state: 'valid', index: parsed.index, version: parsed.version, oldUidValidity: parsed.index.uidValidity };
+  const old = /uidvalidity=(\d{1,15})/.exec(data.toString('latin1', 0, 200));
+  return { state: 'corrupt', index: null, version: 2, oldUidValidity: old ? Number(old[1]) : null };
 }

@@ -470,7 +470,10 @@ test('the mbox is opened under the lock that read the index: a rewrite right aft
         for await (const chunk of drop.read(m)) chunks.push(chunk);
         read.push(Buffer.concat(chunks).toString());
       }
-      assert.deepEqual(read, texts, 'the session reads the file its index describes');
+      // The rename waited for the login's lock; the session then saw either
+      // the old file (3 messages) or the new one (2), and reads exactly that.
+      assert.deepEqual(read, texts.slice(texts.length - drop.messages.length), 'the session reads the file its index describes');
+      assert.ok(drop.messages.length >= 2);
     } finally {
       await drop.release();
     }

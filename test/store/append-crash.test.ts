@@ -91,7 +91,7 @@ async function indexedMessages(mbox: string): Promise<number[]> {
   if (index.messages.length === 0) return ids; // maybe killed before the file was made
   const file = await fs.open(mbox, 'r');
   try {
-    for (const m of index.messages) {
+    for (const m of index.messages.records()) {
       const chunks: Buffer[] = [];
       for await (const chunk of readRange(file, m.contentOffset, m.offset + m.length - m.contentOffset)) chunks.push(chunk);
       const content = unquoteMboxrd(Buffer.concat(chunks));

@@ -5,6 +5,8 @@ import { after } from 'node:test';
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { MailboxIndex } from '../../src/store/mbox-index.ts';
+import type { MessageRecord } from '../../src/store/message-table.ts';
 
 /** A fresh temporary directory, removed when the test file finishes. */
 export async function scratchDir(prefix: string): Promise<string> {
@@ -29,4 +31,15 @@ export async function readOrNull(file: string): Promise<Buffer | null> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw err;
   }
+}
+
+/** An index with its messages as plain records, for deepEqual (a MessageTable keeps its columns private). */
+export function plainIndex(index: MailboxIndex): Omit<MailboxIndex, 'messages'> & { messages: MessageRecord[] } {
+  return { ...index, messages: index.messages.records() };
+}
+
+/** Gives row `k` of the index these flags (as a STORE would, without a journal). */
+export function setRowFlags(index: MailboxIndex, k: number, flags: string[]): void {
+  const table = index.messages;
+  table.setFlagsAt(k, table.flags.idOf(flags), ++index.highestModseq);
 }

@@ -35,11 +35,12 @@ test('INBOX in any case is the file INBOX', () => {
   for (const name of ['INBOX', 'inbox', 'InBoX']) assert.equal(mailboxPath(DATA, 'alice', name), path.join(ALICE, 'INBOX'));
 });
 
-test('other folders keep their case and use "/" for hierarchy', () => {
+test('other folders keep their case and use "/" for hierarchy, children in "<parent>.sbd/"', () => {
   assert.equal(mailboxPath(DATA, 'alice', 'Sent'), path.join(ALICE, 'Sent'));
-  assert.equal(mailboxPath(DATA, 'alice', 'Lists/node.js'), path.join(ALICE, 'Lists', 'node.js'));
+  assert.equal(mailboxPath(DATA, 'alice', 'Lists/node.js'), path.join(ALICE, 'Lists.sbd', 'node.js'));
+  assert.equal(mailboxPath(DATA, 'alice', 'inbox/child'), path.join(ALICE, 'INBOX.sbd', 'child'));
   assert.equal(mailboxPath(DATA, 'alice', 'Café ☕'), path.join(ALICE, 'Café ☕'));
-  assert.equal(mailboxPath(DATA, 'alice', 'x'.repeat(255)), path.join(ALICE, 'x'.repeat(255)));
+  assert.equal(mailboxPath(DATA, 'alice', 'x'.repeat(200)), path.join(ALICE, 'x'.repeat(200)));
   assert.equal(mailboxPath(DATA, 'alice', 'INBOXES'), path.join(ALICE, 'INBOXES'));
   assert.equal(mailboxPath(DATA, 'alice', 'a.locked'), path.join(ALICE, 'a.locked'));
 });
@@ -56,6 +57,9 @@ test('traversal, hidden, lock-like and malformed names are refused', () => {
     'x.lock',
     'INBOX.lock',
     'a/b.LOCK',
+    'a.sbd',
+    'a.SBD/b',
+    'x'.repeat(201),
     'nul\0byte',
     'tab\there',
     'del\x7f',
@@ -64,7 +68,6 @@ test('traversal, hidden, lock-like and malformed names are refused', () => {
     '',
     'a//b',
     'a/',
-    'INBOX/child',
     'é'.repeat(128), // 256 bytes in UTF-8
   ];
   for (const name of bad) {

@@ -1,0 +1,534 @@
+// The state of one open mailbox, shared by every session on it in this
+// process (IMAP and POP3): the index in memory, the open mbox file, the
+// snapshot sessions number their messages by, and the changes they must be
+// told about. Sessions hold handles (mailbox.ts); the registry
+// (mailbox-registry.ts) keeps one MailboxState per mbox path.
+//
+// Invariants:
+//  - Operations run one at a time, in order (#enqueue), and each that
+//    touches the mbox, the index or the flag journal holds the dot-lock.
+//  - While open, the index in memory is the truth: it is what was last
+//    written, plus the flag changes in the journal, plus (after a full
+//    disk) what could not be written. The files are read again only when
+//    the mbox changed (refresh) or the folder was replaced (INBOX renamed).
+//  - A snapshot never changes. A new one is made when messages arrive or
+//    leave; its UID array shares memory with the table until an expunge
+//    (message-table.ts), so 1,000 sessions on one mailbox hold one array.
+//  - Messages are read from the mbox file opened under the same lock as
+//    the index it matches (an expunge or another program's rename replaces
+//    the file; the old one stays open until its last reader is done).
+
+import { statSync } from 'node:fs';
+import { truncate } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import * as path from 'node:path';
+import { isDiskFull } from './disk-full.ts';
+import { withMailboxLock } from './dotlock.ts';
+import { appendFlagJournal, flagJournalPathFor, formatEntries } from './flag-journal.ts';
+import type { FlagEntry } from './flag-journal.ts';
+import { appendBatchLocked } from './mbox-append.ts';
+import { expungeLocked } from './mbox-expunge.ts';
+import { emptyIndex, newUidValidity, openMbox, saveIndex, updateIndexLocked } from './mbox-index.ts';
+import type { IndexUpdateOptions, IndexWriter, MailboxIndex } from './mbox-index.ts';
+import { LineEndNormalizer } from './line-ends.ts';
+import type { MessageRecord } from './message-table.ts';
+import { MessageChangedError, readMessage } from './message-reader.ts';
+import { MessageExpungedError, NoSuchFolderError } from './store-errors.ts';
+
+/** The UIDs of a mailbox at one moment, in order: message n is uids[n - 1]. Never changes. */
+export interface Snapshot {
+  readonly uids: Uint32Array;
+  /** Goes up by one with each change of the message list. */
+  readonly version: number;
+}
+
+/** A session's handle, as the state sees it: something events are emitted on. */
+export interface Listener {
+  emit(event: string, payload: unknown): boolean;
+}
+
+/** Event `changed`: messages arrived and/or left (one step from version - 1 to version). */
+export interface MailboxChange {
+  version: number;
+  /** UIDs no longer in the mailbox, ascending. */
+  expunged: readonly number[];
+  /** UIDs new in the mailbox, ascending (all above the old ones). */
+  appended: readonly number[];
+  /** The handle whose call made the change; null for a delivery or another program. */
+  origin: Listener | null;
+}
+
+/** One message's flags after a change. */
+export interface FlagChange {
+  uid: number;
+  flags: readonly string[];
+  modseq: number;
+}
+
+/** Event `flags`. */
+export interface FlagsEvent {
+  changes: readonly FlagChange[];
+  origin: Listener | null;
+}
+
+/** One message for append(). */
+export interface AppendItem {
+  /** The message, CRLF or LF line ends (stored as LF). Must not wait on the network: the lock is held. */
+  content: () => AsyncIterable<Buffer>;
+  flags: readonly string[];
+  /** IMAP internal date (RFC 3501 6.3.11); kept to the second, in the From line. */
+  internalDate: Date;
+}
+
+/** What STATUS (RFC 3501 6.3.10) and SELECT report. */
+export interface MailboxStatus {
+  messages: number;
+  recent: number;
+  unseen: number;
+  uidNext: number;
+  uidValidity: number;
+  highestModseq: number;
+}
+
+export interface MailboxOptions {
+  lockTimeoutMs?: number;
+  /** Clock in milliseconds (Date.now), for a new UIDVALIDITY. */
+  now?: () => number;
+  /** For tests: how the index file is written (mbox-index.ts). */
+  writeIndex?: IndexWriter;
+}
+
+/** How often IDLE sessions' mailboxes are checked for changes by other programs. */
+export const POLL_MS = 1000;
+// The journal is merged into the index once it passes this share of it.
+const MERGE_FIXED_BYTES = 16 * 1024;
+const MERGE_BYTES_PER_MESSAGE = 16;
+
+// The mbox file opened under a lock; closed when replaced and no read uses it.
+class OpenFile {
+  readonly handle: FileHandle;
+  readonly ino: number;
+  users = 0;
+  retired = false;
+  closed = false;
+  constructor(handle: FileHandle, ino: number) {
+    this.handle = handle;
+    this.ino = ino;
+  }
+  retire(): void {
+    this.retired = true;
+    this.#closeIfDone();
+  }
+  release(): void {
+    this.users--;
+    this.#closeIfDone();
+  }
+  #closeIfDone(): void {
+    if (!this.retired || this.users > 0 || this.closed) return;
+    this.closed = true;
+    void this.handle.close().catch(() => {});
+  }
+}
+
+export class MailboxState {
+  readonly path: string;
+  readonly handles = new Set<Listener>();
+  readonly #opts: MailboxOptions;
+  #index: MailboxIndex;
+  #file: OpenFile | null = null;
+  #journalBytes = 0;
+  #unsavedFlags = false; // flag changes only in memory (the journal could not be written)
+  #snapshot: Snapshot;
+  #tail: Promise<unknown> = Promise.resolve();
+  #queuedRefresh: Promise<void> | null = null;
+  readonly #watchers = new Set<Listener>();
+  #poll: NodeJS.Timeout | null = null;
+  #gone = false;
+  #reloadFromDisk = false;
+
+  private constructor(mboxPath: string, opts: MailboxOptions, index: MailboxIndex) {
+    this.path = mboxPath;
+    this.#opts = opts;
+    this.#index = index;
+    this.#snapshot = { uids: index.messages.uidView(), version: 1 };
+  }
+
+  /** Loads (and reconciles) the index under the dot-lock, and opens the mbox with it. */
+  static async load(mboxPath: string, opts: MailboxOptions): Promise<MailboxState> {
+    try {
+      statSync(path.dirname(mboxPath));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      // No account directory yet (no mail ever arrived): an empty mailbox.
+      return new MailboxState(mboxPath, opts, emptyIndex(newUidValidity(mboxPath, opts.now ?? Date.now, null)));
+    }
+    return withMailboxLock(
+      mboxPath,
+      async () => {
+        const { index, ino } = await updateIndexLocked(mboxPath, opts);
+        const state = new MailboxState(mboxPath, opts, index);
+        await state.#openFile(ino);
+        return state;
+      },
+      { timeoutMs: opts.lockTimeoutMs },
+    );
+  }
+
+  // ---- Reading (synchronous, from memory) ----
+
+  get index(): MailboxIndex {
+    return this.#index;
+  }
+
+  get gone(): boolean {
+    return this.#gone;
+  }
+
+  snapshot(): Snapshot {
+    return this.#snapshot;
+  }
+
+  message(uid: number): MessageRecord | undefined {
+    const k = this.#index.messages.find(uid);
+    return k < 0 ? undefined : this.#index.messages.record(k);
+  }
+
+  status(): MailboxStatus {
+    const { messages: table, uidNext, uidValidity, highestModseq, recentUid } = this.#index;
+    let unseen = 0;
+    let recent = 0;
+    const seenSets = new Map<number, boolean>(); // per flag set: does it hold \Seen?
+    for (let k = 0; k < table.length; k++) {
+      const id = table.flagIdAt(k);
+      let seen = seenSets.get(id);
+      if (seen === undefined) seenSets.set(id, (seen = table.flags.list(id).includes('\\Seen')));
+      if (!seen) unseen++;
+      if (table.uidAt(k) >= recentUid) recent++;
+    }
+    return { messages: table.length, recent, unseen, uidNext, uidValidity, highestModseq };
+  }
+
+  /**
+   * The UIDs no session has had as \Recent, now given to the caller alone
+   * (RFC 3501 2.3.2); the mark is written to the flag journal.
+   */
+  claimRecent(): number[] {
+    const index = this.#index;
+    if (index.recentUid >= index.uidNext) return [];
+    const uids = this.#index.messages.uidView();
+    let first = uids.length;
+    while (first > 0 && uids[first - 1] >= index.recentUid) first--;
+    index.recentUid = index.uidNext;
+    const mark = index.recentUid;
+    void this.#enqueue(() => this.#locked(() => this.#appendJournal(`recent ${mark}\n`))).catch(() => {}); // lost on a crash: harmless
+    return Array.from(uids.subarray(first));
+  }
+
+  // ---- Changes ----
+
+  /**
+   * Cheap check (one stat) whether the mbox changed; if it did, brings the
+   * index up to date under the dot-lock and tells the sessions.
+   */
+  refresh(force = false): Promise<void> {
+    if (this.#gone) return Promise.resolve();
+    if (!force && !this.#reloadFromDisk && this.#fileUnchanged()) return Promise.resolve();
+    // One queued refresh serves everyone who asks before it starts.
+    this.#queuedRefresh ??= this.#enqueue(async () => {
+      this.#queuedRefresh = null;
+      await this.#locked(async () => this.#sync());
+    });
+    return this.#queuedRefresh;
+  }
+
+  async setFlags(uids: Iterable<number>, op: 'set' | 'add' | 'remove', flags: readonly string[], unchangedSince: number | undefined, origin: Listener | null): Promise<FlagChange[]> {
+    const changes = await this.#enqueue(() =>
+      this.#locked(async () => {
+        this.#checkNotGone();
+        const table = this.#index.messages;
+        const planned: { k: number; flagId: number }[] = [];
+        for (const uid of uids) {
+          const k = table.find(uid);
+          if (k < 0) continue; // expunged meanwhile: nothing to change (RFC 3501 6.4.6)
+          if (unchangedSince !== undefined && table.modseqAt(k) > unchangedSince) continue; // RFC 7162 3.1.3
+          const flagId = table.flags.apply(table.flagIdAt(k), op, flags);
+          if (flagId !== table.flagIdAt(k)) planned.push({ k, flagId });
+        }
+        if (planned.length === 0) return [];
+        // One STORE is one change: one new mod-sequence for all its
+        // messages, as Dovecot gives one per transaction.
+        const modseq = this.#index.highestModseq + 1;
+        const entries: FlagEntry[] = planned.map(({ k, flagId }) => ({ uid: table.uidAt(k), modseq, flags: table.flags.text(flagId) }));
+        await this.#appendJournal(formatEntries(entries)); // first on disk, then in memory
+        this.#index.highestModseq = modseq;
+        for (const { k, flagId } of planned) table.setFlagsAt(k, flagId, modseq);
+        await this.#mergeJournalIfLarge();
+        return planned.map(({ k, flagId }): FlagChange => ({ uid: table.uidAt(k), flags: table.flags.list(flagId), modseq }));
+      }),
+    );
+    if (changes.length > 0) this.#emit('flags', { changes, origin } satisfies FlagsEvent);
+    return changes;
+  }
+
+  async append(items: readonly AppendItem[], origin: Listener | null): Promise<number[]> {
+    const uids = await this.#enqueue(() =>
+      this.#locked(async () => {
+        this.#checkNotGone();
+        const table = this.#index.messages;
+        const flagIds = items.map((item) => table.flags.idOf(item.flags)); // refuse bad flags before writing
+        const requests = items.map((item) => ({
+          envelopeFrom: '', // IMAP has no envelope sender: "MAILER-DAEMON", as Dovecot writes
+          date: item.internalDate,
+          content: () => lfContent(item.content),
+        }));
+        const results = await appendBatchLocked(this.path, requests, { allOrNothing: true });
+        await this.#sync({ publish: false, save: false }); // indexes the new messages (and anything else new)
+        const index = this.#index;
+        const added = results.map((result, i) => {
+          const k = findByOffset(index, (result as { offset: number }).offset);
+          if (k < 0) throw new Error(`appended message at byte ${(result as { offset: number }).offset} not found in the index`);
+          if (flagIds[i] !== 0) index.messages.setFlagsAt(k, flagIds[i], index.messages.modseqAt(k));
+          return index.messages.uidAt(k);
+        });
+        await this.#save();
+        return added;
+      }),
+    );
+    this.#publish(origin);
+    return uids;
+  }
+
+  async expunge(uids: Iterable<number>, origin: Listener | null): Promise<number[]> {
+    const removed = await this.#enqueue(() =>
+      this.#locked(async () => {
+        this.#checkNotGone();
+        await this.#sync(); // mail delivered since: indexed under its own UIDs, never removed
+        const result = await expungeLocked(this.path, this.#index, new Set(uids), this.#opts);
+        if (result.removed.length === 0) return [];
+        this.#index = result.index;
+        this.#journalBytes = 0;
+        this.#unsavedFlags = false;
+        await this.#openFile(statIno(this.path)); // the expunge renamed a new file into place
+        return result.removed;
+      }),
+    );
+    this.#publish(origin);
+    return removed;
+  }
+
+  /**
+   * The message's content (see message-reader.ts), checked against
+   * `expected` (default: the record now). A message expunged from this
+   * state throws MessageExpungedError; bytes that no longer match throw
+   * MessageChangedError, and a refresh is started so the sessions learn
+   * what happened.
+   */
+  read(uid: number, expected?: MessageRecord): AsyncIterable<Buffer> {
+    const k = this.#index.messages.find(uid);
+    const record = k < 0 ? undefined : (expected ?? this.#index.messages.record(k));
+    const file = this.#file;
+    const state = this;
+    return (async function* () {
+      if (!record) throw new MessageExpungedError(`message UID ${uid} has been expunged`);
+      if (!file || file.closed) throw new MessageChangedError('the mailbox changed: its file was replaced');
+      file.users++;
+      try {
+        yield* readMessage(file.handle, record);
+      } catch (err) {
+        if (err instanceof MessageChangedError) void state.refresh(true).catch(() => {});
+        throw err;
+      } finally {
+        file.release();
+      }
+    })();
+  }
+
+  // ---- Life cycle ----
+
+  /** IDLE: while some handle watches, the mbox is checked every POLL_MS for other programs' changes. */
+  watch(handle: Listener, on: boolean): void {
+    if (on) this.#watchers.add(handle);
+    else this.#watchers.delete(handle);
+    if (this.#watchers.size > 0 && !this.#poll) {
+      this.#poll = setInterval(() => void this.refresh().catch(() => {}), POLL_MS);
+      this.#poll.unref();
+    } else if (this.#watchers.size === 0 && this.#poll) {
+      clearInterval(this.#poll);
+      this.#poll = null;
+    }
+  }
+
+  /** The folder was deleted or renamed away: tell the sessions, refuse further changes. */
+  markGone(): void {
+    if (this.#gone) return;
+    this.#gone = true;
+    this.#emit('gone', null);
+  }
+
+  /** The file at this path was replaced (INBOX renamed): read it again from disk. */
+  markReplaced(): Promise<void> {
+    this.#reloadFromDisk = true;
+    return this.refresh();
+  }
+
+  /** After the last handle closed: flags kept only in memory are written if possible, the file closed. */
+  async dispose(): Promise<void> {
+    this.#watchers.clear();
+    if (this.#poll) clearInterval(this.#poll);
+    this.#poll = null;
+    await this.#enqueue(async () => {
+      if (this.#unsavedFlags && !this.#gone) await this.#locked(() => this.#save()).catch(() => {});
+      this.#file?.retire();
+      this.#file = null;
+    });
+  }
+
+  // ---- Inside ----
+
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(fn, fn);
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  #locked<T>(fn: () => Promise<T>): Promise<T> {
+    return withMailboxLock(this.path, fn, { timeoutMs: this.#opts.lockTimeoutMs });
+  }
+
+  #checkNotGone(): void {
+    if (this.#gone) throw new NoSuchFolderError('the folder was deleted or renamed');
+  }
+
+  #fileUnchanged(): boolean {
+    let size = 0;
+    let mtimeMs: number | undefined = undefined;
+    let ino = 0;
+    try {
+      const st = statSync(this.path);
+      [size, mtimeMs, ino] = [st.size, st.mtimeMs, st.ino];
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      return this.#file === null && this.#index.mboxSize === 0;
+    }
+    return size === this.#index.mboxSize && mtimeMs === this.#index.mboxMtimeMs && ino === (this.#file?.ino ?? -1);
+  }
+
+  // Brings the index up to date with the mbox (under the lock) and tells
+  // the sessions. With publish false the caller tells them; with save
+  // false the caller saves the index (it changes it further first).
+  async #sync({ publish = true, save = true } = {}): Promise<void> {
+    const fromDisk = this.#reloadFromDisk;
+    this.#reloadFromDisk = false;
+    const options: IndexUpdateOptions = { ...this.#opts, save };
+    const update = await updateIndexLocked(this.path, options, fromDisk ? null : this.#index);
+    this.#index = update.index;
+    if (update.change !== 'same' && save) {
+      this.#journalBytes = 0; // updateIndexLocked saved the index and emptied the journal
+      this.#unsavedFlags = false;
+    }
+    await this.#openFile(update.ino);
+    if (publish) this.#publish(null);
+  }
+
+  async #openFile(ino: number): Promise<void> {
+    const previous = this.#file;
+    if (previous && previous.ino === ino && ino !== 0) return;
+    const handle = ino === 0 ? null : await openMbox(this.path);
+    this.#file = handle ? new OpenFile(handle, (await handle.stat()).ino) : null;
+    previous?.retire();
+  }
+
+  async #appendJournal(text: string): Promise<void> {
+    const index = this.#index;
+    try {
+      this.#journalBytes = await appendFlagJournal(this.path, index.uidValidity, this.#journalBytes, text);
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+      // Kept in memory, written with the index when there is room (dispose, the next save).
+      await truncateQuietly(flagJournalPathFor(this.path), this.#journalBytes);
+      this.#unsavedFlags = true;
+    }
+  }
+
+  async #mergeJournalIfLarge(): Promise<void> {
+    const limit = MERGE_FIXED_BYTES + MERGE_BYTES_PER_MESSAGE * this.#index.messages.length;
+    if (this.#journalBytes > limit || this.#unsavedFlags) await this.#save();
+  }
+
+  async #save(): Promise<void> {
+    if (await saveIndex(this.path, this.#index, this.#opts.writeIndex)) {
+      this.#journalBytes = 0;
+      this.#unsavedFlags = false;
+    }
+  }
+
+  // Compares the snapshot with the table and, if the message list changed,
+  // makes a new snapshot and tells every handle what changed.
+  #publish(origin: Listener | null): void {
+    const before = this.#snapshot.uids;
+    const after = this.#index.messages.uidView();
+    const { expunged, appended } = diffUids(before, after);
+    if (expunged.length === 0 && appended.length === 0) return; // (a rescan may give equal UIDs in a new array: keep the old)
+    const version = this.#snapshot.version + 1;
+    this.#snapshot = { uids: after, version };
+    this.#emit('changed', { version, expunged, appended, origin } satisfies MailboxChange);
+  }
+
+  #emit(event: string, payload: unknown): void {
+    for (const handle of this.handles) handle.emit(event, payload);
+  }
+}
+
+/** What left and what arrived between two ascending UID lists. */
+export function diffUids(before: Uint32Array, after: Uint32Array): { expunged: number[]; appended: number[] } {
+  // The usual case: the same messages and some new ones at the end.
+  if (after.length >= before.length && (before.length === 0 || after[before.length - 1] === before[before.length - 1]) && sameStart(before, after)) {
+    return { expunged: [], appended: Array.from(after.subarray(before.length)) };
+  }
+  const expunged: number[] = [];
+  const appended: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < before.length || j < after.length) {
+    if (j >= after.length || (i < before.length && before[i] < after[j])) expunged.push(before[i++]);
+    else if (i >= before.length || after[j] < before[i]) appended.push(after[j++]);
+    else [i, j] = [i + 1, j + 1];
+  }
+  return { expunged, appended };
+}
+
+// Same memory, or the same UIDs: cheap when the table only grew in place.
+function sameStart(before: Uint32Array, after: Uint32Array): boolean {
+  if (before.buffer === after.buffer && before.byteOffset === after.byteOffset) return true;
+  for (let k = 0; k < before.length; k++) if (before[k] !== after[k]) return false;
+  return true;
+}
+
+function findByOffset(index: MailboxIndex, offset: number): number {
+  const table = index.messages;
+  for (let k = table.length - 1; k >= 0; k--) {
+    const here = table.offsetAt(k);
+    if (here === offset) return k;
+    if (here < offset) break;
+  }
+  return -1;
+}
+
+async function* lfContent(content: () => AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const normalizer = new LineEndNormalizer();
+  for await (const chunk of content()) yield normalizer.push(chunk);
+  yield normalizer.end();
+}
+
+function statIno(file: string): number {
+  try {
+    return statSync(file).ino;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+async function truncateQuietly(file: string, size: number): Promise<void> {
+  await truncate(file, size).catch(() => {});
+}

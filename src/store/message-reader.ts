@@ -1,0 +1,102 @@
+// Reading one message back out of an mbox, by the byte range the side
+// index gives, and checking first that the range still holds that message.
+//
+// The index can be stale: another program (mutt, procmail) may have
+// rewritten the file since it was read, even keeping its size, so that the
+// range now holds the end of one message and the start of the next. Before
+// the first byte goes out (POP3 can still answer -ERR then, IMAP NO), the
+// range is checked:
+//  - a message of up to 128 KiB (almost all mail) is read in one piece and
+//    scanned exactly as the index scan did (mbox-index-scan.ts): it must
+//    start with a From line, end where the index says, and have the same
+//    size and fingerprint;
+//  - a larger one: its first 128 KiB must start with its From line, hold no
+//    other From line, and show the same fingerprint (its Message-ID and
+//    first body bytes); then it streams.
+// In both cases the bytes just after the range must be what follows a
+// message: the end of the file, or a blank line and the next From line.
+// Anything else throws MessageChangedError, and nothing is sent. The one
+// read path for POP3 (pop3/maildrop.ts) and IMAP (mailbox.ts).
+
+import type { FileHandle } from 'node:fs/promises';
+import { readSync } from 'node:fs';
+import { readRange } from './file-io.ts';
+import { IndexScanner } from './mbox-index-scan.ts';
+import { MboxrdUnquoter } from './mboxrd.ts';
+
+/** Where a message is, and what it must look like (a MessageRecord is one). */
+export interface MessageLocation {
+  offset: number;
+  length: number;
+  contentOffset: number;
+  size: number;
+  fingerprint: string;
+}
+
+/** The mbox no longer holds the message where the index says (another program changed it). */
+export class MessageChangedError extends Error {
+  override name = 'MessageChangedError';
+}
+
+/** Read in one piece and checked whole; larger messages are checked by their start. */
+export const WHOLE_CHECK_BYTES = 128 * 1024;
+const LF = 0x0a;
+const FROM_ = Buffer.from('From ');
+const BOUNDARY_BYTES = 6; // "\nFrom "
+
+/**
+ * The message's content (after its From line), mboxrd quoting undone, LF
+ * line ends as stored. Throws MessageChangedError before yielding anything
+ * if the file no longer matches `m` (see the header).
+ */
+export async function* readMessage(file: FileHandle, m: MessageLocation): AsyncGenerator<Buffer> {
+  const whole = m.length <= WHOLE_CHECK_BYTES;
+  const firstLength = whole ? m.length : WHOLE_CHECK_BYTES;
+  const first = readAt(file, m.offset, firstLength + (whole ? BOUNDARY_BYTES : 0));
+  if (first.length < firstLength) throw changed(m, 'the file is shorter');
+  const boundary = whole ? first.subarray(m.length) : readAt(file, m.offset + m.length, BOUNDARY_BYTES);
+  const separator = separatorLength(boundary);
+  if (separator < 0) throw changed(m, 'something other than a message boundary follows it');
+  const scanner = new IndexScanner(m.offset);
+  if (whole) {
+    const found = scanner.push(first.subarray(0, m.length + separator)).concat(scanner.end());
+    const same = found.length === 1 && found[0].offset === m.offset && found[0].length === m.length && found[0].contentOffset === m.contentOffset;
+    if (!same || found[0].size !== m.size || found[0].fingerprint !== m.fingerprint) throw changed(m, 'other bytes at its place');
+  } else {
+    const completed = scanner.push(first);
+    const open = scanner.openMessage();
+    const same = completed.length === 0 && open !== null && open.offset === m.offset && open.contentOffset === m.contentOffset;
+    if (!same || (open.fingerprint !== null && open.fingerprint !== m.fingerprint)) throw changed(m, 'other bytes at its place');
+  }
+  // Checked: now the content, unquoted.
+  const unquoter = new MboxrdUnquoter();
+  yield unquoter.push(first.subarray(m.contentOffset - m.offset, firstLength));
+  if (!whole) {
+    for await (const chunk of readRange(file, m.offset + firstLength, m.length - firstLength)) yield unquoter.push(chunk);
+  }
+  const rest = unquoter.end(); // a ">From" cut short by the end of the message
+  if (rest.length > 0) yield rest;
+}
+
+// What may follow a message (mbox-index-scan.ts): the end of the file; the
+// blank separator line and then the end of the file or the next From line;
+// or, after a message whose last line is not empty, the next From line
+// right away. Returns how many of those bytes the scanner needs to see to
+// end the message where the index did (the separator's LF), or -1.
+function separatorLength(after: Buffer): number {
+  if (after.length === 0) return 0;
+  if (after[0] === LF && (after.length === 1 || after.subarray(1).equals(FROM_))) return 1;
+  return after.length >= FROM_.length && after.subarray(0, FROM_.length).equals(FROM_) ? 0 : -1;
+}
+
+// Most mail is a few kilobytes: one synchronous read from the page cache
+// takes microseconds, while a read through the thread pool waits a turn of
+// the event loop (see file-io.ts).
+function readAt(file: FileHandle, position: number, length: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  return buffer.subarray(0, readSync(file.fd, buffer, 0, length, position));
+}
+
+function changed(m: MessageLocation, why: string): MessageChangedError {
+  return new MessageChangedError(`the mailbox changed: message at byte ${m.offset} is not there any more (${why})`);
+}
