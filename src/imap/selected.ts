@@ -1,9 +1,233 @@
-// The mailbox a session has selected, as that session sees it. (Filled in
-// with the store's shared mailbox state.)
+// The mailbox a session has selected, as that session sees it: which
+// message has which sequence number, which are \Recent for it, and the
+// changes other sessions (and deliveries) made that it has not been told.
+//
+// Sequence numbers (RFC 3501 2.3.1.2) are the client's: message n is the
+// n-th of the list the client was last told about. Another session's
+// EXPUNGE must not renumber messages behind the client's back, so an
+// expunged message stays in this view (a "ghost") until a moment RFC 3501
+// 7.4.1 allows EXPUNGE responses: not during FETCH, STORE or SEARCH, nor
+// when no command is in progress. New messages and flag changes may be
+// told at the end of any command.
+//
+// Memory: the view is the store's snapshot itself (shared by every session
+// on that mailbox) except while this session is behind; then it is a copy
+// until it catches up (store/mailbox-state.ts, Snapshot).
+//
+// This object changes as the session reports updates (like POP3's
+// maildrop): it belongs to one session, and only that session's commands
+// call it, one at a time.
 
-export interface Selected {
-  /** The mailbox's name (Unicode). */
-  name: string;
-  /** EXAMINE, or SELECT of a mailbox the user may not change. */
-  readOnly: boolean;
+import type { Mailbox, MailboxChange, FlagsEvent, MessageRecord } from '../store/mailbox.ts';
+import type { SeqRange } from './parser.ts';
+import { ParseError } from './parser.ts';
+
+export class Selected {
+  readonly name: string;
+  readonly readOnly: boolean;
+  readonly mailbox: Mailbox;
+  /** The UIDs the client knows, in order: sequence number n is view[n - 1]. */
+  private view: Uint32Array;
+  /** UIDs that are \Recent in this session (RFC 3501 2.3.2). */
+  private readonly recent = new Set<number>();
+  /** Expunged since the client was last told (ghosts while they stay in `view`). */
+  private readonly expunged = new Set<number>();
+  /** Flag changes by others not told yet, by UID. */
+  private readonly flagChanges = new Map<number, readonly string[]>();
+  private newMessages = false;
+  /** Called when something arrived that an IDLE session should tell at once. */
+  private wake: (() => void) | null = null;
+
+  private constructor(name: string, readOnly: boolean, mailbox: Mailbox) {
+    this.name = name;
+    this.readOnly = readOnly;
+    this.mailbox = mailbox;
+    this.view = mailbox.snapshot().uids;
+    mailbox.on('changed', (change: MailboxChange) => this.onChanged(change));
+    mailbox.on('flags', (event: FlagsEvent) => this.onFlags(event));
+    mailbox.on('gone', () => this.poke());
+  }
+
+  /** SELECT / EXAMINE: the view starts as the mailbox is now; this session claims the new mail's \Recent. */
+  static open(name: string, readOnly: boolean, mailbox: Mailbox): Selected {
+    const selected = new Selected(name, readOnly, mailbox);
+    if (!readOnly) for (const uid of mailbox.claimRecent()) selected.recent.add(uid);
+    return selected;
+  }
+
+  private onChanged(change: MailboxChange): void {
+    for (const uid of change.expunged) this.expunged.add(uid);
+    if (change.appended.length > 0) this.newMessages = true;
+    this.poke();
+  }
+
+  private onFlags(event: FlagsEvent): void {
+    if (event.origin === this.mailbox) return; // our own STORE answers for itself
+    for (const change of event.changes) this.flagChanges.set(change.uid, change.flags);
+    this.poke();
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  /** IDLE: be called back at the next change (once). */
+  onNextChange(wake: () => void): void {
+    this.wake = wake;
+  }
+
+  get exists(): number {
+    return this.view.length;
+  }
+
+  /** The UID of sequence number `seq`, or 0. */
+  uidAt(seq: number): number {
+    return this.view[seq - 1] ?? 0;
+  }
+
+  /** The sequence number of `uid`, or 0 if the client does not know it. */
+  seqOf(uid: number): number {
+    let low = 0;
+    let high = this.view.length - 1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const at = this.view[mid];
+      if (at === uid) return mid + 1;
+      if (at < uid) low = mid + 1;
+      else high = mid - 1;
+    }
+    return 0;
+  }
+
+  isRecent(uid: number): boolean {
+    return this.recent.has(uid);
+  }
+
+  get recentCount(): number {
+    let count = 0;
+    for (const uid of this.recent) if (this.seqOf(uid) > 0) count++;
+    return count;
+  }
+
+  /** Expunged by someone, but still numbered for this client. */
+  isGhost(uid: number): boolean {
+    return this.expunged.has(uid);
+  }
+
+  /** The message record, unless it is a ghost. */
+  message(uid: number): MessageRecord | undefined {
+    return this.expunged.has(uid) ? undefined : this.mailbox.message(uid);
+  }
+
+  /** Its flags as this session sees them: \Recent added where it is. */
+  flagsOf(record: MessageRecord): readonly string[] {
+    return this.recent.has(record.uid) ? [...record.flags, '\\Recent'] : record.flags;
+  }
+
+  /**
+   * The UIDs a sequence set names, ascending. Sequence numbers: `*` is the
+   * last message, and a number past it is the client's error (BAD).
+   * UIDs (RFC 3501 6.4.8): `*` is the largest UID, and UIDs that are not
+   * there are simply left out.
+   */
+  resolve(set: readonly SeqRange[], byUid: boolean): number[] {
+    const uids = new Set<number>();
+    const last = this.view.length;
+    if (byUid) {
+      const largest = last > 0 ? this.view[last - 1] : 0;
+      for (const range of set) {
+        const from = range.from === Infinity ? largest : range.from;
+        const to = range.to === Infinity ? largest : range.to;
+        const [low, high] = from <= to ? [from, to] : [to, from];
+        // Walk the view, not the range: a range 1:4294967295 is one comparison per message.
+        for (let i = lowerBound(this.view, low); i < last && this.view[i] <= high; i++) uids.add(this.view[i]);
+      }
+    } else {
+      for (const range of set) {
+        const from = range.from === Infinity ? last : range.from;
+        const to = range.to === Infinity ? last : range.to;
+        if (Math.max(from, to) > last || Math.min(from, to) < 1) throw new ParseError(`no message ${Math.max(from, to)}: the mailbox has ${last}`);
+        for (let seq = Math.min(from, to); seq <= Math.max(from, to); seq++) uids.add(this.view[seq - 1]);
+      }
+    }
+    return [...uids].sort((a, b) => a - b);
+  }
+
+  /**
+   * The untagged responses that bring the client up to date (RFC 3501
+   * 7.3.1, 7.4.1, 7.4.2): EXPUNGE (only when `allowExpunge`), EXISTS and
+   * RECENT for new mail, FETCH FLAGS for others' flag changes. The view
+   * moves on accordingly. `withUid` adds the UID to FETCH responses.
+   */
+  updates(allowExpunge: boolean, withUid = false): string[] {
+    const lines: string[] = [];
+    let view = this.view;
+    if (allowExpunge && this.expunged.size > 0) {
+      // Highest first: each EXPUNGE renumbers only the messages after it.
+      for (let i = view.length - 1; i >= 0; i--) if (this.expunged.has(view[i])) lines.push(`${i + 1} EXPUNGE`);
+      view = view.filter((uid) => !this.expunged.has(uid));
+      for (const uid of this.expunged) {
+        this.recent.delete(uid);
+        this.flagChanges.delete(uid);
+      }
+      this.expunged.clear();
+    }
+    const current = this.mailbox.snapshot().uids;
+    if (this.newMessages) {
+      this.newMessages = false;
+      const lastKnown = view.length > 0 ? view[view.length - 1] : 0;
+      const added = current.subarray(lowerBound(current, lastKnown + 1));
+      if (added.length > 0) {
+        const grown = new Uint32Array(view.length + added.length);
+        grown.set(view);
+        grown.set(added, view.length);
+        view = grown;
+        if (!this.readOnly) for (const uid of this.mailbox.claimRecent()) this.recent.add(uid);
+        lines.push(`${view.length} EXISTS`, `${this.countRecent(view)} RECENT`);
+      }
+    }
+    // Share the store's array again once this view holds the same list.
+    this.view = this.expunged.size === 0 && sameUids(view, current) ? current : view;
+    for (const [uid, flags] of this.flagChanges) {
+      const seq = this.seqOf(uid);
+      if (seq === 0) continue;
+      const shown = this.recent.has(uid) ? [...flags, '\\Recent'] : flags;
+      lines.push(`${seq} FETCH (${withUid ? `UID ${uid} ` : ''}FLAGS (${shown.join(' ')}))`);
+    }
+    this.flagChanges.clear();
+    return lines;
+  }
+
+  private countRecent(view: Uint32Array): number {
+    let count = 0;
+    for (const uid of this.recent) if (lowerBound(view, uid) < view.length && view[lowerBound(view, uid)] === uid) count++;
+    return count;
+  }
+
+  /** Done with the mailbox (CLOSE, UNSELECT, another SELECT, the end of the session). */
+  async close(): Promise<void> {
+    this.wake = null;
+    await this.mailbox.close();
+  }
+}
+
+/** The first index whose UID is >= `uid`. */
+function lowerBound(uids: Uint32Array, uid: number): number {
+  let low = 0;
+  let high = uids.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    if (uids[mid] < uid) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+function sameUids(a: Uint32Array, b: Uint32Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -86,6 +86,8 @@ export const imapDialect: Dialect<ImapView, ImapRequest, ImapResponse, ImapState
   saslChallenge: (challenge) => `+ ${challenge}`,
   // RFC 3501 6.2.1: nothing said in clear carries over, and nothing before login is kept anyway.
   afterTls: () => ({}),
+  // The selected mailbox is let go of, however the session ends.
+  release: async (state) => state.selected?.close(),
   replies: {
     unknownCommand: (_session, request) => bad(request.tag, `Unknown command ${request.verb.slice(0, 30)}`),
     wrongPhase: (session, request) =>

@@ -1,0 +1,82 @@
+// FETCH and UID FETCH (RFC 3501 6.4.5, 6.4.8): the messages' data, streamed
+// to the client with back-pressure, one untagged FETCH response per message
+// (fetch-data.ts builds them), then the tagged OK.
+//
+// A body fetch that is not a PEEK sets \Seen (RFC 3501 6.4.5); the new
+// flags are then part of that message's response, as RFC 3501 asks.
+
+import { ok, no } from './response.ts';
+import { storeErrorResponse } from './errors.ts';
+import { readFetchItems, readFetchModifiers } from './fetch-items.ts';
+import type { FetchItem } from './fetch-items.ts';
+import { fetchPieces, serialize } from './fetch-data.ts';
+import type { FetchSource, ResponsePiece } from './fetch-data.ts';
+import type { Selected } from './selected.ts';
+import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
+
+/** Does this item read the body, and so set \Seen (RFC 3501 6.4.5)? */
+function setsSeen(item: FetchItem): boolean {
+  return (item.kind === 'section' && !item.peek) || (item.kind === 'rfc822' && item.which !== 'HEADER');
+}
+
+export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest): Promise<ImapOutcome> {
+  const byUid = verb === 'UID FETCH';
+  const selected = session.state.selected!;
+  const uids = selected.resolve(args.sp().sequenceSet(), byUid);
+  let items = readFetchItems(args.sp());
+  readFetchModifiers(args); // CHANGEDSINCE and VANISHED arrive with CONDSTORE
+  args.end();
+  // RFC 3501 6.4.8: UID FETCH always answers with the UID.
+  if (byUid && !items.some((item) => item.kind === 'uid')) items = [{ kind: 'uid' }, ...items];
+
+  const wanted = uids.filter((uid) => !selected.isGhost(uid));
+  const expungeIssued = wanted.length < uids.length;
+  let flagsAdded = new Set<number>();
+  if (!selected.readOnly && items.some(setsSeen)) flagsAdded = await markSeen(selected, wanted);
+
+  return {
+    next: {
+      kind: 'stream',
+      body: () => serialize(responses(selected, wanted, items, flagsAdded)),
+      then: () => {
+        const updates = selected.updates(byUid);
+        if (expungeIssued) return { reply: { ...no(tag, 'Some of the requested messages no longer exist', 'EXPUNGEISSUED'), untagged: updates } };
+        return { reply: ok(tag, `${verb} completed`, undefined, updates) };
+      },
+      onError: (error, sentSome) => {
+        // Before a byte went out we can still answer; after, the response is cut and only hanging up is honest.
+        if (sentSome) return { next: { kind: 'close' } };
+        const reply = storeErrorResponse(tag, error);
+        if (!reply) throw error;
+        return { reply };
+      },
+    },
+  };
+}
+
+/** Sets \Seen on the messages that lack it; returns their UIDs (their responses will carry FLAGS). */
+async function markSeen(selected: Selected, uids: readonly number[]): Promise<Set<number>> {
+  const unseen = uids.filter((uid) => !selected.message(uid)?.flags.includes('\\Seen'));
+  if (unseen.length === 0) return new Set();
+  const changes = await selected.mailbox.setFlags(unseen, 'add', ['\\Seen']);
+  return new Set(changes.map((change) => change.uid));
+}
+
+/** One response per message, read as they are sent. */
+async function* responses(selected: Selected, uids: readonly number[], items: readonly FetchItem[], flagsAdded: ReadonlySet<number>): AsyncIterable<ResponsePiece[]> {
+  const withFlags: readonly FetchItem[] = items.some((item) => item.kind === 'flags') ? items : [...items, { kind: 'flags' }];
+  for (const uid of uids) {
+    const record = selected.message(uid);
+    if (!record) continue; // expunged since the command began: nothing to say of it now
+    const source: FetchSource = {
+      seq: selected.seqOf(uid),
+      uid,
+      size: record.size,
+      internalDate: new Date(record.internalDate * 1000),
+      flags: selected.flagsOf(record),
+      modseq: record.modseq,
+      read: () => selected.mailbox.read(uid, record),
+    };
+    yield await fetchPieces(source, flagsAdded.has(uid) ? withFlags : items);
+  }
+}

@@ -1,0 +1,226 @@
+// The IMAP commands about mailboxes (RFC 3501 6.3): SELECT, EXAMINE, CREATE,
+// DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, STATUS, APPEND, and
+// NAMESPACE (RFC 2342). Folders are mbox files (store/folders.ts); names go
+// over the wire in modified UTF-7 (mutf7.ts) and are Unicode in the store.
+
+import { createFolder, deleteFolder, listFolders, renameFolder, setSubscribed, subscriptions, folderPath, isInbox } from '../store/folders.ts';
+import { openMailbox, SYSTEM_FLAGS } from '../store/mailbox.ts';
+import type { Mailbox } from '../store/mailbox.ts';
+import { accountDir } from '../store/paths.ts';
+import { decodeMailboxName, encodeMailboxName } from './mutf7.ts';
+import { listMatcher, DELIMITER } from './list-pattern.ts';
+import { ParseError } from './parser.ts';
+import type { ArgReader } from './parser.ts';
+import { astring } from './imap-string.ts';
+import { bad, no, ok } from './response.ts';
+import type { ImapResponse } from './response.ts';
+import { storeCall } from './errors.ts';
+import { literalBytes, literalSize } from './literals.ts';
+import { Selected } from './selected.ts';
+import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
+
+const answer = (reply: ImapResponse): ImapOutcome => ({ reply });
+
+/** A mailbox argument (RFC 3501 9 `mailbox`): an astring in modified UTF-7. */
+export function readMailboxName(args: ArgReader): string {
+  const wire = args.astring();
+  const name = decodeMailboxName(wire);
+  if (name === null) throw new ParseError(`mailbox name ${JSON.stringify(wire)} is not valid modified UTF-7`);
+  return name;
+}
+
+/** The logged-in account's directory. */
+export function accountOf(session: ImapView): string {
+  return accountDir(session.ctx.dataDir, session.state.account!);
+}
+
+/** Opens a folder's mailbox (shared with every session on it). */
+export function openFolder(session: ImapView, name: string): Promise<Mailbox> {
+  return openMailbox(folderPath(accountOf(session), name), { lockTimeoutMs: session.ctx.config.limits.lockTimeoutSeconds * 1000 });
+}
+
+/** SELECT and EXAMINE (RFC 3501 6.3.1, 6.3.2). */
+async function select(session: ImapView, { tag, verb, args }: ImapRequest): Promise<ImapOutcome> {
+  const name = readMailboxName(args.sp());
+  args.end();
+  const readOnly = verb === 'EXAMINE';
+  // Whatever happens, the mailbox selected before is no longer (RFC 3501 6.3.1).
+  await session.state.selected?.close();
+  const deselected: ImapOutcome = { change: { phase: 'authenticated', selected: null } };
+  const opened = await storeCall(tag, false, () => openFolder(session, name));
+  if ('reply' in opened) return { ...deselected, reply: opened.reply };
+  const mailbox = opened.ok;
+  const selected = Selected.open(name, readOnly, mailbox);
+  const keywords = mailbox.keywords();
+  const flags = [...SYSTEM_FLAGS, ...keywords].join(' ');
+  const untagged = [
+    `FLAGS (${flags})`,
+    // RFC 3501 7.1: \* says the client may create new keywords.
+    `OK [PERMANENTFLAGS (${readOnly ? '' : `${flags} \\*`})] Flags permitted`,
+    `${selected.exists} EXISTS`,
+    `${selected.recentCount} RECENT`,
+  ];
+  const unseen = firstUnseen(selected);
+  if (unseen > 0) untagged.push(`OK [UNSEEN ${unseen}] First unseen`);
+  untagged.push(`OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`, `OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID`);
+  return {
+    change: { phase: 'selected', selected },
+    reply: ok(tag, `${verb} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE', untagged),
+  };
+}
+
+/** The sequence number of the first message without \Seen (RFC 3501 7.1 UNSEEN), or 0. */
+function firstUnseen(selected: Selected): number {
+  for (let seq = 1; seq <= selected.exists; seq++) {
+    const record = selected.message(selected.uidAt(seq));
+    if (record && !record.flags.includes('\\Seen')) return seq;
+  }
+  return 0;
+}
+
+/** CREATE (RFC 3501 6.3.3); a trailing delimiter only says the client wants children later. */
+async function create(session: ImapView, { tag, args }: ImapRequest): Promise<ImapOutcome> {
+  let name = readMailboxName(args.sp());
+  args.end();
+  if (name.endsWith(DELIMITER)) name = name.slice(0, -1);
+  if (isInbox(name)) return answer(no(tag, 'INBOX always exists', 'ALREADYEXISTS'));
+  const done = await storeCall(tag, false, () => createFolder(accountOf(session), name));
+  return answer('reply' in done ? done.reply : ok(tag, 'CREATE completed'));
+}
+
+/** DELETE (RFC 3501 6.3.4): not INBOX, not a folder with subfolders (as Dovecot's mbox). */
+async function remove(session: ImapView, { tag, args }: ImapRequest): Promise<ImapOutcome> {
+  const name = readMailboxName(args.sp());
+  args.end();
+  if (isInbox(name)) return answer(no(tag, 'INBOX cannot be deleted', 'CANNOT'));
+  const done = await storeCall(tag, false, () => deleteFolder(accountOf(session), name));
+  return answer('reply' in done ? done.reply : ok(tag, 'DELETE completed'));
+}
+
+/** RENAME (RFC 3501 6.3.5); renaming INBOX moves its messages and leaves it empty. */
+async function rename(session: ImapView, { tag, args }: ImapRequest): Promise<ImapOutcome> {
+  const from = readMailboxName(args.sp());
+  const to = readMailboxName(args.sp());
+  args.end();
+  if (isInbox(to)) return answer(no(tag, 'INBOX already exists', 'ALREADYEXISTS'));
+  const done = await storeCall(tag, false, () => renameFolder(accountOf(session), from, to));
+  return answer('reply' in done ? done.reply : ok(tag, 'RENAME completed'));
+}
+
+/** SUBSCRIBE and UNSUBSCRIBE (RFC 3501 6.3.6, 6.3.7). */
+async function subscribe(session: ImapView, { tag, verb, args }: ImapRequest): Promise<ImapOutcome> {
+  const name = readMailboxName(args.sp());
+  args.end();
+  const done = await storeCall(tag, false, () => setSubscribed(accountOf(session), name, verb === 'SUBSCRIBE'));
+  return answer('reply' in done ? done.reply : ok(tag, `${verb} completed`));
+}
+
+/** LIST (RFC 3501 6.3.8) with CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154) attributes. */
+async function list(session: ImapView, { tag, args }: ImapRequest): Promise<ImapOutcome> {
+  const reference = decodeOrThrow(args.sp().listMailbox());
+  const pattern = decodeOrThrow(args.sp().listMailbox());
+  args.end();
+  // RFC 3501 6.3.8: an empty pattern asks for the delimiter and the root.
+  if (pattern === '') return answer(ok(tag, 'LIST completed', undefined, [`LIST (\\Noselect) "${DELIMITER}" ""`]));
+  const matches = listMatcher(reference, pattern);
+  const lines: string[] = [];
+  for (const folder of await listFolders(accountOf(session))) {
+    if (!matches(folder.name)) continue;
+    const attributes = [folder.hasChildren ? '\\HasChildren' : '\\HasNoChildren'];
+    if (!folder.selectable) attributes.unshift('\\Noselect');
+    if (folder.specialUse) attributes.push(folder.specialUse);
+    lines.push(`LIST (${attributes.join(' ')}) "${DELIMITER}" ${astring(encodeMailboxName(folder.name))}`);
+  }
+  return answer(ok(tag, 'LIST completed', undefined, lines));
+}
+
+/** LSUB (RFC 3501 6.3.9): the subscribed names that match. */
+async function lsub(session: ImapView, { tag, args }: ImapRequest): Promise<ImapOutcome> {
+  const reference = decodeOrThrow(args.sp().listMailbox());
+  const pattern = decodeOrThrow(args.sp().listMailbox());
+  args.end();
+  const matches = listMatcher(reference, pattern);
+  const existing = new Map((await listFolders(accountOf(session))).map((folder) => [folder.name, folder]));
+  const lines: string[] = [];
+  for (const name of [...(await subscriptions(accountOf(session)))].sort()) {
+    if (!matches(name)) continue;
+    const folder = existing.get(name);
+    const attributes = folder?.selectable ? [] : ['\\Noselect'];
+    lines.push(`LSUB (${attributes.join(' ')}) "${DELIMITER}" ${astring(encodeMailboxName(name))}`);
+  }
+  return answer(ok(tag, 'LSUB completed', undefined, lines));
+}
+
+function decodeOrThrow(wire: string): string {
+  const name = decodeMailboxName(wire);
+  if (name === null) throw new ParseError(`${JSON.stringify(wire)} is not valid modified UTF-7`);
+  return name;
+}
+
+/** NAMESPACE (RFC 2342): one personal namespace, the root, "/" between levels. */
+function namespace(_session: ImapView, { tag, args }: ImapRequest): ImapOutcome {
+  args.end();
+  return answer(ok(tag, 'NAMESPACE completed', undefined, [`NAMESPACE (("" "${DELIMITER}")) NIL NIL`]));
+}
+
+const STATUS_ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN'] as const;
+
+/** STATUS (RFC 3501 6.3.10). */
+async function status(session: ImapView, { tag, args }: ImapRequest): Promise<ImapOutcome> {
+  const wire = args.sp().astring();
+  const name = decodeOrThrow(wire);
+  const items = args.sp().list((r) => r.keyword());
+  args.end();
+  for (const item of items) if (!(STATUS_ITEMS as readonly string[]).includes(item)) throw new ParseError(`unknown STATUS item ${item}`);
+  const opened = await storeCall(tag, false, () => openFolder(session, name));
+  if ('reply' in opened) return answer(opened.reply);
+  try {
+    const counts = opened.ok.status();
+    const values: Record<string, number> = {
+      MESSAGES: counts.messages,
+      RECENT: counts.recent,
+      UIDNEXT: counts.uidNext,
+      UIDVALIDITY: counts.uidValidity,
+      UNSEEN: counts.unseen,
+    };
+    const line = `STATUS ${astring(encodeMailboxName(name))} (${items.map((item) => `${item} ${values[item]}`).join(' ')})`;
+    return answer(ok(tag, 'STATUS completed', undefined, [line]));
+  } finally {
+    await opened.ok.close();
+  }
+}
+
+/** APPEND mailbox [flags] [date-time] literal (RFC 3501 6.3.11), answered with APPENDUID (RFC 4315). */
+async function append(session: ImapView, { tag, args }: ImapRequest): Promise<ImapOutcome> {
+  const name = readMailboxName(args.sp());
+  args.sp();
+  let flags: string[] = [];
+  if (args.peek() === '(') {
+    flags = args.flagList();
+    args.sp();
+  }
+  let date = new Date();
+  if (args.peek() === '"') {
+    date = args.dateTime();
+    args.sp();
+  }
+  const literal = args.literal();
+  args.end();
+  if (literalSize(literal) === 0) return answer(no(tag, 'An empty message cannot be appended', 'CANNOT'));
+  if (flags.some((flag) => flag.toLowerCase() === '\\recent')) return answer(bad(tag, '\\Recent cannot be set'));
+  const target = await storeCall(tag, true, () => openFolder(session, name));
+  if ('reply' in target) return answer(target.reply);
+  const uidValidity = target.ok.uidValidity;
+  try {
+    const item = { content: () => literalBytes(literal), flags, internalDate: date };
+    const appended = await storeCall(tag, true, () => target.ok.append([item]));
+    if ('reply' in appended) return answer(appended.reply);
+    // If it went into the selected mailbox, the client hears of it now (RFC 3501 6.3.11).
+    const untagged = session.state.selected?.updates(false) ?? [];
+    return answer(ok(tag, 'APPEND completed', `APPENDUID ${uidValidity} ${appended.ok[0]}`, untagged));
+  } finally {
+    await target.ok.close();
+  }
+}
+
+export const mailboxCommands = { select, create, remove, rename, subscribe, list, lsub, namespace, status, append };
