@@ -46,20 +46,17 @@ const MAX_HEADER_READ = 1024 * 1024;
 /** Literals up to this size are built in memory and sent with the response text. */
 const SMALL_LITERAL = 256 * 1024;
 
-/** What the items need of the message's bytes. */
-function needs(items: readonly FetchItem[]): 'nothing' | 'header' | 'structure' | 'content' {
-  let need: 'nothing' | 'header' | 'structure' | 'content' = 'nothing';
-  const raise = (to: typeof need) => {
-    const order = ['nothing', 'header', 'content', 'structure'];
-    if (order.indexOf(to) > order.indexOf(need)) need = to;
-  };
+/** What the items need read before the response is built: the header, or the whole MIME structure. */
+function needs(items: readonly FetchItem[]): { header: boolean; structure: boolean } {
+  let header = false;
+  let structure = false;
   for (const item of items) {
-    if (item.kind === 'envelope') raise('header');
-    else if (item.kind === 'body' || item.kind === 'bodystructure' || item.kind === 'binary-size') raise('structure');
-    else if (item.kind === 'rfc822') raise(item.which === 'HEADER' ? 'header' : 'content');
-    else if (item.kind === 'section') raise(item.section.part.length > 0 ? 'structure' : item.section.text.startsWith('HEADER') ? 'header' : 'content');
+    if (item.kind === 'envelope' || (item.kind === 'rfc822' && item.which === 'HEADER')) header = true;
+    else if (item.kind === 'body' || item.kind === 'bodystructure' || item.kind === 'binary-size') structure = true;
+    else if (item.kind === 'section' && item.section.part.length > 0) structure = true;
+    else if (item.kind === 'section' && item.section.text.startsWith('HEADER')) header = true;
   }
-  return need;
+  return { header, structure };
 }
 
 /** The header section of a message (LF), with its empty line, and where its body starts. */
@@ -92,12 +89,12 @@ export async function fetchPieces(source: FetchSource, items: readonly FetchItem
   let header: Buffer | null = null;
   let headerBytes = 0; // where the body starts, in the stored bytes
   let structure: MimePart | null = null;
-  if (need === 'structure') {
+  if (need.structure) {
     structure = await parseStructure(source.read());
     // The parser keeps the fields without the empty line that ends them; sections want it.
     header = structure.bodyStart > structure.header.length ? Buffer.concat([structure.header, Buffer.from('\n')]) : structure.header;
     headerBytes = structure.bodyStart;
-  } else if (need === 'header') {
+  } else if (need.header) {
     const read = await readHeader(source);
     header = read.header;
     headerBytes = read.bodyStart;

@@ -3,7 +3,8 @@
 // NAMESPACE (RFC 2342). Folders are mbox files (store/folders.ts); names go
 // over the wire in modified UTF-7 (mutf7.ts) and are Unicode in the store.
 
-import { createFolder, deleteFolder, listFolders, renameFolder, setSubscribed, subscriptions, folderPath, isInbox } from '../store/folders.ts';
+import { lstat } from 'node:fs/promises';
+import { createFolder, deleteFolder, listFolders, renameFolder, setSubscribed, subscriptions, folderPath, isInbox, NoSuchFolderError } from '../store/folders.ts';
 import { openMailbox, SYSTEM_FLAGS } from '../store/mailbox.ts';
 import type { Mailbox } from '../store/mailbox.ts';
 import { accountDir } from '../store/paths.ts';
@@ -34,9 +35,12 @@ export function accountOf(session: ImapView): string {
   return accountDir(session.ctx.dataDir, session.state.account!);
 }
 
-/** Opens a folder's mailbox (shared with every session on it). */
-export function openFolder(session: ImapView, name: string): Promise<Mailbox> {
-  return openMailbox(folderPath(accountOf(session), name), { lockTimeoutMs: session.ctx.config.limits.lockTimeoutSeconds * 1000 });
+/** Opens a folder's mailbox (shared with every session on it); NoSuchFolderError if it is not a folder one can select. */
+export async function openFolder(session: ImapView, name: string): Promise<Mailbox> {
+  const path = folderPath(accountOf(session), name);
+  const info = await lstat(path).catch(() => null);
+  if (!info?.isFile()) throw new NoSuchFolderError(`no mailbox ${JSON.stringify(name)}`);
+  return openMailbox(path, { lockTimeoutMs: session.ctx.config.limits.lockTimeoutSeconds * 1000 });
 }
 
 /** SELECT and EXAMINE (RFC 3501 6.3.1, 6.3.2). */

@@ -9,17 +9,19 @@
 //                  in one write, which is how pipelining looks on the wire.
 //                  "C:" alone sends an empty line.
 //     S: text      the server must send exactly this line next. A final `*`
-//                  matches any rest of the line (ids, dates). "S:" alone
-//                  is an empty line.
+//                  matches any rest of the line (ids, dates); `<any>`
+//                  matches any text in the middle of one (IMAP's lines end
+//                  in real `*`s too). "S:" alone is an empty line.
 //     S: <closed>  the server must close the connection here, having sent
 //                  nothing more. Every transcript ends with it.
 //
 // Every transcript gets a fresh server: hostname mx.example.org, mail
 // accepted for example.org, accounts jjordan, alice and bob, the aliases
 // "postmaster: jjordan" and "team: alice, bob", a 10 MiB size limit and
-// otherwise the default limits. Files named `pop3-*.txt` talk to the POP3
-// port, with logins in clear allowed from loopback and two messages already
-// in jjordan's INBOX (see MAILDROP below); the others talk SMTP on port 25.
+// otherwise the default limits. Files named `pop3-*.txt` and `imap-*.txt`
+// talk to the POP3 and IMAP ports, with logins in clear allowed from
+// loopback and two messages already in jjordan's INBOX (see MAILDROP
+// below); the others talk SMTP on port 25.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -69,6 +71,10 @@ function parse(name: string, text: string): Step[] {
 }
 
 function matches(expected: string, actual: string): boolean {
+  if (expected.includes('<any>')) {
+    const pattern = expected.split('<any>').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*');
+    return new RegExp(`^${pattern}$`).test(actual);
+  }
   return expected.endsWith('*') ? actual.startsWith(expected.slice(0, -1)) : actual === expected;
 }
 
@@ -112,9 +118,10 @@ for (const file of files) {
       },
     });
     t.after(() => server.close());
-    const pop3 = file.startsWith('pop3-');
-    if (pop3) await fillMaildrop(server.mboxPath('jjordan'));
-    const client = server.track(await connect(pop3 ? server.server.pop3.ports.pop3 : server.port));
+    const protocol = /^(pop3|imap)-/.exec(file)?.[1] ?? 'smtp';
+    if (protocol !== 'smtp') await fillMaildrop(server.mboxPath('jjordan'));
+    const port = { smtp: server.port, pop3: server.server.pop3.ports.pop3, imap: server.server.imap.ports.imap }[protocol]!;
+    const client = server.track(await connect(port));
     const seen: string[] = []; // the conversation so far, for the failure message
     for (const step of steps) {
       const where = `${file}:${step.lineNo}`;
