@@ -133,6 +133,8 @@ class OpenFile {
 export class MailboxState {
   readonly path: string;
   readonly handles = new Set<Listener>();
+  /** The mbox as of the last finished sync (see #fileUnchanged). */
+  #synced: { size: number; mtimeMs: number | undefined; ino: number } = { size: -1, mtimeMs: undefined, ino: -1 };
   readonly #opts: MailboxOptions;
   #index: MailboxIndex;
   #file: OpenFile | null = null;
@@ -168,6 +170,7 @@ export class MailboxState {
         const { index, ino } = await updateIndexLocked(mboxPath, opts);
         const state = new MailboxState(mboxPath, opts, index);
         await state.#openFile(ino);
+        state.#markSynced();
         return state;
       },
       { timeoutMs: opts.lockTimeoutMs },
@@ -400,6 +403,11 @@ export class MailboxState {
   }
 
   #fileUnchanged(): boolean {
+    // Compared with what the last finished sync saw, not with the index in
+    // memory: a sync in progress updates the index before it tells the
+    // sessions, and a refresh that looked in between would wrongly find
+    // nothing new (and its caller would not wait for the news).
+    const seen = this.#synced;
     let size = 0;
     let mtimeMs: number | undefined = undefined;
     let ino = 0;
@@ -408,10 +416,16 @@ export class MailboxState {
       [size, mtimeMs, ino] = [st.size, st.mtimeMs, st.ino];
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      return this.#file === null && this.#index.mboxSize === 0;
+      return seen.ino === 0 && seen.size === 0;
     }
-    return size === this.#index.mboxSize && mtimeMs === this.#index.mboxMtimeMs && ino === (this.#file?.ino ?? -1);
+    return size === seen.size && mtimeMs === seen.mtimeMs && ino === seen.ino;
   }
+
+  /** Remembers the file as the index now describes it: the state sessions have been told about. */
+  #markSynced(): void {
+    this.#synced = { size: this.#index.mboxSize, mtimeMs: this.#index.mboxMtimeMs, ino: this.#file?.ino ?? 0 };
+  }
+
 
   // Brings the index up to date with the mbox (under the lock) and tells
   // the sessions. With publish false the caller tells them; with save
@@ -465,6 +479,7 @@ export class MailboxState {
   // Compares the snapshot with the table and, if the message list changed,
   // makes a new snapshot and tells every handle what changed.
   #publish(origin: Listener | null): void {
+    this.#markSynced();
     const before = this.#snapshot.uids;
     const after = this.#index.messages.uidView();
     const { expunged, appended } = diffUids(before, after);
