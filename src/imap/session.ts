@@ -57,6 +57,10 @@ async function read(conn: Connection, session: ImapView): Promise<ImapInput> {
     const tag = args.tag();
     let verb = args.sp().keyword();
     if (verb === 'UID') verb = `UID ${args.sp().keyword()}`;
+    // Like Dovecot, look at the selected mailbox before each command (one
+    // stat when nothing changed), so what another program or a delivery just
+    // did is known to the command.
+    await session.state.selected?.mailbox.refresh();
     return { kind: 'request', request: { tag, verb, args }, trace, done };
   } catch (err) {
     if (!(err instanceof ParseError)) throw err;
