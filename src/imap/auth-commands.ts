@@ -12,6 +12,7 @@ import { capabilities, passwordsAllowed } from './capabilities.ts';
 import { imapString } from './imap-string.ts';
 import { ParseError } from './parser.ts';
 import { afterLogin } from './login-setup.ts';
+import { ENABLEABLE } from './extensions.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
 
 const answer = (reply: ImapResponse): ImapOutcome => ({ reply });
@@ -102,13 +103,13 @@ export function id(session: ImapView, { tag, args }: ImapRequest): ImapOutcome {
   };
 }
 
-/** ENABLE (RFC 5161): turn on extensions that change how the server answers. None in IMAP4rev1 yet. */
+/** ENABLE (RFC 5161): turn on extensions that change how the server answers (extensions.ts). */
 export function enable(session: ImapView, { tag, args }: ImapRequest): ImapOutcome {
   const wanted: string[] = [];
-  do wanted.push(args.sp().atom().toUpperCase());
+  do wanted.push(args.sp().atom());
   while (!args.atEnd());
-  const known: string[] = [];
-  const enabled = wanted.filter((name) => known.includes(name) && !session.state.enabled.includes(name));
+  // Capability names compare without case; the answer spells them as we do.
+  const enabled = ENABLEABLE.filter((name) => wanted.some((w) => w.toUpperCase() === name.toUpperCase()) && !session.state.enabled.includes(name));
   return {
     change: { enabled: [...session.state.enabled, ...enabled] },
     reply: ok(tag, 'ENABLE completed', undefined, [['ENABLED', ...enabled].join(' ')]),

@@ -20,6 +20,14 @@ const EXTENSIONS = [
   'MOVE', // RFC 6851
   'CHILDREN', // RFC 3348
   'SPECIAL-USE', // RFC 6154
+  'CONDSTORE', // RFC 7162
+  'ESEARCH', // RFC 4731
+  'SEARCHRES', // RFC 5182
+  'LIST-EXTENDED', // RFC 5258
+  'LIST-STATUS', // RFC 5819
+  'BINARY', // RFC 3516
+  'STATUS=SIZE', // RFC 8438
+  'UTF8=ACCEPT', // RFC 6855
 ];
 
 export function passwordsAllowed(session: ImapView): boolean {
@@ -27,7 +35,8 @@ export function passwordsAllowed(session: ImapView): boolean {
 }
 
 export function capabilities(session: ImapView): string {
-  const list = ['IMAP4rev1', ...EXTENSIONS];
+  // IMAP4rev2 (RFC 9051) beside IMAP4rev1: a client that does not ENABLE it sees IMAP4rev1.
+  const list = ['IMAP4rev1', 'IMAP4rev2', ...EXTENSIONS];
   if (session.state.phase === 'not-authenticated') {
     if (session.ctx.tlsAvailable && !session.conn.isSecure) list.push('STARTTLS');
     if (passwordsAllowed(session)) list.push(...SASL_MECHANISMS.map((m) => `AUTH=${m}`));

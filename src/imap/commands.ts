@@ -8,6 +8,7 @@
 
 import { capability, logout, starttls, login, authenticate, id, enable } from './auth-commands.ts';
 import { mailboxCommands } from './mailbox-commands.ts';
+import { list, lsub } from './list-command.ts';
 import { noop, close, expunge, copyOrMove } from './message-commands.ts';
 import { fetch } from './fetch.ts';
 import { store } from './store-command.ts';
@@ -24,7 +25,7 @@ const SELECTED: readonly Phase[] = ['selected'];
 const hideLoginPassword = (line: string) => line.replace(/^(\S+ LOGIN \S+) .*/i, '$1 ****');
 const hideInitialResponse = (line: string) => line.replace(/^(\S+ AUTHENTICATE \S+) .*/i, '$1 ****');
 
-const { select, create, remove, rename, subscribe, list, lsub, namespace, status, append } = mailboxCommands;
+const { select, create, remove, rename, subscribe, namespace, status, append } = mailboxCommands;
 
 export const commandTable: Record<string, ImapCommand> = {
   // Any state (RFC 3501 6.1)

@@ -10,7 +10,8 @@
 import { findHeaderEnd, HeaderEndFinder, pickFields, removeFields } from '../mime/header.ts';
 import { formatImapDateTime } from '../mime/date.ts';
 import { parseStructure } from '../mime/structure.ts';
-import { partAt, isEmbeddedMessage } from '../mime/part.ts';
+import { partAt, isEmbeddedMessage, transferEncoding } from '../mime/part.ts';
+import { transferDecoder } from '../mime/transfer-decode.ts';
 import type { MimePart } from '../mime/part.ts';
 import { formatEnvelope } from './envelope.ts';
 import { formatBody, formatBodyStructure } from './bodystructure.ts';
@@ -36,6 +37,8 @@ export interface FetchSource {
 export interface StreamedLiteral {
   size: number;
   bytes: () => AsyncIterable<Buffer>;
+  /** Sent as literal8 (`~{n}`, RFC 3516 4.3): the bytes may hold NUL. */
+  binary?: boolean;
 }
 
 /** The response as pieces: byte strings, and literals to stream. */
@@ -136,13 +139,16 @@ export async function fetchPieces(source: FetchSource, items: readonly FetchItem
         break;
       }
       case 'section': {
-        let data = await sectionData(source, item.section, header, headerBytes, structure);
+        let data = item.binary ? await binaryData(source, item.section, structure) : await sectionData(source, item.section, header, headerBytes, structure);
         if (item.partial && data !== 'NIL') data = partial(data, item.partial.start, item.partial.length);
         add(sectionLabel(item), data);
         break;
       }
-      case 'binary-size':
-        throw new Error('BINARY is not supported yet');
+      case 'binary-size': {
+        const data = await binaryData(source, item.section, structure);
+        add(`BINARY.SIZE[${item.section.part.join('.')}]`, typeof data === 'string' ? '0' : String(data.size));
+        break;
+      }
     }
   }
   pieces.push(')\r\n');
@@ -176,6 +182,37 @@ async function sectionData(source: FetchSource, section: Section, header: Buffer
   return inMemory(headerSection(bytes, section));
 }
 
+/** The content-transfer-encodings BINARY can undo (RFC 3516 4.2). */
+const KNOWN_ENCODINGS = ['7bit', '8bit', 'binary', 'base64', 'quoted-printable'];
+
+/** A content-transfer-encoding the server cannot decode: FETCH BINARY answers NO [UNKNOWN-CTE]. */
+export class UnknownEncodingError extends Error {}
+
+/**
+ * BINARY[part] (RFC 3516 4.2): the part's content with its
+ * content-transfer-encoding undone. Its size is needed before its bytes, so
+ * the part is decoded twice, streaming, rather than held in memory.
+ */
+async function binaryData(source: FetchSource, section: Section, structure: MimePart | null): Promise<ResponsePiece> {
+  if (section.part.length === 0) return { size: source.size, bytes: () => toCrlf(source.read()), binary: true };
+  const part = partAt(structure!, section.part);
+  if (!part) return 'NIL';
+  const encoding = transferEncoding(part);
+  if (!KNOWN_ENCODINGS.includes(encoding)) throw new UnknownEncodingError(`unknown content-transfer-encoding ${encoding}`);
+  // Unencoded parts keep their CRLF as on the wire; base64 and QP yield what was encoded.
+  const raw = () => slice(source.read(), part.bodyStart, part.bodyEnd - part.bodyStart);
+  const decoded = encoding === 'base64' || encoding === 'quoted-printable' ? () => decode(raw(), part.encoding) : () => toCrlf(raw());
+  let size = 0;
+  for await (const chunk of decoded()) size += chunk.length;
+  return { size, bytes: decoded, binary: true };
+}
+
+async function* decode(source: AsyncIterable<Buffer>, encoding: string | null): AsyncIterable<Buffer> {
+  const decoder = transferDecoder(encoding);
+  for await (const chunk of source) yield decoder.write(chunk);
+  yield decoder.end();
+}
+
 /** HEADER, HEADER.FIELDS or HEADER.FIELDS.NOT of a header section (with its empty line). */
 function headerSection(header: Buffer, section: Section): Buffer {
   const fields = new Set(section.fields.map((f) => f.toLowerCase()));
@@ -200,7 +237,7 @@ function range(source: FetchSource, start: number, end: number, octets: number):
 function partial(data: ResponsePiece, start: number, length: number): ResponsePiece {
   if (typeof data === 'string') return data;
   const size = Math.max(0, Math.min(length, data.size - start));
-  return { size, bytes: () => slice(data.bytes(), start, size) };
+  return { size, bytes: () => slice(data.bytes(), start, size), binary: data.binary };
 }
 
 async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -222,7 +259,7 @@ export async function* serialize(responses: AsyncIterable<ResponsePiece[]>, batc
         pending += piece;
         continue;
       }
-      pending += `{${piece.size}}\r\n`;
+      pending += `${piece.binary ? '~' : ''}{${piece.size}}\r\n`;
       if (piece.size <= SMALL_LITERAL) {
         const bytes = await collect(piece.bytes());
         if (bytes.length !== piece.size) throw new Error(`a literal of ${bytes.length} octets where ${piece.size} were announced`);

@@ -9,10 +9,11 @@ import { ok, no } from './response.ts';
 import { storeErrorResponse } from './errors.ts';
 import { readFetchItems, readFetchModifiers } from './fetch-items.ts';
 import type { FetchItem } from './fetch-items.ts';
-import { fetchPieces, serialize } from './fetch-data.ts';
+import { fetchPieces, serialize, UnknownEncodingError } from './fetch-data.ts';
 import type { FetchSource, ResponsePiece } from './fetch-data.ts';
 import type { Selected } from './selected.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
+import { condstore, enabling, pendingUpdates, rev2 } from './extensions.ts';
 
 /** Does this item read the body, and so set \Seen (RFC 3501 6.4.5)? */
 function setsSeen(item: FetchItem): boolean {
@@ -24,28 +25,38 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
   const selected = session.state.selected!;
   const uids = selected.resolve(args.sp().sequenceSet(), byUid);
   let items = readFetchItems(args.sp());
-  readFetchModifiers(args); // CHANGEDSINCE and VANISHED arrive with CONDSTORE
+  const { changedSince } = readFetchModifiers(args);
   args.end();
   // RFC 3501 6.4.8: UID FETCH always answers with the UID.
   if (byUid && !items.some((item) => item.kind === 'uid')) items = [{ kind: 'uid' }, ...items];
+  // RFC 7162 3.1: MODSEQ and CHANGEDSINCE are CONDSTORE enabling commands; once on,
+  // every FETCH response with FLAGS carries MODSEQ, and CHANGEDSINCE implies it.
+  const enable = items.some((item) => item.kind === 'modseq') || changedSince !== null ? enabling(session.state, 'CONDSTORE') : {};
+  const withModseq = condstore({ ...session.state, ...enable });
+  const hasItem = (kind: FetchItem['kind']) => items.some((item) => item.kind === kind);
+  if (withModseq && !hasItem('modseq') && (hasItem('flags') || changedSince !== null)) items = [...items, { kind: 'modseq' }];
+  const rev2Flags = rev2(session.state);
 
-  const wanted = uids.filter((uid) => !selected.isGhost(uid));
+  let wanted = uids.filter((uid) => !selected.isGhost(uid));
+  if (changedSince !== null) wanted = wanted.filter((uid) => BigInt(selected.message(uid)?.modseq ?? 0) > changedSince);
   const expungeIssued = wanted.length < uids.length;
   let flagsAdded = new Set<number>();
   if (!selected.readOnly && items.some(setsSeen)) flagsAdded = await markSeen(selected, wanted);
 
   return {
+    change: enable,
     next: {
       kind: 'stream',
-      body: () => serialize(responses(selected, wanted, items, flagsAdded)),
+      body: () => serialize(responses(selected, wanted, items, flagsAdded, withModseq, rev2Flags)),
       then: () => {
-        const updates = selected.updates(byUid);
+        const updates = pendingUpdates(session.state, byUid, byUid);
         if (expungeIssued) return { reply: { ...no(tag, 'Some of the requested messages no longer exist', 'EXPUNGEISSUED'), untagged: updates } };
         return { reply: ok(tag, `${verb} completed`, undefined, updates) };
       },
       onError: (error, sentSome) => {
         // Before a byte went out we can still answer; after, the response is cut and only hanging up is honest.
         if (sentSome) return { next: { kind: 'close' } };
+        if (error instanceof UnknownEncodingError) return { reply: no(tag, error.message, 'UNKNOWN-CTE') }; // RFC 3516 4.3
         const reply = storeErrorResponse(tag, error);
         if (!reply) throw error;
         return { reply };
@@ -63,8 +74,16 @@ async function markSeen(selected: Selected, uids: readonly number[]): Promise<Se
 }
 
 /** One response per message, read as they are sent. */
-async function* responses(selected: Selected, uids: readonly number[], items: readonly FetchItem[], flagsAdded: ReadonlySet<number>): AsyncIterable<ResponsePiece[]> {
-  const withFlags: readonly FetchItem[] = items.some((item) => item.kind === 'flags') ? items : [...items, { kind: 'flags' }];
+async function* responses(
+  selected: Selected,
+  uids: readonly number[],
+  items: readonly FetchItem[],
+  flagsAdded: ReadonlySet<number>,
+  withModseq: boolean,
+  rev2: boolean,
+): AsyncIterable<ResponsePiece[]> {
+  let withFlags: readonly FetchItem[] = items.some((item) => item.kind === 'flags') ? items : [...items, { kind: 'flags' }];
+  if (withModseq && !withFlags.some((item) => item.kind === 'modseq')) withFlags = [...withFlags, { kind: 'modseq' }];
   for (const uid of uids) {
     const record = selected.message(uid);
     if (!record) continue; // expunged since the command began: nothing to say of it now
@@ -73,7 +92,7 @@ async function* responses(selected: Selected, uids: readonly number[], items: re
       uid,
       size: record.size,
       internalDate: new Date(record.internalDate * 1000),
-      flags: selected.flagsOf(record),
+      flags: selected.flagsOf(record, rev2),
       modseq: record.modseq,
       read: () => selected.mailbox.read(uid, record),
     };

@@ -16,6 +16,7 @@ import { bad, bye, ok } from './response.ts';
 import type { ImapResponse } from './response.ts';
 import type { SessionIO } from '../protocol/types.ts';
 import type { ImapOutcome, ImapRequest, ImapState, ImapView } from './types.ts';
+import { pendingUpdates } from './extensions.ts';
 
 export function idle(session: ImapView, { tag, args }: ImapRequest): ImapOutcome {
   args.end();
@@ -26,7 +27,7 @@ async function idling(io: SessionIO<ImapResponse, ImapState>, tag: string): Prom
   const { conn } = io;
   const selected = io.state.selected;
   const tell = () => {
-    for (const line of selected?.updates(true) ?? []) {
+    for (const line of pendingUpdates(io.state, true)) {
       io.log.trace('S', `* ${line}`);
       conn.send(`* ${line}\r\n`);
     }
@@ -52,7 +53,7 @@ async function idling(io: SessionIO<ImapResponse, ImapState>, tag: string): Prom
       }
       io.log.trace('C', first.text);
       if (first.text.toUpperCase() !== 'DONE') return { reply: bad(tag, 'Expected DONE to end IDLE') };
-      return { reply: ok(tag, 'IDLE terminated', undefined, selected?.updates(true)) };
+      return { reply: ok(tag, 'IDLE terminated', undefined, pendingUpdates(io.state, true)) };
     }
   } finally {
     selected?.onNextChange(() => {});

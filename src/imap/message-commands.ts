@@ -10,9 +10,11 @@
 import { no, ok } from './response.ts';
 import type { ImapResponse } from './response.ts';
 import { storeCall } from './errors.ts';
-import { openFolder, readMailboxName } from './mailbox-commands.ts';
+import { openFolder } from './mailbox-commands.ts';
+import { readMailboxName } from './mailbox-names.ts';
 import type { Selected } from './selected.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
+import { pendingUpdates } from './extensions.ts';
 
 const answer = (reply: ImapResponse): ImapOutcome => ({ reply });
 
@@ -21,7 +23,7 @@ export async function noop(session: ImapView, { tag, verb, args }: ImapRequest):
   args.end();
   const selected = session.state.selected;
   if (selected) await selected.mailbox.refresh(); // changes by other programs (mutt, procmail)
-  return answer(ok(tag, `${verb} completed`, undefined, selected?.updates(true) ?? []));
+  return answer(ok(tag, `${verb} completed`, undefined, pendingUpdates(session.state, true)));
 }
 
 /** CLOSE (RFC 3501 6.4.2): expunge silently (unless read-only), then leave the mailbox. UNSELECT (RFC 3691): only leave. */
@@ -56,7 +58,7 @@ export async function expunge(session: ImapView, { tag, verb, args }: ImapReques
   if (selected.readOnly) return answer(no(tag, 'The mailbox is read-only (EXAMINE)', 'READ-ONLY'));
   const removed = await storeCall(tag, false, () => selected.mailbox.expunge(deletedUids(selected, only)));
   if ('reply' in removed) return answer(removed.reply);
-  return answer(ok(tag, `${verb} completed`, undefined, selected.updates(true)));
+  return answer(ok(tag, `${verb} completed`, undefined, pendingUpdates(session.state, true)));
 }
 
 /**
@@ -70,12 +72,12 @@ export async function copyOrMove(session: ImapView, { tag, verb, args }: ImapReq
   const move = verb.endsWith('MOVE');
   const selected = session.state.selected!;
   const uids = selected.resolve(args.sp().sequenceSet(), byUid);
-  const name = readMailboxName(args.sp());
+  const name = readMailboxName(args.sp(), session.state);
   args.end();
   if (move && selected.readOnly) return answer(no(tag, 'The mailbox is read-only (EXAMINE)', 'READ-ONLY'));
   const records = uids.map((uid) => selected.message(uid));
   if (records.some((record) => record === undefined)) return answer(no(tag, 'Some of the messages no longer exist', 'EXPUNGEISSUED'));
-  if (uids.length === 0) return answer(ok(tag, `${verb} completed`, undefined, selected.updates(byUid)));
+  if (uids.length === 0) return answer(ok(tag, `${verb} completed`, undefined, pendingUpdates(session.state, byUid, byUid)));
   const target = await storeCall(tag, true, () => openFolder(session, name));
   if ('reply' in target) return answer(target.reply);
   let copied: number[];
@@ -93,11 +95,11 @@ export async function copyOrMove(session: ImapView, { tag, verb, args }: ImapReq
     await target.ok.close();
   }
   const copyUid = `COPYUID ${uidValidity} ${compactSet(uids)} ${compactSet(copied)}`;
-  if (!move) return answer(ok(tag, `${verb} completed`, copyUid, selected.updates(byUid)));
+  if (!move) return answer(ok(tag, `${verb} completed`, copyUid, pendingUpdates(session.state, byUid, byUid)));
   const removed = await storeCall(tag, false, () => selected.mailbox.expunge(uids));
   if ('reply' in removed) return answer(removed.reply);
   // RFC 6851 4.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
-  return answer(ok(tag, `${verb} completed`, undefined, [`OK [${copyUid}] Moved`, ...selected.updates(true)]));
+  return answer(ok(tag, `${verb} completed`, undefined, [`OK [${copyUid}] Moved`, ...pendingUpdates(session.state, true)]));
 }
 
 /** UIDs as a compact sequence set: 1,2,3,7 -> 1:3,7 (RFC 4315 COPYUID takes sets). */

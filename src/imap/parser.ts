@@ -34,7 +34,10 @@ const LIST_CHAR = /[^(){ \x00-\x1f\x7f"\\]/;
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
-/** One range of a sequence set; `Infinity` stands for `*` (the largest number in use). */
+/** `$` in a sequence set (RFC 5182): the result the last SEARCH saved. */
+export const SAVED_RESULT = -1;
+
+/** One range of a sequence set; `Infinity` stands for `*` (the largest number in use), SAVED_RESULT for `$`. */
 export interface SeqRange {
   from: number;
   to: number;
@@ -170,7 +173,7 @@ export class ArgReader {
 
   /** True if a literal `{n}` / `{n+}` starts here. */
   private atLiteral(): boolean {
-    return this.peek() === '{';
+    return this.peek() === '{' || (this.peek() === '~' && this.text[this.at + 1] === '{');
   }
 
   /**
@@ -178,7 +181,7 @@ export class ArgReader {
    * literal, and the command goes on with the next line.
    */
   literal(): LiteralSink {
-    const marker = /^\{(\d+)\+?\}$/.exec(this.rest());
+    const marker = /^~?\{(\d+)\+?\}$/.exec(this.rest());
     if (!marker || this.line >= this.literals.length) throw new ParseError('malformed literal');
     const value = this.literals[this.line];
     this.line++;
@@ -246,6 +249,7 @@ export class ArgReader {
    * against its message numbers or UIDs.
    */
   sequenceSet(): SeqRange[] {
+    if (this.accept('$')) return [{ from: SAVED_RESULT, to: SAVED_RESULT }];
     const ranges: SeqRange[] = [];
     do {
       const from = this.seqNumber();

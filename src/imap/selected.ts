@@ -18,9 +18,15 @@
 // maildrop): it belongs to one session, and only that session's commands
 // call it, one at a time.
 
-import type { Mailbox, MailboxChange, FlagsEvent, MessageRecord } from '../store/mailbox.ts';
+import type { Mailbox, MailboxChange, FlagChange, FlagsEvent, MessageRecord } from '../store/mailbox.ts';
 import type { SeqRange } from './parser.ts';
-import { ParseError } from './parser.ts';
+import { ParseError, SAVED_RESULT } from './parser.ts';
+
+export interface UpdateOptions {
+  withUid?: boolean;
+  modseq?: boolean;
+  rev2?: boolean;
+}
 
 export class Selected {
   readonly name: string;
@@ -33,7 +39,9 @@ export class Selected {
   /** Expunged since the client was last told (ghosts while they stay in `view`). */
   private readonly expunged = new Set<number>();
   /** Flag changes by others not told yet, by UID. */
-  private readonly flagChanges = new Map<number, readonly string[]>();
+  private readonly flagChanges = new Map<number, FlagChange>();
+  /** The result a SEARCH saved (RFC 5182 SEARCHRES), for `$` in later commands. */
+  saved: ReadonlySet<number> = new Set();
   private newMessages = false;
   /** Called when something arrived that an IDLE session should tell at once. */
   private wake: (() => void) | null = null;
@@ -63,7 +71,7 @@ export class Selected {
 
   private onFlags(event: FlagsEvent): void {
     if (event.origin === this.mailbox) return; // our own STORE answers for itself
-    for (const change of event.changes) this.flagChanges.set(change.uid, change.flags);
+    for (const change of event.changes) this.flagChanges.set(change.uid, change);
     this.poke();
   }
 
@@ -121,9 +129,9 @@ export class Selected {
     return this.expunged.has(uid) ? undefined : this.mailbox.message(uid);
   }
 
-  /** Its flags as this session sees them: \Recent added where it is. */
-  flagsOf(record: MessageRecord): readonly string[] {
-    return this.recent.has(record.uid) ? [...record.flags, '\\Recent'] : record.flags;
+  /** Its flags as this session sees them: \Recent added where it is (not in IMAP4rev2, RFC 9051 2.3.2). */
+  flagsOf(record: { uid: number; flags: readonly string[] }, rev2 = false): readonly string[] {
+    return !rev2 && this.recent.has(record.uid) ? [...record.flags, '\\Recent'] : record.flags;
   }
 
   /**
@@ -135,7 +143,9 @@ export class Selected {
   resolve(set: readonly SeqRange[], byUid: boolean): number[] {
     const uids = new Set<number>();
     const last = this.view.length;
-    if (byUid) {
+    if (set.length === 1 && set[0].from === SAVED_RESULT) {
+      for (const uid of this.saved) if (this.seqOf(uid) > 0) uids.add(uid); // `$` (RFC 5182 2.1)
+    } else if (byUid) {
       const largest = last > 0 ? this.view[last - 1] : 0;
       for (const range of set) {
         const from = range.from === Infinity ? largest : range.from;
@@ -159,19 +169,25 @@ export class Selected {
    * The untagged responses that bring the client up to date (RFC 3501
    * 7.3.1, 7.4.1, 7.4.2): EXPUNGE (only when `allowExpunge`), EXISTS and
    * RECENT for new mail, FETCH FLAGS for others' flag changes. The view
-   * moves on accordingly. `withUid` adds the UID to FETCH responses.
+   * moves on accordingly. Options: `withUid` adds the UID to FETCH
+   * responses, `modseq` their MODSEQ (CONDSTORE, RFC 7162 3.2.4), `rev2`
+   * leaves RECENT and \Recent out (RFC 9051).
    */
-  updates(allowExpunge: boolean, withUid = false): string[] {
+  updates(allowExpunge: boolean, options: UpdateOptions = {}): string[] {
+    const { withUid = false, modseq = false, rev2 = false } = options;
     const lines: string[] = [];
     let view = this.view;
     if (allowExpunge && this.expunged.size > 0) {
       // Highest first: each EXPUNGE renumbers only the messages after it.
       for (let i = view.length - 1; i >= 0; i--) if (this.expunged.has(view[i])) lines.push(`${i + 1} EXPUNGE`);
       view = view.filter((uid) => !this.expunged.has(uid));
+      const saved = new Set(this.saved);
       for (const uid of this.expunged) {
         this.recent.delete(uid);
         this.flagChanges.delete(uid);
+        saved.delete(uid); // RFC 5182 2.1: an expunged message leaves the saved result
       }
+      this.saved = saved;
       this.expunged.clear();
     }
     const current = this.mailbox.snapshot().uids;
@@ -185,16 +201,18 @@ export class Selected {
         grown.set(added, view.length);
         view = grown;
         if (!this.readOnly) for (const uid of this.mailbox.claimRecent()) this.recent.add(uid);
-        lines.push(`${view.length} EXISTS`, `${this.countRecent(view)} RECENT`);
+        lines.push(`${view.length} EXISTS`);
+        if (!rev2) lines.push(`${this.countRecent(view)} RECENT`);
       }
     }
     // Share the store's array again once this view holds the same list.
     this.view = this.expunged.size === 0 && sameUids(view, current) ? current : view;
-    for (const [uid, flags] of this.flagChanges) {
+    for (const [uid, change] of this.flagChanges) {
       const seq = this.seqOf(uid);
       if (seq === 0) continue;
-      const shown = this.recent.has(uid) ? [...flags, '\\Recent'] : flags;
-      lines.push(`${seq} FETCH (${withUid ? `UID ${uid} ` : ''}FLAGS (${shown.join(' ')}))`);
+      // RFC 7162 3.2.4: with CONDSTORE on, the UID (7.3.1 "UID") and MODSEQ come too.
+      const items = [...(withUid || modseq ? [`UID ${uid}`] : []), `FLAGS (${this.flagsOf(change, rev2).join(' ')})`, ...(modseq ? [`MODSEQ (${change.modseq})`] : [])];
+      lines.push(`${seq} FETCH (${items.join(' ')})`);
     }
     this.flagChanges.clear();
     return lines;

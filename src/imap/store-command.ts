@@ -11,6 +11,7 @@ import { ParseError } from './parser.ts';
 import { no, ok } from './response.ts';
 import { storeCall } from './errors.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
+import { condstore, enabling, pendingUpdates, rev2 } from './extensions.ts';
 
 const OPERATIONS: Record<string, 'set' | 'add' | 'remove'> = { FLAGS: 'set', '+FLAGS': 'add', '-FLAGS': 'remove' };
 
@@ -41,6 +42,9 @@ export async function store(session: ImapView, { tag, verb, args }: ImapRequest)
   }
   args.end();
   if (selected.readOnly) return { reply: no(tag, 'The mailbox is read-only (EXAMINE)', 'READ-ONLY') };
+  // RFC 7162 3.1: UNCHANGEDSINCE is a CONDSTORE enabling command.
+  const enable = unchangedSince !== undefined ? enabling(session.state, 'CONDSTORE') : {};
+  const withModseq = condstore({ ...session.state, ...enable });
 
   const existing = uids.filter((uid) => !selected.isGhost(uid));
   // RFC 7162 3.1.3: messages changed since the client looked are left alone and named in MODIFIED.
@@ -53,12 +57,15 @@ export async function store(session: ImapView, { tag, verb, args }: ImapRequest)
     for (const uid of existing) {
       const record = selected.message(uid);
       if (!record) continue;
-      untagged.push(`${selected.seqOf(uid)} FETCH (${byUid ? `UID ${uid} ` : ''}FLAGS (${selected.flagsOf(record).join(' ')}))`);
+      const items = [...(byUid || withModseq ? [`UID ${uid}`] : []), `FLAGS (${selected.flagsOf(record, rev2(session.state)).join(' ')})`, ...(withModseq ? [`MODSEQ (${record.modseq})`] : [])];
+      untagged.push(`${selected.seqOf(uid)} FETCH (${items.join(' ')})`);
     }
   }
-  untagged.push(...selected.updates(byUid, byUid));
+  untagged.push(...pendingUpdates({ ...session.state, ...enable }, byUid, byUid));
   const ghosts = existing.length < uids.length;
-  if (modified.length > 0) return { reply: ok(tag, 'Conditional STORE failed for some messages', `MODIFIED ${modified.map((uid) => (byUid ? uid : selected.seqOf(uid))).join(',')}`, untagged) };
-  if (ghosts) return { reply: { ...no(tag, 'Some of the messages no longer exist', 'EXPUNGEISSUED'), untagged } };
-  return { reply: ok(tag, `${verb} completed`, undefined, untagged) };
+  if (modified.length > 0) {
+    return { change: enable, reply: ok(tag, 'Conditional STORE failed for some messages', `MODIFIED ${modified.map((uid) => (byUid ? uid : selected.seqOf(uid))).join(',')}`, untagged) };
+  }
+  if (ghosts) return { change: enable, reply: { ...no(tag, 'Some of the messages no longer exist', 'EXPUNGEISSUED'), untagged } };
+  return { change: enable, reply: ok(tag, `${verb} completed`, undefined, untagged) };
 }

@@ -56,8 +56,8 @@ export type CommandRead<L> =
   | { kind: 'timeout' }
   | { kind: 'interrupted' };
 
-/** `{123}` or `{123+}` at the end of a line (RFC 3501 9 `literal`, RFC 7888 `literal8`-free form). */
-const LITERAL_MARKER = /\{(\d{1,20})(\+?)\}$/;
+/** `{123}` or `{123+}` at the end of a line (RFC 3501 9 `literal`, RFC 7888), or `~{123}` (RFC 3516 literal8). */
+const LITERAL_MARKER = /~?\{(\d{1,20})(\+?)\}$/;
 
 export async function readCommand<L extends LiteralSink>(conn: Connection, policy: LiteralPolicy<L>): Promise<CommandRead<L>> {
   const lines: string[] = [];
