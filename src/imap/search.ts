@@ -103,9 +103,10 @@ async function evaluate(key: SearchKey, m: SearchCandidate, context: SearchConte
         day = messageDay(date);
       } else {
         // RFC 3501 6.4.4: the date, disregarding time and timezone (ours are kept in UTC).
-        day = Math.floor(m.internalDate.getTime() / DAY_MS) * DAY_MS;
+        day = Math.floor(m.internalDate.getTime() / DAY_MS);
       }
-      const wanted = key.day.getTime();
+      // Days since 1970-01-01, as messageDay counts them.
+      const wanted = Math.floor(key.day.getTime() / DAY_MS);
       return key.relation === 'before' ? day < wanted : key.relation === 'on' ? day === wanted : day >= wanted;
     }
     case 'header':
