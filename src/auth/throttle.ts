@@ -13,7 +13,10 @@
 // - Guesses sent all at once are spaced out like guesses sent one after
 //   another (up to the cap): while guesses are in flight nobody sees a clean
 //   record. Without the reservation, 40 concurrent guesses all saw zero
-//   failures and were all checked at once.
+//   failures and were all checked at once. A clean address may have a few
+//   attempts in flight without waiting (FREE_IN_FLIGHT): a mail client opens
+//   several connections at once after a restart, each logging in with the
+//   right password, and must not wait 1, 2, 4 and 8 s for that.
 // - A right password is never refused, only delayed, by 15 s at most. The
 //   neighbours behind the same address (a family behind one NAT) wait only
 //   while failures are recent, since the delay counts from the latest attempt.
@@ -70,6 +73,9 @@ interface Penalty {
 
 type Outcome = 'success' | 'failure' | 'abandoned';
 
+/** Attempts a group without failures may have in flight before they count (Thunderbird opens up to 5 connections). */
+export const FREE_IN_FLIGHT = 4;
+
 export class LoginThrottle {
   private readonly groups = new Map<string, Penalty>();
   private readonly options: Required<ThrottleOptions>;
@@ -119,7 +125,8 @@ export class LoginThrottle {
   // The full delay for this many failures and reservations, less the time
   // that has passed since the group's latest attempt.
   private delayOf(penalty: Penalty, now: number): number {
-    const count = penalty.failures + penalty.pending;
+    // Once a password failed, every attempt in flight counts; before, only those past the free few.
+    const count = penalty.failures > 0 ? penalty.failures + penalty.pending : Math.max(0, penalty.pending - FREE_IN_FLIGHT + 1);
     if (count === 0) return 0;
     const full = Math.min(this.options.maxDelayMs, this.options.baseDelayMs * 2 ** (count - 1));
     return Math.max(0, full - Math.max(0, now - penalty.latest));

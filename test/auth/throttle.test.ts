@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoginThrottle, throttleAddress } from '../../src/auth/throttle.ts';
+import { FREE_IN_FLIGHT, LoginThrottle, throttleAddress } from '../../src/auth/throttle.ts';
 
 /** One attempt that fails; returns the delay it was given. */
 function fail(throttle: LoginThrottle, address: string): number {
@@ -47,12 +47,12 @@ test('the delay is counted from a failure, not from when its attempt began waiti
   assert.equal(throttle.currentDelay('192.0.2.1'), 15_000, 'waiting out one delay does not pay for the next');
 });
 
-test('attempts in flight count: concurrent attempts see each other', () => {
+test('attempts in flight count: past the free few of a clean address, concurrent attempts see each other', () => {
   const throttle = new LoginThrottle({ baseDelayMs: 1000, maxDelayMs: 15_000, now: () => 0 });
-  const attempts = Array.from({ length: 7 }, () => throttle.begin('192.0.2.1'));
+  const attempts = Array.from({ length: FREE_IN_FLIGHT + 6 }, () => throttle.begin('192.0.2.1'));
   assert.deepEqual(
     attempts.map((a) => a.delayMs),
-    [0, 1000, 2000, 4000, 8000, 15_000, 15_000],
+    [...Array(FREE_IN_FLIGHT).fill(0), 1000, 2000, 4000, 8000, 15_000, 15_000],
   );
   for (const attempt of attempts) attempt.failed();
   attempts[0].failed(); // a second outcome for the same attempt is ignored
