@@ -24,7 +24,10 @@ import { mib, ms } from './imap-phases.ts';
 
 /** Time for the server to settle (timers, lazy frees) before memory is read. */
 const SETTLE_MS = 2000;
-const NOTIFY_WAIT_MS = 10_000;
+// Dovecot tells idlers at once through inotify, but falls back to a check
+// every 30 s (mailbox_idle_check_interval) for sessions past the user's
+// inotify limit (fs.inotify.max_user_instances, 128 by default).
+const NOTIFY_WAIT_MS = 35_000;
 const CLOSE_BATCH = 50;
 const KiB = 1024;
 const MB = 1_000_000;
@@ -52,14 +55,10 @@ interface Idler {
 
 export const IDLE_PHASE: Phase = {
   name: 'idle',
+  freshServer: true,
   async run(ctx) {
     const deadline = phaseDeadline(ctx);
     const notes: string[] = [];
-    if (ctx.restartServer) {
-      const heapBefore = ctx.serverPid ? treeMemory(ctx.serverPid, false).rss : null;
-      await ctx.restartServer();
-      notes.push(`on a restarted server (pid ${ctx.serverPid}; the mailbox's index is built; RSS was ${heapBefore === null ? '?' : mib(heapBefore)} after the earlier phases)`);
-    }
     const pid = ctx.serverPid;
     const idlers: Idler[] = [];
     let watching = false;

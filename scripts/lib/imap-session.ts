@@ -26,10 +26,9 @@ export interface BenchContext {
   phaseMs: number;
   idleSessions: number;
   /**
-   * Restarts the server (this project's, when the benchmark started it):
-   * the IDLE phase measures growth over a fresh server's idle size, not
-   * over a heap the earlier phases left large. Updates target.port and
-   * serverPid. Null for a server the benchmark did not start.
+   * Restarts the server (this project's, when the benchmark started it),
+   * for the phases that want a fresh one (Phase.freshServer). Updates
+   * target.port and serverPid. Null for a server the benchmark did not start.
    */
   restartServer: (() => Promise<void>) | null;
   /** Filled in by the first FETCH of sizes; every later phase reads it. */
@@ -61,6 +60,13 @@ export interface Row {
 /** A phase: a name for --phases, and a run that returns its rows. */
 export interface Phase {
   name: string;
+  /**
+   * Measures the server's memory growth: run it on a freshly restarted
+   * server where the benchmark can (restartServer), since a garbage-collected
+   * server's heap stays as large as earlier phases made it and would hide
+   * the growth.
+   */
+  freshServer?: boolean;
   run(ctx: BenchContext): Promise<Row[]>;
 }
 

@@ -15,7 +15,6 @@
 //   other processes' (cpu-meter.ts).
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { processCpu } from './cpu-meter.ts';
 
 export interface TreeMemory {
   processes: number;
@@ -128,17 +127,29 @@ export function sampleRss(pid: number, everyMs = 5): { stop(): number } {
   };
 }
 
-/** CPU seconds so far of each process of the tree, by pid. */
+/**
+ * CPU seconds so far of each process of the tree, by pid: its own (utime,
+ * stime) and that of its children that ended and were waited for (cutime,
+ * cstime), so Dovecot's per-session processes still count once they are
+ * gone. Linux's USER_HZ is 100 (cpu-meter.ts).
+ */
 export function treeCpu(pid: number): Map<number, number> {
   const cpu = new Map<number, number>();
   for (const p of processTree(pid)) {
-    const seconds = processCpu(p);
-    if (seconds !== null) cpu.set(p, seconds);
+    const stat = readText(`/proc/${p}/stat`);
+    if (stat === null) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    if (Number.isFinite(ticks)) cpu.set(p, ticks / 100);
   }
   return cpu;
 }
 
-/** CPU seconds the tree's processes used between two treeCpu() readings (those that ended meanwhile are lost). */
+/**
+ * CPU seconds the tree used between two treeCpu() readings. A process that
+ * ended meanwhile counts through its parent's cutime once the parent waited
+ * for it; one not yet waited for is lost.
+ */
 export function cpuBetween(before: Map<number, number>, after: Map<number, number>): number {
   let total = 0;
   for (const [p, seconds] of after) total += seconds - (before.get(p) ?? 0);
