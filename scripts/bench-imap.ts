@@ -97,6 +97,7 @@
 // imap-idle.ts), the mailbox (imap-mailbox.ts), /proc figures (proc-tree.ts)
 // and this project's server (bench-server.ts).
 
+import { rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -112,6 +113,7 @@ import { IDLE_PHASE } from './lib/imap-idle.ts';
 import { FETCH_PHASES, mib } from './lib/imap-phases.ts';
 import type { BenchContext, Phase, Row } from './lib/imap-session.ts';
 import { STORE_PHASE } from './lib/imap-store-phase.ts';
+import { journalPathFor } from '../src/store/append-journal.ts';
 import { cpuBetween, treeCpu, treeMemory } from './lib/proc-tree.ts';
 
 const PHASES: Phase[] = [...FETCH_PHASES, STORE_PHASE, IDLE_PHASE];
@@ -309,7 +311,12 @@ async function main(): Promise<number> {
       };
       description = `this project's server (pid ${running.pid}), started by the benchmark on ${address}:${running.port}`;
     } else {
-      if (opts.mbox) fill = await fillMailbox({ ...mailbox, mboxPath: opts.mbox });
+      if (opts.mbox) {
+        fill = await fillMailbox({ ...mailbox, mboxPath: opts.mbox });
+        // The appender's crash journal (append-journal.ts) is this project's;
+        // another server would take the file for a mailbox (Dovecot does).
+        await rm(journalPathFor(opts.mbox), { force: true });
+      }
       description = `the server on ${address}:${opts.port}${opts.pid ? ` (pid ${opts.pid} and its children)` : ''}`;
     }
     console.log(`bench-imap: ${description}; node ${process.version}`);

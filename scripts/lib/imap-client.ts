@@ -66,26 +66,50 @@ export interface CommandOptions {
 
 const LF = 0x0a;
 const CR = 0x0d;
+const STAR = 0x2a;
+const PLUS = 0x2b;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
 /** A response line longer than this (literals apart) means the peer does not speak IMAP. */
 const MAX_LINE = 1024 * 1024;
 const MAX_KEPT = 1_000_000;
 const MAX_QUEUED = 1_000_000;
 
+/** The command in progress: what its untagged responses add up to. */
+interface Pending {
+  tag: string;
+  keep: boolean;
+  keepLiteralBytes: number;
+  untagged: ImapResponse[];
+  untaggedCount: number;
+  literalBytes: number;
+}
+
 export class ImapClient {
   readonly #socket: Socket;
+  /** Tagged responses, continuation requests, and untagged ones while no command runs (the greeting). */
   readonly #responses = new ReplyQueue<ImapResponse>({
     limit: MAX_QUEUED,
     error: (message) => new ImapError(message),
     noun: ['response', 'responses'],
   });
   #nextTag = 1;
+  #pending: Pending | null = null;
   #carry: Buffer | null = null;
-  /** The response being received: its text so far, and the literal in progress. */
+  /**
+   * The response being received, between its literals: `inResponse` says
+   * one has begun; `current` holds it as an object only where someone will
+   * read it (tagged, continuation, kept or unsolicited untagged): the
+   * 50,000 untagged lines of a FETCH 1:* that nobody keeps cost a count.
+   */
+  #inResponse = false;
+  #untagged = false;
   #current: ImapResponse | null = null;
   #literalLeft = 0;
-  #keepLiteralBytes = 0;
-  /** Called for every untagged response as it arrives (IDLE's updates). */
-  onUntagged: ((response: ImapResponse) => void) | null = null;
+  /** Called for every untagged response as it completes (IDLE's updates). */
+  onUntagged: (() => void) | null = null;
   bytesReceived = 0;
   readonly closed: Promise<void>;
 
@@ -128,7 +152,9 @@ export class ImapClient {
   }
 
   // -------------------------------------------------------------------------
-  // Receiving: lines, and literals inside them (RFC 3501 4.3)
+  // Receiving: lines, and literals inside them (RFC 3501 4.3). The parser
+  // looks at bytes; it makes a string of a line only for a response
+  // somebody reads, so its own cost stays far below the server's.
 
   #onData(data: Buffer): void {
     this.bytesReceived += data.length;
@@ -141,10 +167,7 @@ export class ImapClient {
     while (p < chunk.length && !this.#responses.failure) {
       if (this.#literalLeft > 0) {
         const take = Math.min(this.#literalLeft, chunk.length - p);
-        const response = this.#current!;
-        const head = response.literals[response.literals.length - 1];
-        const room = this.#keepLiteralBytes - head.length;
-        if (room > 0) response.literals[response.literals.length - 1] = Buffer.concat([head, chunk.subarray(p, p + Math.min(room, take))]);
+        this.#keepLiteral(chunk, p, take);
         this.#literalLeft -= take;
         p += take;
         continue;
@@ -155,37 +178,57 @@ export class ImapClient {
         this.#carry = chunk.subarray(p);
         return;
       }
-      const end = nl > p && chunk[nl - 1] === CR ? nl - 1 : nl;
-      this.#onLine(chunk.toString('latin1', p, end));
+      this.#onLine(chunk, p, nl > p && chunk[nl - 1] === CR ? nl - 1 : nl);
       p = nl + 1;
     }
   }
 
-  // A line, or the part of a response between two literals.
-  #onLine(line: string): void {
-    const response = this.#current ?? this.#begin(line);
-    if (response === null) return;
-    if (this.#current) response.text += line;
-    const literal = /\{(\d+)\}$/.exec(line);
-    if (literal) {
-      const size = Number(literal[1]);
-      response.literalBytes += size;
-      response.literals.push(Buffer.alloc(0));
-      this.#current = response; // the response goes on after the literal's octets
-      this.#literalLeft = size;
+  // The line chunk[start, end), or the part of a response after a literal.
+  #onLine(chunk: Buffer, start: number, end: number): void {
+    if (!this.#inResponse) {
+      this.#inResponse = true;
+      this.#untagged = chunk[start] === STAR;
+      this.#current = this.#begin(chunk, start, end);
+      if (this.#responses.failure) return;
+    } else if (this.#current) {
+      this.#current.text += chunk.toString('latin1', start, end);
+    }
+    const literal = literalAtEnd(chunk, start, end);
+    if (literal >= 0) {
+      if (this.#current) {
+        this.#current.literalBytes += literal;
+        this.#current.literals.push(Buffer.alloc(0));
+      }
+      if (this.#pending) this.#pending.literalBytes += literal;
+      this.#literalLeft = literal; // the response goes on after the literal's octets
       return;
     }
+    const response = this.#current;
+    this.#inResponse = false;
     this.#current = null;
-    response.at = performance.now();
-    if (response.kind === 'untagged' && this.onUntagged) this.onUntagged(response);
-    this.#responses.push(response);
+    if (this.#untagged && this.#pending) {
+      this.#pending.untaggedCount++;
+      if (response && this.#pending.untagged.length < MAX_KEPT) this.#pending.untagged.push(response);
+      this.onUntagged?.();
+      return;
+    }
+    // Tagged, continuation, or untagged with no command running (the greeting): for read().
+    if (response) {
+      response.at = performance.now();
+      this.#responses.push(response);
+    }
   }
 
-  #begin(line: string): ImapResponse | null {
+  /** The response that begins with this line, as an object if anyone will read it; null otherwise. */
+  #begin(chunk: Buffer, start: number, end: number): ImapResponse | null {
+    const first = chunk[start];
+    const untagged = first === STAR;
+    if (untagged && this.#pending && !this.#pending.keep) return null; // only counted
+    const line = chunk.toString('latin1', start, end);
     const response: ImapResponse = { kind: 'untagged', tag: '', status: '', text: line, literalBytes: 0, literals: [], at: 0 };
-    if (line.startsWith('* ')) {
+    if (untagged) {
       response.status = /^\* (\S+)/.exec(line)?.[1]?.toUpperCase() ?? '';
-    } else if (line === '+' || line.startsWith('+ ')) {
+    } else if (first === PLUS) {
       response.kind = 'continuation';
     } else {
       const match = /^(\S+) (OK|NO|BAD)\b/i.exec(line);
@@ -200,6 +243,16 @@ export class ImapClient {
     return response;
   }
 
+  // Keeps the first bytes of the literal in progress, for a response someone reads.
+  #keepLiteral(chunk: Buffer, p: number, take: number): void {
+    const response = this.#current;
+    const limit = this.#pending?.keepLiteralBytes ?? 0;
+    if (!response || limit === 0) return;
+    const last = response.literals.length - 1;
+    const room = limit - response.literals[last].length;
+    if (room > 0) response.literals[last] = Buffer.concat([response.literals[last], chunk.subarray(p, p + Math.min(room, take))]);
+  }
+
   // -------------------------------------------------------------------------
   // The caller's side
 
@@ -208,10 +261,14 @@ export class ImapClient {
     return this.#responses.next(deadline);
   }
 
-  /** Sends `A<n> text` and returns the tag. */
-  send(text: string): string {
+  /**
+   * Sends `A<n> text` and returns the tag. Its untagged responses are
+   * counted (and kept, if asked) until finish() reads its tagged one.
+   */
+  send(text: string, opts: CommandOptions = {}): string {
     if (this.#responses.failure) throw this.#responses.failure;
     const tag = `A${this.#nextTag++}`;
+    this.#pending = { tag, keep: opts.keepUntagged ?? false, keepLiteralBytes: opts.keepLiteralBytes ?? 0, untagged: [], untaggedCount: 0, literalBytes: 0 };
     this.#socket.write(`${tag} ${text}\r\n`, 'latin1');
     return tag;
   }
@@ -223,29 +280,28 @@ export class ImapClient {
 
   /** Sends a command and reads up to its tagged response. */
   async command(text: string, deadline: number, opts: CommandOptions = {}): Promise<CommandResult> {
-    this.#keepLiteralBytes = opts.keepLiteralBytes ?? 0;
     const started = performance.now();
-    const tag = this.send(text);
-    return this.finish(tag, started, deadline, opts);
+    const tag = this.send(text, opts);
+    return this.finish(tag, started, deadline);
   }
 
-  /** Reads the responses of the command sent as `tag` up to its tagged status. */
-  async finish(tag: string, started: number, deadline: number, opts: CommandOptions = {}): Promise<CommandResult> {
-    const result: CommandResult = { status: 'BAD', text: '', untagged: [], untaggedCount: 0, literalBytes: 0, ms: 0 };
+  /** Reads up to the tagged response of the command sent as `tag`. */
+  async finish(tag: string, started: number, deadline: number): Promise<CommandResult> {
     for (;;) {
       const response = await this.read(deadline);
-      result.literalBytes += response.literalBytes;
-      if (response.kind === 'untagged') {
-        result.untaggedCount++;
-        if (opts.keepUntagged && result.untagged.length < MAX_KEPT) result.untagged.push(response);
-        continue;
-      }
       if (response.kind === 'continuation') throw new ImapError(`unexpected continuation request: ${response.text.slice(0, 80)}`);
+      if (response.kind === 'untagged') continue; // from before the command (a late greeting line)
       if (response.tag !== tag) throw new ImapError(`tagged response for ${response.tag}, expected ${tag}`);
-      result.status = response.status as CommandResult['status'];
-      result.text = response.text.slice(tag.length + 1 + response.status.length).trim();
-      result.ms = response.at - started;
-      return result;
+      const pending = this.#pending!;
+      this.#pending = null;
+      return {
+        status: response.status as CommandResult['status'],
+        text: response.text.slice(tag.length + 1 + response.status.length).trim(),
+        untagged: pending.untagged,
+        untaggedCount: pending.untaggedCount,
+        literalBytes: pending.literalBytes + response.literalBytes,
+        ms: response.at - started,
+      };
     }
   }
 
@@ -256,14 +312,12 @@ export class ImapClient {
     return result;
   }
 
-  /** Sends IDLE and waits for its "+" (RFC 2177); returns the tag for done(). */
+  /** Sends IDLE and waits for its "+" (RFC 2177); returns the tag for DONE and finish(). */
   async idle(deadline: number): Promise<string> {
     const tag = this.send('IDLE');
-    for (;;) {
-      const response = await this.read(deadline);
-      if (response.kind === 'continuation') return tag;
-      if (response.kind === 'tagged') throw new ImapError(`IDLE refused: ${response.text}`);
-    }
+    const response = await this.read(deadline);
+    if (response.kind !== 'continuation') throw new ImapError(`IDLE refused: ${response.text}`);
+    return tag;
   }
 
   /** LOGOUT, then wait (bounded) for the server to close; never throws. */
@@ -282,6 +336,19 @@ export class ImapClient {
   destroy(): void {
     this.#socket.destroy();
   }
+}
+
+/** n if chunk[start, end) ends in a literal's "{n}", else -1. */
+function literalAtEnd(chunk: Buffer, start: number, end: number): number {
+  if (end - start < 3 || chunk[end - 1] !== CLOSE_BRACE) return -1;
+  let n = 0;
+  let scale = 1;
+  let i = end - 2;
+  for (; i > start && chunk[i] >= DIGIT_0 && chunk[i] <= DIGIT_9; i--) {
+    n += (chunk[i] - DIGIT_0) * scale;
+    scale *= 10;
+  }
+  return chunk[i] === OPEN_BRACE && i < end - 2 ? n : -1;
 }
 
 /** An IMAP quoted string (RFC 3501 9 "quoted"): for user names and passwords. */
