@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { ImapError } from './imap-client.ts';
 import { seededRandom } from './imap-mailbox.ts';
 import { median } from './measure.ts';
-import { ioDelta, processTree, sampleRss, treeIo, treeMemory } from './proc-tree.ts';
+import { cpuBetween, ioDelta, processTree, sampleRss, treeCpu, treeIo, treeMemory } from './proc-tree.ts';
 import { factsOf, incomplete, openSession, phaseDeadline } from './imap-session.ts';
 import type { BenchContext, MailboxFacts, Phase } from './imap-session.ts';
 import { readMemory, resetPeak } from './measure.ts';
@@ -60,6 +60,7 @@ const laterSelect: Phase = {
     const totals: number[] = [];
     const logins: number[] = [];
     const selects: number[] = [];
+    const cpuBefore = ctx.serverPid ? treeCpu(ctx.serverPid) : null;
     for (let i = 0; i < LATER_SESSIONS && Date.now() < deadline; i++) {
       const { client, timing } = await openSession(ctx.target, deadline);
       totals.push(timing.selectMs);
@@ -68,6 +69,8 @@ const laterSelect: Phase = {
       await client.logout(deadline);
     }
     const m = median(totals);
+    // The server's CPU per session (10 ms ticks, averaged): less noisy than wall time on a busy machine.
+    const cpuPerSession = cpuBefore ? (cpuBetween(cpuBefore, treeCpu(ctx.serverPid!)) * 1000) / totals.length : null;
     return [
       {
         label: `later LOGIN+SELECT (median of ${totals.length})`,
@@ -77,8 +80,9 @@ const laterSelect: Phase = {
         notes: [
           `connect to SELECT's OK; medians: LOGIN ${ms(median(logins))}, SELECT ${ms(median(selects))}; ` +
             `min ${ms(Math.min(...totals))}, max ${ms(Math.max(...totals))}`,
+          ...(cpuPerSession === null ? [] : [`the server's CPU time per session (LOGIN, SELECT, LOGOUT): ${ms(cpuPerSession)} on average`]),
         ],
-        json: { medianMs: m, loginMs: median(logins), selectMs: median(selects), sessions: totals.length },
+        json: { medianMs: m, loginMs: median(logins), selectMs: median(selects), sessions: totals.length, serverCpuMsPerSession: cpuPerSession },
       },
     ];
   },
@@ -92,15 +96,18 @@ const fetchSizes: Phase = {
     try {
       const times: number[] = [];
       const reads: number[] = []; // bytes the server read() during each FETCH
+      const cpu: number[] = []; // the server's CPU seconds for each FETCH (less noisy than wall time on a busy machine)
       let facts: MailboxFacts | null = null;
       const counts: number[] = [];
       for (let i = 0; i < FETCH_RUNS && Date.now() < deadline; i++) {
         const ioBefore = ctx.serverPid ? treeIo(ctx.serverPid) : null;
+        const cpuBefore = ctx.serverPid ? treeCpu(ctx.serverPid) : null;
         const result = await client.ok('FETCH 1:* (UID FLAGS RFC822.SIZE)', deadline, { keepUntagged: i === 0 });
         times.push(result.ms);
         counts.push(result.untaggedCount);
         const io = ctx.serverPid ? ioDelta(ioBefore, treeIo(ctx.serverPid)) : null;
         if (io) reads.push(io.rchar);
+        if (cpuBefore) cpu.push(cpuBetween(cpuBefore, treeCpu(ctx.serverPid!)));
         if (i === 0) facts = factsOf(result.untagged.map((r) => r.text), timing.exists);
       }
       ctx.mailbox = facts;
@@ -116,6 +123,7 @@ const fetchSizes: Phase = {
             (Math.max(...reads) < total / 100 ? 'no message bodies' : 'it READ THE MAILBOX'),
         );
       }
+      if (cpu.length > 0) notes.push(`the server's CPU time per run: ${cpu.map((c) => ms(c * 1000)).join(', ')} (10 ms ticks)`);
       const missing = incomplete(facts!);
       if (missing > 0 || counts.some((c) => c < timing.exists)) notes.push(`CHECK FAILED: ${missing} messages without UID or size; responses per run ${counts.join(', ')}`);
       return [
@@ -125,7 +133,7 @@ const fetchSizes: Phase = {
           target: '<= 60 ms',
           met: m <= 60,
           notes,
-          json: { medianMs: m, runsMs: times, serverReadBytes: reads },
+          json: { medianMs: m, runsMs: times, serverReadBytes: reads, serverCpuMs: cpu.map((c) => c * 1000) },
         },
       ];
     } finally {
