@@ -1,11 +1,12 @@
-// `--start-server` of bench-smtp.ts and bench-pop3.ts: runs this project's
-// own server as a child process for one benchmark, in a throw-away data
-// directory.
+// `--start-server` of bench-smtp.ts, bench-pop3.ts and bench-imap.ts: runs
+// this project's own server as a child process for one benchmark, in a
+// throw-away data directory.
 //
-// Two steps, so bench-pop3.ts can fill the maildrop in between (the server
-// then meets the mailbox for the first time at the first login, and must
-// build its side index then): `prepareProjectServer` makes the temporary
-// directory and creates the account with the project's adduser command
+// Two steps, so bench-pop3.ts and bench-imap.ts can fill the maildrop in
+// between (the server then meets the mailbox for the first time at the first
+// login or SELECT, and must build its side index then):
+// `prepareProjectServer` makes the temporary directory and creates the
+// account with the project's adduser command
 // (password on stdin, as a script would); `start()` writes a config file
 // (the benchmark's one listener on a loopback port the kernel just reported
 // free, every other listener off, the benchmark's settings on top of the
@@ -21,8 +22,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { defaults } from '../../src/config.ts';
@@ -34,7 +35,7 @@ const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
 export interface ServerOptions {
   /** Names the temporary directory: `<name>-XXXXXX` (e.g. bench-smtp). */
   name: string;
-  /** The one listener to open, as the config's `ports` names it (smtp, pop3, pop3s). */
+  /** The one listener to open, as the config's `ports` names it (smtp, pop3, pop3s, imap). */
   listener: string;
   /** The account to create. */
   account: string;
@@ -46,7 +47,7 @@ export interface ServerOptions {
   parentDir: string;
   /** Extra options for the server's node (e.g. --cpu-prof). */
   nodeArgs: string[];
-  /** Config settings on top of the defaults: smtpSettings() or POP3_SETTINGS. */
+  /** Config settings on top of the defaults: smtpSettings(), POP3_SETTINGS or imapSettings(). */
   settings: Record<string, unknown>;
 }
 
@@ -56,7 +57,10 @@ export interface PreparedServer {
   mboxPath: string;
   /** The passwd file adduser wrote (for the cost of its password hash). */
   passwdPath: string;
+  /** Starts the server; again after stop(), on the same data (a new port). */
   start(): Promise<RunningServer>;
+  /** Stop the server if it runs (SIGTERM, then SIGKILL); the directory stays. */
+  stop(): Promise<void>;
   /** Stop the server if it runs, then remove the temporary directory. */
   remove(): Promise<void>;
 }
@@ -100,6 +104,21 @@ export function smtpSettings(domain: string, connections: number, messageBytes: 
 /** bench-pop3's settings: USER/PASS in clear, but only from loopback, which is all it uses. */
 export const POP3_SETTINGS: Record<string, unknown> = { auth: { allowPlaintextOnLoopback: true } };
 
+/**
+ * bench-imap's settings: LOGIN in clear from loopback (as POP3's), and room
+ * for `sessions` connections from one address at once (its IDLE phase),
+ * plus a few for the sessions that come and go beside them.
+ */
+export function imapSettings(sessions: number): Record<string, unknown> {
+  return {
+    auth: { allowPlaintextOnLoopback: true },
+    limits: {
+      maxConnections: Math.max(defaults.limits.maxConnections, sessions + 20),
+      maxConnectionsPerIp: Math.max(defaults.limits.maxConnectionsPerIp, sessions + 10),
+    },
+  };
+}
+
 /** Both steps at once: the server runs when this returns. */
 export async function startProjectServer(opts: ServerOptions): Promise<StartedServer> {
   const prepared = await prepareProjectServer(opts);
@@ -139,11 +158,13 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
   };
 
   const start = async (): Promise<RunningServer> => {
-    if (child) throw new Error('the server was already started');
+    if (child && !hasExited) throw new Error('the server was already started');
+    hasExited = false;
     const port = await freePort(opts.host);
     const configPath = join(workDir, 'config.json');
     await writeFile(configPath, JSON.stringify(benchConfig(dataDir, opts, port), null, 2) + '\n');
     const logFd = openSync(logPath, 'a', 0o600);
+    const logStart = fstatSync(logFd).size; // a restart looks only at its own lines
     try {
       child = spawn(process.execPath, [...opts.nodeArgs, join('src', 'main.ts'), '--config', configPath], {
         cwd: PROJECT_ROOT,
@@ -156,7 +177,7 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
     exited = new Promise<void>((done) => proc.once('exit', () => done()));
     void exited.then(() => (hasExited = true));
     try {
-      await waitForListening(logPath, opts.listener, port, () => hasExited);
+      await waitForListening(logPath, logStart, opts.listener, port, () => hasExited);
       // A server may bind first and refuse to run just after (privileges,
       // certificates): give it a moment to change its mind.
       await within(exited, STARTUP_SETTLE_MS);
@@ -170,7 +191,7 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
   };
 
   try {
-    await addAccount(opts.account, opts.password ?? randomBytes(12).toString('hex'), dataDir);
+    await addAccount(opts.account, opts.password ?? randomBytes(12).toString('hex'), dataDir, workDir);
   } catch (err) {
     await remove();
     throw err;
@@ -180,13 +201,25 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
     mboxPath: mailboxPath(dataDir, opts.account, 'INBOX'),
     passwdPath: join(dataDir, 'passwd'),
     start,
+    stop,
     remove,
   };
 }
 
-// `node src/auth/adduser.ts NAME --data DIR`, password on stdin.
-async function addAccount(account: string, password: string, dataDir: string): Promise<void> {
-  const child = spawn(process.execPath, [join('src', 'auth', 'adduser.ts'), account, '--data', dataDir], {
+// `node src/auth/adduser.ts NAME --data DIR`, password on stdin. As root,
+// adduser would make the data directory for runAs.user (mail), who cannot
+// reach it inside the private temporary directory; the server keeps root
+// instead (benchConfig), so adduser is told the same and finds the
+// directory made.
+async function addAccount(account: string, password: string, dataDir: string, workDir: string): Promise<void> {
+  const args = [join('src', 'auth', 'adduser.ts'), account, '--data', dataDir];
+  if (process.getuid?.() === 0) {
+    await mkdir(dataDir, { mode: 0o700 });
+    const configPath = join(workDir, 'adduser-config.json');
+    await writeFile(configPath, JSON.stringify({ runAs: { user: '', group: '', allowRoot: true } }) + '\n');
+    args.push('--config', configPath);
+  }
+  const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -245,11 +278,11 @@ function freePort(host: string): Promise<number> {
 }
 
 // The server logs `... listening service=smtp address=... port=N ...` once it accepts connections.
-async function waitForListening(logPath: string, service: string, port: number, hasExited: () => boolean): Promise<void> {
+async function waitForListening(logPath: string, from: number, service: string, port: number, hasExited: () => boolean): Promise<void> {
   const deadline = Date.now() + LISTEN_TIMEOUT_MS;
   const ready = new RegExp(`\\blistening\\b.*\\bservice=${service}\\b.*\\bport=${port}\\b`);
   while (Date.now() < deadline) {
-    const text = await readFile(logPath, 'utf8').catch(() => '');
+    const text = (await readFile(logPath).catch(() => Buffer.alloc(0))).subarray(from).toString('utf8');
     if (ready.test(text)) return;
     if (hasExited()) throw new Error('the server exited during start-up');
     await sleep(50);
