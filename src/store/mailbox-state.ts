@@ -324,16 +324,19 @@ export class MailboxState {
    * what happened.
    */
   read(uid: number, expected?: MessageRecord): AsyncIterable<Buffer> {
-    const k = this.#index.messages.find(uid);
-    const record = k < 0 ? undefined : (expected ?? this.#index.messages.record(k));
+    const table = this.#index.messages;
+    const k = table.find(uid);
+    const location = k < 0 ? null : { offset: table.offsetAt(k), length: table.lengthAt(k), contentOffset: table.contentOffsetAt(k), size: table.sizeAt(k), fingerprint: table.fingerprintAt(k) };
+    const moved = location !== null && expected !== undefined && (expected.offset !== location.offset || expected.length !== location.length || expected.size !== location.size);
     const file = this.#file;
     const state = this;
     return (async function* () {
-      if (!record) throw new MessageExpungedError(`message UID ${uid} has been expunged`);
+      if (!location) throw new MessageExpungedError(`message UID ${uid} has been expunged`);
+      if (moved) throw new MessageChangedError(`the mailbox changed: message UID ${uid} is not what the caller saw`);
       if (!file || file.closed) throw new MessageChangedError('the mailbox changed: its file was replaced');
       file.users++;
       try {
-        yield* readMessage(file.handle, record);
+        yield* readMessage(file.handle, location);
       } catch (err) {
         if (err instanceof MessageChangedError) void state.refresh(true).catch(() => {});
         throw err;
@@ -369,6 +372,19 @@ export class MailboxState {
   markReplaced(): Promise<void> {
     this.#reloadFromDisk = true;
     return this.refresh();
+  }
+
+  /**
+   * Nobody has it open (the registry keeps it a while): the file is closed,
+   * so an idle mailbox holds no descriptor; the next refresh reopens it
+   * under the lock.
+   */
+  suspend(): Promise<void> {
+    return this.#enqueue(async () => {
+      if (this.handles.size > 0) return;
+      this.#file?.retire();
+      this.#file = null;
+    });
   }
 
   /** After the last handle closed: flags kept only in memory are written if possible, the file closed. */

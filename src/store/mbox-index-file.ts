@@ -53,10 +53,12 @@ export interface ParsedIndex {
  * message mod-sequence 1.
  */
 export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
-  const data = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+  const buffer = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
+  // A plain byte view: element reads on it are what the loop below is made of.
+  const data = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.length);
   const headerEnd = data.indexOf(LF);
   if (headerEnd === -1) return null;
-  const headerText = data.toString('latin1', 0, headerEnd);
+  const headerText = buffer.toString('latin1', 0, headerEnd);
   const v2 = HEADER_V2.exec(headerText);
   const header = v2 ?? HEADER_V1.exec(headerText);
   if (!header) return null;
@@ -68,70 +70,76 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
   const recentUid = v2 ? Number(v2[8]) : 1;
   if (uidValidity === 0 || !Number.isFinite(mboxMtimeMs) || recentUid > uidNext || recentUid === 0) return null; // RFC 3501 9: nz-number
   const table = new MessageTable(undefined, count);
-  const fields = new Float64Array(8);
-  const numberFields = version === 2 ? 2 : 0; // date and modseq follow the fingerprint
+  const numbers = version === 2 ? 7 : 5; // the decimal fields; the fingerprint comes after the 5th
+  const field = new Float64Array(7);
+  const n = data.length;
   let previousUid = 0;
   let previousEnd = 0;
-  for (let at = headerEnd + 1; at < data.length; ) {
-    const end = data.indexOf(LF, at);
-    if (end === -1) return null; // no LF: the file was cut
-    // uid offset length contentOffset size
-    at = readNumbers(data, at, end, fields, 0, 5);
-    if (at < 0 || end - at < 16) return null;
+  let at = headerEnd + 1;
+  while (at < n) {
+    // "uid offset length contentOffset size fingerprint[ date modseq][ flags]\n"
     let high = 0;
     let low = 0;
-    for (let i = 0; i < 16; i++) {
-      const digit = hexValue(data[at + i]);
-      if (digit < 0) return null;
-      if (i < 8) high = high * 16 + digit;
-      else low = low * 16 + digit;
+    let c = 0;
+    for (let f = 0; f < numbers; f++) {
+      if (f === 5) {
+        for (let i = 0; i < 16; i++) {
+          const digit = hexValue(data[at++]);
+          if (digit < 0) return null;
+          if (i < 8) high = high * 16 + digit;
+          else low = low * 16 + digit;
+        }
+        if (data[at++] !== SPACE) return null;
+      }
+      const start = at;
+      let value = 0;
+      while (at < n && (c = data[at]) >= 48 && c <= 57) {
+        value = value * 10 + (c - 48);
+        at++;
+      }
+      if (at === start || at - start > MAX_NUMBER_DIGITS || at === n) return null;
+      field[f] = value;
+      at++; // the space after it (or, after the last one, a space or the LF)
+      if (f < numbers - 1 ? c !== SPACE : c !== SPACE && c !== LF) return null;
     }
-    at += 16;
-    if (numberFields > 0) {
-      if (at === end || data[at] !== SPACE) return null;
-      at = readNumbers(data, at + 1, end, fields, 5, numberFields);
-      if (at < 0) return null;
-      at--; // readNumbers stepped over the space after the last number, or past the end
-      if (at > end) at = end;
+    if (numbers === 5) {
+      // Version 1: the fingerprint is last, maybe followed by flags.
+      for (let i = 0; i < 16; i++) {
+        const digit = hexValue(data[at++]);
+        if (digit < 0) return null;
+        if (i < 8) high = high * 16 + digit;
+        else low = low * 16 + digit;
+      }
+      c = data[at++];
+      if (c !== SPACE && c !== LF) return null;
     }
-    if (at < end && data[at] !== SPACE) return null;
-    const [uid, offset, length, contentOffset, size] = fields;
-    const date = numberFields > 0 ? fields[5] : -1;
-    const modseq = numberFields > 0 ? fields[6] : 1;
+    // at is past the space before the flags, or past the LF.
+    let flagId = 0;
+    if (c === SPACE) {
+      let end = at;
+      while (end < n && data[end] !== LF) end++;
+      if (end === n) return null; // no LF: the file was cut
+      flagId = table.flags.idOfText(buffer.toString('latin1', at, end));
+      at = end + 1;
+    }
+    const uid = field[0];
+    const offset = field[1];
+    const length = field[2];
+    const contentOffset = field[3];
+    const date = numbers === 7 ? field[5] : -1;
+    const modseq = numbers === 7 ? field[6] : 1;
     if (uid <= previousUid || uid >= uidNext || offset < previousEnd || modseq > highestModseq || modseq < 1) return null;
     if (contentOffset < offset || contentOffset > offset + length || offset + length > mboxSize) return null;
-    const flagId = at < end ? table.flags.idOfText(data.toString('latin1', at + 1, end)) : 0;
-    table.pushRaw(uid, offset, length, contentOffset - offset, size, high, low, date, modseq, flagId);
+    table.pushRaw(uid, offset, length, contentOffset - offset, field[4], high, low, date, modseq, flagId);
     previousUid = uid;
     previousEnd = offset + length;
-    at = end + 1;
   }
   if (table.length !== count) return null;
   return { index: { uidValidity, uidNext, mboxSize, tailHash: header[5], mboxMtimeMs, highestModseq, recentUid, messages: table }, version };
 }
 
-// Reads `n` space-separated decimal numbers from data[at, end) into
-// fields[first...]. Each but the last must be followed by a space; the last
-// by a space or the end. Returns the position after that space (or end + 1),
-// or -1 if the text is not that.
-function readNumbers(data: Buffer, at: number, end: number, fields: Float64Array, first: number, n: number): number {
-  for (let field = first; field < first + n; field++) {
-    const start = at;
-    let value = 0;
-    for (; at < end && data[at] !== SPACE; at++) {
-      const digit = data[at] - 48;
-      if (digit < 0 || digit > 9) return -1;
-      value = value * 10 + digit;
-    }
-    if (at === start || at - start > MAX_NUMBER_DIGITS) return -1;
-    fields[field] = value;
-    if (at === end && field < first + n - 1) return -1;
-    at++; // the space (or one past the end)
-  }
-  return at;
-}
-
 function hexValue(c: number): number {
+  // (undefined past the end of the data: not a digit)
   if (c >= 48 && c <= 57) return c - 48;
   if (c >= 97 && c <= 102) return c - 87;
   return -1;

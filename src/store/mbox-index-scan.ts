@@ -38,13 +38,17 @@ export interface ScannedMessage {
  * its identity, and identical copies of one message share a fingerprint.
  */
 export function computeFingerprint(fromLine: string, messageId: string, bodyStart: Buffer): string {
-  const text = Buffer.from(`${fromLine}\0${messageId}\0`);
-  return hash('sha1', Buffer.concat([text, bodyStart.subarray(0, BODY_PREFIX)]), 'hex').slice(0, 16);
+  const text = `${fromLine}\0${messageId}\0`;
+  const body = bodyStart.subarray(0, BODY_PREFIX);
+  const input = Buffer.allocUnsafe(Buffer.byteLength(text) + body.length); // one buffer, no concat: this runs per message
+  body.copy(input, input.write(text));
+  return hash('sha1', input, 'hex').slice(0, 16);
 }
 
 const LF = 0x0a;
 const CR = 0x0d;
 const GT = 0x3e;
+const F = 0x46;
 const FROM_ = Buffer.from('From ');
 const MESSAGE_ID = Buffer.from('message-id:');
 const BODY_PREFIX = 512;
@@ -93,6 +97,17 @@ export class IndexScanner {
     this.#takeBody(chunk, base);
     for (let i = 0; i < chunk.length; ) {
       const nl = chunk.indexOf(LF, i);
+      // The hot path, most lines of a big mailbox: a whole, non-empty line
+      // of a body whose first 512 bytes are kept already. Only its first
+      // byte (a From line? a quoted one?) and whether a CR ends it matter.
+      const m = this.#current;
+      if (nl > i && m !== null && m.bodyBytes >= BODY_PREFIX && this.#headLength === 0 && chunk[i] !== F && chunk[i] !== GT) {
+        if (chunk[nl - 1] !== CR) m.bareLf++;
+        this.#previousLineEmpty = false;
+        this.#lineStart = base + nl + 1;
+        i = nl + 1;
+        continue;
+      }
       const end = nl === -1 ? chunk.length : nl;
       if (nl === -1 || this.#lineStart < base + i) this.#keepHead(chunk, i, end);
       if (nl === -1) break;
@@ -226,7 +241,9 @@ function headerLine(m: Open, buffer: Buffer, start: number, end: number, next: n
 }
 
 function startsWith(buffer: Buffer, start: number, end: number, prefix: Buffer): boolean {
-  return end - start >= prefix.length && buffer[start] === prefix[0] && buffer.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
+  if (end - start < prefix.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (buffer[start + k] !== prefix[k]) return false; // 5 bytes: cheaper than a native compare
+  return true;
 }
 
 function startsWithIgnoringCase(buffer: Buffer, start: number, end: number, lowerPrefix: Buffer): boolean {
@@ -245,17 +262,22 @@ function isQuotedFrom(buffer: Buffer, start: number, end: number): boolean {
   return startsWith(buffer, k, end, FROM_);
 }
 
-/** Scans the mbox from `start` (a line start) to its end, in large reads. */
+/**
+ * Scans the mbox from `start` (a line start) to its end, in large reads;
+ * the next read runs while a chunk is scanned.
+ */
 export async function scanForIndex(handle: FileHandle, start: number): Promise<{ messages: ScannedMessage[]; end: number }> {
   const scanner = new IndexScanner(start);
   const messages: ScannedMessage[] = [];
-  const buffer = Buffer.allocUnsafe(READ_CHUNK);
+  const buffers = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
   let position = start;
-  for (;;) {
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+  let reading = handle.read(buffers[0], 0, READ_CHUNK, position);
+  for (let turn = 0; ; turn ^= 1) {
+    const { bytesRead } = await reading;
     if (bytesRead === 0) break;
     position += bytesRead;
-    for (const m of scanner.push(buffer.subarray(0, bytesRead))) messages.push(m);
+    reading = handle.read(buffers[turn ^ 1], 0, READ_CHUNK, position);
+    for (const m of scanner.push(buffers[turn].subarray(0, bytesRead))) messages.push(m);
   }
   for (const m of scanner.end()) messages.push(m);
   return { messages, end: position };

@@ -76,7 +76,6 @@ import { assignUids, extendIndex } from './mbox-index-reconcile.ts';
 import { scanForIndex } from './mbox-index-scan.ts';
 import type { ScannedMessage } from './mbox-index-scan.ts';
 import { MessageTable } from './message-table.ts';
-import type { MessageRecord } from './message-table.ts';
 import { writeFileAtomic } from './safeio.ts';
 
 export { computeFingerprint } from './mbox-index-scan.ts';
@@ -84,8 +83,7 @@ export { assignUids };
 export { formatIndex, parseIndex };
 export type { ScannedMessage };
 
-/** One message of the index (the same as the shared mailbox hands out). */
-export type IndexedMessage = MessageRecord;
+export type { IndexedMessage } from './message-table.ts';
 
 export interface MailboxIndex {
   /** RFC 3501 2.3.1.1: seconds since the epoch when the index was first built. */
