@@ -19,17 +19,16 @@
 //    the file; the old one stays open until its last reader is done).
 
 import { statSync } from 'node:fs';
-import { truncate } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
-import { appendFlagJournal, flagJournalPathFor, formatEntries } from './flag-journal.ts';
+import { appendFlagJournal, flagJournalPathFor, formatEntries, isJournalSmall } from './flag-journal.ts';
 import type { FlagEntry } from './flag-journal.ts';
 import { appendBatchLocked } from './mbox-append.ts';
 import { expungeLocked } from './mbox-expunge.ts';
-import { emptyIndex, newUidValidity, openMbox, saveIndex, updateIndexLocked } from './mbox-index.ts';
-import type { IndexUpdateOptions, IndexWriter, MailboxIndex } from './mbox-index.ts';
+import { emptyIndex, newUidValidity, openMbox, persistIndex, updateIndexLocked } from './mbox-index.ts';
+import type { IndexUpdate, IndexUpdateOptions, IndexWriter, JournalAppender, MailboxIndex } from './mbox-index.ts';
 import { LineEndNormalizer } from './line-ends.ts';
 import type { MessageRecord } from './message-table.ts';
 import { MessageChangedError, readMessage } from './message-reader.ts';
@@ -96,13 +95,12 @@ export interface MailboxOptions {
   now?: () => number;
   /** For tests: how the index file is written (mbox-index.ts). */
   writeIndex?: IndexWriter;
+  /** For tests: how lines are appended to the index journal (mbox-index.ts). */
+  appendJournal?: JournalAppender;
 }
 
 /** How often IDLE sessions' mailboxes are checked for changes by other programs. */
 export const POLL_MS = 1000;
-// The journal is merged into the index once it passes this share of it.
-const MERGE_FIXED_BYTES = 16 * 1024;
-const MERGE_BYTES_PER_MESSAGE = 16;
 
 // The mbox file opened under a lock; closed when replaced and no read uses it.
 class OpenFile {
@@ -168,6 +166,7 @@ export class MailboxState {
         const { index, ino } = await updateIndexLocked(mboxPath, opts);
         const state = new MailboxState(mboxPath, opts, index);
         await state.#openFile(ino);
+        state.#journalBytes = journalSize(mboxPath);
         return state;
       },
       { timeoutMs: opts.lockTimeoutMs },
@@ -281,8 +280,9 @@ export class MailboxState {
           date: item.internalDate,
           content: () => lfContent(item.content),
         }));
+        const rowsBefore = table.length;
         const results = await appendBatchLocked(this.path, requests, { allOrNothing: true });
-        await this.#sync({ publish: false, save: false }); // indexes the new messages (and anything else new)
+        const change = await this.#sync({ publish: false, save: false }); // indexes the new messages (and anything else new)
         const index = this.#index;
         const added = results.map((result, i) => {
           const k = findByOffset(index, (result as { offset: number }).offset);
@@ -290,7 +290,7 @@ export class MailboxState {
           if (flagIds[i] !== 0) index.messages.setFlagsAt(k, flagIds[i], index.messages.modseqAt(k));
           return index.messages.uidAt(k);
         });
-        await this.#save();
+        await this.#persist(change === 'extended' && index.messages === table ? rowsBefore : null);
         return added;
       }),
     );
@@ -306,7 +306,7 @@ export class MailboxState {
         const result = await expungeLocked(this.path, this.#index, new Set(uids), this.#opts);
         if (result.removed.length === 0) return [];
         this.#index = result.index;
-        this.#journalBytes = 0;
+        this.#journalBytes = journalSize(this.path);
         this.#unsavedFlags = false;
         await this.#openFile(statIno(this.path)); // the expunge renamed a new file into place
         return result.removed;
@@ -432,18 +432,16 @@ export class MailboxState {
   // Brings the index up to date with the mbox (under the lock) and tells
   // the sessions. With publish false the caller tells them; with save
   // false the caller saves the index (it changes it further first).
-  async #sync({ publish = true, save = true } = {}): Promise<void> {
+  async #sync({ publish = true, save = true } = {}): Promise<IndexUpdate['change']> {
     const fromDisk = this.#reloadFromDisk;
     this.#reloadFromDisk = false;
     const options: IndexUpdateOptions = { ...this.#opts, save };
     const update = await updateIndexLocked(this.path, options, fromDisk ? null : this.#index);
     this.#index = update.index;
-    if (update.change !== 'same' && save) {
-      this.#journalBytes = 0; // updateIndexLocked saved the index and emptied the journal
-      this.#unsavedFlags = false;
-    }
     await this.#openFile(update.ino);
+    this.#journalBytes = journalSize(this.path);
     if (publish) this.#publish(null);
+    return update.change;
   }
 
   async #openFile(ino: number): Promise<void> {
@@ -455,27 +453,30 @@ export class MailboxState {
   }
 
   async #appendJournal(text: string): Promise<void> {
-    const index = this.#index;
     try {
-      this.#journalBytes = await appendFlagJournal(this.path, index.uidValidity, this.#journalBytes, text);
+      this.#journalBytes = await (this.#opts.appendJournal ?? appendFlagJournal)(this.path, this.#index.uidValidity, text);
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       // Kept in memory, written with the index when there is room (dispose, the next save).
-      await truncateQuietly(flagJournalPathFor(this.path), this.#journalBytes);
       this.#unsavedFlags = true;
     }
   }
 
   async #mergeJournalIfLarge(): Promise<void> {
-    const limit = MERGE_FIXED_BYTES + MERGE_BYTES_PER_MESSAGE * this.#index.messages.length;
-    if (this.#journalBytes > limit || this.#unsavedFlags) await this.#save();
+    if (!isJournalSmall(this.#journalBytes, this.#index.messages.length) || this.#unsavedFlags) await this.#save();
   }
 
   async #save(): Promise<void> {
-    if (await saveIndex(this.path, this.#index, this.#opts.writeIndex)) {
-      this.#journalBytes = 0;
-      this.#unsavedFlags = false;
+    await this.#persist(null);
+  }
+
+  // Writes the index (or, for new rows from `appendedFrom` on, the journal).
+  async #persist(appendedFrom: number | null): Promise<void> {
+    const whole = appendedFrom === null || this.#unsavedFlags;
+    if (await persistIndex(this.path, this.#index, this.#opts, whole ? null : appendedFrom)) {
+      if (whole) this.#unsavedFlags = false;
     }
+    this.#journalBytes = journalSize(this.path);
   }
 
   // Compares the snapshot with the table and, if the message list changed,
@@ -545,6 +546,11 @@ function statIno(file: string): number {
   }
 }
 
-async function truncateQuietly(file: string, size: number): Promise<void> {
-  await truncate(file, size).catch(() => {});
+function journalSize(mboxPath: string): number {
+  try {
+    return statSync(flagJournalPathFor(mboxPath)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
 }

@@ -70,7 +70,8 @@ import * as path from 'node:path';
 import { recoverTornAppend } from './append-journal.ts';
 import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
-import { applyFlagJournal, resetFlagJournal } from './flag-journal.ts';
+import { statSync } from 'node:fs';
+import { appendFlagJournal, applyFlagJournal, flagJournalPathFor, formatAppended, isJournalSmall, resetFlagJournal } from './flag-journal.ts';
 import { formatIndex, parseIndex } from './mbox-index-file.ts';
 import { assignUids, extendIndex } from './mbox-index-reconcile.ts';
 import { scanForIndex } from './mbox-index-scan.ts';
@@ -110,10 +111,18 @@ export type IndexWriter = (indexPath: string, text: string) => Promise<void>;
 /** The real IndexWriter: an atomic replace (safeio.ts), mode 0600. */
 export const writeIndexAtomically: IndexWriter = (indexPath, text) => writeFileAtomic(indexPath, text, { mode: 0o600 });
 
-export interface IndexUpdateOptions {
+/** Appends whole lines to the index journal (flag-journal.ts); tests pass one that fails as a full disk does. */
+export type JournalAppender = typeof appendFlagJournal;
+
+/** How the index and its journal are written (tests replace them). */
+export interface IndexWriters {
+  writeIndex?: IndexWriter;
+  appendJournal?: JournalAppender;
+}
+
+export interface IndexUpdateOptions extends IndexWriters {
   /** Clock in milliseconds (Date.now), for UIDVALIDITY. */
   now?: () => number;
-  writeIndex?: IndexWriter;
   /** The scan of the mbox (default scanForIndex); tests count its calls. */
   scan?: typeof scanForIndex;
   /** false: do not write a changed index; the caller changes it further and saves it. */
@@ -182,6 +191,34 @@ export async function saveIndex(mboxPath: string, index: MailboxIndex, writeInde
 }
 
 /**
+ * Writes what changed in `index`. With `appendedFrom`, only rows from that
+ * one on are new (mail appended): while the journal is small they go there
+ * (flag-journal.ts), a few hundred bytes instead of the whole index.
+ * Anything else rewrites the index (saveIndex). Call it holding the lock.
+ */
+export async function persistIndex(mboxPath: string, index: MailboxIndex, writers: IndexWriters = {}, appendedFrom: number | null = null): Promise<boolean> {
+  // (An index kept in memory after a full disk is ahead of the file: the journal cannot describe it.)
+  if (appendedFrom !== null && !unsavedIndexes.has(path.resolve(mboxPath)) && isJournalSmall(journalSize(mboxPath), index.messages.length)) {
+    try {
+      await (writers.appendJournal ?? appendFlagJournal)(mboxPath, index.uidValidity, formatAppended(index, appendedFrom), true);
+      return true;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+    }
+  }
+  return saveIndex(mboxPath, index, writers.writeIndex);
+}
+
+function journalSize(mboxPath: string): number {
+  try {
+    return statSync(flagJournalPathFor(mboxPath)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+/**
  * loadIndex without taking the lock: for callers that already hold it (the
  * expunge, the shared mailbox). Cuts off a torn tail first, and saves the
  * index if it had to be extended or rebuilt. `current` is an index this
@@ -227,6 +264,7 @@ export async function updateIndexLocked(mboxPath: string, opts: IndexUpdateOptio
     const fallbackDate = Math.floor(mtimeMs / 1000); // for a From line without a readable date
     let change: IndexUpdate['change'] = 'rebuilt';
     let index: MailboxIndex | null = null;
+    const rowsBefore = old?.messages.length ?? 0;
     if (old && !upgrade && size > old.mboxSize && (await tailHash(handle, old.mboxSize)) === old.tailHash) {
       const added = await scan(handle, old.mboxSize);
       if (extendIndex(old, added.messages, fallbackDate)) {
@@ -247,7 +285,7 @@ export async function updateIndexLocked(mboxPath: string, opts: IndexUpdateOptio
       };
     }
     index.mboxMtimeMs = mtimeMs;
-    await save(index);
+    if (opts.save !== false) await persistIndex(mboxPath, index, opts, change === 'extended' ? rowsBefore : null);
     return { index, change, ino };
   } finally {
     await handle.close();
