@@ -112,7 +112,8 @@ export async function mailboxGone(mboxPath: string, subtree: boolean): Promise<v
     const state = await loading.catch(() => null);
     if (!state) continue;
     state.markGone();
-    if (state.handles.size === 0) await drop(state);
+    // Not awaited: the caller may hold the folder's lock, which a queued operation of the state waits for.
+    if (state.handles.size === 0) void drop(state);
   }
 }
 
