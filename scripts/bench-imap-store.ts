@@ -26,7 +26,7 @@
 // removed at the end unless --dir is given.
 
 import { mkdtemp, rm, stat, unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
@@ -63,9 +63,15 @@ async function sizeOf(file: string): Promise<number> {
 const ms = (t: number) => `${t.toFixed(1)} ms`;
 const MB = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
+// Wall time, and (for a busy machine, where the wall clock also counts
+// other processes) this process's CPU time, in ms.
+let lastCpuMs = 0;
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const start = performance.now();
+  const cpu = process.cpuUsage();
   const result = await fn();
+  const used = process.cpuUsage(cpu);
+  lastCpuMs = (used.user + used.system) / 1000;
   return [result, performance.now() - start];
 }
 
@@ -89,24 +95,27 @@ async function main(): Promise<void> {
     const [first, firstMs] = await timed(() => openMailbox(mbox));
     const count = first.snapshot().uids.length;
     const indexMemory = liveBytes() - before;
-    console.log(`first open (index build):        ${ms(firstMs)}  (${count} messages, index file ${MB(await sizeOf(indexPathFor(mbox)))})`);
+    console.log(`first open (index build):        ${ms(firstMs)}, CPU ${ms(lastCpuMs)} (${count} messages, index file ${MB(await sizeOf(indexPathFor(mbox)))})`);
     await first.close();
 
     // 2. Later opens: from memory (kept after the last close), and from the index file.
     const median = (times: number[]) => times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
     const warm: number[] = [];
     const cold: number[] = [];
+    const coldCpu: number[] = [];
     for (let i = 0; i < 5; i++) {
       await dropIdleMailboxes();
       const [read, u] = await timed(() => openMailbox(mbox)); // nothing in memory
       cold.push(u);
+      coldCpu.push(lastCpuMs);
       await read.close(); // kept in memory a while
       const [kept, t] = await timed(() => openMailbox(mbox));
       warm.push(t);
       await kept.close();
     }
     console.log(`later open, index in memory:     ${ms(median(warm))} median of 5`);
-    console.log(`later open, index file read:     ${ms(median(cold))} median of 5 (${cold.map((t) => t.toFixed(1)).join(', ')})`);
+    console.log(`later open, index file read:     ${ms(median(cold))} median of 5 (${cold.map((t) => t.toFixed(1)).join(', ')}), CPU ${ms(median(coldCpu))}`);
+    console.log(`(load average now ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} CPUs: wall times include other processes)`);
 
     // 3. Listing from a snapshot.
     const box = await openMailbox(mbox);

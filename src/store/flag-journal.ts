@@ -32,6 +32,7 @@
 // off at the next load; reading stops at the first line that does not fit.
 // Every read and write is done holding the mailbox's dot-lock.
 
+import { statSync } from 'node:fs';
 import { open, truncate } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { MailboxIndex } from './mbox-index.ts';
@@ -51,6 +52,16 @@ const MERGE_BYTES_PER_MESSAGE = 16;
 /** `<dir>/.<name>.flags`, next to the mbox. */
 export function flagJournalPathFor(mboxPath: string): string {
   return path.join(path.dirname(mboxPath), `.${path.basename(mboxPath)}.flags`);
+}
+
+/** The journal's length in bytes (0 if there is none). */
+export function journalSize(mboxPath: string): number {
+  try {
+    return statSync(flagJournalPathFor(mboxPath)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
 }
 
 /** True while a journal of `bytes` is worth keeping beside an index of `messages` (else merge it). */

@@ -11,7 +11,7 @@
 
 import * as path from 'node:path';
 import { MailboxState } from './mailbox-state.ts';
-import type { Listener, MailboxOptions } from './mailbox-state.ts';
+import type { Listener, MailboxOptions } from './mailbox-types.ts';
 
 // By absolute mbox path: the state, or the promise of it while it loads.
 const states = new Map<string, Promise<MailboxState>>();

@@ -19,114 +19,23 @@
 //    the file; the old one stays open until its last reader is done).
 
 import { statSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
-import { appendFlagJournal, flagJournalPathFor, formatEntries, isJournalSmall } from './flag-journal.ts';
+import { appendFlagJournal, formatEntries, isJournalSmall, journalSize } from './flag-journal.ts';
 import type { FlagEntry } from './flag-journal.ts';
 import { appendBatchLocked } from './mbox-append.ts';
 import { expungeLocked } from './mbox-expunge.ts';
 import { emptyIndex, newUidValidity, openMbox, persistIndex, updateIndexLocked } from './mbox-index.ts';
-import type { IndexUpdate, IndexUpdateOptions, IndexWriter, JournalAppender, MailboxIndex } from './mbox-index.ts';
+import type { IndexUpdate, IndexUpdateOptions, MailboxIndex } from './mbox-index.ts';
 import { LineEndNormalizer } from './line-ends.ts';
 import type { MessageRecord } from './message-table.ts';
 import { MessageChangedError, readMessage } from './message-reader.ts';
+import { diffUids, OpenFile } from './mailbox-files.ts';
+import { POLL_MS } from './mailbox-types.ts';
+import type { AppendItem, FlagChange, FlagsEvent, Listener, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
 import { MessageExpungedError, NoSuchFolderError } from './store-errors.ts';
-
-/** The UIDs of a mailbox at one moment, in order: message n is uids[n - 1]. Never changes. */
-export interface Snapshot {
-  readonly uids: Uint32Array;
-  /** Goes up by one with each change of the message list. */
-  readonly version: number;
-}
-
-/** A session's handle, as the state sees it: something events are emitted on. */
-export interface Listener {
-  emit(event: string, payload: unknown): boolean;
-}
-
-/** Event `changed`: messages arrived and/or left (one step from version - 1 to version). */
-export interface MailboxChange {
-  version: number;
-  /** UIDs no longer in the mailbox, ascending. */
-  expunged: readonly number[];
-  /** UIDs new in the mailbox, ascending (all above the old ones). */
-  appended: readonly number[];
-  /** The handle whose call made the change; null for a delivery or another program. */
-  origin: Listener | null;
-}
-
-/** One message's flags after a change. */
-export interface FlagChange {
-  uid: number;
-  flags: readonly string[];
-  modseq: number;
-}
-
-/** Event `flags`. */
-export interface FlagsEvent {
-  changes: readonly FlagChange[];
-  origin: Listener | null;
-}
-
-/** One message for append(). */
-export interface AppendItem {
-  /** The message, CRLF or LF line ends (stored as LF). Must not wait on the network: the lock is held. */
-  content: () => AsyncIterable<Buffer>;
-  flags: readonly string[];
-  /** IMAP internal date (RFC 3501 6.3.11); kept to the second, in the From line. */
-  internalDate: Date;
-}
-
-/** What STATUS (RFC 3501 6.3.10) and SELECT report. */
-export interface MailboxStatus {
-  messages: number;
-  recent: number;
-  unseen: number;
-  uidNext: number;
-  uidValidity: number;
-  highestModseq: number;
-}
-
-export interface MailboxOptions {
-  lockTimeoutMs?: number;
-  /** Clock in milliseconds (Date.now), for a new UIDVALIDITY. */
-  now?: () => number;
-  /** For tests: how the index file is written (mbox-index.ts). */
-  writeIndex?: IndexWriter;
-  /** For tests: how lines are appended to the index journal (mbox-index.ts). */
-  appendJournal?: JournalAppender;
-}
-
-/** How often IDLE sessions' mailboxes are checked for changes by other programs. */
-export const POLL_MS = 1000;
-
-// The mbox file opened under a lock; closed when replaced and no read uses it.
-class OpenFile {
-  readonly handle: FileHandle;
-  readonly ino: number;
-  users = 0;
-  retired = false;
-  closed = false;
-  constructor(handle: FileHandle, ino: number) {
-    this.handle = handle;
-    this.ino = ino;
-  }
-  retire(): void {
-    this.retired = true;
-    this.#closeIfDone();
-  }
-  release(): void {
-    this.users--;
-    this.#closeIfDone();
-  }
-  #closeIfDone(): void {
-    if (!this.retired || this.users > 0 || this.closed) return;
-    this.closed = true;
-    void this.handle.close().catch(() => {});
-  }
-}
 
 export class MailboxState {
   readonly path: string;
@@ -270,6 +179,8 @@ export class MailboxState {
   }
 
   async append(items: readonly AppendItem[], origin: Listener | null): Promise<number[]> {
+    if (path.basename(this.path) === 'INBOX') await mkdir(path.dirname(this.path), { recursive: true, mode: 0o700 });
+    else if (statIno(this.path) === 0) throw new NoSuchFolderError('no such folder'); // (checked again under the lock)
     const uids = await this.#enqueue(() =>
       this.#locked(async () => {
         this.#checkNotGone();
@@ -281,6 +192,9 @@ export class MailboxState {
           content: () => lfContent(item.content),
         }));
         const rowsBefore = table.length;
+        // APPEND to a folder that does not exist is refused (RFC 3501 6.3.11
+        // TRYCREATE); only INBOX is made on the way, as a delivery makes it.
+        if (statIno(this.path) === 0 && path.basename(this.path) !== 'INBOX') throw new NoSuchFolderError('no such folder');
         const results = await appendBatchLocked(this.path, requests, { allOrNothing: true });
         const change = await this.#sync({ publish: false, save: false }); // indexes the new messages (and anything else new)
         const index = this.#index;
@@ -496,31 +410,6 @@ export class MailboxState {
   }
 }
 
-/** What left and what arrived between two ascending UID lists. */
-export function diffUids(before: Uint32Array, after: Uint32Array): { expunged: number[]; appended: number[] } {
-  // The usual case: the same messages and some new ones at the end.
-  if (after.length >= before.length && (before.length === 0 || after[before.length - 1] === before[before.length - 1]) && sameStart(before, after)) {
-    return { expunged: [], appended: Array.from(after.subarray(before.length)) };
-  }
-  const expunged: number[] = [];
-  const appended: number[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < before.length || j < after.length) {
-    if (j >= after.length || (i < before.length && before[i] < after[j])) expunged.push(before[i++]);
-    else if (i >= before.length || after[j] < before[i]) appended.push(after[j++]);
-    else [i, j] = [i + 1, j + 1];
-  }
-  return { expunged, appended };
-}
-
-// Same memory, or the same UIDs: cheap when the table only grew in place.
-function sameStart(before: Uint32Array, after: Uint32Array): boolean {
-  if (before.buffer === after.buffer && before.byteOffset === after.byteOffset) return true;
-  for (let k = 0; k < before.length; k++) if (before[k] !== after[k]) return false;
-  return true;
-}
-
 function findByOffset(index: MailboxIndex, offset: number): number {
   const table = index.messages;
   for (let k = table.length - 1; k >= 0; k--) {
@@ -546,11 +435,3 @@ function statIno(file: string): number {
   }
 }
 
-function journalSize(mboxPath: string): number {
-  try {
-    return statSync(flagJournalPathFor(mboxPath)).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
-}

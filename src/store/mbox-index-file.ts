@@ -72,24 +72,17 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
   const table = new MessageTable(undefined, count);
   const numbers = version === 2 ? 7 : 5; // the decimal fields; the fingerprint comes after the 5th
   const field = new Float64Array(7);
+  const fingerprint = new Uint32Array(2); // its high and low halves
   const n = data.length;
   let previousUid = 0;
   let previousEnd = 0;
   let at = headerEnd + 1;
   while (at < n) {
     // "uid offset length contentOffset size fingerprint[ date modseq][ flags]\n"
-    let high = 0;
-    let low = 0;
     let c = 0;
     for (let f = 0; f < numbers; f++) {
       if (f === 5) {
-        for (let i = 0; i < 16; i++) {
-          const digit = hexValue(data[at++]);
-          if (digit < 0) return null;
-          if (i < 8) high = high * 16 + digit;
-          else low = low * 16 + digit;
-        }
-        if (data[at++] !== SPACE) return null;
+        if ((at = readFingerprint(data, at, fingerprint)) < 0 || data[at++] !== SPACE) return null;
       }
       const start = at;
       let value = 0;
@@ -104,12 +97,7 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
     }
     if (numbers === 5) {
       // Version 1: the fingerprint is last, maybe followed by flags.
-      for (let i = 0; i < 16; i++) {
-        const digit = hexValue(data[at++]);
-        if (digit < 0) return null;
-        if (i < 8) high = high * 16 + digit;
-        else low = low * 16 + digit;
-      }
+      if ((at = readFingerprint(data, at, fingerprint)) < 0) return null;
       c = data[at++];
       if (c !== SPACE && c !== LF) return null;
     }
@@ -130,12 +118,28 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
     const modseq = numbers === 7 ? field[6] : 1;
     if (uid <= previousUid || uid >= uidNext || offset < previousEnd || modseq > highestModseq || modseq < 1) return null;
     if (contentOffset < offset || contentOffset > offset + length || offset + length > mboxSize) return null;
-    table.pushRaw(uid, offset, length, contentOffset - offset, field[4], high, low, date, modseq, flagId);
+    table.pushRaw(uid, offset, length, contentOffset - offset, field[4], fingerprint[0], fingerprint[1], date, modseq, flagId);
     previousUid = uid;
     previousEnd = offset + length;
   }
   if (table.length !== count) return null;
   return { index: { uidValidity, uidNext, mboxSize, tailHash: header[5], mboxMtimeMs, highestModseq, recentUid, messages: table }, version };
+}
+
+// 16 lowercase hex digits at data[at...] into out[0] (high half) and
+// out[1]; returns the position after them, or -1.
+function readFingerprint(data: Uint8Array, at: number, out: Uint32Array): number {
+  let high = 0;
+  let low = 0;
+  for (let i = 0; i < 16; i++) {
+    const digit = hexValue(data[at + i]);
+    if (digit < 0) return -1;
+    if (i < 8) high = high * 16 + digit;
+    else low = low * 16 + digit;
+  }
+  out[0] = high;
+  out[1] = low;
+  return at + 16;
 }
 
 function hexValue(c: number): number {

@@ -70,8 +70,7 @@ import * as path from 'node:path';
 import { recoverTornAppend } from './append-journal.ts';
 import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
-import { statSync } from 'node:fs';
-import { appendFlagJournal, applyFlagJournal, flagJournalPathFor, formatAppended, isJournalSmall, resetFlagJournal } from './flag-journal.ts';
+import { appendFlagJournal, applyFlagJournal, formatAppended, isJournalSmall, journalSize, resetFlagJournal } from './flag-journal.ts';
 import { formatIndex, parseIndex } from './mbox-index-file.ts';
 import { assignUids, extendIndex } from './mbox-index-reconcile.ts';
 import { scanForIndex } from './mbox-index-scan.ts';
@@ -209,14 +208,6 @@ export async function persistIndex(mboxPath: string, index: MailboxIndex, writer
   return saveIndex(mboxPath, index, writers.writeIndex);
 }
 
-function journalSize(mboxPath: string): number {
-  try {
-    return statSync(flagJournalPathFor(mboxPath)).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
-}
 
 /**
  * loadIndex without taking the lock: for callers that already hold it (the

@@ -325,3 +325,20 @@ test('a closed handle refuses use; closing twice is harmless; the last close kee
   await dropIdleMailboxes();
   assert.ok(!openMailboxPaths().includes(path.resolve(mbox)));
 });
+
+test('append to a folder whose file does not exist is refused (TRYCREATE); INBOX is made', async () => {
+  const account = path.join(dir, `user${counter++}`);
+  const missing = await openMailbox(path.join(account, 'Nowhere'));
+  try {
+    await assert.rejects(missing.append([{ content: contentOf('Subject: x\r\n\r\nx\r\n'), flags: [], internalDate: DATE }]), /no such folder/);
+  } finally {
+    await missing.close();
+  }
+  await assert.rejects(fs.access(path.join(account, 'Nowhere')), { code: 'ENOENT' });
+  const inbox = await openMailbox(path.join(account, 'INBOX'));
+  try {
+    assert.deepEqual(await inbox.append([{ content: contentOf('Subject: x\r\n\r\nx\r\n'), flags: [], internalDate: DATE }]), [1]);
+  } finally {
+    await inbox.close();
+  }
+});
