@@ -18,7 +18,9 @@
 //  5. a delivery seen by an open mailbox: append + refresh, and the bytes
 //     written for it (the journal again, not the index);
 //  6. memory: bytes per message of the index in memory, and of N more
-//     handles on the open mailbox, each holding its snapshot (IDLE sessions).
+//     handles on the open mailbox, each holding its snapshot (IDLE sessions);
+//  7. reading messages through the checked read path (message-reader.ts),
+//     as RETR and FETCH BODY[] do, in messages per second.
 // Targets from the issue: first SELECT <= 1.0 s, later LOGIN+SELECT <=
 // 15 ms, FETCH 1:* <= 60 ms, 1,000 IDLE sessions <= 40 MB (the whole
 // session; the store's share is printed), STORE without an index rewrite.
@@ -169,6 +171,16 @@ async function main(): Promise<void> {
     const indexRewritten = (await stat(indexPathFor(mbox))).mtimeMs !== indexStat.mtimeMs;
     const journalGrowth = (await sizeOf(flagJournalPathFor(mbox))) - journalSize;
     console.log(`delivery seen by an open mailbox: ${ms(deliverMs)} (append and fsync, refresh: ${journalGrowth} bytes to the journal, index ${indexRewritten ? 'REWRITTEN' : 'not rewritten'})`);
+
+    // 7 (before the handles below). Reading messages through the checked read path (POP3 RETR, IMAP BODY[]).
+    const sample = Math.min(count, 5000);
+    const [octets, readMs] = await timed(async () => {
+      let total = 0;
+      const uids = box.snapshot().uids;
+      for (let i = 0; i < sample; i++) for await (const chunk of box.read(uids[i])) total += chunk.length;
+      return total;
+    });
+    console.log(`read ${sample} messages (checked):  ${((sample / readMs) * 1000).toFixed(0)} messages/s, ${(octets / 1e6 / (readMs / 1000)).toFixed(0)} MB/s`);
 
     // 6. Memory.
     const base = liveBytes();

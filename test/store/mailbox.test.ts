@@ -342,3 +342,36 @@ test('append to a folder whose file does not exist is refused (TRYCREATE); INBOX
     await inbox.close();
   }
 });
+
+test('a full disk: flag changes and new mail are kept in memory, and written when space returns', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [1, 2]);
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  const full = { writeIndex: async () => { throw enospc(); }, appendJournal: async (): Promise<number> => { throw enospc(); } };
+  const indexBefore = await fs.readFile(indexPathFor(mbox)).catch(() => null);
+  const box = await openMailbox(mbox, full);
+  try {
+    assert.equal((await box.setFlags([1], 'add', ['\\Seen'])).length, 1, 'the change is made, in memory');
+    assert.deepEqual(box.message(1)!.flags, ['\\Seen']);
+    const arrived = next<MailboxChange>(box, 'changed');
+    await deliver(mbox, [3]);
+    mailboxTouched(mbox);
+    assert.deepEqual((await arrived).appended, [3]);
+  } finally {
+    await box.close();
+  }
+  assert.deepEqual(await fs.readFile(indexPathFor(mbox)).catch(() => null), indexBefore, 'nothing reached the disk');
+  await dropIdleMailboxes(); // tries to write once more: still full
+  // Space is back: the next open writes what memory kept.
+  const again = await openMailbox(mbox);
+  try {
+    assert.deepEqual([...again.snapshot().uids], [1, 2, 3]);
+    assert.deepEqual(again.message(1)!.flags, ['\\Seen']);
+    await again.setFlags([2], 'add', ['\\Answered']); // forces a save of what was pending
+  } finally {
+    await again.close();
+  }
+  await dropIdleMailboxes();
+  const index = await loadIndex(mbox);
+  assert.deepEqual(index.messages.records().map((m) => [m.uid, m.flags]), [[1, ['\\Seen']], [2, ['\\Answered']], [3, []]]);
+});
