@@ -109,11 +109,15 @@ export async function mailboxGone(mboxPath: string, subtree: boolean): Promise<v
   for (const [other, loading] of [...states]) {
     if (other !== key && !(subtree && other.startsWith(inside))) continue;
     states.delete(other);
-    const state = await loading.catch(() => null);
-    if (!state) continue;
-    state.markGone();
-    // Not awaited: the caller may hold the folder's lock, which a queued operation of the state waits for.
-    if (state.handles.size === 0) void drop(state);
+    // Not awaited: a state still loading waits for the folder's lock, which
+    // the caller may hold; so may a queued operation of a loaded one.
+    void loading.then(
+      (state) => {
+        state.markGone();
+        if (state.handles.size === 0) void drop(state);
+      },
+      () => {},
+    );
   }
 }
 
