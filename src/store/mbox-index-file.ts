@@ -23,23 +23,78 @@ const LF = 0x0a;
 const SPACE = 0x20;
 const MAX_NUMBER_DIGITS = 15; // below 2^53: exact as a JS number
 
-/** The index as text, version 2 (the format in the header). */
-export function formatIndex(index: MailboxIndex): string {
+/**
+ * The index as the bytes of a version 2 file (the format in the header).
+ * Written digit by digit into one buffer: turning 400,000 numbers into
+ * strings and joining 50,000 lines costs ten times more.
+ */
+export function formatIndex(index: MailboxIndex): Buffer {
   const table = index.messages;
-  const parts: string[] = [
+  const header =
     `jjordan-index 2 uidvalidity=${index.uidValidity} uidnext=${index.uidNext} size=${index.mboxSize}` +
-      ` mtime=${index.mboxMtimeMs ?? 0} tail=${index.tailHash} count=${table.length}` +
-      ` modseq=${index.highestModseq} recent=${index.recentUid}\n`,
-  ];
+    ` mtime=${index.mboxMtimeMs ?? 0} tail=${index.tailHash} count=${table.length}` +
+    ` modseq=${index.highestModseq} recent=${index.recentUid}\n`;
+  const out = new ByteWriter(header.length + table.length * 96);
+  out.text(header);
+  const hex = new Uint32Array(2);
   for (let k = 0; k < table.length; k++) {
     const flags = table.flags.text(table.flagIdAt(k));
-    parts.push(
-      `${table.uidAt(k)} ${table.offsetAt(k)} ${table.lengthAt(k)} ${table.contentOffsetAt(k)} ${table.sizeAt(k)} ` +
-        `${table.fingerprintAt(k)} ${table.internalDateAt(k)} ${table.modseqAt(k)}${flags === '' ? '' : ' ' + flags}\n`,
-    );
+    out.reserve(8 * 16 + 16 + 10 + flags.length);
+    out.number(table.uidAt(k)).space().number(table.offsetAt(k)).space().number(table.lengthAt(k)).space();
+    out.number(table.contentOffsetAt(k)).space().number(table.sizeAt(k)).space();
+    table.fingerprintHalves(k, hex);
+    out.hex8(hex[0]).hex8(hex[1]).space().number(Math.max(0, table.internalDateAt(k))).space().number(table.modseqAt(k));
+    if (flags !== '') out.space().text(flags);
+    out.byte(LF);
   }
-  return parts.join('');
+  return out.done();
 }
+
+// Appends ASCII to a growing buffer.
+class ByteWriter {
+  #buffer: Buffer;
+  #at = 0;
+  constructor(capacity: number) {
+    this.#buffer = Buffer.allocUnsafe(capacity);
+  }
+  reserve(bytes: number): void {
+    if (this.#at + bytes <= this.#buffer.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.#buffer.length * 2, this.#at + bytes));
+    this.#buffer.copy(bigger, 0, 0, this.#at);
+    this.#buffer = bigger;
+  }
+  text(value: string): this {
+    this.reserve(value.length);
+    this.#at += this.#buffer.write(value, this.#at, 'latin1');
+    return this;
+  }
+  byte(value: number): this {
+    this.#buffer[this.#at++] = value;
+    return this;
+  }
+  space(): this {
+    return this.byte(SPACE);
+  }
+  // A whole number >= 0 below 2^53, in decimal.
+  number(value: number): this {
+    if (value < 10) return this.byte(48 + value);
+    let digits = 1;
+    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    for (let i = digits - 1, rest = value; i >= 0; i--, rest = Math.floor(rest / 10)) this.#buffer[this.#at + i] = 48 + (rest % 10);
+    this.#at += digits;
+    return this;
+  }
+  hex8(value: number): this {
+    for (let i = 7; i >= 0; i--, value >>>= 4) this.#buffer[this.#at + i] = HEX_DIGITS[value & 15];
+    this.#at += 8;
+    return this;
+  }
+  done(): Buffer {
+    return this.#buffer.subarray(0, this.#at);
+  }
+}
+
+const HEX_DIGITS = Buffer.from('0123456789abcdef');
 
 /** A parsed index file and the format version it was in. */
 export interface ParsedIndex {

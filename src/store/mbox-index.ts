@@ -105,10 +105,10 @@ export interface MailboxIndex {
 }
 
 /** Writes the index file's text; tests pass one that fails as a full disk does. */
-export type IndexWriter = (indexPath: string, text: string) => Promise<void>;
+export type IndexWriter = (indexPath: string, data: Buffer) => Promise<void>;
 
 /** The real IndexWriter: an atomic replace (safeio.ts), mode 0600. */
-export const writeIndexAtomically: IndexWriter = (indexPath, text) => writeFileAtomic(indexPath, text, { mode: 0o600 });
+export const writeIndexAtomically: IndexWriter = (indexPath, data) => writeFileAtomic(indexPath, data, { mode: 0o600 });
 
 /** Appends whole lines to the index journal (flag-journal.ts); tests pass one that fails as a full disk does. */
 export type JournalAppender = typeof appendFlagJournal;

@@ -177,6 +177,11 @@ export class MessageTable {
   fingerprintAt(k: number): string {
     return joinFingerprint(this.#fingerprintHigh[k], this.#fingerprintLow[k]);
   }
+  /** The fingerprint's two 32-bit halves into out[0] and out[1] (no string made). */
+  fingerprintHalves(k: number, out: Uint32Array): void {
+    out[0] = this.#fingerprintHigh[k];
+    out[1] = this.#fingerprintLow[k];
+  }
   internalDateAt(k: number): number {
     return this.#dates[k];
   }
