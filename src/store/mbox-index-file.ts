@@ -77,10 +77,10 @@ class ByteWriter {
   }
   // A whole number >= 0 below 2^53, in decimal.
   number(value: number): this {
-    if (value < 10) return this.byte(48 + value);
+    if (value >= 2 ** 31) return this.text(String(value)); // rare (a file over 2 GB): the slow way
     let digits = 1;
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++;
-    for (let i = digits - 1, rest = value; i >= 0; i--, rest = Math.floor(rest / 10)) this.#buffer[this.#at + i] = 48 + (rest % 10);
+    for (let rest = value; rest >= 10; rest = (rest / 10) | 0) digits++;
+    for (let i = digits - 1, rest = value | 0; i >= 0; i--, rest = (rest / 10) | 0) this.#buffer[this.#at + i] = 48 + (rest % 10);
     this.#at += digits;
     return this;
   }

@@ -64,8 +64,7 @@ interface Open {
   messageId: string;
   inMessageId: boolean; // is the header field being read Message-ID (for folded lines)?
   bodyOffset: number; // -1 while in the header
-  body: Buffer[]; // the body's first bytes (and maybe some beyond its end)
-  bodyBytes: number;
+  bodyBytes: number; // of the body's first bytes (maybe some beyond its end) in the scanner's #body
   quoted: number; // lines matching /^>+From /: each loses one ">" when read
   bareLf: number; // LFs without a CR before them: each gains one on the wire
 }
@@ -82,6 +81,7 @@ export class IndexScanner {
   #previousLineEmpty = false;
   #lastByte = LF; // the byte before #position
   readonly #head = Buffer.allocUnsafe(HEAD_MAX); // start of a line cut by a chunk end
+  readonly #body = Buffer.allocUnsafe(BODY_PREFIX); // the open message's first body bytes
   #headLength = 0;
   #current: Open | null = null;
 
@@ -160,7 +160,7 @@ export class IndexScanner {
     const fromLine = buffer.toString('utf8', start, Math.min(end, start + HEAD_MAX));
     this.#current = {
       offset: this.#lineStart, contentOffset, fromLine, internalDate: parseFromLineDate(fromLine), messageId: '', inMessageId: false,
-      bodyOffset: -1, body: [], bodyBytes: 0, quoted: 0, bareLf: 0,
+      bodyOffset: -1, bodyBytes: 0, quoted: 0, bareLf: 0,
     };
   }
 
@@ -171,7 +171,7 @@ export class IndexScanner {
     // The separator line was counted as a line of this message; it is not one.
     const bareLf = m.bareLf - (separator ? 1 : 0);
     const bodyLength = m.bodyOffset < 0 ? 0 : Math.max(0, Math.min(BODY_PREFIX, end - m.bodyOffset));
-    const body = Buffer.concat(m.body).subarray(0, bodyLength);
+    const body = this.#body.subarray(0, Math.min(bodyLength, m.bodyBytes));
     done.push({
       offset: m.offset,
       length: end - m.offset,
@@ -192,7 +192,7 @@ export class IndexScanner {
     const m = this.#current;
     if (!m) return null;
     const known = m.bodyOffset >= 0 && m.bodyBytes >= BODY_PREFIX;
-    const fingerprint = known ? computeFingerprint(m.fromLine, m.messageId.replace(/\s/g, ''), Buffer.concat(m.body)) : null;
+    const fingerprint = known ? computeFingerprint(m.fromLine, m.messageId.replace(/\s/g, ''), this.#body) : null;
     return { offset: m.offset, contentOffset: m.contentOffset, fingerprint };
   }
 
@@ -215,9 +215,9 @@ export class IndexScanner {
     if (!m || m.bodyOffset < 0 || m.bodyBytes >= BODY_PREFIX) return;
     const from = m.bodyOffset + m.bodyBytes - base;
     if (from < 0 || from >= chunk.length) return;
-    const piece = Buffer.from(chunk.subarray(from, from + BODY_PREFIX - m.bodyBytes)); // copy: chunks are reused
-    m.body.push(piece);
-    m.bodyBytes += piece.length;
+    // Copied into the one buffer the open message uses (chunks are reused;
+    // a copy per message would be 25 MB of garbage for 50,000 messages).
+    m.bodyBytes += chunk.copy(this.#body, m.bodyBytes, from, Math.min(chunk.length, from + BODY_PREFIX - m.bodyBytes));
   }
 }
 
