@@ -20,21 +20,23 @@
 // which state of the mbox the lines describe: its size and mtime and a hash
 // of its last 256 bytes. The format is in mbox-index-file.ts; version 1
 // files (no dates, no mod-sequences) are read and upgraded by a rescan that
-// keeps every UID and flag. Flag changes go to a journal next to the index
-// (flag-journal.ts), applied on every load and merged into the index
-// whenever it is written.
+// keeps every UID and flag. Flag changes, and new mail once indexed, go to a
+// journal next to the index (flag-journal.ts, persistIndex), applied on
+// every load and merged into the index whenever it is written: a STORE or
+// a delivery costs a line, not a rewrite of 3 MB.
 //
 // The mbox can change behind our back: deliveries append, and mutt or
 // procmail may rewrite it. Each load, under the dot-lock, compares:
 //  - same size, mtime and tail: the index is current (one stat, one 256-byte
 //    read, parsing the index file and the flag journal);
 //  - larger, with the old tail unchanged: new mail was appended; only the
-//    new bytes are scanned and get the next UIDs (mbox-index-reconcile.ts);
+//    new bytes are scanned and get the next UIDs (mbox-index-reconcile.ts),
+//    written to the journal;
 //  - anything else: the whole file is scanned again. A message keeps its UID
 //    and flags if its fingerprint matches an old entry, as long as UIDs
 //    still ascend in file order (mbox-index-reconcile.ts); the rest get
-//    new UIDs and a new mod-sequence, all above the old
-//    ones, so UIDVALIDITY stays and IMAP clients stay consistent. Only a
+//    new UIDs and a new mod-sequence, all above the old ones, so
+//    UIDVALIDITY stays and IMAP clients stay consistent. Only a
 //    missing or corrupt index starts a new UIDVALIDITY (see newUidValidity).
 // The mtime is checked on top of size and tail because a rewrite can keep
 // both (mutt marking one message read and another unread) while moving the

@@ -375,3 +375,27 @@ test('a full disk: flag changes and new mail are kept in memory, and written whe
   const index = await loadIndex(mbox);
   assert.deepEqual(index.messages.records().map((m) => [m.uid, m.flags]), [[1, ['\\Seen']], [2, ['\\Answered']], [3, []]]);
 });
+
+test('new mail seen by an open mailbox goes to the journal, not into a rewritten index; a fresh load agrees', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [1, 2]);
+  const box = await openMailbox(mbox);
+  try {
+    const indexBefore = await fs.stat(indexPathFor(mbox));
+    const arrived = next<MailboxChange>(box, 'changed');
+    await deliver(mbox, [3, 4]);
+    mailboxTouched(mbox);
+    assert.deepEqual((await arrived).appended, [3, 4]);
+    const uids = await box.append([{ content: contentOf('Subject: 5\r\n\r\nfive\r\n'), flags: ['\\Seen'], internalDate: DATE }]);
+    assert.deepEqual(uids, [5]);
+    const indexAfter = await fs.stat(indexPathFor(mbox));
+    assert.deepEqual([indexAfter.ino, indexAfter.mtimeMs], [indexBefore.ino, indexBefore.mtimeMs], 'the index file was not rewritten');
+    assert.match(await fs.readFile(flagJournalPathFor(mbox), 'utf8'), /\n\+ 3 .*\n\+ 4 .*\nmbox size=.*\n\+ 5 .* \\Seen\nmbox size=/);
+  } finally {
+    await box.close();
+  }
+  await dropIdleMailboxes();
+  const index = await loadIndex(mbox);
+  assert.deepEqual(index.messages.records().map((m) => [m.uid, m.flags]), [[1, []], [2, []], [3, []], [4, []], [5, ['\\Seen']]]);
+  assert.equal(index.mboxSize, (await fs.stat(mbox)).size);
+});
