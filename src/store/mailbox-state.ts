@@ -69,7 +69,9 @@ export class MailboxState {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       // No account directory yet (no mail ever arrived): an empty mailbox.
-      return new MailboxState(mboxPath, opts, emptyIndex(newUidValidity(mboxPath, opts.now ?? Date.now, null)));
+      const state = new MailboxState(mboxPath, opts, emptyIndex(newUidValidity(mboxPath, opts.now ?? Date.now, null)));
+      state.#markSynced();
+      return state;
     }
     return withMailboxLock(
       mboxPath,
@@ -301,6 +303,7 @@ export class MailboxState {
       if (this.handles.size > 0) return;
       this.#file?.retire();
       this.#file = null;
+      this.#synced = { size: -1, mtimeMs: undefined, ino: -1 }; // the next refresh reopens the file
     });
   }
 
@@ -355,7 +358,6 @@ export class MailboxState {
   #markSynced(): void {
     this.#synced = { size: this.#index.mboxSize, mtimeMs: this.#index.mboxMtimeMs, ino: this.#file?.ino ?? 0 };
   }
-
 
   // Brings the index up to date with the mbox (under the lock) and tells
   // the sessions. With publish false the caller tells them; with save
