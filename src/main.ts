@@ -22,6 +22,7 @@ import type { Logger } from './log.ts';
 import { Accounts } from './auth/accounts.ts';
 import { MboxAppender } from './store/mbox-append.ts';
 import { MemoryBudget } from './store/memory-budget.ts';
+import { dropIdleMailboxes } from './store/mailbox-registry.ts';
 import type { AppendIO } from './store/mbox-append.ts';
 import { startSmtpServer } from './smtp/server.ts';
 import type { SmtpServer } from './smtp/server.ts';
@@ -142,6 +143,7 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
     tls,
     close: async () => {
       await Promise.all([smtp.close(), pop3.close(), imap.close()]);
+      await dropIdleMailboxes(); // mailboxes kept in memory for a quick next login are let go
     },
   };
 }

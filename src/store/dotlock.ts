@@ -137,8 +137,12 @@ export async function withMailboxLock<T>(mboxPath: string, fn: () => Promise<T>,
   });
 }
 
-// A promise chain per key: each caller waits for the previous one to finish.
-async function withProcessMutex<T>(key: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` after every earlier caller with the same key in this process
+ * has finished: a promise chain per key. (Keys are lock paths here; other
+ * users prefix theirs, as folders.ts does.)
+ */
+export async function withProcessMutex<T>(key: string, fn: () => Promise<T>): Promise<T> {
   const previous = queueTails.get(key) ?? Promise.resolve();
   let release!: () => void;
   const done = new Promise<void>((resolve) => (release = resolve));

@@ -83,6 +83,8 @@ export async function runIntent(accountDir: string, lockedFolder: string, makeIn
   await locked(folderPath(accountDir, lockedFolder), hooks, async () => {
     intent = await makeIntent();
     await writeFileAtomic(intentPath(accountDir), JSON.stringify(intent), { mode: 0o600 });
+    // From here on, sessions on the folder change nothing (they wait for this lock, then find it gone).
+    if (intent.op === 'delete' || !intent.inbox) await mailboxGone(folderPath(accountDir, lockedFolder), true);
     await hooks.afterStep?.('intent');
     await steps(accountDir, intent, hooks);
   });
@@ -120,12 +122,17 @@ async function steps(accountDir: string, intent: Intent, hooks: FolderHooks): Pr
   const to = folderPath(accountDir, intent.to);
   const fromSides = sidecars(from);
   const toSides = sidecars(to);
-  for (let i = 0; i < fromSides.length; i++) {
-    await renameIfPresent(fromSides[i], toSides[i], true);
-    await step(`sidecar ${path.basename(fromSides[i])}`);
+  // Once INBOX's mail has moved, the files at its name are the new INBOX's:
+  // a second run must not move those.
+  const mailMoved = intent.inbox !== null && (await exists(to));
+  if (!mailMoved) {
+    for (let i = 0; i < fromSides.length; i++) {
+      await renameIfPresent(fromSides[i], toSides[i], true);
+      await step(`sidecar ${path.basename(fromSides[i])}`);
+    }
+    await renameIfPresent(from, to, false);
+    await step('mbox');
   }
-  await renameIfPresent(from, to, false);
-  await step('mbox');
   if (!intent.inbox) {
     await renameIfPresent(from + SUBFOLDER_SUFFIX, to + SUBFOLDER_SUFFIX, false);
     await step('subfolders');

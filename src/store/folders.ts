@@ -20,6 +20,7 @@ import { lstat, mkdir, open, readdir, unlink } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
 import * as path from 'node:path';
 import { isDiskFull } from './disk-full.ts';
+import { withProcessMutex } from './dotlock.ts';
 import { exists, recoverFolders, runIntent, sidecars } from './folder-changes.ts';
 import type { FolderHooks } from './folder-changes.ts';
 import { collisionKey, componentOfEntry, DELIMITER, folderPath, isInbox, splitName, SUBFOLDER_SUFFIX } from './folder-names.ts';
@@ -51,26 +52,16 @@ const DEFAULT_FOLDERS = ['Sent', 'Drafts', 'Trash', 'Junk', 'Archive'];
 
 // ---- One operation at a time per account ----
 
-const accountQueues = new Map<string, Promise<void>>();
-
 async function withAccount<T>(accountDir: string, hooks: FolderHooks, fn: () => Promise<T>): Promise<T> {
-  const key = path.resolve(accountDir);
-  const previous = accountQueues.get(key) ?? Promise.resolve();
-  let release!: () => void;
-  const done = new Promise<void>((resolve) => (release = resolve));
-  const tail = previous.then(() => done);
-  accountQueues.set(key, tail);
-  await previous;
-  try {
-    await recoverFolders(accountDir, hooks);
-    return await fn();
-  } catch (err) {
-    if (isDiskFull(err) && !(err instanceof NotEnoughSpaceError)) throw new NotEnoughSpaceError('not enough disk space for this folder operation', err as NodeJS.ErrnoException);
-    throw err;
-  } finally {
-    release();
-    if (accountQueues.get(key) === tail) accountQueues.delete(key);
-  }
+  return withProcessMutex(`folders:${path.resolve(accountDir)}`, async () => {
+    try {
+      await recoverFolders(accountDir, hooks);
+      return await fn();
+    } catch (err) {
+      if (isDiskFull(err) && !(err instanceof NotEnoughSpaceError)) throw new NotEnoughSpaceError('not enough disk space for this folder operation', err as NodeJS.ErrnoException);
+      throw err;
+    }
+  });
 }
 
 // ---- LIST ----

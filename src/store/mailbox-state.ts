@@ -19,116 +19,23 @@
 //    the file; the old one stays open until its last reader is done).
 
 import { statSync } from 'node:fs';
-import { truncate } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
-import { appendFlagJournal, flagJournalPathFor, formatEntries } from './flag-journal.ts';
+import { appendFlagJournal, formatEntries, isJournalSmall, journalSize } from './flag-journal.ts';
 import type { FlagEntry } from './flag-journal.ts';
 import { appendBatchLocked } from './mbox-append.ts';
 import { expungeLocked } from './mbox-expunge.ts';
-import { emptyIndex, newUidValidity, openMbox, saveIndex, updateIndexLocked } from './mbox-index.ts';
-import type { IndexUpdateOptions, IndexWriter, MailboxIndex } from './mbox-index.ts';
+import { emptyIndex, newUidValidity, openMbox, persistIndex, updateIndexLocked } from './mbox-index.ts';
+import type { IndexUpdate, IndexUpdateOptions, MailboxIndex } from './mbox-index.ts';
 import { LineEndNormalizer } from './line-ends.ts';
 import type { MessageRecord } from './message-table.ts';
 import { MessageChangedError, readMessage } from './message-reader.ts';
+import { diffUids, OpenFile } from './mailbox-files.ts';
+import { POLL_MS } from './mailbox-types.ts';
+import type { AppendItem, FlagChange, FlagsEvent, Listener, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
 import { MessageExpungedError, NoSuchFolderError } from './store-errors.ts';
-
-/** The UIDs of a mailbox at one moment, in order: message n is uids[n - 1]. Never changes. */
-export interface Snapshot {
-  readonly uids: Uint32Array;
-  /** Goes up by one with each change of the message list. */
-  readonly version: number;
-}
-
-/** A session's handle, as the state sees it: something events are emitted on. */
-export interface Listener {
-  emit(event: string, payload: unknown): boolean;
-}
-
-/** Event `changed`: messages arrived and/or left (one step from version - 1 to version). */
-export interface MailboxChange {
-  version: number;
-  /** UIDs no longer in the mailbox, ascending. */
-  expunged: readonly number[];
-  /** UIDs new in the mailbox, ascending (all above the old ones). */
-  appended: readonly number[];
-  /** The handle whose call made the change; null for a delivery or another program. */
-  origin: Listener | null;
-}
-
-/** One message's flags after a change. */
-export interface FlagChange {
-  uid: number;
-  flags: readonly string[];
-  modseq: number;
-}
-
-/** Event `flags`. */
-export interface FlagsEvent {
-  changes: readonly FlagChange[];
-  origin: Listener | null;
-}
-
-/** One message for append(). */
-export interface AppendItem {
-  /** The message, CRLF or LF line ends (stored as LF). Must not wait on the network: the lock is held. */
-  content: () => AsyncIterable<Buffer>;
-  flags: readonly string[];
-  /** IMAP internal date (RFC 3501 6.3.11); kept to the second, in the From line. */
-  internalDate: Date;
-}
-
-/** What STATUS (RFC 3501 6.3.10) and SELECT report. */
-export interface MailboxStatus {
-  messages: number;
-  recent: number;
-  unseen: number;
-  uidNext: number;
-  uidValidity: number;
-  highestModseq: number;
-}
-
-export interface MailboxOptions {
-  lockTimeoutMs?: number;
-  /** Clock in milliseconds (Date.now), for a new UIDVALIDITY. */
-  now?: () => number;
-  /** For tests: how the index file is written (mbox-index.ts). */
-  writeIndex?: IndexWriter;
-}
-
-/** How often IDLE sessions' mailboxes are checked for changes by other programs. */
-export const POLL_MS = 1000;
-// The journal is merged into the index once it passes this share of it.
-const MERGE_FIXED_BYTES = 16 * 1024;
-const MERGE_BYTES_PER_MESSAGE = 16;
-
-// The mbox file opened under a lock; closed when replaced and no read uses it.
-class OpenFile {
-  readonly handle: FileHandle;
-  readonly ino: number;
-  users = 0;
-  retired = false;
-  closed = false;
-  constructor(handle: FileHandle, ino: number) {
-    this.handle = handle;
-    this.ino = ino;
-  }
-  retire(): void {
-    this.retired = true;
-    this.#closeIfDone();
-  }
-  release(): void {
-    this.users--;
-    this.#closeIfDone();
-  }
-  #closeIfDone(): void {
-    if (!this.retired || this.users > 0 || this.closed) return;
-    this.closed = true;
-    void this.handle.close().catch(() => {});
-  }
-}
 
 export class MailboxState {
   readonly path: string;
@@ -162,7 +69,9 @@ export class MailboxState {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       // No account directory yet (no mail ever arrived): an empty mailbox.
-      return new MailboxState(mboxPath, opts, emptyIndex(newUidValidity(mboxPath, opts.now ?? Date.now, null)));
+      const state = new MailboxState(mboxPath, opts, emptyIndex(newUidValidity(mboxPath, opts.now ?? Date.now, null)));
+      state.#markSynced();
+      return state;
     }
     return withMailboxLock(
       mboxPath,
@@ -170,6 +79,7 @@ export class MailboxState {
         const { index, ino } = await updateIndexLocked(mboxPath, opts);
         const state = new MailboxState(mboxPath, opts, index);
         await state.#openFile(ino);
+        state.#journalBytes = journalSize(mboxPath);
         state.#markSynced();
         return state;
       },
@@ -274,6 +184,8 @@ export class MailboxState {
   }
 
   async append(items: readonly AppendItem[], origin: Listener | null): Promise<number[]> {
+    if (path.basename(this.path) === 'INBOX') await mkdir(path.dirname(this.path), { recursive: true, mode: 0o700 });
+    else if (statIno(this.path) === 0) throw new NoSuchFolderError('no such folder'); // (checked again under the lock)
     const uids = await this.#enqueue(() =>
       this.#locked(async () => {
         this.#checkNotGone();
@@ -284,8 +196,12 @@ export class MailboxState {
           date: item.internalDate,
           content: () => lfContent(item.content),
         }));
+        const rowsBefore = table.length;
+        // APPEND to a folder that does not exist is refused (RFC 3501 6.3.11
+        // TRYCREATE); only INBOX is made on the way, as a delivery makes it.
+        if (statIno(this.path) === 0 && path.basename(this.path) !== 'INBOX') throw new NoSuchFolderError('no such folder');
         const results = await appendBatchLocked(this.path, requests, { allOrNothing: true });
-        await this.#sync({ publish: false, save: false }); // indexes the new messages (and anything else new)
+        const change = await this.#sync({ publish: false, save: false }); // indexes the new messages (and anything else new)
         const index = this.#index;
         const added = results.map((result, i) => {
           const k = findByOffset(index, (result as { offset: number }).offset);
@@ -293,7 +209,7 @@ export class MailboxState {
           if (flagIds[i] !== 0) index.messages.setFlagsAt(k, flagIds[i], index.messages.modseqAt(k));
           return index.messages.uidAt(k);
         });
-        await this.#save();
+        await this.#persist(change === 'extended' && index.messages === table ? rowsBefore : null);
         return added;
       }),
     );
@@ -309,7 +225,7 @@ export class MailboxState {
         const result = await expungeLocked(this.path, this.#index, new Set(uids), this.#opts);
         if (result.removed.length === 0) return [];
         this.#index = result.index;
-        this.#journalBytes = 0;
+        this.#journalBytes = journalSize(this.path);
         this.#unsavedFlags = false;
         await this.#openFile(statIno(this.path)); // the expunge renamed a new file into place
         return result.removed;
@@ -327,16 +243,19 @@ export class MailboxState {
    * what happened.
    */
   read(uid: number, expected?: MessageRecord): AsyncIterable<Buffer> {
-    const k = this.#index.messages.find(uid);
-    const record = k < 0 ? undefined : (expected ?? this.#index.messages.record(k));
+    const table = this.#index.messages;
+    const k = table.find(uid);
+    const location = k < 0 ? null : { offset: table.offsetAt(k), length: table.lengthAt(k), contentOffset: table.contentOffsetAt(k), size: table.sizeAt(k), fingerprint: table.fingerprintAt(k) };
+    const moved = location !== null && expected !== undefined && (expected.offset !== location.offset || expected.length !== location.length || expected.size !== location.size);
     const file = this.#file;
     const state = this;
     return (async function* () {
-      if (!record) throw new MessageExpungedError(`message UID ${uid} has been expunged`);
+      if (!location) throw new MessageExpungedError(`message UID ${uid} has been expunged`);
+      if (moved) throw new MessageChangedError(`the mailbox changed: message UID ${uid} is not what the caller saw`);
       if (!file || file.closed) throw new MessageChangedError('the mailbox changed: its file was replaced');
       file.users++;
       try {
-        yield* readMessage(file.handle, record);
+        yield* readMessage(file.handle, location);
       } catch (err) {
         if (err instanceof MessageChangedError) void state.refresh(true).catch(() => {});
         throw err;
@@ -372,6 +291,20 @@ export class MailboxState {
   markReplaced(): Promise<void> {
     this.#reloadFromDisk = true;
     return this.refresh();
+  }
+
+  /**
+   * Nobody has it open (the registry keeps it a while): the file is closed,
+   * so an idle mailbox holds no descriptor; the next refresh reopens it
+   * under the lock.
+   */
+  suspend(): Promise<void> {
+    return this.#enqueue(async () => {
+      if (this.handles.size > 0) return;
+      this.#file?.retire();
+      this.#file = null;
+      this.#synced = { size: -1, mtimeMs: undefined, ino: -1 }; // the next refresh reopens the file
+    });
   }
 
   /** After the last handle closed: flags kept only in memory are written if possible, the file closed. */
@@ -426,22 +359,19 @@ export class MailboxState {
     this.#synced = { size: this.#index.mboxSize, mtimeMs: this.#index.mboxMtimeMs, ino: this.#file?.ino ?? 0 };
   }
 
-
   // Brings the index up to date with the mbox (under the lock) and tells
   // the sessions. With publish false the caller tells them; with save
   // false the caller saves the index (it changes it further first).
-  async #sync({ publish = true, save = true } = {}): Promise<void> {
+  async #sync({ publish = true, save = true } = {}): Promise<IndexUpdate['change']> {
     const fromDisk = this.#reloadFromDisk;
     this.#reloadFromDisk = false;
     const options: IndexUpdateOptions = { ...this.#opts, save };
     const update = await updateIndexLocked(this.path, options, fromDisk ? null : this.#index);
     this.#index = update.index;
-    if (update.change !== 'same' && save) {
-      this.#journalBytes = 0; // updateIndexLocked saved the index and emptied the journal
-      this.#unsavedFlags = false;
-    }
     await this.#openFile(update.ino);
+    this.#journalBytes = journalSize(this.path);
     if (publish) this.#publish(null);
+    return update.change;
   }
 
   async #openFile(ino: number): Promise<void> {
@@ -453,27 +383,30 @@ export class MailboxState {
   }
 
   async #appendJournal(text: string): Promise<void> {
-    const index = this.#index;
     try {
-      this.#journalBytes = await appendFlagJournal(this.path, index.uidValidity, this.#journalBytes, text);
+      this.#journalBytes = await (this.#opts.appendJournal ?? appendFlagJournal)(this.path, this.#index.uidValidity, text);
     } catch (err) {
       if (!isDiskFull(err)) throw err;
       // Kept in memory, written with the index when there is room (dispose, the next save).
-      await truncateQuietly(flagJournalPathFor(this.path), this.#journalBytes);
       this.#unsavedFlags = true;
     }
   }
 
   async #mergeJournalIfLarge(): Promise<void> {
-    const limit = MERGE_FIXED_BYTES + MERGE_BYTES_PER_MESSAGE * this.#index.messages.length;
-    if (this.#journalBytes > limit || this.#unsavedFlags) await this.#save();
+    if (!isJournalSmall(this.#journalBytes, this.#index.messages.length) || this.#unsavedFlags) await this.#save();
   }
 
   async #save(): Promise<void> {
-    if (await saveIndex(this.path, this.#index, this.#opts.writeIndex)) {
-      this.#journalBytes = 0;
-      this.#unsavedFlags = false;
+    await this.#persist(null);
+  }
+
+  // Writes the index (or, for new rows from `appendedFrom` on, the journal).
+  async #persist(appendedFrom: number | null): Promise<void> {
+    const whole = appendedFrom === null || this.#unsavedFlags;
+    if (await persistIndex(this.path, this.#index, this.#opts, whole ? null : appendedFrom)) {
+      if (whole) this.#unsavedFlags = false;
     }
+    this.#journalBytes = journalSize(this.path);
   }
 
   // Compares the snapshot with the table and, if the message list changed,
@@ -492,31 +425,6 @@ export class MailboxState {
   #emit(event: string, payload: unknown): void {
     for (const handle of this.handles) handle.emit(event, payload);
   }
-}
-
-/** What left and what arrived between two ascending UID lists. */
-export function diffUids(before: Uint32Array, after: Uint32Array): { expunged: number[]; appended: number[] } {
-  // The usual case: the same messages and some new ones at the end.
-  if (after.length >= before.length && (before.length === 0 || after[before.length - 1] === before[before.length - 1]) && sameStart(before, after)) {
-    return { expunged: [], appended: Array.from(after.subarray(before.length)) };
-  }
-  const expunged: number[] = [];
-  const appended: number[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < before.length || j < after.length) {
-    if (j >= after.length || (i < before.length && before[i] < after[j])) expunged.push(before[i++]);
-    else if (i >= before.length || after[j] < before[i]) appended.push(after[j++]);
-    else [i, j] = [i + 1, j + 1];
-  }
-  return { expunged, appended };
-}
-
-// Same memory, or the same UIDs: cheap when the table only grew in place.
-function sameStart(before: Uint32Array, after: Uint32Array): boolean {
-  if (before.buffer === after.buffer && before.byteOffset === after.byteOffset) return true;
-  for (let k = 0; k < before.length; k++) if (before[k] !== after[k]) return false;
-  return true;
 }
 
 function findByOffset(index: MailboxIndex, offset: number): number {
@@ -544,6 +452,3 @@ function statIno(file: string): number {
   }
 }
 
-async function truncateQuietly(file: string, size: number): Promise<void> {
-  await truncate(file, size).catch(() => {});
-}

@@ -19,12 +19,14 @@
 
 import { EventEmitter } from 'node:events';
 import { attach, detach } from './mailbox-registry.ts';
-import type { AppendItem, FlagChange, MailboxOptions, MailboxState, MailboxStatus, Snapshot } from './mailbox-state.ts';
+import type { MailboxState } from './mailbox-state.ts';
+import type { AppendItem, FlagChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
 import type { MessageRecord } from './message-table.ts';
 import { NoSuchFolderError } from './store-errors.ts';
 
-export type { AppendItem, FlagChange, FlagsEvent, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-state.ts';
-export { POLL_MS } from './mailbox-state.ts';
+export type { AppendItem, FlagChange, FlagsEvent, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
+export { POLL_MS } from './mailbox-types.ts';
+export { diffUids } from './mailbox-files.ts';
 export type { MessageRecord } from './message-table.ts';
 export { MessageChangedError } from './message-reader.ts';
 export { MessageExpungedError } from './store-errors.ts';

@@ -22,6 +22,9 @@
 //    starts, and the next holder of the lock cuts a torn batch off.
 //  - A request is resolved only after the fsync covering its bytes.
 //  - At most one batch per file is in flight (one writer per path).
+// appendBatchLocked is one batch on its own, for a caller that holds the
+// lock already: IMAP APPEND and COPY (mailbox-state.ts), which must index
+// the new messages under that same lock to hand out their UIDs.
 
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';

@@ -40,6 +40,12 @@ export function extendIndex(index: MailboxIndex, scanned: readonly ScannedMessag
  * table shares the old one's flag pool.
  */
 export function assignUids(scanned: readonly ScannedMessage[], old: MailboxIndex | null, modseq: number, fallbackDate: number): MessageTable {
+  if (!old) {
+    // A first build: every message new, UIDs from 1 (no old entries to look through).
+    const fresh = new MessageTable(undefined, scanned.length);
+    scanned.forEach((m, k) => fresh.push({ ...m, uid: k + 1, internalDate: m.internalDate ?? fallbackDate, modseq, flagId: 0 }));
+    return fresh;
+  }
   const table = old?.messages;
   const byFingerprint = new Map<string, number[]>(); // old rows per fingerprint, in order
   for (let k = 0; table && k < table.length; k++) {

@@ -38,13 +38,17 @@ export interface ScannedMessage {
  * its identity, and identical copies of one message share a fingerprint.
  */
 export function computeFingerprint(fromLine: string, messageId: string, bodyStart: Buffer): string {
-  const text = Buffer.from(`${fromLine}\0${messageId}\0`);
-  return hash('sha1', Buffer.concat([text, bodyStart.subarray(0, BODY_PREFIX)]), 'hex').slice(0, 16);
+  const text = `${fromLine}\0${messageId}\0`;
+  const body = bodyStart.subarray(0, BODY_PREFIX);
+  const input = Buffer.allocUnsafe(Buffer.byteLength(text) + body.length); // one buffer, no concat: this runs per message
+  body.copy(input, input.write(text));
+  return hash('sha1', input, 'hex').slice(0, 16);
 }
 
 const LF = 0x0a;
 const CR = 0x0d;
 const GT = 0x3e;
+const F = 0x46;
 const FROM_ = Buffer.from('From ');
 const MESSAGE_ID = Buffer.from('message-id:');
 const BODY_PREFIX = 512;
@@ -60,8 +64,7 @@ interface Open {
   messageId: string;
   inMessageId: boolean; // is the header field being read Message-ID (for folded lines)?
   bodyOffset: number; // -1 while in the header
-  body: Buffer[]; // the body's first bytes (and maybe some beyond its end)
-  bodyBytes: number;
+  bodyBytes: number; // of the body's first bytes (maybe some beyond its end) in the scanner's #body
   quoted: number; // lines matching /^>+From /: each loses one ">" when read
   bareLf: number; // LFs without a CR before them: each gains one on the wire
 }
@@ -78,6 +81,7 @@ export class IndexScanner {
   #previousLineEmpty = false;
   #lastByte = LF; // the byte before #position
   readonly #head = Buffer.allocUnsafe(HEAD_MAX); // start of a line cut by a chunk end
+  readonly #body = Buffer.allocUnsafe(BODY_PREFIX); // the open message's first body bytes
   #headLength = 0;
   #current: Open | null = null;
 
@@ -93,6 +97,17 @@ export class IndexScanner {
     this.#takeBody(chunk, base);
     for (let i = 0; i < chunk.length; ) {
       const nl = chunk.indexOf(LF, i);
+      // The hot path, most lines of a big mailbox: a whole, non-empty line
+      // of a body whose first 512 bytes are kept already. Only its first
+      // byte (a From line? a quoted one?) and whether a CR ends it matter.
+      const m = this.#current;
+      if (nl > i && m !== null && m.bodyBytes >= BODY_PREFIX && this.#headLength === 0 && chunk[i] !== F && chunk[i] !== GT) {
+        if (chunk[nl - 1] !== CR) m.bareLf++;
+        this.#previousLineEmpty = false;
+        this.#lineStart = base + nl + 1;
+        i = nl + 1;
+        continue;
+      }
       const end = nl === -1 ? chunk.length : nl;
       if (nl === -1 || this.#lineStart < base + i) this.#keepHead(chunk, i, end);
       if (nl === -1) break;
@@ -145,7 +160,7 @@ export class IndexScanner {
     const fromLine = buffer.toString('utf8', start, Math.min(end, start + HEAD_MAX));
     this.#current = {
       offset: this.#lineStart, contentOffset, fromLine, internalDate: parseFromLineDate(fromLine), messageId: '', inMessageId: false,
-      bodyOffset: -1, body: [], bodyBytes: 0, quoted: 0, bareLf: 0,
+      bodyOffset: -1, bodyBytes: 0, quoted: 0, bareLf: 0,
     };
   }
 
@@ -156,7 +171,7 @@ export class IndexScanner {
     // The separator line was counted as a line of this message; it is not one.
     const bareLf = m.bareLf - (separator ? 1 : 0);
     const bodyLength = m.bodyOffset < 0 ? 0 : Math.max(0, Math.min(BODY_PREFIX, end - m.bodyOffset));
-    const body = Buffer.concat(m.body).subarray(0, bodyLength);
+    const body = this.#body.subarray(0, Math.min(bodyLength, m.bodyBytes));
     done.push({
       offset: m.offset,
       length: end - m.offset,
@@ -177,7 +192,7 @@ export class IndexScanner {
     const m = this.#current;
     if (!m) return null;
     const known = m.bodyOffset >= 0 && m.bodyBytes >= BODY_PREFIX;
-    const fingerprint = known ? computeFingerprint(m.fromLine, m.messageId.replace(/\s/g, ''), Buffer.concat(m.body)) : null;
+    const fingerprint = known ? computeFingerprint(m.fromLine, m.messageId.replace(/\s/g, ''), this.#body) : null;
     return { offset: m.offset, contentOffset: m.contentOffset, fingerprint };
   }
 
@@ -200,9 +215,9 @@ export class IndexScanner {
     if (!m || m.bodyOffset < 0 || m.bodyBytes >= BODY_PREFIX) return;
     const from = m.bodyOffset + m.bodyBytes - base;
     if (from < 0 || from >= chunk.length) return;
-    const piece = Buffer.from(chunk.subarray(from, from + BODY_PREFIX - m.bodyBytes)); // copy: chunks are reused
-    m.body.push(piece);
-    m.bodyBytes += piece.length;
+    // Copied into the one buffer the open message uses (chunks are reused;
+    // a copy per message would be 25 MB of garbage for 50,000 messages).
+    m.bodyBytes += chunk.copy(this.#body, m.bodyBytes, from, Math.min(chunk.length, from + BODY_PREFIX - m.bodyBytes));
   }
 }
 
@@ -226,7 +241,9 @@ function headerLine(m: Open, buffer: Buffer, start: number, end: number, next: n
 }
 
 function startsWith(buffer: Buffer, start: number, end: number, prefix: Buffer): boolean {
-  return end - start >= prefix.length && buffer[start] === prefix[0] && buffer.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
+  if (end - start < prefix.length) return false;
+  for (let k = 0; k < prefix.length; k++) if (buffer[start + k] !== prefix[k]) return false; // 5 bytes: cheaper than a native compare
+  return true;
 }
 
 function startsWithIgnoringCase(buffer: Buffer, start: number, end: number, lowerPrefix: Buffer): boolean {
@@ -245,17 +262,22 @@ function isQuotedFrom(buffer: Buffer, start: number, end: number): boolean {
   return startsWith(buffer, k, end, FROM_);
 }
 
-/** Scans the mbox from `start` (a line start) to its end, in large reads. */
+/**
+ * Scans the mbox from `start` (a line start) to its end, in large reads;
+ * the next read runs while a chunk is scanned.
+ */
 export async function scanForIndex(handle: FileHandle, start: number): Promise<{ messages: ScannedMessage[]; end: number }> {
   const scanner = new IndexScanner(start);
   const messages: ScannedMessage[] = [];
-  const buffer = Buffer.allocUnsafe(READ_CHUNK);
+  const buffers = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
   let position = start;
-  for (;;) {
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+  let reading = handle.read(buffers[0], 0, READ_CHUNK, position);
+  for (let turn = 0; ; turn ^= 1) {
+    const { bytesRead } = await reading;
     if (bytesRead === 0) break;
     position += bytesRead;
-    for (const m of scanner.push(buffer.subarray(0, bytesRead))) messages.push(m);
+    reading = handle.read(buffers[turn ^ 1], 0, READ_CHUNK, position);
+    for (const m of scanner.push(buffers[turn].subarray(0, bytesRead))) messages.push(m);
   }
   for (const m of scanner.end()) messages.push(m);
   return { messages, end: position };

@@ -20,21 +20,23 @@
 // which state of the mbox the lines describe: its size and mtime and a hash
 // of its last 256 bytes. The format is in mbox-index-file.ts; version 1
 // files (no dates, no mod-sequences) are read and upgraded by a rescan that
-// keeps every UID and flag. Flag changes go to a journal next to the index
-// (flag-journal.ts), applied on every load and merged into the index
-// whenever it is written.
+// keeps every UID and flag. Flag changes, and new mail once indexed, go to a
+// journal next to the index (flag-journal.ts, persistIndex), applied on
+// every load and merged into the index whenever it is written: a STORE or
+// a delivery costs a line, not a rewrite of 3 MB.
 //
 // The mbox can change behind our back: deliveries append, and mutt or
 // procmail may rewrite it. Each load, under the dot-lock, compares:
 //  - same size, mtime and tail: the index is current (one stat, one 256-byte
 //    read, parsing the index file and the flag journal);
 //  - larger, with the old tail unchanged: new mail was appended; only the
-//    new bytes are scanned and get the next UIDs (mbox-index-reconcile.ts);
+//    new bytes are scanned and get the next UIDs (mbox-index-reconcile.ts),
+//    written to the journal;
 //  - anything else: the whole file is scanned again. A message keeps its UID
 //    and flags if its fingerprint matches an old entry, as long as UIDs
 //    still ascend in file order (mbox-index-reconcile.ts); the rest get
-//    new UIDs and a new mod-sequence, all above the old
-//    ones, so UIDVALIDITY stays and IMAP clients stay consistent. Only a
+//    new UIDs and a new mod-sequence, all above the old ones, so
+//    UIDVALIDITY stays and IMAP clients stay consistent. Only a
 //    missing or corrupt index starts a new UIDVALIDITY (see newUidValidity).
 // The mtime is checked on top of size and tail because a rewrite can keep
 // both (mutt marking one message read and another unread) while moving the
@@ -70,13 +72,12 @@ import * as path from 'node:path';
 import { recoverTornAppend } from './append-journal.ts';
 import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
-import { applyFlagJournal, resetFlagJournal } from './flag-journal.ts';
+import { appendFlagJournal, applyFlagJournal, formatAppended, isJournalSmall, journalSize, resetFlagJournal } from './flag-journal.ts';
 import { formatIndex, parseIndex } from './mbox-index-file.ts';
 import { assignUids, extendIndex } from './mbox-index-reconcile.ts';
 import { scanForIndex } from './mbox-index-scan.ts';
 import type { ScannedMessage } from './mbox-index-scan.ts';
 import { MessageTable } from './message-table.ts';
-import type { MessageRecord } from './message-table.ts';
 import { writeFileAtomic } from './safeio.ts';
 
 export { computeFingerprint } from './mbox-index-scan.ts';
@@ -84,8 +85,7 @@ export { assignUids };
 export { formatIndex, parseIndex };
 export type { ScannedMessage };
 
-/** One message of the index (the same as the shared mailbox hands out). */
-export type IndexedMessage = MessageRecord;
+export type { IndexedMessage } from './message-table.ts';
 
 export interface MailboxIndex {
   /** RFC 3501 2.3.1.1: seconds since the epoch when the index was first built. */
@@ -107,15 +107,23 @@ export interface MailboxIndex {
 }
 
 /** Writes the index file's text; tests pass one that fails as a full disk does. */
-export type IndexWriter = (indexPath: string, text: string) => Promise<void>;
+export type IndexWriter = (indexPath: string, data: Buffer) => Promise<void>;
 
 /** The real IndexWriter: an atomic replace (safeio.ts), mode 0600. */
-export const writeIndexAtomically: IndexWriter = (indexPath, text) => writeFileAtomic(indexPath, text, { mode: 0o600 });
+export const writeIndexAtomically: IndexWriter = (indexPath, data) => writeFileAtomic(indexPath, data, { mode: 0o600 });
 
-export interface IndexUpdateOptions {
+/** Appends whole lines to the index journal (flag-journal.ts); tests pass one that fails as a full disk does. */
+export type JournalAppender = typeof appendFlagJournal;
+
+/** How the index and its journal are written (tests replace them). */
+export interface IndexWriters {
+  writeIndex?: IndexWriter;
+  appendJournal?: JournalAppender;
+}
+
+export interface IndexUpdateOptions extends IndexWriters {
   /** Clock in milliseconds (Date.now), for UIDVALIDITY. */
   now?: () => number;
-  writeIndex?: IndexWriter;
   /** The scan of the mbox (default scanForIndex); tests count its calls. */
   scan?: typeof scanForIndex;
   /** false: do not write a changed index; the caller changes it further and saves it. */
@@ -184,6 +192,26 @@ export async function saveIndex(mboxPath: string, index: MailboxIndex, writeInde
 }
 
 /**
+ * Writes what changed in `index`. With `appendedFrom`, only rows from that
+ * one on are new (mail appended): while the journal is small they go there
+ * (flag-journal.ts), a few hundred bytes instead of the whole index.
+ * Anything else rewrites the index (saveIndex). Call it holding the lock.
+ */
+export async function persistIndex(mboxPath: string, index: MailboxIndex, writers: IndexWriters = {}, appendedFrom: number | null = null): Promise<boolean> {
+  // (An index kept in memory after a full disk is ahead of the file: the journal cannot describe it.)
+  if (appendedFrom !== null && !unsavedIndexes.has(path.resolve(mboxPath)) && isJournalSmall(journalSize(mboxPath), index.messages.length)) {
+    try {
+      await (writers.appendJournal ?? appendFlagJournal)(mboxPath, index.uidValidity, formatAppended(index, appendedFrom), true);
+      return true;
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+    }
+  }
+  return saveIndex(mboxPath, index, writers.writeIndex);
+}
+
+
+/**
  * loadIndex without taking the lock: for callers that already hold it (the
  * expunge, the shared mailbox). Cuts off a torn tail first, and saves the
  * index if it had to be extended or rebuilt. `current` is an index this
@@ -229,6 +257,7 @@ export async function updateIndexLocked(mboxPath: string, opts: IndexUpdateOptio
     const fallbackDate = Math.floor(mtimeMs / 1000); // for a From line without a readable date
     let change: IndexUpdate['change'] = 'rebuilt';
     let index: MailboxIndex | null = null;
+    const rowsBefore = old?.messages.length ?? 0;
     if (old && !upgrade && size > old.mboxSize && (await tailHash(handle, old.mboxSize)) === old.tailHash) {
       const added = await scan(handle, old.mboxSize);
       if (extendIndex(old, added.messages, fallbackDate)) {
@@ -249,7 +278,7 @@ export async function updateIndexLocked(mboxPath: string, opts: IndexUpdateOptio
       };
     }
     index.mboxMtimeMs = mtimeMs;
-    await save(index);
+    if (opts.save !== false) await persistIndex(mboxPath, index, opts, change === 'extended' ? rowsBefore : null);
     return { index, change, ino };
   } finally {
     await handle.close();

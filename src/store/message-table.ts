@@ -27,14 +27,17 @@ export interface MessageRecord {
   contentOffset: number;
   /** Octets a client sees: mboxrd quoting undone, CRLF line ends (POP3 LIST, IMAP RFC822.SIZE). */
   size: number;
-  /** Identifies the message across rewrites of the file (mbox-index-scan.ts). */
-  fingerprint: string;
   /** IMAP internal date (RFC 3501 2.3.3), seconds since the epoch. */
   internalDate: number;
   /** RFC 7162 mod-sequence of the message's last change. */
   modseq: number;
   /** Canonical and frozen (flags.ts): share it, never change it. */
   flags: readonly string[];
+}
+
+/** A record with its fingerprint (mbox-index-scan.ts): what tests and tools compare. */
+export interface IndexedMessage extends MessageRecord {
+  fingerprint: string;
 }
 
 /** A row to add: a record with its flags as a FlagPool set number. */
@@ -174,6 +177,11 @@ export class MessageTable {
   fingerprintAt(k: number): string {
     return joinFingerprint(this.#fingerprintHigh[k], this.#fingerprintLow[k]);
   }
+  /** The fingerprint's two 32-bit halves into out[0] and out[1] (no string made). */
+  fingerprintHalves(k: number, out: Uint32Array): void {
+    out[0] = this.#fingerprintHigh[k];
+    out[1] = this.#fingerprintLow[k];
+  }
   internalDateAt(k: number): number {
     return this.#dates[k];
   }
@@ -195,7 +203,7 @@ export class MessageTable {
     this.#dates[k] = seconds;
   }
 
-  /** Row `k` as an object. */
+  /** Row `k` as an object (what FETCH needs; cheap: no strings are made). */
   record(k: number): MessageRecord {
     return {
       uid: this.#uids[k],
@@ -203,16 +211,15 @@ export class MessageTable {
       length: this.#lengths[k],
       contentOffset: this.#offsets[k] + this.#fromLines[k],
       size: this.#sizes[k],
-      fingerprint: this.fingerprintAt(k),
       internalDate: this.#dates[k],
       modseq: this.#modseqs[k],
       flags: this.flags.list(this.#flagIds[k]),
     };
   }
 
-  /** Every row as an object: for tests and small mailboxes, not for the hot paths. */
-  records(): MessageRecord[] {
-    return Array.from({ length: this.#count }, (_, k) => this.record(k));
+  /** Every row as an object with its fingerprint: for tests and tools, not for the hot paths. */
+  records(): IndexedMessage[] {
+    return Array.from({ length: this.#count }, (_, k) => ({ ...this.record(k), fingerprint: this.fingerprintAt(k) }));
   }
 
   #grow(capacity: number): void {

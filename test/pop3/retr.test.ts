@@ -293,3 +293,46 @@ test('an mbox cut short behind the session: RETR says -ERR [SYS/TEMP] and the se
   assert.equal((await client.command('NOOP')).ok, true, 'the session is still usable');
   assert.ok(server.logLines.some((line) => / stream-failed /.test(line)));
 });
+
+test('an mbox rewritten in place by another program, same size, messages shifted: RETR says -ERR, never other bytes', async (t) => {
+  const server = await serverFor(t);
+  await deliver(server, 'Subject: one\r\nMessage-ID: <one@example.org>\r\n\r\nfirst message\r\n');
+  await deliver(server, 'Subject: two\r\nMessage-ID: <two@example.org>\r\n\r\nsecond message\r\n');
+  const client = await login(server);
+  const mbox = server.mboxPath('jjordan');
+  const { readFile: read, writeFile: write, stat, utimes } = await import('node:fs/promises');
+  const before = await read(mbox);
+  const { mtime } = await stat(mbox);
+  // One byte more in message 1, one less in message 2: the file keeps its
+  // size (and here its mtime too), and message 2 starts one byte later.
+  const after = Buffer.from(before.toString('latin1').replace('Subject: one', 'Subject: one!').replace('second message', 'secondmessage'), 'latin1');
+  assert.equal(after.length, before.length);
+  await write(mbox, after);
+  await utimes(mbox, mtime, mtime);
+  for (const n of [1, 2]) {
+    const reply = await client.command(`RETR ${n}`);
+    assert.equal(reply.ok, false, `RETR ${n} must not send the shifted bytes`);
+    assert.match(reply.text, /^\[SYS\/TEMP\] /);
+  }
+  assert.equal((await client.command('NOOP')).ok, true, 'the session is still usable');
+});
+
+test('a message an IMAP session expunged after the POP3 login: RETR says -ERR', async (t) => {
+  const server = await serverFor(t);
+  await deliver(server, 'Subject: one\r\n\r\nfirst\r\n');
+  await deliver(server, 'Subject: two\r\n\r\nsecond\r\n');
+  const client = await login(server);
+  const { openMailbox } = await import('../../src/store/mailbox.ts');
+  const imap = await openMailbox(server.mboxPath('jjordan'));
+  try {
+    assert.deepEqual(await imap.expunge([1]), [1]);
+  } finally {
+    await imap.close();
+  }
+  const gone = await client.command('RETR 1');
+  assert.equal(gone.ok, false);
+  assert.match(gone.text, /No such message/);
+  const kept = await client.retr(2);
+  assert.equal(kept.ok, true);
+  assert.match(kept.bytes.toString(), /\r\n\r\nsecond\r\n$/);
+});

@@ -26,6 +26,8 @@ const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, w
 const diskFull: IndexWriter = async () => {
   throw enospc();
 };
+// A full disk takes no journal line either.
+const fullDisk = { writeIndex: diskFull, appendJournal: async (): Promise<number> => { throw enospc(); } };
 
 async function deliver(mbox: string, numbers: number[], appender = new MboxAppender()): Promise<void> {
   for (const i of numbers) {
@@ -54,13 +56,13 @@ test('an index that cannot be written is served from memory, and written once sp
   await deliver(mbox, [1, 2]);
   const first = await loadIndex(mbox);
   await deliver(mbox, [3, 4]);
-  const full = await loadIndex(mbox, { writeIndex: diskFull });
+  const full = await loadIndex(mbox, fullDisk);
   assert.deepEqual(uids(full), [1, 2, 3, 4]);
   assert.equal(full.uidValidity, first.uidValidity);
   assert.deepEqual(uids((await indexOnDisk(mbox))!), [1, 2], 'the file on disk is the old one');
   // Still full: the next load starts from the index in memory, so UIDs stay put.
   await deliver(mbox, [5]);
-  const still = await loadIndex(mbox, { writeIndex: diskFull });
+  const still = await loadIndex(mbox, fullDisk);
   assert.deepEqual(still.messages.records().slice(0, 4), full.messages.records());
   assert.deepEqual(uids(still), [1, 2, 3, 4, 5]);
   // Space is back: the very next load writes it, even with nothing new in the mbox.
@@ -74,8 +76,8 @@ test('a lost index rebuilt on a full disk keeps one UIDVALIDITY until it can be 
   await deliver(mbox, [1, 2]);
   await loadIndex(mbox);
   await fs.unlink(indexPathFor(mbox));
-  const rebuilt = await loadIndex(mbox, { writeIndex: diskFull, now: () => Date.UTC(2030, 0, 1) });
-  const again = await loadIndex(mbox, { writeIndex: diskFull, now: () => Date.UTC(2031, 0, 1) });
+  const rebuilt = await loadIndex(mbox, { ...fullDisk, now: () => Date.UTC(2030, 0, 1) });
+  const again = await loadIndex(mbox, { ...fullDisk, now: () => Date.UTC(2031, 0, 1) });
   assert.equal(again.uidValidity, rebuilt.uidValidity, 'a UIDL shown once still names the same message');
   assert.equal(await readOrNull(indexPathFor(mbox)), null);
   assert.equal((await loadIndex(mbox)).uidValidity, rebuilt.uidValidity);
@@ -123,7 +125,7 @@ test('an expunge whose index alone cannot be saved is done, and the index follow
   const mbox = freshMbox();
   await deliver(mbox, [1, 2, 3]);
   await loadIndex(mbox);
-  const result = await expungeMessages(mbox, new Set([1, 3]), { writeIndex: diskFull });
+  const result = await expungeMessages(mbox, new Set([1, 3]), fullDisk);
   assert.deepEqual(result.removed, [1, 3]);
   assert.deepEqual(uids((await indexOnDisk(mbox))!), [1, 2, 3], 'the old index is still on disk');
   const after = await loadIndex(mbox);

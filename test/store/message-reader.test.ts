@@ -1,0 +1,115 @@
+// Reading a message by the index's byte range (store/message-reader.ts):
+// the bytes, unquoted; and every way the file can stop matching the index
+// (shorter, shifted by a same-size rewrite, another message there, a large
+// message whose start changed) gives MessageChangedError before any byte.
+// Also the line-end normaliser APPEND uses (store/line-ends.ts).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { LineEndNormalizer } from '../../src/store/line-ends.ts';
+import { scanForIndex } from '../../src/store/mbox-index-scan.ts';
+import type { ScannedMessage } from '../../src/store/mbox-index-scan.ts';
+import { MessageChangedError, readMessage, WHOLE_CHECK_BYTES } from '../../src/store/message-reader.ts';
+import { scratchDir } from './helpers.ts';
+
+const dir = await scratchDir('message-reader');
+let counter = 0;
+
+const from = (who: string) => `From ${who}@example.org Mon Nov  2 03:05:51 2026\n`;
+const M1 = `${from('a')}Subject: one\nMessage-ID: <1@x>\n\n>From quoted\nbody one\n`;
+const M2 = `${from('b')}Subject: two\nMessage-ID: <2@x>\n\nbody two\n\n`; // its last line is empty
+const M3 = `${from('c')}Subject: three\n\nbody three, no final blank line\n`;
+
+async function file(content: string | Buffer): Promise<{ name: string; messages: ScannedMessage[] }> {
+  const name = path.join(dir, `mbox${counter++}`);
+  await fs.writeFile(name, content);
+  const handle = await fs.open(name, 'r');
+  try {
+    return { name, messages: (await scanForIndex(handle, 0)).messages };
+  } finally {
+    await handle.close();
+  }
+}
+
+async function read(name: string, m: ScannedMessage): Promise<string> {
+  const handle = await fs.open(name, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of readMessage(handle, m)) chunks.push(chunk);
+    return Buffer.concat(chunks).toString('latin1');
+  } finally {
+    await handle.close();
+  }
+}
+
+async function refused(name: string, m: ScannedMessage): Promise<void> {
+  const handle = await fs.open(name, 'r');
+  try {
+    const iterator = readMessage(handle, m)[Symbol.asyncIterator]();
+    await assert.rejects(iterator.next(), MessageChangedError);
+  } finally {
+    await handle.close();
+  }
+}
+
+test('reads each message unquoted, whatever follows it: a separator, no separator, the end', async () => {
+  const { name, messages } = await file(`${M1}\n${M2}\n${M3}`);
+  assert.equal(messages.length, 3);
+  assert.equal(await read(name, messages[0]), 'Subject: one\nMessage-ID: <1@x>\n\nFrom quoted\nbody one\n');
+  assert.equal(await read(name, messages[1]), 'Subject: two\nMessage-ID: <2@x>\n\nbody two\n\n');
+  assert.equal(await read(name, messages[2]), 'Subject: three\n\nbody three, no final blank line\n');
+  // Mail appended later after the last message does not make it "changed".
+  await fs.appendFile(name, `\n${M1}`);
+  assert.equal(await read(name, messages[2]), 'Subject: three\n\nbody three, no final blank line\n');
+  // Written by another program without a blank line before the next From line.
+  const tight = await file(`${M1}${M3}`);
+  assert.equal(await read(tight.name, tight.messages[0]), 'Subject: one\nMessage-ID: <1@x>\n\nFrom quoted\nbody one\n');
+});
+
+test('a same-size rewrite that shifts messages is caught, for every message', async () => {
+  const before = `${M1}\n${M2}\n${M3}`;
+  const { name, messages } = await file(before);
+  // One byte more in message 1, one less in message 3: same size, messages 2 and 3 move.
+  const after = before.replace('Subject: one', 'Subject: one!').replace('no final', 'nofinal');
+  assert.equal(after.length, before.length);
+  await fs.writeFile(name, after);
+  for (const m of messages) await refused(name, m);
+});
+
+test('shorter file, another message at the offset, and junk after the range are caught', async () => {
+  const { name, messages } = await file(`${M1}\n${M2}\n`);
+  await fs.truncate(name, messages[1].offset + 10);
+  await refused(name, messages[1]);
+  const swapped = await file(`${M1}\n${M2}\n`);
+  await fs.writeFile(swapped.name, `${M1.replace('body one', 'body uno')}\n${M2}\n`); // same length, other bytes
+  await refused(swapped.name, swapped.messages[0]);
+  const junk = await file(`${M1}\n${M2}\n`);
+  await fs.writeFile(junk.name, `${M1}Xjunk\n${M2}\n`);
+  await refused(junk.name, junk.messages[0]);
+});
+
+test('a large message is checked by its start (From line, fingerprint) and then streamed', async () => {
+  const body = 'line of a large message\n'.repeat(Math.ceil((2 * WHOLE_CHECK_BYTES) / 24));
+  const big = `${from('big')}Subject: big\nMessage-ID: <big@x>\n\n${body}`;
+  const { name, messages } = await file(`${M1}\n${big}\n${M3}`);
+  assert.ok(messages[1].length > WHOLE_CHECK_BYTES);
+  assert.equal(await read(name, messages[1]), big.slice(big.indexOf('\n') + 1));
+  // Its first body bytes changed, same size: the fingerprint differs.
+  await fs.writeFile(name, `${M1}\n${big.replace('line of a large', 'LINE of a large')}\n${M3}`);
+  await refused(name, messages[1]);
+  // Another From line inside what should be one message.
+  await fs.writeFile(name, `${M1}\n${big.replace('line of a large message\n', `\n${from('x')}`)}\n${M3}`);
+  await refused(name, messages[1]);
+});
+
+test('line ends: CRLF and lone CR become LF, also when split between chunks', () => {
+  const input = 'a\r\nb\rc\n\r\n\r';
+  const expected = 'a\nb\nc\n\n\n';
+  for (let cut = 0; cut <= input.length; cut++) {
+    const normalizer = new LineEndNormalizer();
+    const out = Buffer.concat([normalizer.push(Buffer.from(input.slice(0, cut))), normalizer.push(Buffer.from(input.slice(cut))), normalizer.end()]);
+    assert.equal(out.toString(), expected, `cut at ${cut}`);
+  }
+});
