@@ -21,13 +21,13 @@ import { EventEmitter } from 'node:events';
 import { attach, detach } from './mailbox-registry.ts';
 import type { MailboxState } from './mailbox-state.ts';
 import type { AppendItem, FlagChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
-import type { MessageRecord } from './message-table.ts';
+import type { MessageRecord, MessageRows } from './message-table.ts';
 import { NoSuchFolderError } from './store-errors.ts';
 
 export type { AppendItem, FlagChange, FlagsEvent, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
 export { POLL_MS } from './mailbox-types.ts';
 export { diffUids } from './mailbox-files.ts';
-export type { MessageRecord } from './message-table.ts';
+export type { MessageRecord, MessageRows } from './message-table.ts';
 export { MessageChangedError } from './message-reader.ts';
 export { MessageExpungedError } from './store-errors.ts';
 export { InvalidFlagError, SYSTEM_FLAGS } from './flags.ts';
@@ -89,6 +89,15 @@ export class Mailbox extends EventEmitter {
   /** The message with this UID, if it is still in the mailbox. */
   message(uid: number): MessageRecord | undefined {
     return this.#open.message(uid);
+  }
+
+  /**
+   * The index's columns, read-only, as they are now: for walking many
+   * messages without an object each. Valid until the next await (an
+   * expunge replaces the table); ask again after one.
+   */
+  rows(): MessageRows {
+    return this.#open.index.messages;
   }
 
   /** Counts for STATUS and SELECT: messages, recent, unseen, and the UID and mod-sequence figures. */
