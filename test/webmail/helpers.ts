@@ -11,6 +11,13 @@ import type { TestServer, TestServerOptions } from '../helpers/test-server.ts';
 import { sendMail } from '../helpers/smtp-client.ts';
 import type { ImapServerAddress } from '../../src/webmail/imap-client/connection.ts';
 import type { SubmissionServer } from '../../src/webmail/smtp-client.ts';
+import { mergeConfig } from '../../src/config.ts';
+import type { Config } from '../../src/config.ts';
+import { createLogger } from '../../src/log.ts';
+import { Webmail } from '../../src/webmail/app.ts';
+import { webmailSettings } from '../../src/webmail/settings.ts';
+import { startWebmailListener } from '../../src/webmail/server.ts';
+import { Browser } from './browser.ts';
 
 export async function mailServer(t: TestContext, options: TestServerOptions = {}): Promise<TestServer> {
   const server = await startTestServer({
@@ -93,4 +100,56 @@ export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = [];
   for await (const item of items) all.push(item);
   return all;
+}
+
+export interface TestWebmail {
+  port: number;
+  app: Webmail;
+  config: Config;
+  /** Move the webmail's clock (sessions, idle connections) forward. */
+  advance(ms: number): void;
+  browser(localAddress?: string): Browser;
+  /** A browser already logged in. */
+  loggedIn(username?: string, password?: string, localAddress?: string): Promise<Browser>;
+}
+
+/** The webmail in this process, pointed at `server`'s IMAP and submission ports, with a clock the test moves. */
+export async function startTestWebmail(t: TestContext, server: TestServer, webmail: Partial<Config['webmail']> = {}): Promise<TestWebmail> {
+  const config = mergeConfig(server.config, {
+    webmail: {
+      imapHost: '127.0.0.1',
+      imapPort: server.server.imap.ports.imaps,
+      submissionHost: '127.0.0.1',
+      submissionPort: server.server.smtp.ports.smtps,
+      ...webmail,
+    },
+  });
+  const settings = await webmailSettings(config);
+  let offset = 0;
+  const log = createLogger({ write: (line) => server.logLines.push(line) }, 'webmail');
+  const app = new Webmail({ config, settings, log, now: () => Date.now() + offset });
+  const listener = await startWebmailListener({
+    app,
+    credentials: server.server.tls,
+    host: '127.0.0.1',
+    port: 0,
+    limits: config.limits,
+    log,
+  });
+  t.after(() => listener.close());
+  const ca = await serverCa(server);
+  const browser = (localAddress?: string) => new Browser(listener.port, ca, localAddress);
+  return {
+    port: listener.port,
+    app,
+    config,
+    advance: (ms) => (offset += ms),
+    browser,
+    async loggedIn(username = 'jjordan', password = 'secret', localAddress?: string) {
+      const b = browser(localAddress);
+      const page = await b.logIn(username, password);
+      assert.equal(page.status, 303, page.text);
+      return b;
+    },
+  };
 }

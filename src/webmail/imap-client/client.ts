@@ -76,6 +76,12 @@ export class ImapClient {
   readonly connection: ImapConnection;
   /** The folder SELECTed now, or null. */
   private selected: string | null = null;
+  /**
+   * Each method runs alone (one browser may ask for a page, its HTML frame
+   * and an attachment at once): SELECT and the commands meant for that
+   * folder must not be split by another request's SELECT.
+   */
+  private lock: Promise<unknown> = Promise.resolve();
 
   constructor(connection: ImapConnection) {
     this.connection = connection;
@@ -87,6 +93,18 @@ export class ImapClient {
 
   private run(parts: CommandPart[], logAs?: string): Promise<CommandResult> {
     return this.connection.run(parts, logAs);
+  }
+
+  /** Run `work` when no other method of this client is running. */
+  private exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.lock.then(work);
+    this.lock = result.catch(() => {});
+    return result;
+  }
+
+  /** SELECT `name` unless it is selected already (inside `exclusive`). */
+  private async use(name: string): Promise<void> {
+    if (this.selected !== name) await this.selectNow(name);
   }
 
   /**
@@ -137,7 +155,11 @@ export class ImapClient {
   }
 
   /** SELECT (RFC 3501 6.3.1), always afresh: the count of messages is news. */
-  async select(name: string): Promise<SelectedFolder> {
+  select(name: string): Promise<SelectedFolder> {
+    return this.exclusive(() => this.selectNow(name));
+  }
+
+  private async selectNow(name: string): Promise<SelectedFolder> {
     this.selected = null;
     const { untagged } = await this.run(['SELECT ', mailboxArg(name)]);
     this.selected = name;
@@ -150,59 +172,65 @@ export class ImapClient {
     return { name, exists, uidValidity };
   }
 
-  /** SELECT only if another folder is selected: UIDs do not need a fresh count. */
-  async use(name: string): Promise<void> {
-    if (this.selected !== name) await this.select(name);
-  }
-
   /** The messages with sequence numbers from..to (a page of the list), newest first. */
-  async summariesBySequence(folder: string, from: number, to: number): Promise<MessageSummary[]> {
-    await this.use(folder);
-    if (to < from || to < 1) return [];
-    const { untagged } = await this.run([`FETCH ${Math.max(from, 1)}:${to} (${SUMMARY_ITEMS})`]);
-    return fetched(untagged).map(summary).sort((a, b) => b.seq - a.seq);
+  summariesBySequence(folder: string, from: number, to: number): Promise<MessageSummary[]> {
+    return this.exclusive(async () => {
+      await this.use(folder);
+      if (to < from || to < 1) return [];
+      const { untagged } = await this.run([`FETCH ${Math.max(from, 1)}:${to} (${SUMMARY_ITEMS})`]);
+      return fetched(untagged).map(summary).sort((a, b) => b.seq - a.seq);
+    });
   }
 
   /** The messages with these UIDs, newest (highest UID) first. */
-  async summariesByUid(folder: string, uids: readonly number[]): Promise<MessageSummary[]> {
-    await this.use(folder);
-    if (uids.length === 0) return [];
-    const { untagged } = await this.run([`UID FETCH ${sequenceSet(uids)} (${SUMMARY_ITEMS})`]);
-    return fetched(untagged).map(summary).sort((a, b) => b.uid - a.uid);
+  summariesByUid(folder: string, uids: readonly number[]): Promise<MessageSummary[]> {
+    return this.exclusive(async () => {
+      await this.use(folder);
+      if (uids.length === 0) return [];
+      const { untagged } = await this.run([`UID FETCH ${sequenceSet(uids)} (${SUMMARY_ITEMS})`]);
+      return fetched(untagged).map(summary).sort((a, b) => b.uid - a.uid);
+    });
   }
 
   /**
    * UID SEARCH (RFC 3501 6.4.4) in `folder` with `criteria` (already
    * written search keys). CHARSET UTF-8: the search text may be any language.
    */
-  async search(folder: string, criteria: CommandPart[]): Promise<number[]> {
-    await this.use(folder);
-    const { untagged } = await this.run(['UID SEARCH CHARSET UTF-8 ', ...criteria]);
-    return untagged.flatMap((u) => (u.type === 'SEARCH' ? u.numbers : []));
+  search(folder: string, criteria: CommandPart[]): Promise<number[]> {
+    return this.exclusive(async () => {
+      await this.use(folder);
+      const { untagged } = await this.run(['UID SEARCH CHARSET UTF-8 ', ...criteria]);
+      return untagged.flatMap((u) => (u.type === 'SEARCH' ? u.numbers : []));
+    });
   }
 
   /** One message's summary, structure and header; null when there is no such UID (any more). */
-  async message(folder: string, uid: number): Promise<MessageDetails | null> {
-    await this.use(folder);
-    const { untagged } = await this.run([`UID FETCH ${uid} (${SUMMARY_ITEMS} BODYSTRUCTURE BODY.PEEK[HEADER]<0.${MAX_HEADER_BYTES}>)`]);
-    const items = fetched(untagged).find((i) => asNumber(value(i, 'UID')) === uid);
-    if (!items) return null;
-    const structure = parseBodyStructure(value(items, 'BODYSTRUCTURE'));
-    return { ...summary(items), structure, header: bytes(items, 'BODY[HEADER]<0>') ?? Buffer.alloc(0) };
+  message(folder: string, uid: number): Promise<MessageDetails | null> {
+    return this.exclusive(async () => {
+      await this.use(folder);
+      const { untagged } = await this.run([`UID FETCH ${uid} (${SUMMARY_ITEMS} BODYSTRUCTURE BODY.PEEK[HEADER]<0.${MAX_HEADER_BYTES}>)`]);
+      const items = fetched(untagged).find((i) => asNumber(value(i, 'UID')) === uid);
+      if (!items) return null;
+      const structure = parseBodyStructure(value(items, 'BODYSTRUCTURE'));
+      return { ...summary(items), structure, header: bytes(items, 'BODY[HEADER]<0>') ?? Buffer.alloc(0) };
+    });
   }
 
   /**
    * A section's bytes (transfer encoding not undone), `chunkBytes` at a
    * time with partial fetches (RFC 3501 6.4.5 <origin.octets>), so a large
-   * attachment passes through without being held whole. `maxBytes` stops early.
+   * attachment passes through without being held whole. `maxBytes` stops
+   * early. Other requests may run between two pieces.
    */
   async *section(folder: string, uid: number, section: string, chunkBytes = 256 * 1024, maxBytes = Infinity): AsyncGenerator<Buffer> {
-    await this.use(folder);
     for (let start = 0; start < maxBytes; start += chunkBytes) {
       const length = Math.min(chunkBytes, maxBytes - start);
-      const { untagged } = await this.run([`UID FETCH ${uid} (BODY.PEEK[${section}]<${start}.${length}>)`]);
-      const items = fetched(untagged).find((i) => asNumber(value(i, 'UID')) === uid);
-      const chunk = items && bytes(items, `BODY[${section}]<${start}>`);
+      const chunk = await this.exclusive(async () => {
+        await this.use(folder);
+        const { untagged } = await this.run([`UID FETCH ${uid} (BODY.PEEK[${section}]<${start}.${length}>)`]);
+        const items = fetched(untagged).find((i) => asNumber(value(i, 'UID')) === uid);
+        return items ? bytes(items, `BODY[${section}]<${start}>`) : null;
+      });
       if (!chunk) return; // NIL or gone: nothing (more) to give
       if (chunk.length > 0) yield chunk;
       if (chunk.length < length) return;
@@ -210,37 +238,49 @@ export class ImapClient {
   }
 
   /** UID STORE +FLAGS/-FLAGS (RFC 3501 6.4.6), silently. */
-  async setFlags(folder: string, uids: readonly number[], add: boolean, flags: readonly string[]): Promise<void> {
+  setFlags(folder: string, uids: readonly number[], add: boolean, flags: readonly string[]): Promise<void> {
+    return this.exclusive(() => this.storeFlags(folder, uids, add, flags));
+  }
+
+  private async storeFlags(folder: string, uids: readonly number[], add: boolean, flags: readonly string[]): Promise<void> {
     if (uids.length === 0) return;
     await this.use(folder);
     await this.run([`UID STORE ${sequenceSet(uids)} ${add ? '+' : '-'}FLAGS.SILENT (${flags.join(' ')})`]);
   }
 
   /** UID MOVE (RFC 6851), or COPY, \Deleted and UID EXPUNGE where MOVE is missing (RFC 6851 3.3). */
-  async move(folder: string, uids: readonly number[], to: string): Promise<void> {
-    if (uids.length === 0) return;
-    await this.use(folder);
-    if (this.connection.capabilities.has('MOVE')) {
-      await this.run([`UID MOVE ${sequenceSet(uids)} `, mailboxArg(to)]);
-      return;
-    }
-    await this.run([`UID COPY ${sequenceSet(uids)} `, mailboxArg(to)]);
-    await this.expunge(folder, uids);
+  move(folder: string, uids: readonly number[], to: string): Promise<void> {
+    return this.exclusive(async () => {
+      if (uids.length === 0) return;
+      await this.use(folder);
+      if (this.connection.capabilities.has('MOVE')) {
+        await this.run([`UID MOVE ${sequenceSet(uids)} `, mailboxArg(to)]);
+        return;
+      }
+      await this.run([`UID COPY ${sequenceSet(uids)} `, mailboxArg(to)]);
+      await this.expungeNow(folder, uids);
+    });
   }
 
   /** Delete for good: \Deleted, then UID EXPUNGE of just these (UIDPLUS, RFC 4315 2.1). */
-  async expunge(folder: string, uids: readonly number[]): Promise<void> {
+  expunge(folder: string, uids: readonly number[]): Promise<void> {
+    return this.exclusive(() => this.expungeNow(folder, uids));
+  }
+
+  private async expungeNow(folder: string, uids: readonly number[]): Promise<void> {
     if (uids.length === 0) return;
-    await this.setFlags(folder, uids, true, ['\\Deleted']);
+    await this.storeFlags(folder, uids, true, ['\\Deleted']);
     await this.run([`UID EXPUNGE ${sequenceSet(uids)}`]);
   }
 
   /** Every message of `folder`, deleted for good (empty Trash). */
-  async expungeAll(folder: string): Promise<void> {
-    const { exists } = await this.select(folder);
-    if (exists === 0) return;
-    await this.run(['STORE 1:* +FLAGS.SILENT (\\Deleted)']);
-    await this.run(['EXPUNGE']);
+  expungeAll(folder: string): Promise<void> {
+    return this.exclusive(async () => {
+      const { exists } = await this.selectNow(folder);
+      if (exists === 0) return;
+      await this.run(['STORE 1:* +FLAGS.SILENT (\\Deleted)']);
+      await this.run(['EXPUNGE']);
+    });
   }
 
   /**
@@ -248,25 +288,33 @@ export class ImapClient {
    * from a stream. Returns its UID when the server says (APPENDUID, RFC
    * 4315 3), else null.
    */
-  async append(folder: string, flags: readonly string[], size: number, content: () => AsyncIterable<Buffer>): Promise<number | null> {
-    const { code } = await this.run(['APPEND ', mailboxArg(folder), ` (${flags.join(' ')}) `, { stream: content, size }]);
-    const appendUid = /^APPENDUID \d+ (\d+)$/i.exec(code ?? '');
-    return appendUid ? Number(appendUid[1]) : null;
+  append(folder: string, flags: readonly string[], size: number, content: () => AsyncIterable<Buffer>): Promise<number | null> {
+    return this.exclusive(async () => {
+      const { code } = await this.run(['APPEND ', mailboxArg(folder), ` (${flags.join(' ')}) `, { stream: content, size }]);
+      const appendUid = /^APPENDUID \d+ (\d+)$/i.exec(code ?? '');
+      return appendUid ? Number(appendUid[1]) : null;
+    });
   }
 
-  async createFolder(name: string): Promise<void> {
-    await this.run(['CREATE ', mailboxArg(name)]);
-    await this.run(['SUBSCRIBE ', mailboxArg(name)]).catch(() => {}); // RFC 3501 6.3.6: optional, for other clients
+  createFolder(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      await this.run(['CREATE ', mailboxArg(name)]);
+      await this.run(['SUBSCRIBE ', mailboxArg(name)]).catch(() => {}); // RFC 3501 6.3.6: optional, for other clients
+    });
   }
 
-  async renameFolder(from: string, to: string): Promise<void> {
-    await this.leave(from);
-    await this.run(['RENAME ', mailboxArg(from), ' ', mailboxArg(to)]);
+  renameFolder(from: string, to: string): Promise<void> {
+    return this.exclusive(async () => {
+      await this.leave(from);
+      await this.run(['RENAME ', mailboxArg(from), ' ', mailboxArg(to)]);
+    });
   }
 
-  async deleteFolder(name: string): Promise<void> {
-    await this.leave(name);
-    await this.run(['DELETE ', mailboxArg(name)]);
+  deleteFolder(name: string): Promise<void> {
+    return this.exclusive(async () => {
+      await this.leave(name);
+      await this.run(['DELETE ', mailboxArg(name)]);
+    });
   }
 
   /** UNSELECT (RFC 3691) a folder about to be renamed or deleted. */
@@ -277,7 +325,7 @@ export class ImapClient {
   }
 
   async noop(): Promise<void> {
-    await this.run(['NOOP']);
+    await this.exclusive(() => this.run(['NOOP']));
   }
 
   logout(): Promise<void> {
