@@ -185,6 +185,10 @@ export class Connection {
       this.deadline.refresh(); // the deadline starts when the wait does, not at each byte
     }
     if (what === 'input' && this.socket.isPaused() && this.bufferedBytes() <= this.limits.maxBufferedBytes) this.socket.resume();
+    // The flush just before may already have brought input: writing to a
+    // TLS socket can make it hand over, at once, records it had received.
+    // Waiting now would wait for bytes that are already here.
+    if (what === 'input' && this.arrived.length > 0) return Promise.resolve();
     return new Promise((resolve) => (this.wake = resolve));
   }
 
