@@ -124,3 +124,40 @@ export function csrfToken(html: string): string {
   if (!match) throw new Error(`no CSRF token on the page:\n${html.slice(0, 2000)}`);
   return match[1];
 }
+
+const ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" };
+const unescape = (text: string) => text.replace(/&(amp|lt|gt|quot|#39);/g, (_, e: string) => ENTITIES[e]);
+
+/**
+ * The fields a browser would submit from the form posting to `action`, in
+ * page order: inputs with a value (hidden, text; checkboxes only when
+ * checked) and textareas. Buttons are left out: the test adds the one it
+ * "clicks".
+ */
+export function formFields(html: string, action: string): [string, string][] {
+  const start = html.indexOf(`action="${action}"`);
+  if (start < 0) throw new Error(`no form posting to ${action}`);
+  const form = html.slice(start, html.indexOf('</form>', start));
+  const fields: [string, string][] = [];
+  for (const match of form.matchAll(/<input ([^>]*)>|<textarea ([^>]*)>\n?([\s\S]*?)<\/textarea>/g)) {
+    const attributes = match[1] ?? match[2];
+    const name = /name="([^"]*)"/.exec(attributes)?.[1];
+    if (!name) continue;
+    if (match[2] !== undefined) {
+      fields.push([name, unescape(match[3])]);
+      continue;
+    }
+    const type = /type="([^"]*)"/.exec(attributes)?.[1] ?? 'text';
+    if (type === 'file' || type === 'submit') continue;
+    if (type === 'checkbox' && !/\bchecked\b/.test(attributes)) continue;
+    fields.push([name, unescape(/value="([^"]*)"/.exec(attributes)?.[1] ?? '')]);
+  }
+  return fields;
+}
+
+/** `fields` with some values replaced (or added at the end), order kept. */
+export function withValues(fields: [string, string][], values: Record<string, string>): [string, string][] {
+  const out = fields.map(([name, value]): [string, string] => [name, Object.hasOwn(values, name) ? values[name] : value]);
+  for (const [name, value] of Object.entries(values)) if (!fields.some(([n]) => n === name)) out.push([name, value]);
+  return out;
+}

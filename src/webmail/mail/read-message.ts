@@ -101,10 +101,10 @@ export async function* decodedContent(chunks: AsyncIterable<Buffer>, part: BodyP
   if (rest.length > 0) yield rest;
 }
 
-/** A text part as a string: transfer encoding and charset undone. */
+/** A text part as a string: transfer encoding and charset undone, line ends as LF. */
 export async function decodedText(chunks: AsyncIterable<Buffer>, part: BodyPart): Promise<string> {
   const charset = new StreamTextDecoder(paramValue(part.params, 'charset'));
   let text = '';
   for await (const bytes of decodedContent(chunks, part)) text += charset.write(bytes);
-  return text + charset.end();
+  return (text + charset.end()).replace(/\r\n?/g, '\n');
 }
