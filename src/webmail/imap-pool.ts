@@ -44,7 +44,7 @@ export class ImapPool {
   #waiters: (() => void)[] = [];
 
   constructor(options: PoolOptions) {
-    this.#options = { now: Date.now, trace: () => {}, waitMs: 5000, ...options };
+    this.#options = { waitMs: 5000, ...options, now: options.now ?? Date.now, trace: options.trace ?? (() => {}) };
   }
 
   get openConnections(): number {

@@ -53,7 +53,7 @@ export class SessionStore {
   readonly #options: Required<SessionOptions>;
 
   constructor(options: SessionOptions) {
-    this.#options = { now: Date.now, onEnd: () => {}, ...options };
+    this.#options = { ...options, now: options.now ?? Date.now, onEnd: options.onEnd ?? (() => {}) };
   }
 
   get size(): number {

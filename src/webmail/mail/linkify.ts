@@ -9,16 +9,26 @@ import type { Html } from '../http/html.ts';
 // An address runs to white space or a character that cannot end one in text.
 const WEB_ADDRESS = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 // Punctuation after an address usually belongs to the sentence, not the address.
-const TRAILING = /[.,;:!?)\]}]+$/;
+const TRAILING = '.,;:!?)]}';
+
+/** The address without the sentence's punctuation; a ")" that closes a "(" in the address stays (Wikipedia links). */
+function trimTrailing(address: string): string {
+  let end = address.length;
+  while (end > 0 && TRAILING.includes(address[end - 1])) {
+    if (address[end - 1] === ')') {
+      const kept = address.slice(0, end);
+      if (kept.split('(').length > kept.split(')').length - 1) break;
+    }
+    end--;
+  }
+  return address.slice(0, end);
+}
 
 export function linkify(text: string): Html {
   let out = '';
   let last = 0;
   for (const match of text.matchAll(WEB_ADDRESS)) {
-    let address = match[0];
-    const trailing = TRAILING.exec(address);
-    // Keep a closing parenthesis that closes one inside the address (Wikipedia links).
-    if (trailing && !(trailing[0] === ')' && address.includes('('))) address = address.slice(0, -trailing[0].length);
+    const address = trimTrailing(match[0]);
     out += escapeHtml(text.slice(last, match.index));
     const safe = escapeHtml(address);
     out += `<a href="${safe}" rel="noopener noreferrer" target="_blank">${safe}</a>`;

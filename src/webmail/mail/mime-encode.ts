@@ -24,15 +24,16 @@ export function oneLine(text: string): string {
 }
 
 /**
- * RFC 2047 encoded-words for `text`: B encoding of UTF-8, at most 45 bytes
- * (60 base64 characters) a word, never splitting a character, joined by
- * folding white space.
+ * RFC 2047 encoded-words for `text`: B encoding of UTF-8, at most 39 bytes
+ * (52 base64 characters, 64 with the =?UTF-8?B? and ?=) a word, so even
+ * the first line, after "Subject: ", stays within 78 characters; never
+ * splitting a character; joined by folding white space.
  */
 export function encodedWords(text: string): string {
   const words: string[] = [];
   let chunk = '';
   for (const char of text) {
-    if (Buffer.byteLength(chunk + char) > 45) {
+    if (Buffer.byteLength(chunk + char) > 39) {
       words.push(chunk);
       chunk = '';
     }
