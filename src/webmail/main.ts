@@ -28,7 +28,16 @@ import { webmailSettings } from './settings.ts';
 /** How long a webmail started with the server waits for the server's first certificate. */
 const CERTIFICATE_WAIT_MS = 60_000;
 
+/** What ending now means; replaced by a clean stop once the listener runs. */
+let stopNow: (why: string) => void = () => process.exit(0);
+
 async function main(): Promise<void> {
+  // Started by the server: its end (the IPC channel closing) ends us too,
+  // even if it comes while we are still starting.
+  if (typeof process.send === 'function') {
+    process.on('disconnect', () => stopNow('server-exited'));
+    if (!process.connected) process.exit(0);
+  }
   const { values } = parseArgs({
     options: { config: { type: 'string' }, data: { type: 'string' }, trace: { type: 'boolean', default: false } },
   });
@@ -88,17 +97,16 @@ async function main(): Promise<void> {
     );
   });
   let stopping = false;
-  const stop = async (why: string) => {
+  stopNow = (why: string) => {
     if (stopping) return;
     stopping = true;
     log.event('shutdown', { signal: why });
-    await listener.close();
-    process.exit(0);
+    void listener.close().then(() => process.exit(0));
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-  // The server that started us has ended (or dropped the channel): so do we.
-  process.on('disconnect', () => void stop('server-exited'));
+  process.on('SIGTERM', () => stopNow('SIGTERM'));
+  process.on('SIGINT', () => stopNow('SIGINT'));
+  // The server may have ended while we started.
+  if (typeof process.send === 'function' && !process.connected) stopNow('server-exited');
 }
 
 async function waitForFiles(paths: string[], log: Logger): Promise<void> {

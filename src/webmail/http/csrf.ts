@@ -40,13 +40,16 @@ export class LoginTokens {
 }
 
 /**
- * Lock 3: a request that says it comes from another site. A browser too old
- * to send either header still has locks 1 and 2.
+ * Lock 3: a request that says it comes from another site. Sec-Fetch-Site
+ * decides when the browser sends it. Without it, Origin does; "null" says
+ * nothing (our pages send no referrer, and under that policy a browser
+ * posts our own forms with Origin: null). A browser too old to send either
+ * still has locks 1 and 2.
  */
 export function fromOtherSite(req: IncomingMessage): boolean {
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return true;
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
   const origin = req.headers.origin;
-  if (origin === undefined) return false;
+  if (origin === undefined || origin === 'null') return false;
   return origin !== `https://${req.headers.host ?? ''}`;
 }
