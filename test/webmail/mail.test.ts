@@ -213,6 +213,12 @@ test('move, delete to Trash, delete for good, empty the Trash, flags', async (t)
   assert.equal(emptied.location, '/folders');
   assert.equal((await imap.status('Trash')).messages, 0);
   assert.match(await act('INBOX', [], 'delete'), /Select one or more messages first\./);
+  // Where to go back to is a path of this site, never another site (no open redirect).
+  for (const back of ['//evil.example/', '/\\evil.example/', 'https://evil.example/', '/mail\r\nSet-Cookie: x=1']) {
+    const page = await browser.get('/mail?folder=INBOX');
+    const reply = await browser.post('/mail/action', { _csrf: csrfToken(page.text), folder: 'INBOX', uid: '4', action: 'read', back });
+    assert.equal(reply.location, '/mail?folder=INBOX', back);
+  }
 });
 
 test('folders: create (with a child), rename, delete; the server\'s refusals are shown', async (t) => {

@@ -49,10 +49,11 @@ export function trustedHtml(text: string): Html {
 
 /**
  * A link to a page of the webmail: a path and its query, encoded. Only
- * paths starting with "/" (one slash: "//host" would leave the site).
+ * paths starting with "/" (one slash: "//host", and "/\\host" which
+ * browsers read the same way, would leave the site).
  */
 export function url(path: string, query: Record<string, string | number | undefined | null> = {}): string {
-  if (!path.startsWith('/') || path.startsWith('//')) throw new RangeError(`not a local path: ${path}`);
+  if (!/^\/(?![/\\])/.test(path)) throw new RangeError(`not a local path: ${path}`);
   const params = new URLSearchParams();
   for (const [key, value] of Object.entries(query)) if (value !== undefined && value !== null && value !== '') params.set(key, String(value));
   const search = params.toString();

@@ -126,7 +126,8 @@ async function act(context: RequestContext): Promise<Reply> {
   const folder = form.get('folder') ?? '';
   const uids = form.getAll('uid').map(Number).filter((n) => Number.isInteger(n) && n > 0 && n <= 0xffffffff);
   const back = form.get('back') ?? '';
-  const location = back.startsWith('/') && !back.startsWith('//') ? back : url('/mail', { folder });
+  // Only a path of this site: not "//host" nor "/\\host" (which browsers read as "//host"), nothing but visible ASCII.
+  const location = /^\/(?![/\\])[\x21-\x7e]*$/.test(back) ? back : url('/mail', { folder });
   const action = form.get('action');
   if (!folder || uids.length === 0) {
     session.notice = 'Select one or more messages first.';
