@@ -36,6 +36,7 @@ import type { ThrottleOptions } from './auth/throttle.ts';
 import { leaveRoot, restrictUmask } from './privileges.ts';
 import { superviseRelay } from './relay/supervisor.ts';
 import type { Supervisor } from './relay/supervisor.ts';
+import { superviseWebmail } from './webmail/supervisor.ts';
 
 export interface RunningServer {
   smtp: SmtpServer;
@@ -200,6 +201,7 @@ async function main(): Promise<void> {
   try {
     const outcome = await leaveRoot(config.runAs, dataDir, () => {
       if (config.relay.enabled) relay = superviseRelay(relayArgs, log);
+      if (config.webmail.enabled && config.webmail.port >= 0) superviseWebmail(relayArgs, log); // ends with this process (webmail/supervisor.ts)
     });
     if (outcome !== 'not-root') log.event('privileges', { outcome, user: config.runAs.user || 'root' });
   } catch (err) {
