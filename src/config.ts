@@ -62,7 +62,9 @@ export const defaults = {
      * Clients allowed to pass on their own user's address (IMAP ID
      * x-originating-ip), so the login throttle counts each webmail user by
      * their address rather than the webmail's (Dovecot: login_trusted_networks).
-     * The webmail runs on this machine by default.
+     * The webmail runs on this machine by default. Such a client speaks for
+     * many users, so it is held to limits.maxConnections only, not to
+     * maxConnectionsPerIp (as Postfix exempts mynetworks).
      */
     trustedClients: ['127.0.0.0/8', '::1'],
   },
@@ -170,9 +172,9 @@ export const defaults = {
     maxSessions: 1000,
     /**
      * IMAP connections held open at once (one per active session; the one
-     * unused longest is closed when more are needed). The mail server counts
-     * them all against one address, the webmail's: keep this below
-     * limits.maxConnectionsPerIp there.
+     * unused longest is closed when more are needed). They all come from
+     * one address, the webmail's: the mail server must list it in
+     * auth.trustedClients (loopback is), or hold it to maxConnectionsPerIp.
      */
     maxImapConnections: 8,
     /** An IMAP connection unused this long is closed; its session reconnects when needed. */

@@ -2,11 +2,11 @@
 // login and kept for the session's next requests (a page view is then a
 // few commands, not a TLS handshake and a password check), within bounds:
 //
-// - at most `maxConnections` open at once. The mail server counts them all
-//   against one address, ours (limits.maxConnectionsPerIp there), so this
-//   must stay below that. When all are taken, the one unused the longest
-//   is closed; its session opens it again, with ID and LOGIN, on its next
-//   request. When every connection is busy serving a request, the new one
+// - at most `maxConnections` open at once. They all come from one address,
+//   ours: the mail server holds a trusted client (auth.trustedClients) to
+//   its total only, any other to limits.maxConnectionsPerIp. When all are
+//   taken, the one unused the longest is closed; its session opens it
+//   again, with ID and LOGIN, on its next request. When every connection is busy serving a request, the new one
 //   waits its turn briefly and then gets "busy" (PoolBusyError).
 // - a connection unused for `idleMs` is closed (LOGOUT); the session stays.
 //
