@@ -94,6 +94,16 @@ async function main(): Promise<void> {
   // dropping root (no longer root itself) finds the same one.
   if (values.data) config.dataDir = resolve(values.data);
   const log = createLogger({ trace: values.trace }, 'relay');
+  // Stop handlers come before the drop: the moment the relay stops being
+  // root, the server (already unprivileged) can signal it, and a SIGTERM then
+  // must stop it cleanly, not kill it half-started. Until the queue runs,
+  // stopping is only leaving.
+  let stop = async (signal: string): Promise<void> => {
+    log.event('shutdown', { signal });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
   // Started as root, the relay goes through the server's steps 2 and 3
   // (privileges.ts) before anything else: the data directory, then the drop.
   restrictUmask();
@@ -135,7 +145,7 @@ async function main(): Promise<void> {
     log.event('flush');
     run(true);
   });
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     log.event('shutdown', { signal });
     watcher.close();
     clearInterval(timer);
@@ -143,8 +153,6 @@ async function main(): Promise<void> {
     await unlink(relayPidPath(dataDir)).catch(() => {});
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
   // The PID file says "ready for signals" (mailq --flush), so it comes after the handlers.
   await writeFile(relayPidPath(dataDir), `${process.pid}\n`);
   log.event('started', { queue: queueDir(dataDir), smarthost: config.relay.smarthost.host || undefined });

@@ -34,6 +34,9 @@ let stopNow: (why: string) => void = () => process.exit(0);
 async function main(): Promise<void> {
   // Started by the server: its end (the IPC channel closing) ends us too,
   // even if it comes while we are still starting.
+  // SIGTERM too: once this process has dropped root, the server can signal it.
+  process.on('SIGTERM', () => stopNow('SIGTERM'));
+  process.on('SIGINT', () => stopNow('SIGINT'));
   if (typeof process.send === 'function') {
     process.on('disconnect', () => stopNow('server-exited'));
     if (!process.connected) process.exit(0);
@@ -103,8 +106,6 @@ async function main(): Promise<void> {
     log.event('shutdown', { signal: why });
     void listener.close().then(() => process.exit(0));
   };
-  process.on('SIGTERM', () => stopNow('SIGTERM'));
-  process.on('SIGINT', () => stopNow('SIGINT'));
   // The server may have ended while we started.
   if (typeof process.send === 'function' && !process.connected) stopNow('server-exited');
 }
