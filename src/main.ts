@@ -183,6 +183,20 @@ async function main(): Promise<void> {
   const dataDir = dataDirOf(config);
   restrictUmask(); // mail is private: files 0600, directories 0700
 
+  // SIGTERM/SIGINT are caught from the start: without a handler the kernel
+  // ends the process at once, and a stop sent the moment "ready" is logged
+  // could land before the clean stop below is in place. A signal during
+  // start-up is remembered and acted on once the server runs; a second one
+  // ends the start at once.
+  let startUpSignal = '';
+  let stop = async (signal: string): Promise<void> => {
+    if (startUpSignal) process.exit(1);
+    startUpSignal = signal;
+    log.event('shutdown-requested', { signal, message: 'stopping once started' });
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
   // 1. Bind. Connections that arrive from now on wait, unread.
   let bound: BoundPorts;
   try {
@@ -236,7 +250,7 @@ async function main(): Promise<void> {
   });
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.event('shutdown', { signal });
@@ -245,8 +259,7 @@ async function main(): Promise<void> {
     log.event('stopped');
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  if (startUpSignal) return stop(startUpSignal);
   // The PID file says "ready for signals", so it comes after the handlers.
   await writeFile(serverPidPath(dataDir), `${process.pid}\n`);
 }
