@@ -22,14 +22,21 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { defaults } from '../../src/config.ts';
 import { mailboxPath } from '../../src/store/paths.ts';
 
-/** The repository root (this file is scripts/lib/bench-server.ts). */
-const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
+/**
+ * The repository whose server is started: this one (this file is
+ * scripts/lib/bench-server.ts), or another checkout named by the
+ * JJORDAN_BENCH_PROJECT environment variable, so one benchmark script can
+ * measure an older commit and the current one on the same machine.
+ */
+export const PROJECT_ROOT = process.env.JJORDAN_BENCH_PROJECT
+  ? resolve(process.env.JJORDAN_BENCH_PROJECT)
+  : resolve(import.meta.dirname, '..', '..');
 
 export interface ServerOptions {
   /** Names the temporary directory: `<name>-XXXXXX` (e.g. bench-smtp). */
@@ -38,6 +45,8 @@ export interface ServerOptions {
   listener: string;
   /** The account to create. */
   account: string;
+  /** More accounts, with random passwords (bench-smtp --mailboxes). */
+  moreAccounts?: string[];
   /** Its password; a random one when the benchmark never logs in. */
   password?: string;
   /** Loopback address to listen on. */
@@ -54,6 +63,8 @@ export interface PreparedServer {
   dataDir: string;
   /** The account's INBOX (bench-pop3 fills it before start()). */
   mboxPath: string;
+  /** Any account's INBOX. */
+  mboxPathOf(account: string): string;
   /** The passwd file adduser wrote (for the cost of its password hash). */
   passwdPath: string;
   start(): Promise<RunningServer>;
@@ -70,6 +81,7 @@ export interface RunningServer {
 
 export interface StartedServer extends RunningServer {
   mboxPath: string;
+  mboxPathOf(account: string): string;
   /** SIGTERM, wait, SIGKILL if needed; then remove the temporary directory. */
   stop(): Promise<void>;
 }
@@ -105,7 +117,7 @@ export async function startProjectServer(opts: ServerOptions): Promise<StartedSe
   const prepared = await prepareProjectServer(opts);
   try {
     const running = await prepared.start();
-    return { ...running, mboxPath: prepared.mboxPath, stop: prepared.remove };
+    return { ...running, mboxPath: prepared.mboxPath, mboxPathOf: prepared.mboxPathOf, stop: prepared.remove };
   } catch (err) {
     await prepared.remove();
     throw err;
@@ -135,6 +147,8 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
   };
   const remove = async () => {
     await stop();
+    // JJORDAN_BENCH_LOG=FILE keeps the server's log (appended) for a look afterwards.
+    if (process.env.JJORDAN_BENCH_LOG) await appendFile(process.env.JJORDAN_BENCH_LOG, await readFile(logPath).catch(() => '')).catch(() => {});
     await rm(workDir, { recursive: true, force: true });
   };
 
@@ -170,7 +184,8 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
   };
 
   try {
-    await addAccount(opts.account, opts.password ?? randomBytes(12).toString('hex'), dataDir);
+    await addAccount(opts.account, opts.password ?? randomBytes(12).toString('hex'), dataDir, workDir);
+    for (const account of opts.moreAccounts ?? []) await addAccount(account, randomBytes(12).toString('hex'), dataDir, workDir);
   } catch (err) {
     await remove();
     throw err;
@@ -178,15 +193,27 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
   return {
     dataDir,
     mboxPath: mailboxPath(dataDir, opts.account, 'INBOX'),
+    mboxPathOf: (account) => mailboxPath(dataDir, account, 'INBOX'),
     passwdPath: join(dataDir, 'passwd'),
     start,
     remove,
   };
 }
 
-// `node src/auth/adduser.ts NAME --data DIR`, password on stdin.
-async function addAccount(account: string, password: string, dataDir: string): Promise<void> {
-  const child = spawn(process.execPath, [join('src', 'auth', 'adduser.ts'), account, '--data', dataDir], {
+// `node src/auth/adduser.ts NAME --data DIR`, password on stdin. Run as
+// root, adduser would become the config's runAs user, who cannot reach a
+// private temporary directory: it gets the config the server gets (root
+// stays root) and a data directory made here, as root.
+async function addAccount(account: string, password: string, dataDir: string, workDir: string): Promise<void> {
+  const args = [join('src', 'auth', 'adduser.ts'), account, '--data', dataDir];
+  if (process.getuid?.() === 0) {
+    const configPath = join(workDir, 'adduser.json');
+    const { runAs } = benchConfig(dataDir, { listener: '', host: '127.0.0.1', settings: {} }, 0);
+    await writeFile(configPath, JSON.stringify({ runAs }) + '\n');
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    args.push('--config', configPath);
+  }
+  const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
@@ -206,7 +233,7 @@ async function addAccount(account: string, password: string, dataDir: string): P
  * Only keys the project's config schema knows are set inside each section
  * (it refuses unknown ones), so this keeps working as the schema grows.
  */
-function benchConfig(dataDir: string, opts: ServerOptions, port: number): Record<string, unknown> {
+function benchConfig(dataDir: string, opts: Pick<ServerOptions, 'listener' | 'host' | 'settings'>, port: number): Record<string, unknown> {
   const known = defaults as unknown as Record<string, Record<string, unknown>>;
   const pick = (section: string, values: Record<string, unknown>) =>
     Object.fromEntries(Object.entries(values).filter(([key]) => known[section] && Object.hasOwn(known[section], key)));
