@@ -5,10 +5,23 @@
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import module from 'node:module';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log.ts';
 
 const RELAY_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const COMPILE_CACHE = fileURLToPath(new URL('../compile-cache.mjs', import.meta.url));
+
+/**
+ * The Node options the relay shares with the server: the compile cache
+ * (src/compile-cache.mjs) if the server runs with it, and the heap sizes of
+ * the start command (package.json). Nothing else: a debugger port or a
+ * profiler the server was started with is not the relay's business.
+ */
+export function relayNodeOptions(serverOptions: readonly string[], compileCacheOn = module.getCompileCacheDir?.() !== undefined): string[] {
+  const heapSizes = serverOptions.filter((option) => /^--max-(semi|old)-space-size=\d+$/.test(option));
+  return [...(compileCacheOn ? ['--import', COMPILE_CACHE] : []), ...heapSizes];
+}
 
 export interface Supervisor {
   stop(): Promise<void>;
@@ -22,7 +35,7 @@ export function superviseRelay(args: string[], log: Logger): Supervisor {
 
   const start = () => {
     const startedAt = Date.now();
-    const started = spawn(process.execPath, [RELAY_MAIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const started = spawn(process.execPath, [...relayNodeOptions(process.execArgv), RELAY_MAIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
     child = started;
     let ended = false;
     const restart = (details: Record<string, string | number | undefined>) => {
