@@ -23,7 +23,7 @@ async function probe(script: 'start' | 'relay'): Promise<{ mmapThreshold: string
   assert.ok(scripts[script].endsWith(entry), scripts[script]);
   const command = scripts[script].slice(0, -entry.length) + ' test/unit/fixtures/start-probe.mjs';
   // The command says `node`: this test's own node comes first on the PATH.
-  const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
+  const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` };
   delete env.NODE_COMPILE_CACHE;
   delete env.NODE_DISABLE_COMPILE_CACHE;
   delete env.MALLOC_MMAP_THRESHOLD_;
