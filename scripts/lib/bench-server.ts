@@ -9,8 +9,9 @@
 // (password on stdin, as a script would); `start()` writes a config file
 // (the benchmark's one listener on a loopback port the kernel just reported
 // free, every other listener off, the benchmark's settings on top of the
-// defaults), starts `node src/main.ts --config FILE` and waits for its
-// "listening" log line. `startProjectServer` does both at once. Stopping
+// defaults), starts `node src/main.ts --config FILE` with the environment and
+// Node options of package.json's start command (what `npm start` runs), and
+// waits for its "listening" log line. `startProjectServer` does both at once. Stopping
 // sends SIGTERM (the server's clean shutdown), escalates to SIGKILL if it
 // does not exit, and removes the directory.
 //
@@ -57,6 +58,32 @@ export interface ServerOptions {
   nodeArgs: string[];
   /** Config settings on top of the defaults: smtpSettings() or POP3_SETTINGS. */
   settings: Record<string, unknown>;
+  /** Every listener on a free port, not only `listener` (as `npm start` runs it). */
+  allListeners?: boolean;
+  /** Start the relay process too (the bench default is off: nothing to relay). */
+  relay?: boolean;
+  /** More environment for the server (e.g. NODE_DISABLE_COMPILE_CACHE=1). */
+  env?: Record<string, string>;
+  /** The checkout whose server runs (default PROJECT_ROOT). */
+  projectRoot?: string;
+}
+
+/**
+ * What package.json's start command puts in front of src/main.ts: its
+ * environment (`NAME=value` words) and its Node options. The benchmarks
+ * start the server the way `npm start` does, so that what they measure is
+ * what a user runs.
+ */
+export async function startCommand(projectRoot = PROJECT_ROOT): Promise<{ env: Record<string, string>; nodeArgs: string[] }> {
+  const scripts = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')).scripts as Record<string, string>;
+  const words = (scripts.start ?? 'node src/main.ts').trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  while (words.length > 0 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0])) {
+    const [name, ...value] = words.shift()!.split('=');
+    env[name] = value.join('=');
+  }
+  if (words.shift() !== 'node' || words.pop() !== 'src/main.ts') throw new Error(`cannot read the start command of ${projectRoot}: ${scripts.start}`);
+  return { env, nodeArgs: words };
 }
 
 export interface PreparedServer {
@@ -74,7 +101,11 @@ export interface PreparedServer {
 
 export interface RunningServer {
   port: number;
+  /** Every listener's port by name (only `listener` unless allListeners). */
+  ports: Record<string, number>;
   pid: number;
+  /** The relay's pid, when it was started (from the server's log). */
+  relayPid(): Promise<number | null>;
   /** The last lines of the server's log, for error messages. */
   logTail(lines?: number): Promise<string>;
 }
@@ -154,13 +185,18 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
 
   const start = async (): Promise<RunningServer> => {
     if (child) throw new Error('the server was already started');
-    const port = await freePort(opts.host);
+    const ports: Record<string, number> = {};
+    for (const name of opts.allListeners ? Object.keys(defaults.ports) : [opts.listener]) ports[name] = await freePort(opts.host);
+    const port = ports[opts.listener];
     const configPath = join(workDir, 'config.json');
-    await writeFile(configPath, JSON.stringify(benchConfig(dataDir, opts, port), null, 2) + '\n');
+    await writeFile(configPath, JSON.stringify(benchConfig(dataDir, opts, ports), null, 2) + '\n');
+    const projectRoot = opts.projectRoot ?? PROJECT_ROOT;
+    const command = await startCommand(projectRoot);
     const logFd = openSync(logPath, 'a', 0o600);
     try {
-      child = spawn(process.execPath, [...opts.nodeArgs, join('src', 'main.ts'), '--config', configPath], {
-        cwd: PROJECT_ROOT,
+      child = spawn(process.execPath, [...command.nodeArgs, ...opts.nodeArgs, join('src', 'main.ts'), '--config', configPath], {
+        cwd: projectRoot,
+        env: { ...process.env, ...command.env, ...opts.env },
         stdio: ['ignore', logFd, logFd],
       });
     } finally {
@@ -180,12 +216,17 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
       await stop();
       throw new Error(`${(err as Error).message}\n--- server log ---\n${tail}`);
     }
-    return { port, pid: proc.pid!, logTail };
+    const relayPid = async () => {
+      const match = /\brelay-started pid=(\d+)/.exec(await readFile(logPath, 'utf8').catch(() => ''));
+      return match ? Number(match[1]) : null;
+    };
+    return { port, ports, pid: proc.pid!, relayPid, logTail };
   };
 
   try {
-    await addAccount(opts.account, opts.password ?? randomBytes(12).toString('hex'), dataDir, workDir);
-    for (const account of opts.moreAccounts ?? []) await addAccount(account, randomBytes(12).toString('hex'), dataDir, workDir);
+    const projectRoot = opts.projectRoot ?? PROJECT_ROOT;
+    await addAccount(projectRoot, opts.account, opts.password ?? randomBytes(12).toString('hex'), dataDir, workDir);
+    for (const account of opts.moreAccounts ?? []) await addAccount(projectRoot, account, randomBytes(12).toString('hex'), dataDir, workDir);
   } catch (err) {
     await remove();
     throw err;
@@ -204,17 +245,17 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
 // root, adduser would become the config's runAs user, who cannot reach a
 // private temporary directory: it gets the config the server gets (root
 // stays root) and a data directory made here, as root.
-async function addAccount(account: string, password: string, dataDir: string, workDir: string): Promise<void> {
+async function addAccount(projectRoot: string, account: string, password: string, dataDir: string, workDir: string): Promise<void> {
   const args = [join('src', 'auth', 'adduser.ts'), account, '--data', dataDir];
   if (process.getuid?.() === 0) {
     const configPath = join(workDir, 'adduser.json');
-    const { runAs } = benchConfig(dataDir, { listener: '', host: '127.0.0.1', settings: {} }, 0);
+    const { runAs } = benchConfig(dataDir, { host: '127.0.0.1', settings: {} }, {});
     await writeFile(configPath, JSON.stringify({ runAs }) + '\n');
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     args.push('--config', configPath);
   }
   const child = spawn(process.execPath, args, {
-    cwd: PROJECT_ROOT,
+    cwd: projectRoot,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
@@ -233,20 +274,20 @@ async function addAccount(account: string, password: string, dataDir: string, wo
  * Only keys the project's config schema knows are set inside each section
  * (it refuses unknown ones), so this keeps working as the schema grows.
  */
-function benchConfig(dataDir: string, opts: Pick<ServerOptions, 'listener' | 'host' | 'settings'>, port: number): Record<string, unknown> {
+function benchConfig(dataDir: string, opts: Pick<ServerOptions, 'host' | 'settings' | 'relay'>, ports: Record<string, number>): Record<string, unknown> {
   const known = defaults as unknown as Record<string, Record<string, unknown>>;
   const pick = (section: string, values: Record<string, unknown>) =>
     Object.fromEntries(Object.entries(values).filter(([key]) => known[section] && Object.hasOwn(known[section], key)));
   const isSection = (value: unknown): value is Record<string, unknown> =>
     typeof value === 'object' && value !== null && !Array.isArray(value);
 
-  // Our port for the one listener; every other listener off (-1; 0 would mean "any free port").
-  const ports = Object.fromEntries(Object.keys(known.ports ?? {}).map((name) => [name, name === opts.listener ? port : -1]));
+  // Our ports for our listeners; every other listener off (-1; 0 would mean "any free port").
   const config: Record<string, unknown> = {
     dataDir,
     listenAddress: opts.host,
-    ports,
-    relay: pick('relay', { enabled: false }), // nothing to relay: no child process to measure around
+    ports: Object.fromEntries(Object.keys(known.ports ?? {}).map((name) => [name, ports[name] ?? -1])),
+    // Nothing to relay, as a rule: no child process to measure around.
+    relay: pick('relay', { enabled: opts.relay === true }),
   };
   for (const [key, value] of Object.entries(opts.settings)) config[key] = isSection(value) ? pick(key, value) : value;
   // Started as root, the server drops to runAs.user, which could not reach a
