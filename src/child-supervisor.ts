@@ -11,7 +11,22 @@
 
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import module from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from './log.ts';
+
+const COMPILE_CACHE = fileURLToPath(new URL('./compile-cache.mjs', import.meta.url));
+
+/**
+ * The Node options a child shares with the server: the compile cache
+ * (src/compile-cache.mjs) if the server runs with it, and the heap sizes of
+ * the start command (package.json). Nothing else: a debugger port or a
+ * profiler the server was started with is not the child's business.
+ */
+export function childNodeOptions(serverOptions: readonly string[], compileCacheOn = module.getCompileCacheDir?.() !== undefined): string[] {
+  const heapSizes = serverOptions.filter((option) => /^--max-(semi|old)-space-size=\d+$/.test(option));
+  return [...(compileCacheOn ? ['--import', COMPILE_CACHE] : []), ...heapSizes];
+}
 
 export interface Supervisor {
   stop(): Promise<void>;
@@ -38,7 +53,7 @@ export function superviseChild(spec: ChildSpec, log: Logger): Supervisor {
   const start = () => {
     const startedAt = Date.now();
     const stdio = spec.ipc ? (['ignore', 'inherit', 'inherit', 'ipc'] as const) : (['ignore', 'inherit', 'inherit'] as const);
-    const started = spawn(process.execPath, [spec.main, ...spec.args], { stdio: [...stdio] });
+    const started = spawn(process.execPath, [...childNodeOptions(process.execArgv), spec.main, ...spec.args], { stdio: [...stdio] });
     // The channel must not keep this process alive on its own.
     started.channel?.unref();
     child = started;

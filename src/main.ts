@@ -12,6 +12,7 @@
 //   finish (bounded by limits.shutdownGraceSeconds), exit 0.
 
 import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises';
+import module from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, dataDirOf, ConfigError } from './config.ts';
@@ -262,6 +263,9 @@ async function main(): Promise<void> {
   if (startUpSignal) return stop(startUpSignal);
   // The PID file says "ready for signals", so it comes after the handlers.
   await writeFile(serverPidPath(dataDir), `${process.pid}\n`);
+  // The compile cache (src/compile-cache.mjs) is written at exit; write it
+  // now too, so that a server killed rather than stopped starts small again.
+  module.flushCompileCache?.();
 }
 
 function fail(message: string): never {

@@ -68,7 +68,7 @@ export interface ConnectionLimits {
 const LF = 0x0a;
 const CR = 0x0d;
 /** Queued replies are written out once they reach this size, even mid-pipeline. */
-const FLUSH_BYTES = 16 * 1024;
+const FLUSH_BYTES = 64 * 1024;
 
 export class Connection {
   socket: Socket;
@@ -192,10 +192,15 @@ export class Connection {
     return new Promise((resolve) => (this.wake = resolve));
   }
 
+  /** Reply bytes not yet taken by the client: queued here, or handed to the socket. */
+  private unsentBytes(): number {
+    return this.outgoingBytes + this.socket.writableLength;
+  }
+
   /**
-   * Before reading the next command: hand queued replies to the socket and,
-   * if the client is not taking them, wait until it does (back-pressure).
-   * Returns false if the connection ended meanwhile.
+   * Before reading the next command, if the client is not taking our
+   * replies: send what is queued and wait until it has taken them
+   * (back-pressure). Returns false if the connection ended meanwhile.
    */
   private async outputTaken(): Promise<boolean> {
     this.flush();
@@ -206,9 +211,14 @@ export class Connection {
     return !this.closed && !this.timedOut;
   }
 
-  /** The next line, without its line ending (CRLF, or a lone LF as Postfix accepts for commands). */
+  /**
+   * The next line, without its line ending (CRLF, or a lone LF as Postfix
+   * accepts for commands). Queued replies stay queued while the client has
+   * more commands waiting (see the header): they are sent when we are about
+   * to wait, or once FLUSH_BYTES of them have gathered.
+   */
   async readLine(): Promise<LineResult> {
-    if (!(await this.outputTaken())) return { kind: this.endReason };
+    if (this.unsentBytes() > this.limits.maxUnsentBytes && !(await this.outputTaken())) return { kind: this.endReason };
     for (;;) {
       this.joinArrived();
       const end = this.pending.indexOf(LF);
@@ -387,16 +397,24 @@ export class Connection {
     if (this.outgoingBytes >= FLUSH_BYTES) this.flush();
   }
 
-  /** Hand every queued reply to the socket, in one write. */
+  /**
+   * Hand every queued reply to the socket, in one write(2): corked, the
+   * socket gathers the parts into one writev without copying them into one
+   * buffer first (a RETR's status line, message and final "." alike).
+   */
   flush(): void {
     if (this.outgoing.length === 0) return;
     const parts = this.outgoing;
     this.outgoing = [];
     this.outgoingBytes = 0;
     if (this.closed || this.socket.destroyed) return;
-    if (parts.length === 1) this.socket.write(parts[0]);
-    else if (parts.every((part) => typeof part === 'string')) this.socket.write(parts.join(''));
-    else this.socket.write(Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part))));
+    if (parts.length === 1) {
+      this.socket.write(parts[0]);
+      return;
+    }
+    this.socket.cork();
+    for (const part of parts) this.socket.write(part);
+    this.socket.uncork();
   }
 
   /**
