@@ -39,8 +39,8 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
   const rev2Flags = rev2(session.state);
 
   let wanted = uids.filter((uid) => !selected.isGhost(uid));
+  const expungeIssued = wanted.length < uids.length; // (messages CHANGEDSINCE leaves out are not expunged)
   if (changedSince !== null) wanted = changedSinceFilter(selected, wanted, changedSince);
-  const expungeIssued = wanted.length < uids.length;
   let flagsAdded = new Set<number>();
   if (!selected.readOnly && items.some(setsSeen)) flagsAdded = await markSeen(selected, wanted);
 
