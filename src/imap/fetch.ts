@@ -11,7 +11,7 @@ import { readFetchItems, readFetchModifiers } from './fetch-items.ts';
 import type { FetchItem } from './fetch-items.ts';
 import { fetchPieces, serialize, UnknownEncodingError } from './fetch-data.ts';
 import type { FetchSource, ResponsePiece } from './fetch-data.ts';
-import { isMetadataOnly, metadataResponses } from './fetch-metadata.ts';
+import { batchResponses, isBatchable } from './fetch-batch.ts';
 import type { Selected } from './selected.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
 import { condstore, enabling, pendingUpdates, rev2 } from './extensions.ts';
@@ -49,8 +49,8 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
     next: {
       kind: 'stream',
       body: () =>
-        flagsAdded.size === 0 && isMetadataOnly(items)
-          ? metadataResponses(selected, wanted, items, rev2Flags)
+        flagsAdded.size === 0 && isBatchable(items)
+          ? batchResponses(selected, wanted, items, rev2Flags)
           : serialize(responses(selected, wanted, items, flagsAdded, withModseq, rev2Flags)),
       then: () => {
         const updates = pendingUpdates(session.state, byUid, byUid);
