@@ -36,7 +36,7 @@ import { diffUids, OpenFile } from './mailbox-files.ts';
 import { POLL_MS } from './mailbox-types.ts';
 import type { AppendItem, FlagChange, FlagsEvent, Listener, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
 import { MessageExpungedError, NoSuchFolderError } from './store-errors.ts';
-import { MessageCache } from './message-cache.ts';
+import { MessageCache, removeMessageCache } from './message-cache.ts';
 import type { ReadContext } from './mailbox-reads.ts';
 
 export class MailboxState {
@@ -79,7 +79,8 @@ export class MailboxState {
     return withMailboxLock(
       mboxPath,
       async () => {
-        const { index, ino } = await updateIndexLocked(mboxPath, opts);
+        const { index, ino, change } = await updateIndexLocked(mboxPath, opts);
+        if (change === 'rebuilt') removeMessageCache(mboxPath);
         const state = new MailboxState(mboxPath, opts, index);
         await state.#openFile(ino);
         state.#journalBytes = journalSize(mboxPath);
@@ -392,6 +393,11 @@ export class MailboxState {
     this.#reloadFromDisk = false;
     const options: IndexUpdateOptions = { ...this.#opts, save };
     const update = await updateIndexLocked(this.path, options, fromDisk ? null : this.#index);
+    if (update.change === 'rebuilt') {
+      this.#cache?.discard(); // (the file rewritten by another program: see removeMessageCache)
+      this.#cache = null;
+      removeMessageCache(this.path);
+    }
     this.#index = update.index;
     await this.#openFile(update.ino);
     this.#journalBytes = journalSize(this.path);

@@ -21,7 +21,8 @@
 // file is a cache: it is written without fsync, and a missing, foreign or
 // damaged one is rebuilt as the values are asked for again.
 
-import { readSync, writeSync } from 'node:fs';
+import { read as readCallback, readSync, writeSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 
 export const FILE_HEADER = Buffer.from('jjordan-cache 1\n', 'latin1');
@@ -112,7 +113,38 @@ export function recordHeaderAt(bytes: Buffer, at: number, maxLength: number): Re
 
 // ---- Reading and writing many records ----
 
+/**
+ * Reads the records of an open cache file in order, a megabyte at a time,
+ * calling `onRecord` with each one's header and offset. Returns where the
+ * good records end: 0 if it is no cache file, the start of a torn or
+ * damaged record if there is one (the rest is dropped); null if
+ * `stillOpen()` turned false meanwhile.
+ */
+export async function scanRecords(fd: number, maxValue: number, stillOpen: () => boolean, onRecord: (record: RecordHeader, offset: number) => void): Promise<number | null> {
+  const head = Buffer.alloc(FILE_HEADER.length);
+  if (readSync(fd, head, 0, head.length, 0) !== head.length || !head.equals(FILE_HEADER)) return 0;
+  const buffer = Buffer.allocUnsafe(READ_BYTES);
+  for (let position = FILE_HEADER.length; ; ) {
+    const { bytesRead } = await readFd(fd, buffer, 0, buffer.length, position);
+    if (!stillOpen()) return null;
+    const bytes = buffer.subarray(0, bytesRead);
+    let at = 0;
+    for (;;) {
+      const record = recordHeaderAt(bytes, at, maxValue);
+      if (record === 'bad') return position + at;
+      if (record === 'more') break;
+      onRecord(record, position + at);
+      at += record.length;
+    }
+    // At the end of the file, a record cut short is a torn one. (A record
+    // longer than a read cannot be: values are bounded.)
+    if (bytesRead < buffer.length || at === 0) return position + at;
+    position += at;
+  }
+}
+
 const READ_BYTES = 1024 * 1024;
+const readFd = promisify(readCallback);
 /** Records further apart than this are read separately rather than with the bytes between. */
 const MAX_GAP = 64 * 1024;
 

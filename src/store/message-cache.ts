@@ -28,18 +28,16 @@
 // A full disk (or any other write error) turns writing off for a while;
 // reading goes on, and a FETCH or SEARCH never fails because of the cache.
 
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, read as readCallback, readSync, renameSync, statSync } from 'node:fs';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { CacheDirectory, MAX_KINDS } from './message-cache-directory.ts';
-import { BufferedWriter, FILE_HEADER, readRecord, readRecords, recordHeaderAt, recordLength, writeAt, writeRecord } from './message-cache-file.ts';
+import { BufferedWriter, FILE_HEADER, readRecord, readRecords, recordHeaderAt, recordLength, scanRecords, writeAt, writeRecord } from './message-cache-file.ts';
 import type { CacheRecordRef, CacheWriter, RecordHeader, RecordKey } from './message-cache-file.ts';
 import type { MessageTable } from './message-table.ts';
 
 export { MAX_KINDS };
 export type { CacheWriter, RecordKey };
 
-const readFd = promisify(readCallback);
 export const MAX_FILE_BYTES = 256 * 1024 * 1024;
 export const MAX_VALUE_BYTES = 64 * 1024;
 /** Values waiting to be written, at most (more are not kept this time). */
@@ -53,6 +51,21 @@ const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 /** `<dir>/.<name>.cache`, next to the mbox and its index. */
 export function cachePathFor(mboxPath: string): string {
   return path.join(path.dirname(mboxPath), `.${path.basename(mboxPath)}.cache`);
+}
+
+/**
+ * Removes the cache of `mboxPath`: its index was built again from the mbox
+ * (another program rewrote it, or the index was lost). The values are keyed
+ * by UID, fingerprint and size, which a rewrite can keep while changing a
+ * header field (mutt editing a message in place); a rescan is rare, and
+ * the values come back as clients ask for them. Call it holding the lock.
+ */
+export function removeMessageCache(mboxPath: string): void {
+  try {
+    unlinkSync(cachePathFor(mboxPath));
+  } catch {
+    // none, or not ours to remove: its records check themselves anyway
+  }
 }
 
 /** What the mailbox is now: the message table and UIDVALIDITY the values must match. */
@@ -82,6 +95,8 @@ export class MessageCache {
   #uidValidity = 0;
   #pending = { bytes: Buffer.alloc(0), length: 0 }; // records put() made, not written yet
   #writePausedUntil = 0;
+  #compactionQueued = false;
+  #discarded = false;
   #key: RecordKey = { uidValidity: 0, uid: 0, fingerprintHigh: 0, fingerprintLow: 0, size: 0, kind: 0 };
   readonly #halves = new Uint32Array(2);
 
@@ -95,6 +110,15 @@ export class MessageCache {
     this.#loaded ??= this.#load().catch(() => this.#forget());
     await this.#loaded;
     this.#follow();
+    // Messages expunged since: their records are dead; past half the file, it is compacted.
+    if (this.#mostlyDead() && !this.#compactionQueued) {
+      this.#compactionQueued = true;
+      this.#opts.schedule(async () => {
+        this.#compactionQueued = false;
+        this.#follow();
+        if (this.#mostlyDead() && this.#fd !== null) this.#compact();
+      });
+    }
   }
 
   /**
@@ -137,7 +161,7 @@ export class MessageCache {
    * copied at once.
    */
   put(key: RecordKey, value: string): void {
-    if (value.length > MAX_VALUE_BYTES || key.kind < 0 || key.kind >= MAX_KINDS) return;
+    if (value.length > MAX_VALUE_BYTES || key.kind < 0 || key.kind >= MAX_KINDS || this.#discarded) return;
     if ((this.#opts.now ?? Date.now)() < this.#writePausedUntil) return;
     const pending = this.#pending;
     const length = recordLength(value);
@@ -161,7 +185,7 @@ export class MessageCache {
     // From here on synchronous: nothing else touches the file or the directory meanwhile.
     const pending = this.#pending;
     this.#pending = { bytes: Buffer.alloc(0), length: 0 };
-    if (pending.length === 0) return;
+    if (pending.length === 0 || this.#discarded) return;
     try {
       this.#openForWriting();
       if (this.#end + pending.length > MAX_FILE_BYTES) this.#compact();
@@ -179,8 +203,7 @@ export class MessageCache {
         at += record.length;
       }
       this.#end += written.length;
-      const used = this.#end - FILE_HEADER.length;
-      if (used > MIN_COMPACT_BYTES && this.#directory.deadBytes * 2 > used) this.#compact();
+      if (this.#mostlyDead()) this.#compact();
     } catch {
       // A full disk, or anything else: drop what did not go out, pause writing. Reading goes on.
       this.#writePausedUntil = (this.#opts.now ?? Date.now)() + WRITE_PAUSE_MS;
@@ -199,6 +222,13 @@ export class MessageCache {
     if (this.#fd !== null) closeSync(this.#fd);
     this.#fd = null;
     this.#generation++;
+  }
+
+  /** Closes the file for good: values put or queued now are not written (the file was removed: removeMessageCache). */
+  discard(): void {
+    this.#discarded = true;
+    this.#pending = { bytes: Buffer.alloc(0), length: 0 };
+    this.close();
   }
 
   /** Memory the directory takes (for the benchmark). */
@@ -228,6 +258,11 @@ export class MessageCache {
     );
   }
 
+  #mostlyDead(): boolean {
+    const used = this.#end - FILE_HEADER.length;
+    return used > MIN_COMPACT_BYTES && this.#directory.deadBytes * 2 > used;
+  }
+
   // Follows the table's rows, and forgets everything if UIDVALIDITY changed.
   #follow(): void {
     const { table, uidValidity } = this.#opts.subject();
@@ -247,36 +282,14 @@ export class MessageCache {
     this.#directory.clear();
     this.#directory.deadBytes = 0;
     if (!this.#reopen()) return;
-    const [fd, generation] = [this.#fd!, this.#generation];
-    const head = Buffer.alloc(FILE_HEADER.length);
-    if (readSync(fd, head, 0, head.length, 0) !== head.length || !head.equals(FILE_HEADER)) return this.#setEnd(0);
-    const buffer = Buffer.allocUnsafe(1024 * 1024);
-    let position = FILE_HEADER.length;
-    for (;;) {
-      const { bytesRead } = await readFd(fd, buffer, 0, buffer.length, position);
-      if (this.#generation !== generation) {
-        this.#loaded = null; // closed meanwhile (the mailbox went idle): loaded again next time
-        return;
-      }
-      const bytes = buffer.subarray(0, bytesRead);
-      let at = 0;
-      for (;;) {
-        const record = recordHeaderAt(bytes, at, MAX_VALUE_BYTES);
-        if (record === 'bad') return this.#setEnd(position + at);
-        if (record === 'more') break;
-        const k = table.find(record.uid);
-        if (k >= 0 && record.kind < MAX_KINDS && this.#matches(table, k, record)) this.#directory.set(record.kind, k, position + at, record.length);
-        else this.#directory.deadBytes += record.length;
-        at += record.length;
-      }
-      // At the end of the file, a record cut short is a torn one: dropped.
-      if (bytesRead < buffer.length || at === 0) return this.#setEnd(position + at);
-      position += at;
-    }
-  }
-
-  #setEnd(end: number): void {
-    this.#end = end;
+    const generation = this.#generation;
+    const end = await scanRecords(this.#fd!, MAX_VALUE_BYTES, () => this.#generation === generation, (record, offset) => {
+      const k = table.find(record.uid);
+      if (k >= 0 && record.kind < MAX_KINDS && this.#matches(table, k, record)) this.#directory.set(record.kind, k, offset, record.length);
+      else this.#directory.deadBytes += record.length;
+    });
+    if (end === null) this.#loaded = null; // closed meanwhile (the mailbox went idle): loaded again next time
+    else this.#end = end;
   }
 
   // The file open (for reading) if it exists and is the one the directory
@@ -364,6 +377,11 @@ export class MessageCache {
       this.#directory.deadBytes = 0;
     } catch (err) {
       closeSync(out);
+      try {
+        unlinkSync(temporary);
+      } catch {
+        // (a folder DELETE removes it too: folder-changes.ts)
+      }
       throw err;
     }
   }

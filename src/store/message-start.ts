@@ -60,28 +60,27 @@ export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m:
   const emptyLine = block.indexOf(EMPTY_LINE, at + contentStart - 1); // (from the From line's LF: a header may be empty)
   const body = emptyLine + 2;
   if (emptyLine < 0 || body + BODY_PREFIX > end) return null;
-  const text = block.toString('latin1', at, body);
-  // Its From line, then the header line by line, then the body's first bytes.
+  // The From line, the header and the body's first bytes (and 5 more: a From line starting in them).
+  const text = block.toString('latin1', at, Math.min(block.length, body + BODY_PREFIX + 5));
   if (text.indexOf('\n') !== contentStart - 1 || !text.startsWith('From ')) return null;
+  if (text.indexOf('\nFrom ', contentStart - 1) >= 0) return null; // another message would start there
   let messageId = '';
   let inId = false;
   let quoted = false;
-  for (let start = contentStart; start < text.length; ) {
+  const headerEnd = body - at;
+  for (let start = contentStart; start < headerEnd; ) {
     let lineEnd = text.indexOf('\n', start);
-    if (lineEnd < 0) lineEnd = text.length;
+    if (lineEnd < 0) lineEnd = headerEnd;
     const first = text.charCodeAt(start);
     if (first === 0x3e) quoted = true;
     if (first === SPACE || first === TAB) {
       if (inId) messageId += text.slice(start, Math.min(lineEnd, start + LINE_KEPT));
-    } else if (first === 0x46 && text.startsWith('From ', start)) {
-      return null; // another message would start here
     } else {
       inId = messageId === '' && (first | 0x20) === 0x6d && text.slice(start, start + MESSAGE_ID.length).toLowerCase() === MESSAGE_ID;
       if (inId) messageId = text.slice(start + MESSAGE_ID.length, Math.min(lineEnd, start + LINE_KEPT));
     }
     start = lineEnd + 1;
   }
-  if (fromLineIn(block, body, body + BODY_PREFIX)) return null;
   const fromLineEnd = Math.min(contentStart - 1, LINE_KEPT);
   const fromLine = isAscii(text, fromLineEnd) ? text.slice(0, fromLineEnd) : block.toString('utf8', at, at + fromLineEnd);
   const digest = fingerprintOf(fromLine, messageId.replace(/\s/g, ''), block, body);
@@ -97,17 +96,6 @@ function boundaryFollows(block: Buffer, end: number): boolean {
   const from = block[end] === LF ? end + 1 : end;
   for (let i = 0; i < FROM_.length; i++) if (block[from + i] !== FROM_[i]) return false;
   return true;
-}
-
-/** Does a line starting within [from, to) start with "From " (the byte before `from` ends a line)? */
-function fromLineIn(block: Buffer, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    if (block[i] !== 0x46 || (i > from && block[i - 1] !== LF)) continue;
-    let k = 1;
-    while (k < FROM_.length && block[i + k] === FROM_[k]) k++;
-    if (k === FROM_.length) return true;
-  }
-  return false;
 }
 
 function isAscii(text: string, end: number): boolean {
