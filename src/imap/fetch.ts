@@ -11,7 +11,7 @@ import { readFetchItems, readFetchModifiers } from './fetch-items.ts';
 import type { FetchItem } from './fetch-items.ts';
 import { fetchPieces, serialize, UnknownEncodingError } from './fetch-data.ts';
 import type { FetchSource, ResponsePiece } from './fetch-data.ts';
-import { isMetadataOnly, metadataResponses } from './fetch-metadata.ts';
+import { batchResponses, isBatchable } from './fetch-batch.ts';
 import type { Selected } from './selected.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
 import { condstore, enabling, pendingUpdates, rev2 } from './extensions.ts';
@@ -39,8 +39,8 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
   const rev2Flags = rev2(session.state);
 
   let wanted = uids.filter((uid) => !selected.isGhost(uid));
+  const expungeIssued = wanted.length < uids.length; // (messages CHANGEDSINCE leaves out are not expunged)
   if (changedSince !== null) wanted = changedSinceFilter(selected, wanted, changedSince);
-  const expungeIssued = wanted.length < uids.length;
   let flagsAdded = new Set<number>();
   if (!selected.readOnly && items.some(setsSeen)) flagsAdded = await markSeen(selected, wanted);
 
@@ -49,8 +49,8 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
     next: {
       kind: 'stream',
       body: () =>
-        flagsAdded.size === 0 && isMetadataOnly(items)
-          ? metadataResponses(selected, wanted, items, rev2Flags)
+        flagsAdded.size === 0 && isBatchable(items)
+          ? batchResponses(selected, wanted, items, rev2Flags)
           : serialize(responses(selected, wanted, items, flagsAdded, withModseq, rev2Flags)),
       then: () => {
         const updates = pendingUpdates(session.state, byUid, byUid);

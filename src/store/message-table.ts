@@ -56,7 +56,7 @@ export interface NewRow {
 /**
  * The table as readers outside the store may use it: look a UID up, read
  * its columns. What FETCH 1:* (UID FLAGS) walks without making an object
- * per message (imap/fetch-metadata.ts).
+ * per message (imap/fetch-batch.ts).
  */
 export interface MessageRows {
   readonly length: number;
