@@ -38,15 +38,16 @@
 
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { smtpSettings, startProjectServer } from './lib/bench-server.ts';
 import type { StartedServer } from './lib/bench-server.ts';
 import { MessageFactory } from './lib/bench-messages.ts';
 import { formatSize, round } from './lib/format.ts';
-import { MboxWatcher } from './lib/mbox-watch.ts';
+import { MboxWatcherGroup } from './lib/mbox-watch.ts';
 import { measureFsync, percentile, readMemory, resetPeak } from './lib/measure.ts';
+import { CpuMeter, describeCpu } from './lib/cpu-meter.ts';
 import type { FsyncResult } from './lib/measure.ts';
 import { sender } from './lib/senders.ts';
 import type { SendStats, Shared } from './lib/senders.ts';
@@ -57,6 +58,8 @@ const USAGE = `usage: node scripts/bench-smtp.ts [options]
   --port P            SMTP port (default 2525)
   --to ADDR           recipient (default jjordan@localhost)
   --mbox FILE         the recipient's mbox file, watched for the new messages
+  --mailboxes N       spread the messages over N recipients, LOCAL1@DOMAIN .. LOCALN@DOMAIN
+                      (from --to); --mbox then names their files with {n} (default 1)
   --count N           messages to send (default 5000)
   --size S            bytes per message: 5000, 5k, 1m, 25m (default 5k; k/m/g = 1024-based)
   --connections C     concurrent connections (default 10)
@@ -70,6 +73,7 @@ const USAGE = `usage: node scripts/bench-smtp.ts [options]
 
 const MAX_COUNT = 10_000_000;
 const MAX_CONNECTIONS = 1000;
+const MAX_MAILBOXES = 100;
 const MAX_SIZE = 1024 * 1024 * 1024;
 const POLL_MS = 5;
 const RSS_SAMPLE_MS = 50;
@@ -80,6 +84,7 @@ interface Options {
   port: number;
   to: string;
   mbox: string | null;
+  mailboxes: number;
   count: number;
   size: number;
   connections: number;
@@ -102,6 +107,7 @@ function parseOptions(argv: string[]): Options {
       port: { type: 'string', default: '2525' },
       to: { type: 'string', default: 'jjordan@localhost' },
       mbox: { type: 'string' },
+      mailboxes: { type: 'string', default: '1' },
       count: { type: 'string', default: '5000' },
       size: { type: 'string', default: '5k' },
       connections: { type: 'string', default: '10' },
@@ -125,6 +131,7 @@ function parseOptions(argv: string[]): Options {
     port: integer('--port', values.port, 1, 65535),
     to,
     mbox: values.mbox ?? null,
+    mailboxes: integer('--mailboxes', values.mailboxes, 1, MAX_MAILBOXES),
     count: integer('--count', values.count, 1, MAX_COUNT),
     size: parseSize(values.size, MAX_SIZE),
     connections: integer('--connections', values.connections, 1, MAX_CONNECTIONS),
@@ -140,6 +147,19 @@ function parseOptions(argv: string[]): Options {
 // ---------------------------------------------------------------------------
 // The run
 
+/** The recipients: --to itself, or LOCAL1@DOMAIN .. LOCALN@DOMAIN with --mailboxes N. */
+function recipientsOf(opts: Pick<Options, 'to' | 'mailboxes'>): string[] {
+  if (opts.mailboxes === 1) return [opts.to];
+  const [local, domain] = opts.to.split('@');
+  return Array.from({ length: opts.mailboxes }, (_, i) => `${local}${i + 1}@${domain}`);
+}
+
+/** Their mbox files: --mbox, with {n} replaced by 1..N when there are several. */
+function mboxPaths(opts: Options): string[] {
+  if (opts.mailboxes === 1) return [opts.mbox!];
+  return Array.from({ length: opts.mailboxes }, (_, i) => opts.mbox!.replaceAll('{n}', String(i + 1)));
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((done) => setTimeout(done, ms));
 }
@@ -150,7 +170,7 @@ async function run(opts: Options, server: StartedServer | null, shared: Shared):
   const messages = new MessageFactory(runId, opts.to, opts.count, opts.size);
   const connections = Math.min(opts.connections, opts.count);
 
-  const watcher = opts.mbox ? new MboxWatcher(opts.mbox, messages.tokenPrefix) : null;
+  const watcher = opts.mbox ? new MboxWatcherGroup(mboxPaths(opts), messages.tokenPrefix) : null;
   await watcher?.init();
   if (!watcher) console.error('bench-smtp: no --mbox given: timing ends at the last 250, not at the mbox');
 
@@ -168,10 +188,12 @@ async function run(opts: Options, server: StartedServer | null, shared: Shared):
     firstConnectAt: 0,
     lastAcceptAt: 0,
   };
+  // CPU seconds per message: the figure other jobs on the machine disturb least.
+  const cpuMeter = new CpuMeter(opts.pid);
   let sendersDone = false;
   let sendersEndAt = 0;
   const senders = Promise.all(
-    Array.from({ length: connections }, () => sender(opts, address, messages, shared, stats)),
+    Array.from({ length: connections }, () => sender({ ...opts, recipients: recipientsOf(opts) }, address, messages, shared, stats)),
   ).finally(() => {
     sendersDone = true;
     sendersEndAt = performance.now();
@@ -198,12 +220,13 @@ async function run(opts: Options, server: StartedServer | null, shared: Shared):
   if (showProgress) process.stderr.write('\r\x1b[K');
   await senders; // they stop by themselves at the deadline
   if (watcher) await watcher.poll();
+  const cpu = cpuMeter.stop();
 
   const memoryAfter = opts.pid ? readMemory(opts.pid) : null;
   if (memoryAfter) sampledPeak = Math.max(sampledPeak, memoryAfter.rss);
 
   // The raw disk rate, measured after the run so the two do not compete.
-  const fsyncDir = opts.fsyncDir ?? (opts.mbox ? dirname(opts.mbox) : tmpdir());
+  const fsyncDir = opts.fsyncDir ?? (opts.mbox ? dirname(mboxPaths(opts)[0]) : tmpdir());
   let fsync: FsyncResult | null = null;
   try {
     fsync = measureFsync(fsyncDir, opts.size, opts.count);
@@ -257,6 +280,14 @@ async function run(opts: Options, server: StartedServer | null, shared: Shared):
     `p50 ${latencies.length ? percentile(latencies, 0.5).toFixed(1) : '-'} ms, p99 ${latencies.length ? percentile(latencies, 0.99).toFixed(1) : '-'} ms, ` +
       `max ${latencies.length ? latencies[latencies.length - 1].toFixed(1) : '-'} ms (MAIL to the 250 after the dot)`,
   );
+  if (cpu.server !== null) {
+    row(
+      'server CPU',
+      `${describeCpu(cpu.server, cpu.seconds)}: ${((1e6 * cpu.server) / Math.max(1, stats.accepted)).toFixed(0)} us per message; ` +
+        `this client ${describeCpu(cpu.client, cpu.seconds)}` +
+        (cpu.others === null ? '' : `, other processes ${describeCpu(cpu.others, cpu.seconds)}`),
+    );
+  }
   row('errors', errorCount === 0 ? '0' : `${errorCount}: ${[...stats.errors].map(([k, v]) => `${k} x${v}`).join(', ')}`);
   for (const [key, sample] of stats.errorSamples) row('', `${key}: ${sample}`);
   if (memoryBefore && memoryAfter && peak !== null) {
@@ -308,6 +339,8 @@ async function run(opts: Options, server: StartedServer | null, shared: Shared):
         max: round(latencies.at(-1) ?? null),
       },
       errors: Object.fromEntries(stats.errors),
+      serverCpuUsPerMessage: cpu.server === null ? null : round((1e6 * cpu.server) / Math.max(1, stats.accepted), 0),
+      otherCpuSeconds: round(cpu.others, 2),
       memory:
         memoryBefore && memoryAfter && peak !== null
           ? {
@@ -354,17 +387,22 @@ async function main(): Promise<number> {
   try {
     if (opts.startServer) {
       await loopbackAddress(opts.host);
-      const [account, domain] = opts.to.split('@');
+      const [, domain] = opts.to.split('@');
+      const accounts = recipientsOf(opts).map((address) => address.split('@')[0]);
       server = await startProjectServer({
         name: 'bench-smtp',
         listener: 'smtp',
-        account,
+        account: accounts[0],
+        moreAccounts: accounts.slice(1),
         host: opts.host,
         parentDir: opts.fsyncDir ?? tmpdir(),
         nodeArgs: opts.nodeArgs,
         settings: smtpSettings(domain, opts.connections, opts.size),
       });
-      opts = { ...opts, port: server.port, mbox: server.mboxPath, pid: server.pid };
+      // LOCAL1's INBOX with its account directory renamed LOCAL{n}.
+      const first = server.mboxPathOf(accounts[0]);
+      const mbox = opts.mailboxes === 1 ? first : join(dirname(dirname(first)), `${accounts[0].slice(0, -1)}{n}`, basename(first));
+      opts = { ...opts, port: server.port, mbox, pid: server.pid };
     }
     const ok = await run(opts, server, shared);
     if (!ok && server) console.error(`--- server log (last lines) ---\n${await server.logTail()}`);

@@ -62,7 +62,9 @@ export const defaults = {
      * Clients allowed to pass on their own user's address (IMAP ID
      * x-originating-ip), so the login throttle counts each webmail user by
      * their address rather than the webmail's (Dovecot: login_trusted_networks).
-     * The webmail runs on this machine by default.
+     * The webmail runs on this machine by default. Such a client speaks for
+     * many users, so it is held to limits.maxConnections only, not to
+     * maxConnectionsPerIp (as Postfix exempts mynetworks).
      */
     trustedClients: ['127.0.0.0/8', '::1'],
   },
@@ -126,6 +128,61 @@ export const defaults = {
       selector: '',
       keyFile: '',
     },
+  },
+  /**
+   * The webmail (src/webmail/): a web server that shows mail in a browser.
+   * It reads mail only over IMAP and sends over submission, with TLS and
+   * the user's own login, like any mail client; so it can run on another
+   * machine (`npm run webmail` there, pointed at this one).
+   */
+  webmail: {
+    /** The server starts the webmail as a child process and restarts it if it dies. */
+    enabled: true,
+    /** HTTPS port [443]; -1 turns it off. */
+    port: 2443,
+    /** Address it listens on; empty: the server's listenAddress. */
+    listenAddress: '',
+    /** The mail server's IMAP: host (empty: this machine), port (0: this server's ports.imaps, or ports.imap with STARTTLS). */
+    imapHost: '',
+    imapPort: 0,
+    /** "implicit" (port 993) or "starttls" (port 143). */
+    imapTls: 'implicit',
+    /** The mail server's submission port, the same way (0: ports.smtps, or ports.submission with STARTTLS). */
+    submissionHost: '',
+    submissionPort: 0,
+    submissionTls: 'implicit',
+    /** The name the mail server's certificate is checked against; empty: hostname. */
+    serverName: '',
+    /**
+     * A PEM file of CA certificates to trust for the mail server's
+     * certificate, instead of the system's list. Empty: the system's list
+     * plus this data directory's own certificate (tls/cert.pem), which is
+     * what a self-signed server on this machine needs. The certificate is
+     * always verified: the connections carry the users' passwords.
+     */
+    caFile: '',
+    /** The webmail's own HTTPS certificate and key; empty: the server's (tls.certFile or <dataDir>/tls). */
+    certFile: '',
+    keyFile: '',
+    /** A session ends after this long without a request ... */
+    sessionIdleMinutes: 30,
+    /** ... and after this long in any case. */
+    sessionHours: 12,
+    /** Browser sessions at once; past it the oldest ends. */
+    maxSessions: 1000,
+    /**
+     * IMAP connections held open at once (one per active session; the one
+     * unused longest is closed when more are needed). They all come from
+     * one address, the webmail's: the mail server must list it in
+     * auth.trustedClients (loopback is), or hold it to maxConnectionsPerIp.
+     */
+    maxImapConnections: 8,
+    /** An IMAP connection unused this long is closed; its session reconnects when needed. */
+    imapIdleSeconds: 300,
+    /** Largest message a user may compose with its attachments (the server's limits.maxMessageBytes still applies). */
+    maxUploadBytes: 25 * 1024 * 1024,
+    /** Messages per page of the message list. */
+    pageSize: 50,
   },
   /**
    * Started as root (to bind ports below 1024): the user and group to become

@@ -68,13 +68,57 @@ export function escapeForTerminal(text: string): string {
  * mean an ESC the sender sent (their own backslash would read `\\x1b`).
  */
 function formatValue(value: string | number | boolean): string {
-  const text = String(value);
+  if (typeof value !== 'string') return String(value); // a number or a boolean never needs quotes
+  const text = value;
   if (text !== '' && !/[\s"=\\]/.test(text) && !HAS_TERMINAL_CONTROL.test(text)) return text;
   return `"${escapeForTerminal(text.replace(/["\\]/g, '\\$&'))}"`;
 }
 
+/**
+ * Lines for stdout wait here until the end of the current turn of the event
+ * loop and then go out together: a busy server logs a few lines per message,
+ * and one write(2) per line (a wake-up of journald or of whatever reads the
+ * pipe) cost more than the line itself. A write holds at most PIPE_BUF
+ * bytes of whole lines, so that it stays atomic on a pipe the relay shares:
+ * lines of the two processes never cut into each other. The 'exit' handler
+ * sends what is left, so process.exit() loses nothing.
+ */
+let stdoutPending = '';
+let stdoutPendingBytes = 0;
+let stdoutFlushScheduled = false;
+let exitHookInstalled = false;
+const PIPE_BUF = 4096;
+
+function sendPending(): void {
+  if (stdoutPending === '') return;
+  const text = stdoutPending;
+  stdoutPending = '';
+  stdoutPendingBytes = 0;
+  process.stdout.write(text);
+}
+
+function flushStdout(): void {
+  stdoutFlushScheduled = false;
+  sendPending();
+}
+
+function writeStdout(line: string): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', sendPending);
+  }
+  const bytes = Buffer.byteLength(line) + 1;
+  if (stdoutPendingBytes + bytes > PIPE_BUF) sendPending();
+  stdoutPending += line + '\n';
+  stdoutPendingBytes += bytes;
+  if (!stdoutFlushScheduled) {
+    stdoutFlushScheduled = true;
+    setImmediate(flushStdout);
+  }
+}
+
 export function createLogger(options: LogOptions = {}, prefix = 'main'): Logger {
-  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const write = options.write ?? writeStdout;
   return {
     event(name, fields = {}) {
       if (options.quiet) return;

@@ -12,6 +12,7 @@
 //   finish (bounded by limits.shutdownGraceSeconds), exit 0.
 
 import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises';
+import module from 'node:module';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, dataDirOf, ConfigError } from './config.ts';
@@ -36,6 +37,7 @@ import type { ThrottleOptions } from './auth/throttle.ts';
 import { leaveRoot, restrictUmask } from './privileges.ts';
 import { superviseRelay } from './relay/supervisor.ts';
 import type { Supervisor } from './relay/supervisor.ts';
+import { superviseWebmail } from './webmail/supervisor.ts';
 
 export interface RunningServer {
   smtp: SmtpServer;
@@ -182,6 +184,20 @@ async function main(): Promise<void> {
   const dataDir = dataDirOf(config);
   restrictUmask(); // mail is private: files 0600, directories 0700
 
+  // SIGTERM/SIGINT are caught from the start: without a handler the kernel
+  // ends the process at once, and a stop sent the moment "ready" is logged
+  // could land before the clean stop below is in place. A signal during
+  // start-up is remembered and acted on once the server runs; a second one
+  // ends the start at once.
+  let startUpSignal = '';
+  let stop = async (signal: string): Promise<void> => {
+    if (startUpSignal) process.exit(1);
+    startUpSignal = signal;
+    log.event('shutdown-requested', { signal, message: 'stopping once started' });
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+
   // 1. Bind. Connections that arrive from now on wait, unread.
   let bound: BoundPorts;
   try {
@@ -200,6 +216,7 @@ async function main(): Promise<void> {
   try {
     const outcome = await leaveRoot(config.runAs, dataDir, () => {
       if (config.relay.enabled) relay = superviseRelay(relayArgs, log);
+      if (config.webmail.enabled && config.webmail.port >= 0) superviseWebmail(relayArgs, log); // ends with this process (webmail/supervisor.ts)
     });
     if (outcome !== 'not-root') log.event('privileges', { outcome, user: config.runAs.user || 'root' });
   } catch (err) {
@@ -234,7 +251,7 @@ async function main(): Promise<void> {
   });
 
   let stopping = false;
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.event('shutdown', { signal });
@@ -243,10 +260,12 @@ async function main(): Promise<void> {
     log.event('stopped');
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  if (startUpSignal) return stop(startUpSignal);
   // The PID file says "ready for signals", so it comes after the handlers.
   await writeFile(serverPidPath(dataDir), `${process.pid}\n`);
+  // The compile cache (src/compile-cache.mjs) is written at exit; write it
+  // now too, so that a server killed rather than stopped starts small again.
+  module.flushCompileCache?.();
 }
 
 function fail(message: string): never {

@@ -10,8 +10,9 @@
 // (password on stdin, as a script would); `start()` writes a config file
 // (the benchmark's one listener on a loopback port the kernel just reported
 // free, every other listener off, the benchmark's settings on top of the
-// defaults), starts `node src/main.ts --config FILE` and waits for its
-// "listening" log line. `startProjectServer` does both at once. Stopping
+// defaults), starts `node src/main.ts --config FILE` with the environment and
+// Node options of package.json's start command (what `npm start` runs), and
+// waits for its "listening" log line. `startProjectServer` does both at once. Stopping
 // sends SIGTERM (the server's clean shutdown), escalates to SIGKILL if it
 // does not exit, and removes the directory.
 //
@@ -23,14 +24,21 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { defaults } from '../../src/config.ts';
 import { mailboxPath } from '../../src/store/paths.ts';
 
-/** The repository root (this file is scripts/lib/bench-server.ts). */
-const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..');
+/**
+ * The repository whose server is started: this one (this file is
+ * scripts/lib/bench-server.ts), or another checkout named by the
+ * JJORDAN_BENCH_PROJECT environment variable, so one benchmark script can
+ * measure an older commit and the current one on the same machine.
+ */
+export const PROJECT_ROOT = process.env.JJORDAN_BENCH_PROJECT
+  ? resolve(process.env.JJORDAN_BENCH_PROJECT)
+  : resolve(import.meta.dirname, '..', '..');
 
 export interface ServerOptions {
   /** Names the temporary directory: `<name>-XXXXXX` (e.g. bench-smtp). */
@@ -39,6 +47,8 @@ export interface ServerOptions {
   listener: string;
   /** The account to create. */
   account: string;
+  /** More accounts, with random passwords (bench-smtp --mailboxes). */
+  moreAccounts?: string[];
   /** Its password; a random one when the benchmark never logs in. */
   password?: string;
   /** Loopback address to listen on. */
@@ -49,12 +59,40 @@ export interface ServerOptions {
   nodeArgs: string[];
   /** Config settings on top of the defaults: smtpSettings(), POP3_SETTINGS or imapSettings(). */
   settings: Record<string, unknown>;
+  /** Every listener on a free port, not only `listener` (as `npm start` runs it). */
+  allListeners?: boolean;
+  /** Start the relay process too (the bench default is off: nothing to relay). */
+  relay?: boolean;
+  /** More environment for the server (e.g. NODE_DISABLE_COMPILE_CACHE=1). */
+  env?: Record<string, string>;
+  /** The checkout whose server runs (default PROJECT_ROOT). */
+  projectRoot?: string;
+}
+
+/**
+ * What package.json's start command puts in front of src/main.ts: its
+ * environment (`NAME=value` words) and its Node options. The benchmarks
+ * start the server the way `npm start` does, so that what they measure is
+ * what a user runs.
+ */
+export async function startCommand(projectRoot = PROJECT_ROOT): Promise<{ env: Record<string, string>; nodeArgs: string[] }> {
+  const scripts = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')).scripts as Record<string, string>;
+  const words = (scripts.start ?? 'node src/main.ts').trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  while (words.length > 0 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0])) {
+    const [name, ...value] = words.shift()!.split('=');
+    env[name] = value.join('=');
+  }
+  if (words.shift() !== 'node' || words.pop() !== 'src/main.ts') throw new Error(`cannot read the start command of ${projectRoot}: ${scripts.start}`);
+  return { env, nodeArgs: words };
 }
 
 export interface PreparedServer {
   dataDir: string;
   /** The account's INBOX (bench-pop3 fills it before start()). */
   mboxPath: string;
+  /** Any account's INBOX. */
+  mboxPathOf(account: string): string;
   /** The passwd file adduser wrote (for the cost of its password hash). */
   passwdPath: string;
   /** Starts the server; again after stop(), on the same data (a new port). */
@@ -67,13 +105,18 @@ export interface PreparedServer {
 
 export interface RunningServer {
   port: number;
+  /** Every listener's port by name (only `listener` unless allListeners). */
+  ports: Record<string, number>;
   pid: number;
+  /** The relay's pid, when it was started (from the server's log). */
+  relayPid(): Promise<number | null>;
   /** The last lines of the server's log, for error messages. */
   logTail(lines?: number): Promise<string>;
 }
 
 export interface StartedServer extends RunningServer {
   mboxPath: string;
+  mboxPathOf(account: string): string;
   /** SIGTERM, wait, SIGKILL if needed; then remove the temporary directory. */
   stop(): Promise<void>;
 }
@@ -124,7 +167,7 @@ export async function startProjectServer(opts: ServerOptions): Promise<StartedSe
   const prepared = await prepareProjectServer(opts);
   try {
     const running = await prepared.start();
-    return { ...running, mboxPath: prepared.mboxPath, stop: prepared.remove };
+    return { ...running, mboxPath: prepared.mboxPath, mboxPathOf: prepared.mboxPathOf, stop: prepared.remove };
   } catch (err) {
     await prepared.remove();
     throw err;
@@ -154,20 +197,27 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
   };
   const remove = async () => {
     await stop();
+    // JJORDAN_BENCH_LOG=FILE keeps the server's log (appended) for a look afterwards.
+    if (process.env.JJORDAN_BENCH_LOG) await appendFile(process.env.JJORDAN_BENCH_LOG, await readFile(logPath).catch(() => '')).catch(() => {});
     await rm(workDir, { recursive: true, force: true });
   };
 
   const start = async (): Promise<RunningServer> => {
     if (child && !hasExited) throw new Error('the server was already started');
     hasExited = false;
-    const port = await freePort(opts.host);
+    const ports: Record<string, number> = {};
+    for (const name of opts.allListeners ? Object.keys(defaults.ports) : [opts.listener]) ports[name] = await freePort(opts.host);
+    const port = ports[opts.listener];
     const configPath = join(workDir, 'config.json');
-    await writeFile(configPath, JSON.stringify(benchConfig(dataDir, opts, port), null, 2) + '\n');
+    await writeFile(configPath, JSON.stringify(benchConfig(dataDir, opts, ports), null, 2) + '\n');
+    const projectRoot = opts.projectRoot ?? PROJECT_ROOT;
+    const command = await startCommand(projectRoot);
     const logFd = openSync(logPath, 'a', 0o600);
     const logStart = fstatSync(logFd).size; // a restart looks only at its own lines
     try {
-      child = spawn(process.execPath, [...opts.nodeArgs, join('src', 'main.ts'), '--config', configPath], {
-        cwd: PROJECT_ROOT,
+      child = spawn(process.execPath, [...command.nodeArgs, ...opts.nodeArgs, join('src', 'main.ts'), '--config', configPath], {
+        cwd: projectRoot,
+        env: { ...process.env, ...command.env, ...opts.env },
         stdio: ['ignore', logFd, logFd],
       });
     } finally {
@@ -187,11 +237,17 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
       await stop();
       throw new Error(`${(err as Error).message}\n--- server log ---\n${tail}`);
     }
-    return { port, pid: proc.pid!, logTail };
+    const relayPid = async () => {
+      const match = /\brelay-started pid=(\d+)/.exec(await readFile(logPath, 'utf8').catch(() => ''));
+      return match ? Number(match[1]) : null;
+    };
+    return { port, ports, pid: proc.pid!, relayPid, logTail };
   };
 
   try {
-    await addAccount(opts.account, opts.password ?? randomBytes(12).toString('hex'), dataDir, workDir);
+    const projectRoot = opts.projectRoot ?? PROJECT_ROOT;
+    await addAccount(projectRoot, opts.account, opts.password ?? randomBytes(12).toString('hex'), dataDir, workDir);
+    for (const account of opts.moreAccounts ?? []) await addAccount(projectRoot, account, randomBytes(12).toString('hex'), dataDir, workDir);
   } catch (err) {
     await remove();
     throw err;
@@ -199,6 +255,7 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
   return {
     dataDir,
     mboxPath: mailboxPath(dataDir, opts.account, 'INBOX'),
+    mboxPathOf: (account) => mailboxPath(dataDir, account, 'INBOX'),
     passwdPath: join(dataDir, 'passwd'),
     start,
     stop,
@@ -206,21 +263,21 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
   };
 }
 
-// `node src/auth/adduser.ts NAME --data DIR`, password on stdin. As root,
-// adduser would make the data directory for runAs.user (mail), who cannot
-// reach it inside the private temporary directory; the server keeps root
-// instead (benchConfig), so adduser is told the same and finds the
-// directory made.
-async function addAccount(account: string, password: string, dataDir: string, workDir: string): Promise<void> {
+// `node src/auth/adduser.ts NAME --data DIR`, password on stdin. Run as
+// root, adduser would become the config's runAs user, who cannot reach a
+// private temporary directory: it gets the config the server gets (root
+// stays root) and a data directory made here, as root.
+async function addAccount(projectRoot: string, account: string, password: string, dataDir: string, workDir: string): Promise<void> {
   const args = [join('src', 'auth', 'adduser.ts'), account, '--data', dataDir];
   if (process.getuid?.() === 0) {
-    await mkdir(dataDir, { mode: 0o700 });
-    const configPath = join(workDir, 'adduser-config.json');
-    await writeFile(configPath, JSON.stringify({ runAs: { user: '', group: '', allowRoot: true } }) + '\n');
+    const configPath = join(workDir, 'adduser.json');
+    const { runAs } = benchConfig(dataDir, { host: '127.0.0.1', settings: {} }, {});
+    await writeFile(configPath, JSON.stringify({ runAs }) + '\n');
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
     args.push('--config', configPath);
   }
   const child = spawn(process.execPath, args, {
-    cwd: PROJECT_ROOT,
+    cwd: projectRoot,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
@@ -239,20 +296,20 @@ async function addAccount(account: string, password: string, dataDir: string, wo
  * Only keys the project's config schema knows are set inside each section
  * (it refuses unknown ones), so this keeps working as the schema grows.
  */
-function benchConfig(dataDir: string, opts: ServerOptions, port: number): Record<string, unknown> {
+function benchConfig(dataDir: string, opts: Pick<ServerOptions, 'host' | 'settings' | 'relay'>, ports: Record<string, number>): Record<string, unknown> {
   const known = defaults as unknown as Record<string, Record<string, unknown>>;
   const pick = (section: string, values: Record<string, unknown>) =>
     Object.fromEntries(Object.entries(values).filter(([key]) => known[section] && Object.hasOwn(known[section], key)));
   const isSection = (value: unknown): value is Record<string, unknown> =>
     typeof value === 'object' && value !== null && !Array.isArray(value);
 
-  // Our port for the one listener; every other listener off (-1; 0 would mean "any free port").
-  const ports = Object.fromEntries(Object.keys(known.ports ?? {}).map((name) => [name, name === opts.listener ? port : -1]));
+  // Our ports for our listeners; every other listener off (-1; 0 would mean "any free port").
   const config: Record<string, unknown> = {
     dataDir,
     listenAddress: opts.host,
-    ports,
-    relay: pick('relay', { enabled: false }), // nothing to relay: no child process to measure around
+    ports: Object.fromEntries(Object.keys(known.ports ?? {}).map((name) => [name, ports[name] ?? -1])),
+    // Nothing to relay, as a rule: no child process to measure around.
+    relay: pick('relay', { enabled: opts.relay === true }),
   };
   for (const [key, value] of Object.entries(opts.settings)) config[key] = isSection(value) ? pick(key, value) : value;
   // Started as root, the server drops to runAs.user, which could not reach a

@@ -1,5 +1,7 @@
 // Where the CPU went during a stretch of a benchmark (Linux /proc): the
-// server's process, this process, and everything else on the machine.
+// server's processes (the tree under its pid: Dovecot's and Postfix's
+// children count, see proc-tree.ts), this process, and everything else on
+// the machine.
 // "Everything else" is what makes a figure untrustworthy: another job busy
 // on the same cores slows the server down in ways no profile explains, so
 // the report shows it next to the figures it may have spoiled.
@@ -7,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { cpuBetween, treeCpu } from './proc-tree.ts';
 
 /** Linux's USER_HZ, the unit of /proc times: 100 on every common platform. */
 const CLOCK_TICKS = 100;
@@ -14,7 +17,7 @@ const CLOCK_TICKS = 100;
 export interface CpuUse {
   /** Wall-clock seconds measured. */
   seconds: number;
-  /** CPU seconds (user + system) of the server, null without its pid. */
+  /** CPU seconds (user + system) of the server's process tree, null without its pid. */
   server: number | null;
   /** CPU seconds of this process (all its threads). */
   client: number;
@@ -27,20 +30,22 @@ export class CpuMeter {
   readonly #pid: number | null;
   readonly #startedAt = performance.now();
   readonly #client = process.cpuUsage();
-  readonly #server: number | null;
+  /** CPU seconds of each process of the server's tree at the start. */
+  readonly #server: Map<number, number> | null;
   readonly #machine: number | null;
 
   constructor(serverPid: number | null) {
     this.#pid = serverPid;
-    this.#server = serverPid ? processCpu(serverPid) : null;
+    this.#server = serverPid ? treeCpu(serverPid) : null;
     this.#machine = machineCpu();
   }
 
   stop(): CpuUse {
     const client = process.cpuUsage(this.#client);
     const clientSeconds = (client.user + client.system) / 1e6;
-    const serverNow = this.#pid ? processCpu(this.#pid) : null;
-    const server = serverNow !== null && this.#server !== null ? serverNow - this.#server : null;
+    // A process that ended meanwhile (a POP3 child after QUIT) is not counted.
+    const serverNow = this.#pid && this.#server ? treeCpu(this.#pid) : null;
+    const server = serverNow && this.#server ? cpuBetween(this.#server, serverNow) : null;
     const machineNow = machineCpu();
     const machine = machineNow !== null && this.#machine !== null ? machineNow - this.#machine : null;
     return {

@@ -112,3 +112,45 @@ async function sizeOf(path: string): Promise<number> {
     throw err;
   }
 }
+
+/**
+ * Several mboxes watched as one (bench-smtp --mailboxes): the same figures
+ * as one MboxWatcher, summed over them. A token seen in two of them counts
+ * as a duplicate too.
+ */
+export class MboxWatcherGroup {
+  readonly watchers: MboxWatcher[];
+
+  constructor(paths: string[], tokenPrefix: string) {
+    this.watchers = paths.map((path) => new MboxWatcher(path, tokenPrefix));
+  }
+
+  async init(): Promise<void> {
+    for (const watcher of this.watchers) await watcher.init();
+  }
+
+  async poll(): Promise<void> {
+    for (const watcher of this.watchers) await watcher.poll();
+  }
+
+  get messages(): number {
+    return this.watchers.reduce((sum, w) => sum + w.messages, 0);
+  }
+
+  get tokens(): { size: number } {
+    return { size: new Set(this.watchers.flatMap((w) => [...w.tokens])).size };
+  }
+
+  get duplicateTokens(): number {
+    const total = this.watchers.reduce((sum, w) => sum + w.tokens.size, 0);
+    return this.watchers.reduce((sum, w) => sum + w.duplicateTokens, 0) + total - this.tokens.size;
+  }
+
+  get lastGrowthAt(): number {
+    return Math.max(0, ...this.watchers.map((w) => w.lastGrowthAt));
+  }
+
+  get problem(): string | null {
+    return this.watchers.find((w) => w.problem)?.problem ?? null;
+  }
+}

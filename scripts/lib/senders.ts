@@ -13,7 +13,8 @@ const RECONNECTS_PER_WORKER = 3;
 /** The part of bench-smtp's options the senders use. */
 export interface SendOptions {
   port: number;
-  to: string;
+  /** Message n goes to recipients[n % length]. */
+  recipients: string[];
   count: number;
   size: number;
   pipelining: boolean;
@@ -114,7 +115,7 @@ async function sendOne(
   const { client } = session;
   const started = performance.now();
   const mailFrom = `MAIL FROM:<bench@bench-smtp.invalid>${session.sizeParam ? ` SIZE=${opts.size}` : ''}`;
-  const rcptTo = `RCPT TO:<${opts.to}>`;
+  const rcptTo = `RCPT TO:<${opts.recipients[index % opts.recipients.length]}>`;
   let mail: SmtpReply;
   let rcpt: SmtpReply | null = null;
   let data: SmtpReply | null = null;

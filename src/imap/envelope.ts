@@ -19,18 +19,22 @@
 // appears twice, the last Subject, Date, In-Reply-To or Message-ID counts
 // while the address fields add up. An absent field is NIL; an empty one "".
 
-import { fieldValue, splitHeaderFields } from '../mime/header.ts';
+import { fieldValue } from '../mime/header.ts';
+import { FieldNames, forEachField } from './header-values.ts';
 import type { HeaderField } from '../mime/header.ts';
 import { parseAddressList } from '../mime/address.ts';
 import type { AddressListItem, MailAddress } from '../mime/address.ts';
 import { NIL, nstring } from './imap-string.ts';
 import type { WireString } from './imap-string.ts';
 
-const ENVELOPE_FIELDS = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
+const FIELDS = ['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id'];
+const ENVELOPE_FIELDS = new FieldNames(FIELDS);
+const [DATE, SUBJECT, FROM, SENDER, REPLY_TO, TO, CC, BCC, IN_REPLY_TO, MESSAGE_ID] = FIELDS.map((_, i) => i);
 
 /** Text for people: white space runs as one space, no white space at the ends. */
 function forHumans(value: string | null): string | null {
-  return value === null ? null : value.replace(/[ \t\r\n]+/g, ' ').trim();
+  if (value === null) return null;
+  return /[\t\r\n]| {2}/.test(value) ? value.replace(/[ \t\r\n]+/g, ' ').trim() : value.trim(); // (testing is cheaper than replacing)
 }
 
 function address(a: MailAddress): WireString {
@@ -51,41 +55,41 @@ export function formatAddressList(items: readonly AddressListItem[]): WireString
 }
 
 /** ENVELOPE from a header section (the raw fields, as MimePart.header holds them). */
-export function formatEnvelope(header: Buffer | readonly HeaderField[]): WireString {
-  const fields = Buffer.isBuffer(header) ? splitHeaderFields(header) : header;
-  // One pass over the header, keeping the fields ENVELOPE is made of.
-  const byName = new Map<string, HeaderField[]>();
-  for (const field of fields) {
-    if (field.name.length > 11) continue; // longer than "In-Reply-To"
-    const lower = field.name.toLowerCase();
-    if (!ENVELOPE_FIELDS.has(lower)) continue;
-    const list = byName.get(lower);
-    if (list) list.push(field);
-    else byName.set(lower, [field]);
-  }
-  const named = (name: string) => byName.get(name) ?? [];
-  const value = (name: string) => {
-    const all = named(name);
-    return all.length === 0 ? null : fieldValue(all[all.length - 1]);
+export function formatEnvelope(header: Buffer | string | readonly HeaderField[]): WireString {
+  // One pass over the header, keeping the values ENVELOPE is made of, by field.
+  const values: (string[] | undefined)[] = new Array(FIELDS.length);
+  const add = (name: string, value: string) => {
+    const slot = FIELDS.indexOf(name);
+    (values[slot] ??= []).push(value);
   };
-  const list = (name: string) => named(name).flatMap((f) => parseAddressList(fieldValue(f)));
-  const from = list('from');
-  const sender = list('sender');
-  const replyTo = list('reply-to');
+  if (typeof header === 'string' || Buffer.isBuffer(header)) forEachField(header, ENVELOPE_FIELDS, add);
+  else for (const field of header) if (ENVELOPE_FIELDS.names.has(field.name.toLowerCase())) add(field.name.toLowerCase(), fieldValue(field));
+  const last = (slot: number) => values[slot]?.at(-1) ?? null;
+  const from = addresses(values[FROM]);
+  const sender = addresses(values[SENDER]);
+  const replyTo = addresses(values[REPLY_TO]);
   return (
-    '(' +
-    [
-      nstring(value('date')),
-      nstring(forHumans(value('subject'))),
-      formatAddressList(from),
-      formatAddressList(sender.length > 0 ? sender : from),
-      formatAddressList(replyTo.length > 0 ? replyTo : from),
-      formatAddressList(list('to')),
-      formatAddressList(list('cc')),
-      formatAddressList(list('bcc')),
-      nstring(value('in-reply-to')),
-      nstring(value('message-id')),
-    ].join(' ') +
-    ')'
+    `(${nstring(last(DATE))} ${nstring(forHumans(last(SUBJECT)))} ${from} ${sender === NIL ? from : sender} ${replyTo === NIL ? from : replyTo} ` +
+    `${addresses(values[TO])} ${addresses(values[CC])} ${addresses(values[BCC])} ${nstring(last(IN_REPLY_TO))} ${nstring(last(MESSAGE_ID))})`
   );
+}
+
+// Address fields repeat from message to message (the owner's address in
+// To, the people who write most in From), so the ENVELOPEs of a folder
+// parse each value once: a small map of field values to their address
+// lists as written, emptied when full.
+const formattedLists = new Map<string, WireString>();
+const REMEMBERED_LISTS = 1000;
+
+/** The address list of a field's values (all of them: the lists add up), as ENVELOPE writes it. */
+function addresses(values: readonly string[] | undefined): WireString {
+  if (values === undefined) return NIL;
+  if (values.length > 1) return formatAddressList(values.flatMap((v) => parseAddressList(v)));
+  let text = formattedLists.get(values[0]);
+  if (text === undefined) {
+    if (formattedLists.size >= REMEMBERED_LISTS) formattedLists.clear();
+    text = formatAddressList(parseAddressList(values[0]));
+    formattedLists.set(values[0], text);
+  }
+  return text;
 }

@@ -11,6 +11,7 @@ import { readFetchItems, readFetchModifiers } from './fetch-items.ts';
 import type { FetchItem } from './fetch-items.ts';
 import { fetchPieces, serialize, UnknownEncodingError } from './fetch-data.ts';
 import type { FetchSource, ResponsePiece } from './fetch-data.ts';
+import { batchResponses, isBatchable } from './fetch-batch.ts';
 import type { Selected } from './selected.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
 import { condstore, enabling, pendingUpdates, rev2 } from './extensions.ts';
@@ -38,8 +39,8 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
   const rev2Flags = rev2(session.state);
 
   let wanted = uids.filter((uid) => !selected.isGhost(uid));
-  if (changedSince !== null) wanted = wanted.filter((uid) => BigInt(selected.message(uid)?.modseq ?? 0) > changedSince);
-  const expungeIssued = wanted.length < uids.length;
+  const expungeIssued = wanted.length < uids.length; // (messages CHANGEDSINCE leaves out are not expunged)
+  if (changedSince !== null) wanted = changedSinceFilter(selected, wanted, changedSince);
   let flagsAdded = new Set<number>();
   if (!selected.readOnly && items.some(setsSeen)) flagsAdded = await markSeen(selected, wanted);
 
@@ -47,7 +48,10 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
     change: enable,
     next: {
       kind: 'stream',
-      body: () => serialize(responses(selected, wanted, items, flagsAdded, withModseq, rev2Flags)),
+      body: () =>
+        flagsAdded.size === 0 && isBatchable(items)
+          ? batchResponses(selected, wanted, items, rev2Flags)
+          : serialize(responses(selected, wanted, items, flagsAdded, withModseq, rev2Flags)),
       then: () => {
         const updates = pendingUpdates(session.state, byUid, byUid);
         if (expungeIssued) return { reply: { ...no(tag, 'Some of the requested messages no longer exist', 'EXPUNGEISSUED'), untagged: updates } };
@@ -63,6 +67,16 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
       },
     },
   };
+}
+
+/** RFC 7162 3.1.4.1 CHANGEDSINCE: only the messages whose mod-sequence is above it (read from the index's columns). */
+function changedSinceFilter(selected: Selected, uids: readonly number[], changedSince: bigint): number[] {
+  const rows = selected.mailbox.rows();
+  const above = Number(changedSince); // mod-sequences here stay far below 2^53
+  return uids.filter((uid) => {
+    const k = rows.find(uid);
+    return k >= 0 && rows.modseqAt(k) > above;
+  });
 }
 
 /** Sets \Seen on the messages that lack it; returns their UIDs (their responses will carry FLAGS). */

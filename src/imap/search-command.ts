@@ -1,5 +1,5 @@
 // SEARCH and UID SEARCH (RFC 3501 6.4.4, 6.4.8): the numbers of the
-// messages that match (search.ts evaluates the keys), as sequence numbers
+// messages that match (search-run.ts finds them), as sequence numbers
 // or, for UID SEARCH, as UIDs. With RETURN (...) (ESEARCH, RFC 4731), or
 // once IMAP4rev2 is enabled (RFC 9051 6.4.4), the answer is an ESEARCH
 // response: MIN, MAX, COUNT and ALL as asked; SAVE keeps the result for `$`
@@ -8,8 +8,8 @@
 import { no, ok } from './response.ts';
 import { readSearchProgram } from './search-keys.ts';
 import type { SearchKey } from './search-keys.ts';
-import { matches } from './search.ts';
-import type { SearchCandidate, SearchContext } from './search.ts';
+import { matchingMessages } from './search-run.ts';
+import type { SearchContext } from './search.ts';
 import { compactSet } from './message-commands.ts';
 import { enabling, pendingUpdates, rev2 } from './extensions.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
@@ -34,26 +34,10 @@ export async function search(session: ImapView, { tag, verb, args }: ImapRequest
     lastUid: selected.exists > 0 ? selected.uidAt(selected.exists) : 0,
     saved: selected.saved,
   };
-  const found: { seq: number; uid: number; modseq: number }[] = [];
-  for (let seq = 1; seq <= selected.exists; seq++) {
-    const uid = selected.uidAt(seq);
-    const record = selected.message(uid);
-    if (!record) continue; // expunged by someone: it matches nothing
-    const candidate: SearchCandidate = {
-      seq,
-      uid,
-      size: record.size,
-      internalDate: new Date(record.internalDate * 1000),
-      flags: record.flags,
-      recent: selected.isRecent(uid),
-      modseq: record.modseq,
-      read: () => selected.mailbox.read(uid, record),
-    };
-    if (await matches(program.key, candidate, context)) found.push({ seq, uid, modseq: record.modseq });
-  }
+  const found = await matchingMessages(selected, program.key, context);
   const numbers = found.map((m) => (byUid ? m.uid : m.seq));
   // RFC 7162 3.1.5: when MODSEQ was searched, the highest mod-sequence of what matched.
-  const highest = usesModseq && found.length > 0 ? Math.max(...found.map((m) => m.modseq)) : null;
+  const highest = usesModseq && found.length > 0 ? found.reduce((max, m) => Math.max(max, m.modseq), 0) : null;
 
   const options = program.returnOptions ?? (rev2(state) ? ['ALL'] : null);
   const untagged: string[] = [];

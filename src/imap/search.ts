@@ -1,34 +1,44 @@
-// Evaluating a SEARCH (RFC 3501 6.4.4) against one message. The keys that
-// the index answers (flags, sizes, dates, sequence numbers, UIDs, MODSEQ)
-// are checked first; the message is read only when a key needs its header
-// (FROM, SUBJECT, HEADER, SENT*) or its text (BODY, TEXT), and then once.
+// Evaluating a SEARCH (RFC 3501 6.4.4) against one message, with what is
+// known of it so far. search-command.ts looks at every message first with
+// what the index knows (flags, sizes, dates, sequence numbers, UIDs,
+// MODSEQ), then, for those still undecided, with the text the message
+// cache keeps (FROM, TO, CC, BCC, SUBJECT, SENT*: search-text.ts), and
+// reads a message (its header, or all of it for BODY and TEXT) only when
+// that is not enough. So `decide` answers true, false, or null for "not
+// known yet": an AND with one false key is false whatever the others say.
 //
 // Strings match as RFC 3501 asks: a case-insensitive substring, here of
 // the decoded text (RFC 2047 words, quoted-printable and base64 bodies, the
 // charsets of text parts), compared after mime/search-match.ts's folding.
 
-import { HeaderEndFinder, splitHeaderFields, fieldValue } from '../mime/header.ts';
+import { splitHeaderFields, fieldValue } from '../mime/header.ts';
+import type { HeaderField } from '../mime/header.ts';
 import { parseAddressList, addressText } from '../mime/address.ts';
 import { decodeHeaderText } from '../mime/encoded-words.ts';
 import { parseMessageDate, messageDay } from '../mime/date.ts';
 import { headerText, messageText } from '../mime/text.ts';
 import { foldForSearch, textContains } from '../mime/search-match.ts';
-import type { HeaderField } from '../mime/header.ts';
 import type { SeqRange } from './parser.ts';
 import type { SearchKey } from './search-keys.ts';
+import { inSearchText, searchTextMatches, sentDay } from './search-text.ts';
 
-/** One message as SEARCH sees it. */
+/** One message as SEARCH sees it, with what has been found out about it. */
 export interface SearchCandidate {
   seq: number;
   uid: number;
   /** Octets on the wire: LARGER and SMALLER. */
   size: number;
-  internalDate: Date;
-  flags: readonly string[];
+  /** Internal date, seconds since the epoch. */
+  internalDate: number;
+  /** Its flags and keywords, in lower case. */
+  flags: ReadonlySet<string>;
   /** \Recent in this session. */
   recent: boolean;
   modseq: number;
-  read(): AsyncIterable<Buffer>;
+  /** The text the cache keeps for SEARCH (search-text.ts), once looked up. */
+  searchText: string | null;
+  /** Its header fields, once read. */
+  fields: readonly HeaderField[] | null;
 }
 
 /** What the whole search knows: `*` in a sequence set, `*` in a UID set, the saved result ($). */
@@ -39,50 +49,75 @@ export interface SearchContext {
 }
 
 const DAY_MS = 86_400_000;
+const ADDRESS_FIELDS = new Set(['from', 'to', 'cc', 'bcc', 'sender', 'reply-to']);
 
-/** How much of the message a key needs: 0 nothing, 1 the header, 2 the text. */
-export function contentNeeded(key: SearchKey): 0 | 1 | 2 {
-  switch (key.kind) {
-    case 'and':
-      return Math.max(0, ...key.keys.map(contentNeeded)) as 0 | 1 | 2;
-    case 'or':
-      return Math.max(contentNeeded(key.left), contentNeeded(key.right)) as 0 | 1 | 2;
-    case 'not':
-      return contentNeeded(key.key);
-    case 'header':
-      return 1;
-    case 'date':
-      return key.sent ? 1 : 0;
-    case 'body':
-    case 'text':
-      return 2;
-    default:
-      return 0;
-  }
+/** What a search needs beyond the index: the cached text, the header, the text of the message. */
+export interface SearchNeeds {
+  searchText: boolean;
+  header: boolean;
+  body: boolean;
 }
 
-/** Does the message match? Reads it (once) only if a key needs its content. */
-export async function matches(key: SearchKey, message: SearchCandidate, context: SearchContext): Promise<boolean> {
-  let fields: HeaderField[] | null = null;
-  const header = async (): Promise<HeaderField[]> => (fields ??= splitHeaderFields(await readHeader(message)));
-  return evaluate(key, message, context, header);
+export function searchNeeds(key: SearchKey): SearchNeeds {
+  const needs: SearchNeeds = { searchText: false, header: false, body: false };
+  const visit = (k: SearchKey): void => {
+    switch (k.kind) {
+      case 'and':
+        return k.keys.forEach(visit);
+      case 'or':
+        return [k.left, k.right].forEach(visit);
+      case 'not':
+        return visit(k.key);
+      case 'header':
+        if (inSearchText(k.field, k.value)) needs.searchText = true;
+        else needs.header = true;
+        return;
+      case 'date':
+        if (k.sent) needs.searchText = true;
+        return;
+      case 'text':
+        needs.header = true;
+        needs.body = true;
+        return;
+      case 'body':
+        needs.body = true;
+        return;
+    }
+  };
+  visit(key);
+  return needs;
 }
 
-async function evaluate(key: SearchKey, m: SearchCandidate, context: SearchContext, header: () => Promise<HeaderField[]>): Promise<boolean> {
+/**
+ * Does the message match, as far as `m` tells? null when a key needs what
+ * `m` does not hold yet (the cached text or the header; BODY and TEXT
+ * always: see matchesWithText).
+ */
+export function decide(key: SearchKey, m: SearchCandidate, context: SearchContext): boolean | null {
   switch (key.kind) {
     case 'all':
       return true;
-    case 'and':
-      for (const k of key.keys) if (!(await evaluate(k, m, context, header))) return false;
-      return true;
-    case 'or':
-      return (await evaluate(key.left, m, context, header)) || evaluate(key.right, m, context, header);
-    case 'not':
-      return !(await evaluate(key.key, m, context, header));
-    case 'flag': {
-      const wanted = key.flag.toLowerCase();
-      return m.flags.some((f) => f.toLowerCase() === wanted) === key.set;
+    case 'and': {
+      let result: boolean | null = true;
+      for (const k of key.keys) {
+        const one = decide(k, m, context);
+        if (one === false) return false;
+        if (one === null) result = null;
+      }
+      return result;
     }
+    case 'or': {
+      const left = decide(key.left, m, context);
+      if (left === true) return true;
+      const right = decide(key.right, m, context);
+      return right === true ? true : left === false && right === false ? false : null;
+    }
+    case 'not': {
+      const inner = decide(key.key, m, context);
+      return inner === null ? null : !inner;
+    }
+    case 'flag':
+      return m.flags.has(key.flag.toLowerCase()) === key.set;
     case 'recent':
       return m.recent === key.set;
     case 'sequence':
@@ -94,27 +129,63 @@ async function evaluate(key: SearchKey, m: SearchCandidate, context: SearchConte
     case 'size':
       return key.larger ? m.size > key.octets : m.size < key.octets;
     case 'modseq':
-      return BigInt(m.modseq) >= key.modseq;
+      return key.modseq <= BigInt(Number.MAX_SAFE_INTEGER) && m.modseq >= Number(key.modseq);
     case 'date': {
-      let day: number;
-      if (key.sent) {
-        const date = parseMessageDate(fieldOf(await header(), 'date') ?? '');
-        if (!date) return false;
-        day = messageDay(date);
-      } else {
-        // RFC 3501 6.4.4: the date, disregarding time and timezone (ours are kept in UTC).
-        day = Math.floor(m.internalDate.getTime() / DAY_MS);
-      }
+      let day: number | null;
+      if (!key.sent) day = Math.floor((m.internalDate * 1000) / DAY_MS); // RFC 3501 6.4.4: the date, not the time (ours are UTC)
+      else if (m.searchText !== null) day = sentDay(m.searchText);
+      else if (m.fields !== null) day = dayOf(m.fields);
+      else return null;
+      if (day === null) return false; // no Date field, or none that is a date
       // Days since 1970-01-01, as messageDay counts them.
       const wanted = Math.floor(key.day.getTime() / DAY_MS);
       return key.relation === 'before' ? day < wanted : key.relation === 'on' ? day === wanted : day >= wanted;
     }
     case 'header':
-      return headerMatches(await header(), key.field, key.value);
+      if (m.searchText !== null && inSearchText(key.field, key.value)) return searchTextMatches(m.searchText, key.field, key.value);
+      return m.fields === null ? null : headerMatches(m.fields, key.field, key.value);
     case 'body':
-      return textContains(bodyText(m), key.value);
     case 'text':
-      return textContains(allText(m, await header()), key.value);
+      return null;
+  }
+}
+
+/**
+ * Does the message match? `m` holds its header fields; BODY and TEXT read
+ * its text from `content()`, the whole message (once, and only if a key
+ * still needs it).
+ */
+export async function matchesWithText(key: SearchKey, m: SearchCandidate, context: SearchContext, content: () => AsyncIterable<Buffer> | Iterable<Buffer>): Promise<boolean> {
+  switch (key.kind) {
+    case 'and':
+      for (const k of key.keys) if (!(await matchesWithText(k, m, context, content))) return false;
+      return true;
+    case 'or':
+      return (await matchesWithText(key.left, m, context, content)) || matchesWithText(key.right, m, context, content);
+    case 'not':
+      return !(await matchesWithText(key.key, m, context, content));
+    case 'body':
+      return textContains(messageText(content()), key.value);
+    case 'text':
+      return textContains(allText(m.fields ?? [], content), key.value);
+    default:
+      return decide(key, m, context) === true;
+  }
+}
+
+/** The header fields of a header section (through its empty line, or without one), as search reads them. */
+export function fieldsOf(header: Buffer): HeaderField[] {
+  return splitHeaderFields(header.subarray(0, fieldsLength(header)));
+}
+
+// The bytes of header fields: up to the empty line that ends them (mime/header.ts HeaderEndFinder).
+function fieldsLength(header: Buffer): number {
+  for (let at = 0; ; ) {
+    const lf = header.indexOf(0x0a, at);
+    if (lf < 0) return header.length;
+    if (lf === at) return at; // an empty line
+    if (lf === at + 1 && header[at] === 0x0d) return at; // a line of only CR
+    at = lf + 1;
   }
 }
 
@@ -128,18 +199,18 @@ function inSet(n: number, set: readonly SeqRange[], last: number): boolean {
   return false;
 }
 
-/** The first value of a field (a byte string), or null. */
-function fieldOf(fields: readonly HeaderField[], name: string): string | null {
-  const field = fields.find((f) => f.name.toLowerCase() === name);
-  return field ? fieldValue(field) : null;
+/** SENT*: the day of the first Date field, in its own zone (RFC 3501 6.4.4), or null. */
+function dayOf(fields: readonly HeaderField[]): number | null {
+  const field = fields.find((f) => f.name.toLowerCase() === 'date');
+  const date = parseMessageDate(field ? fieldValue(field) : '');
+  return date ? messageDay(date) : null;
 }
-
-const ADDRESS_FIELDS = new Set(['from', 'to', 'cc', 'bcc', 'sender', 'reply-to']);
 
 /**
  * HEADER name value (and FROM, TO, CC, BCC, SUBJECT): any field of that name
  * whose decoded value contains the string; an empty string matches any
- * message that has the field (RFC 3501 6.4.4).
+ * message that has the field (RFC 3501 6.4.4). search-text.ts keeps the
+ * same text for the five usual fields.
  */
 function headerMatches(fields: readonly HeaderField[], name: string, value: string): boolean {
   const needle = foldForSearch(value);
@@ -153,28 +224,9 @@ function headerMatches(fields: readonly HeaderField[], name: string, value: stri
   return false;
 }
 
-/** BODY: the decoded text of the message's text parts. */
-function bodyText(m: SearchCandidate): AsyncIterable<string> {
-  return messageText(m.read());
-}
-
 /** TEXT: the header and the body. */
-async function* allText(m: SearchCandidate, fields: readonly HeaderField[]): AsyncIterable<string> {
+async function* allText(fields: readonly HeaderField[], content: () => AsyncIterable<Buffer> | Iterable<Buffer>): AsyncIterable<string> {
   yield headerText(Buffer.concat(fields.map((f) => f.raw)));
   yield '\n';
-  yield* bodyText(m);
-}
-
-/** The header section of a message, read as far as its end. */
-async function readHeader(m: SearchCandidate): Promise<Buffer> {
-  const finder = new HeaderEndFinder();
-  const parts: Buffer[] = [];
-  let length = 0;
-  for await (const chunk of m.read()) {
-    const bodyStart = finder.push(chunk);
-    parts.push(bodyStart >= 0 ? chunk.subarray(0, finder.headerLength - length) : chunk);
-    length += chunk.length;
-    if (bodyStart >= 0 || length > 1024 * 1024) break;
-  }
-  return Buffer.concat(parts);
+  yield* messageText(content());
 }

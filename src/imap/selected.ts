@@ -141,10 +141,10 @@ export class Selected {
    * there are simply left out.
    */
   resolve(set: readonly SeqRange[], byUid: boolean): number[] {
-    const uids = new Set<number>();
+    const uids: number[] = [];
     const last = this.view.length;
     if (set.length === 1 && set[0].from === SAVED_RESULT) {
-      for (const uid of this.saved) if (this.seqOf(uid) > 0) uids.add(uid); // `$` (RFC 5182 2.1)
+      for (const uid of this.saved) if (this.seqOf(uid) > 0) uids.push(uid); // `$` (RFC 5182 2.1)
     } else if (byUid) {
       const largest = last > 0 ? this.view[last - 1] : 0;
       for (const range of set) {
@@ -152,17 +152,17 @@ export class Selected {
         const to = range.to === Infinity ? largest : range.to;
         const [low, high] = from <= to ? [from, to] : [to, from];
         // Walk the view, not the range: a range 1:4294967295 is one comparison per message.
-        for (let i = lowerBound(this.view, low); i < last && this.view[i] <= high; i++) uids.add(this.view[i]);
+        for (let i = lowerBound(this.view, low); i < last && this.view[i] <= high; i++) uids.push(this.view[i]);
       }
     } else {
       for (const range of set) {
         const from = range.from === Infinity ? last : range.from;
         const to = range.to === Infinity ? last : range.to;
         if (Math.max(from, to) > last || Math.min(from, to) < 1) throw new ParseError(`no message ${Math.max(from, to)}: the mailbox has ${last}`);
-        for (let seq = Math.min(from, to); seq <= Math.max(from, to); seq++) uids.add(this.view[seq - 1]);
+        for (let seq = Math.min(from, to); seq <= Math.max(from, to); seq++) uids.push(this.view[seq - 1]);
       }
     }
-    return [...uids].sort((a, b) => a - b);
+    return ascendingUnique(uids);
   }
 
   /**
@@ -241,6 +241,14 @@ function lowerBound(uids: Uint32Array, uid: number): number {
     else high = mid;
   }
   return low;
+}
+
+/** Sorted, each once; the usual set (`1:*`, `5,7:9`) already is, and costs one pass. */
+function ascendingUnique(uids: number[]): number[] {
+  for (let i = 1; i < uids.length; i++) {
+    if (uids[i] <= uids[i - 1]) return [...new Set(uids)].sort((a, b) => a - b);
+  }
+  return uids;
 }
 
 function sameUids(a: Uint32Array, b: Uint32Array): boolean {

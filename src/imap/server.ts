@@ -43,6 +43,7 @@ export async function startImapServer(options: ImapServerOptions): Promise<Liste
     ],
     {
       component: 'imap',
+      trustedClients: config.auth.trustedClients,
       host: options.host,
       bound: options.bound,
       tls,

@@ -1,31 +1,22 @@
 // The bytes of RETR and TOP (RFC 1939 7): the message as the store keeps it
 // (LF line endings), turned into POP3's multi-line form by the DotWriter
-// (CRLF, dot-stuffing, the final "."), in pieces large enough that a small
-// message, its status line and its end marker leave in one write.
+// (CRLF, dot-stuffing, the final "."). A chunk is encoded only once the
+// next one is known, so the last one carries the end marker in the same
+// buffer: a small message (one chunk) is one buffer, and the connection
+// sends its status line, the message and the next replies in one write.
 
 import { DotWriter } from '../wire/dot-writer.ts';
 import { HeaderEndFinder } from '../mime/header.ts';
 
-/** Pieces are gathered up to this size before they are sent. */
-const PIECE_BYTES = 256 * 1024;
-
-/** The message dot-stuffed and ended with ".", in pieces of about PIECE_BYTES. */
+/** The message dot-stuffed and ended with ".", one piece per chunk of `source`. */
 export async function* dotStuffed(source: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
   const writer = new DotWriter();
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
+  let held: Buffer | null = null;
   for await (const chunk of source) {
-    const encoded = writer.push(chunk);
-    pending.push(encoded);
-    pendingBytes += encoded.length;
-    if (pendingBytes >= PIECE_BYTES) {
-      yield Buffer.concat(pending);
-      pending = [];
-      pendingBytes = 0;
-    }
+    if (held) yield writer.push(held);
+    held = chunk;
   }
-  pending.push(writer.end());
-  yield pending.length === 1 ? pending[0] : Buffer.concat(pending);
+  yield writer.pushLast(held ?? Buffer.alloc(0));
 }
 
 /** TOP n k: the header, the blank line, and only `bodyLines` lines of the body. */

@@ -38,6 +38,7 @@ export async function startPop3Server(options: Pop3ServerOptions): Promise<Liste
     ],
     {
       component: 'pop3',
+      trustedClients: config.auth.trustedClients,
       host: options.host,
       bound: options.bound,
       tls,

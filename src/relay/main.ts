@@ -10,6 +10,7 @@
 
 import { mkdir, readFile, writeFile, unlink } from 'node:fs/promises';
 import { watch } from 'node:fs';
+import module from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, dataDirOf, ConfigError } from '../config.ts';
@@ -18,15 +19,10 @@ import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { startedDirectly } from '../cli.ts';
 import { leaveRoot, restrictUmask } from '../privileges.ts';
-import { Accounts } from '../auth/accounts.ts';
-import { MboxAppender } from '../store/mbox-append.ts';
-import { deliverToAccounts, returnPathHeader, traceHeader } from '../store/local-delivery.ts';
 import { queueDir } from '../queue/queue-file.ts';
-import { newId } from '../queue/queue-id.ts';
 import { QueueRunner } from './runner.ts';
 import type { RunnerDeps } from './runner.ts';
 import { createResolver } from './mx.ts';
-import { deliverMessage } from './smtp-client.ts';
 import { loadDkimKeys } from './dkim.ts';
 
 /** Where the relay writes its PID, so mailq --flush can signal it. */
@@ -34,17 +30,34 @@ export function relayPidPath(dataDir: string): string {
   return join(dataDir, 'relay.pid');
 }
 
-/** Everything the runner needs, from the config. Tests build their own. */
+/**
+ * Everything the runner needs, from the config. Tests build their own.
+ *
+ * The SMTP client (with node:tls) and what local delivery needs (accounts,
+ * the mbox appender) are loaded the first time they are used, not at start:
+ * a relay with an empty queue, the usual state on a small board, then holds
+ * only what it needs to watch the queue (a few MB less; README, Benchmarks).
+ */
 export async function relayDeps(config: Config, log: Logger): Promise<RunnerDeps> {
   const dataDir = dataDirOf(config);
-  const accounts = await Accounts.load({ dataDir, domains: config.domains, warn: (message) => log.event('warning', { message }) });
-  const appender = new MboxAppender({ lockTimeoutMs: config.limits.lockTimeoutSeconds * 1000 });
+  const localDelivery = once(async () => {
+    const [{ Accounts }, { MboxAppender }, local, { newId }] = await Promise.all([
+      import('../auth/accounts.ts'),
+      import('../store/mbox-append.ts'),
+      import('../store/local-delivery.ts'),
+      import('../queue/queue-id.ts'),
+    ]);
+    const accounts = await Accounts.load({ dataDir, domains: config.domains, warn: (message) => log.event('warning', { message }) });
+    const appender = new MboxAppender({ lockTimeoutMs: config.limits.lockTimeoutSeconds * 1000 });
+    return { accounts, appender, newId, ...local };
+  });
+  const smtpClient = once(() => import('./smtp-client.ts'));
   const { dkim } = config.relay;
   return {
     dataDir,
     config,
     resolver: createResolver(config.relay.dnsServers.split(',').map((s) => s.trim()).filter(Boolean)),
-    deliver: deliverMessage,
+    deliver: async (request) => (await smtpClient()).deliverMessage(request),
     log,
     // The older single-key form (selector, keyFile) is the key for the first domain.
     dkimKeys: await loadDkimKeys([...dkim.keys, ...(dkim.keyFile ? [{ domain: config.domains[0], selector: dkim.selector, keyFile: dkim.keyFile }] : [])]),
@@ -54,6 +67,7 @@ export async function relayDeps(config: Config, log: Logger): Promise<RunnerDeps
     // Received: field says the report was made here, as Postfix's local
     // pickup does: no client, no TCP-info, "with local".
     deliverLocally: async (address, message) => {
+      const { accounts, appender, newId, traceHeader, returnPathHeader, deliverToAccounts } = await localDelivery();
       const found = await accounts.resolve(address);
       if (found.kind !== 'local') return false;
       const date = new Date();
@@ -67,6 +81,18 @@ export async function relayDeps(config: Config, log: Logger): Promise<RunnerDeps
       });
       return true;
     },
+  };
+}
+
+/** `load()` the first time, the same promise after (a failed load is tried again). */
+function once<T>(load: () => Promise<T>): () => Promise<T> {
+  let loaded: Promise<T> | null = null;
+  return () => {
+    loaded ??= load().catch((err: unknown) => {
+      loaded = null;
+      throw err;
+    });
+    return loaded;
   };
 }
 
@@ -94,6 +120,16 @@ async function main(): Promise<void> {
   // dropping root (no longer root itself) finds the same one.
   if (values.data) config.dataDir = resolve(values.data);
   const log = createLogger({ trace: values.trace }, 'relay');
+  // Stop handlers come before the drop: the moment the relay stops being
+  // root, the server (already unprivileged) can signal it, and a SIGTERM then
+  // must stop it cleanly, not kill it half-started. Until the queue runs,
+  // stopping is only leaving.
+  let stop = async (signal: string): Promise<void> => {
+    log.event('shutdown', { signal });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
   // Started as root, the relay goes through the server's steps 2 and 3
   // (privileges.ts) before anything else: the data directory, then the drop.
   restrictUmask();
@@ -135,7 +171,7 @@ async function main(): Promise<void> {
     log.event('flush');
     run(true);
   });
-  const stop = async (signal: string) => {
+  stop = async (signal: string) => {
     log.event('shutdown', { signal });
     watcher.close();
     clearInterval(timer);
@@ -143,11 +179,10 @@ async function main(): Promise<void> {
     await unlink(relayPidPath(dataDir)).catch(() => {});
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
   // The PID file says "ready for signals" (mailq --flush), so it comes after the handlers.
   await writeFile(relayPidPath(dataDir), `${process.pid}\n`);
   log.event('started', { queue: queueDir(dataDir), smarthost: config.relay.smarthost.host || undefined });
+  module.flushCompileCache?.(); // see src/main.ts
 }
 
 function fail(message: string): never {

@@ -1,74 +1,17 @@
-// The server keeps the relay running as a child process: restarted with a
-// growing delay if it dies (1 s, doubling to a minute; back to 1 s once it
-// has stayed up for a minute), stopped with the server. The relay drops root
-// itself (relay/main.ts), so it may be started before the server does.
+// The server keeps the relay running as a child process (child-supervisor.ts:
+// restarted with a growing delay if it dies, stopped with the server). The
+// relay drops root itself (relay/main.ts), so it may be started before the
+// server does.
 
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { superviseChild } from '../child-supervisor.ts';
+import type { Supervisor } from '../child-supervisor.ts';
 import type { Logger } from '../log.ts';
+
+export type { Supervisor } from '../child-supervisor.ts';
 
 const RELAY_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
-export interface Supervisor {
-  stop(): Promise<void>;
-}
-
 export function superviseRelay(args: string[], log: Logger): Supervisor {
-  let child: ChildProcess | null = null;
-  let stopping = false;
-  let delayMs = 1000;
-  let restartTimer: NodeJS.Timeout | null = null;
-
-  const start = () => {
-    const startedAt = Date.now();
-    const started = spawn(process.execPath, [RELAY_MAIN, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
-    child = started;
-    let ended = false;
-    const restart = (details: Record<string, string | number | undefined>) => {
-      if (ended) return;
-      ended = true;
-      child = null;
-      if (stopping) return;
-      if (Date.now() - startedAt > 60_000) delayMs = 1000;
-      log.event('relay-died', { ...details, restartInMs: delayMs });
-      restartTimer = setTimeout(start, delayMs);
-      delayMs = Math.min(delayMs * 2, 60_000);
-    };
-    // 'error': it could not even be started (e.g. the node binary is not
-    // readable by the unprivileged user); 'exit': it ran and ended.
-    // (on, not once: a signal stop() could not deliver is reported here too)
-    started.on('error', (err: NodeJS.ErrnoException) =>
-      restart({
-        error: err.message,
-        // After dropping root, a node binary under /root (as npx installs it) is out of reach.
-        hint: err.code === 'EACCES' ? 'the unprivileged user cannot run this node binary: install Node system-wide' : undefined,
-      }),
-    );
-    started.once('exit', (code, signal) => restart({ code: code ?? undefined, signal: signal ?? undefined }));
-    if (started.pid) log.event('relay-started', { pid: started.pid });
-  };
-  start();
-
-  return {
-    async stop() {
-      stopping = true;
-      if (restartTimer) clearTimeout(restartTimer);
-      const running = child;
-      if (!running) return;
-      const exited = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-      // A relay started a moment ago may still be root (it drops root first
-      // thing, as soon as its code is loaded), and a server that already
-      // dropped root cannot signal it yet (EPERM): try again until it can.
-      let retry: NodeJS.Timeout | null = null;
-      const terminate = () => {
-        if (!running.kill('SIGTERM') && running.exitCode === null) retry = setTimeout(terminate, 100);
-      };
-      terminate();
-      const killer = setTimeout(() => running.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-      if (retry) clearTimeout(retry);
-    },
-  };
+  return superviseChild({ name: 'relay', main: RELAY_MAIN, args }, log);
 }

@@ -60,6 +60,7 @@ export async function startSmtpServer(options: SmtpServerOptions): Promise<SmtpS
   const roles = new Map(options.listeners.map((spec) => [spec.name, spec.role]));
   const listeners = await startListeners(options.listeners, {
     component: 'smtp',
+    trustedClients: config.auth.trustedClients,
     host: options.host,
     bound: options.bound,
     tls,

@@ -1,7 +1,7 @@
 // DELETE and RENAME of folders, crash-safely.
 //
 // Both change several files: a folder is its mbox, its side index, its flag
-// and append journals and its subfolder directory, and renaming INBOX also
+// and append journals, its message cache and its subfolder directory, and renaming INBOX also
 // makes a new, empty INBOX (RFC 3501 6.3.5). A crash half-way must not leave
 // a folder whose index describes another file, or mail nobody can reach.
 // So, holding the folder's dot-lock (no delivery, expunge or append runs):
@@ -28,6 +28,7 @@ import { flagJournalPathFor } from './flag-journal.ts';
 import { folderPath, SUBFOLDER_SUFFIX } from './folder-names.ts';
 import { mailboxGone, mailboxReplaced } from './mailbox-registry.ts';
 import { emptyIndex, indexPathFor, saveIndex } from './mbox-index.ts';
+import { cachePathFor } from './message-cache.ts';
 import { fsyncDirectory, writeFileAtomic } from './safeio.ts';
 import { readSubscriptions, renamedSubscriptions, writeSubscriptions } from './subscriptions.ts';
 
@@ -184,9 +185,10 @@ async function clearIntent(accountDir: string): Promise<void> {
   await fsyncDirectory(accountDir);
 }
 
-/** The store's files that belong to an mbox: index, flag journal, append journal. */
+/** The store's files that belong to an mbox: index, flag journal, append journal, message cache (and a compaction's new one). */
 export function sidecars(mboxPath: string): string[] {
-  return [indexPathFor(mboxPath), flagJournalPathFor(mboxPath), journalPathFor(mboxPath)];
+  const cache = cachePathFor(mboxPath);
+  return [indexPathFor(mboxPath), flagJournalPathFor(mboxPath), journalPathFor(mboxPath), cache, `${cache}.new`];
 }
 
 async function renameIfPresent(from: string, to: string, replace: boolean): Promise<void> {

@@ -36,6 +36,8 @@ import { diffUids, OpenFile } from './mailbox-files.ts';
 import { POLL_MS } from './mailbox-types.ts';
 import type { AppendItem, FlagChange, FlagsEvent, Listener, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
 import { MessageExpungedError, NoSuchFolderError } from './store-errors.ts';
+import { MessageCache, removeMessageCache } from './message-cache.ts';
+import type { ReadContext } from './mailbox-reads.ts';
 
 export class MailboxState {
   readonly path: string;
@@ -54,6 +56,7 @@ export class MailboxState {
   #poll: NodeJS.Timeout | null = null;
   #gone = false;
   #reloadFromDisk = false;
+  #cache: MessageCache | null = null; // made on first use
 
   private constructor(mboxPath: string, opts: MailboxOptions, index: MailboxIndex) {
     this.path = mboxPath;
@@ -76,7 +79,8 @@ export class MailboxState {
     return withMailboxLock(
       mboxPath,
       async () => {
-        const { index, ino } = await updateIndexLocked(mboxPath, opts);
+        const { index, ino, change } = await updateIndexLocked(mboxPath, opts);
+        if (change === 'rebuilt') removeMessageCache(mboxPath);
         const state = new MailboxState(mboxPath, opts, index);
         await state.#openFile(ino);
         state.#journalBytes = journalSize(mboxPath);
@@ -265,6 +269,25 @@ export class MailboxState {
     })();
   }
 
+  /** What reads of many messages and the message cache need (mailbox-reads.ts). */
+  readonly reads: ReadContext = {
+    table: () => this.#index.messages,
+    uidValidity: () => this.#index.uidValidity,
+    file: () => this.#file,
+    // Its writes run in this queue, under the lock (message-cache.ts), never
+    // for a folder gone: they would leave a cache file beside no mbox.
+    cache: () =>
+      (this.#cache ??= new MessageCache(this.path, {
+        subject: () => ({ table: this.#index.messages, uidValidity: this.#index.uidValidity }),
+        schedule: (job) =>
+          void this.#enqueue(async () => {
+            if (!this.#gone && statIno(this.path) !== 0) await this.#locked(job);
+          }).catch(() => {}),
+        write: this.#opts.writeCache,
+      })),
+    changed: () => void this.refresh(true).catch(() => {}),
+  };
+
   // ---- Life cycle ----
 
   /** IDLE: while some handle watches, the mbox is checked every POLL_MS for other programs' changes. */
@@ -303,6 +326,7 @@ export class MailboxState {
       if (this.handles.size > 0) return;
       this.#file?.retire();
       this.#file = null;
+      this.#cache?.close();
       this.#synced = { size: -1, mtimeMs: undefined, ino: -1 }; // the next refresh reopens the file
     });
   }
@@ -316,6 +340,8 @@ export class MailboxState {
       if (this.#unsavedFlags && !this.#gone) await this.#locked(() => this.#save()).catch(() => {});
       this.#file?.retire();
       this.#file = null;
+      this.#cache?.close();
+      this.#cache = null;
     });
   }
 
@@ -367,6 +393,11 @@ export class MailboxState {
     this.#reloadFromDisk = false;
     const options: IndexUpdateOptions = { ...this.#opts, save };
     const update = await updateIndexLocked(this.path, options, fromDisk ? null : this.#index);
+    if (update.change === 'rebuilt') {
+      this.#cache?.discard(); // (the file rewritten by another program: see removeMessageCache)
+      this.#cache = null;
+      removeMessageCache(this.path);
+    }
     this.#index = update.index;
     await this.#openFile(update.ino);
     this.#journalBytes = journalSize(this.path);

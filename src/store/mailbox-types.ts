@@ -3,6 +3,7 @@
 // Kept apart from the state (mailbox-state.ts) so each file reads alone.
 
 import type { IndexWriter, JournalAppender } from './mbox-index.ts';
+import type { CacheWriter } from './message-cache.ts';
 
 /** The UIDs of a mailbox at one moment, in order: message n is uids[n - 1]. Never changes. */
 export interface Snapshot {
@@ -67,6 +68,8 @@ export interface MailboxOptions {
   writeIndex?: IndexWriter;
   /** For tests: how lines are appended to the index journal (mbox-index.ts). */
   appendJournal?: JournalAppender;
+  /** For tests: how the message cache writes its file (message-cache.ts). */
+  writeCache?: CacheWriter;
 }
 
 /** How often IDLE sessions' mailboxes are checked for changes by other programs. */

@@ -21,13 +21,16 @@ import { EventEmitter } from 'node:events';
 import { attach, detach } from './mailbox-registry.ts';
 import type { MailboxState } from './mailbox-state.ts';
 import type { AppendItem, FlagChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
-import type { MessageRecord } from './message-table.ts';
+import type { MessageRecord, MessageRows } from './message-table.ts';
 import { NoSuchFolderError } from './store-errors.ts';
+import { cachedValues, readInOrder } from './mailbox-reads.ts';
+import type { CacheFill, MessageContent, ReadExtent } from './mailbox-reads.ts';
 
 export type { AppendItem, FlagChange, FlagsEvent, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
 export { POLL_MS } from './mailbox-types.ts';
 export { diffUids } from './mailbox-files.ts';
-export type { MessageRecord } from './message-table.ts';
+export type { MessageRecord, MessageRows } from './message-table.ts';
+export type { CacheFill, MessageContent, ReadExtent } from './mailbox-reads.ts';
 export { MessageChangedError } from './message-reader.ts';
 export { MessageExpungedError } from './store-errors.ts';
 export { InvalidFlagError, SYSTEM_FLAGS } from './flags.ts';
@@ -91,6 +94,15 @@ export class Mailbox extends EventEmitter {
     return this.#open.message(uid);
   }
 
+  /**
+   * The index's columns, read-only, as they are now: for walking many
+   * messages without an object each. Valid until the next await (an
+   * expunge replaces the table); ask again after one.
+   */
+  rows(): MessageRows {
+    return this.#open.index.messages;
+  }
+
   /** Counts for STATUS and SELECT: messages, recent, unseen, and the UID and mod-sequence figures. */
   status(): MailboxStatus {
     return this.#open.status();
@@ -142,6 +154,27 @@ export class Mailbox extends EventEmitter {
    */
   read(uid: number, expected?: MessageRecord): AsyncIterable<Buffer> {
     return this.#open.read(uid, expected);
+  }
+
+  /**
+   * The messages with these UIDs (ascending; those no longer there are
+   * skipped), each visited in file order with its header section or all of
+   * it, read in large blocks and checked as read() checks (a changed file
+   * throws MessageChangedError). See store/sequential-reader.ts.
+   */
+  readInOrder(uids: readonly number[], extent: ReadExtent, visitor: (uid: number, content: MessageContent) => void | Promise<void>): Promise<void> {
+    return readInOrder(this.#open.reads, uids, extent, visitor);
+  }
+
+  /**
+   * Values kept in the message cache (store/message-cache.ts): for uids[j]
+   * (ascending) and kinds[i] (0..7; the caller says what they mean), the
+   * byte string at out[j * kinds.length + i], null for a message no longer
+   * there. What the cache lacks is worked out by `fill` from the messages
+   * (read in file order) and kept for next time.
+   */
+  cachedValues(uids: readonly number[], kinds: readonly number[], fill: CacheFill): Promise<(string | null)[]> {
+    return cachedValues(this.#open.reads, uids, kinds, fill);
   }
 
   /** IDLE (RFC 2177): while on, changes by other programs are noticed within POLL_MS. */

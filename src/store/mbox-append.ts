@@ -26,6 +26,7 @@
 // lock already: IMAP APPEND and COPY (mailbox-state.ts), which must index
 // the new messages under that same lock to hand out their UIDs.
 
+import { writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AppendIO } from './append-io.ts';
@@ -66,6 +67,24 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
+// A batch of a few small messages goes to the page cache in one synchronous
+// write(2), which takes microseconds, where a write through the thread pool
+// waits for two turns of a busy event loop (there and back) and so delays
+// the whole batch and everyone waiting for it. The fsync that follows is
+// what takes time, and it stays asynchronous; so do larger writes, so that
+// a big message never holds up the other sessions.
+const SYNC_WRITE_BYTES = 64 * 1024;
+
+const defaultAppendIO: AppendIO = {
+  ...realAppendIO,
+  write: async (fd, data) => (data.length <= SYNC_WRITE_BYTES ? writeAllSync(fd, data) : realAppendIO.write(fd, data)),
+};
+
+// write(2) may write fewer bytes than asked (see file-io.ts's writeAll).
+function writeAllSync(fd: number, data: Buffer): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
+}
+
 // Everything is gathered into one buffer of this size before write(2):
 // copying a megabyte costs a tenth of a millisecond, while every write(2)
 // through the thread pool waits for a turn of a busy event loop. Only
@@ -86,7 +105,7 @@ export class MboxAppender {
   readonly #spareBuffers: Buffer[] = [];
 
   constructor(opts: AppenderOptions = {}) {
-    this.#io = opts.io ?? realAppendIO;
+    this.#io = opts.io ?? defaultAppendIO;
     this.#lockOptions = { timeoutMs: opts.lockTimeoutMs, staleMs: opts.staleLockMs };
   }
 

@@ -42,7 +42,8 @@ export class MessageChangedError extends Error {
 export const WHOLE_CHECK_BYTES = 128 * 1024;
 const LF = 0x0a;
 const FROM_ = Buffer.from('From ');
-const BOUNDARY_BYTES = 6; // "\nFrom "
+/** What is looked at after a message: "\nFrom ". */
+export const BOUNDARY_BYTES = 6;
 
 /**
  * The message's content (after its From line), mboxrd quoting undone, LF
@@ -54,20 +55,8 @@ export async function* readMessage(file: FileHandle, m: MessageLocation): AsyncG
   const firstLength = whole ? m.length : WHOLE_CHECK_BYTES;
   const first = readAt(file, m.offset, firstLength + (whole ? BOUNDARY_BYTES : 0));
   if (first.length < firstLength) throw changed(m, 'the file is shorter');
-  const boundary = whole ? first.subarray(m.length) : readAt(file, m.offset + m.length, BOUNDARY_BYTES);
-  const separator = separatorLength(boundary);
-  if (separator < 0) throw changed(m, 'something other than a message boundary follows it');
-  const scanner = new IndexScanner(m.offset);
-  if (whole) {
-    const found = scanner.push(first.subarray(0, m.length + separator)).concat(scanner.end());
-    const same = found.length === 1 && found[0].offset === m.offset && found[0].length === m.length && found[0].contentOffset === m.contentOffset;
-    if (!same || found[0].size !== m.size || found[0].fingerprint !== m.fingerprint) throw changed(m, 'other bytes at its place');
-  } else {
-    const completed = scanner.push(first);
-    const open = scanner.openMessage();
-    const same = completed.length === 0 && open !== null && open.offset === m.offset && open.contentOffset === m.contentOffset;
-    if (!same || (open.fingerprint !== null && open.fingerprint !== m.fingerprint)) throw changed(m, 'other bytes at its place');
-  }
+  if (whole) checkWholeMessage(first, m);
+  else checkMessageStart(first, readAt(file, m.offset + m.length, BOUNDARY_BYTES), m);
   // Checked: now the content, unquoted.
   const unquoter = new MboxrdUnquoter();
   yield unquoter.push(first.subarray(m.contentOffset - m.offset, firstLength));
@@ -78,12 +67,48 @@ export async function* readMessage(file: FileHandle, m: MessageLocation): AsyncG
   if (rest.length > 0) yield rest;
 }
 
-// What may follow a message (mbox-index-scan.ts): the end of the file; the
-// blank separator line and then the end of the file or the next From line;
-// or, after a message whose last line is not empty, the next From line
-// right away. Returns how many of those bytes the scanner needs to see to
-// end the message where the index did (the separator's LF), or -1.
-function separatorLength(after: Buffer): number {
+/**
+ * The check of a message read in one piece: `bytes` holds it from its From
+ * line on, and after it the BOUNDARY_BYTES that follow it in the file (fewer
+ * only where the file ends). Scanned exactly as the index scan did: one
+ * message, where the index says, of the same size and fingerprint; else
+ * MessageChangedError. (Also used by sequential-reader.ts.)
+ */
+export function checkWholeMessage(bytes: Buffer, m: MessageLocation): void {
+  if (bytes.length < m.length) throw changed(m, 'the file is shorter');
+  const separator = separatorLength(bytes.subarray(m.length, m.length + BOUNDARY_BYTES));
+  if (separator < 0) throw changed(m, 'something other than a message boundary follows it');
+  const scanner = new IndexScanner(m.offset);
+  const found = scanner.push(bytes.subarray(0, m.length + separator)).concat(scanner.end());
+  const same = found.length === 1 && found[0].offset === m.offset && found[0].length === m.length && found[0].contentOffset === m.contentOffset;
+  if (!same || found[0].size !== m.size || found[0].fingerprint !== m.fingerprint) throw changed(m, 'other bytes at its place');
+}
+
+/**
+ * The check of a message by its start: `first` holds its first bytes (From
+ * line, header, and at least the first 512 bytes of its body for the
+ * fingerprint to be compared; a shorter piece is checked without it), `after`
+ * the BOUNDARY_BYTES that follow it in the file. The start must be its From
+ * line and no other, with the same fingerprint, and a message boundary must
+ * follow; else MessageChangedError. (Also used by sequential-reader.ts.)
+ */
+export function checkMessageStart(first: Buffer, after: Buffer, m: MessageLocation): void {
+  if (separatorLength(after) < 0) throw changed(m, 'something other than a message boundary follows it');
+  const scanner = new IndexScanner(m.offset);
+  const completed = scanner.push(first);
+  const open = scanner.openMessage();
+  const same = completed.length === 0 && open !== null && open.offset === m.offset && open.contentOffset === m.contentOffset;
+  if (!same || (open.fingerprint !== null && open.fingerprint !== m.fingerprint)) throw changed(m, 'other bytes at its place');
+}
+
+/**
+ * What may follow a message (mbox-index-scan.ts): the end of the file; the
+ * blank separator line and then the end of the file or the next From line;
+ * or, after a message whose last line is not empty, the next From line
+ * right away. Returns how many of those bytes the scanner needs to see to
+ * end the message where the index did (the separator's LF), or -1.
+ */
+export function separatorLength(after: Buffer): number {
   if (after.length === 0) return 0;
   if (after[0] === LF && (after.length === 1 || after.subarray(1).equals(FROM_))) return 1;
   return after.length >= FROM_.length && after.subarray(0, FROM_.length).equals(FROM_) ? 0 : -1;

@@ -53,9 +53,24 @@ export interface NewRow {
   flagId: number;
 }
 
+/**
+ * The table as readers outside the store may use it: look a UID up, read
+ * its columns. What FETCH 1:* (UID FLAGS) walks without making an object
+ * per message (imap/fetch-batch.ts).
+ */
+export interface MessageRows {
+  readonly length: number;
+  readonly flags: { text(id: number): string };
+  find(uid: number): number;
+  sizeAt(k: number): number;
+  internalDateAt(k: number): number;
+  modseqAt(k: number): number;
+  flagIdAt(k: number): number;
+}
+
 const INITIAL_CAPACITY = 16;
 
-export class MessageTable {
+export class MessageTable implements MessageRows {
   /** The flag sets the rows' flag numbers refer to. */
   readonly flags: FlagPool;
   #count = 0;

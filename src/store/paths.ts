@@ -9,6 +9,7 @@
 //   <dataDir>/mail/<account>/.INBOX.index        the side index (mbox-index.ts)
 //   <dataDir>/mail/<account>/.INBOX.flags        its flag journal (flag-journal.ts)
 //   <dataDir>/mail/<account>/.INBOX.append       the append journal (append-journal.ts)
+//   <dataDir>/mail/<account>/.INBOX.cache        parsed ENVELOPEs etc. (message-cache.ts)
 // (Names starting with "." are never mailboxes: the store's own files,
 // such as these and the dot-lock's break file, cannot collide with one.)
 // The rules for folder names are in folder-names.ts.

@@ -26,6 +26,8 @@ import { readRange, writeAll } from './file-io.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 
 const BLOCK_BYTES = 256 * 1024;
+/** The first buffer of a block; it grows as the block fills (see grow). */
+const FIRST_BYTES = 16 * 1024;
 
 export interface SpooledBodyOptions {
   /** The process-wide budget in-memory blocks are reserved from. */
@@ -62,15 +64,28 @@ export class SpooledBody {
     }
     for (let from = 0; from < chunk.length; ) {
       let block = this.blocks[this.blocks.length - 1];
-      if (!block || this.used === block.length) {
-        block = Buffer.allocUnsafe(this.blockBytes());
+      if (!block || this.used === this.blockBytes()) {
+        block = Buffer.allocUnsafe(Math.min(this.blockBytes(), Math.max(FIRST_BYTES, chunk.length - from)));
         this.blocks.push(block);
         this.used = 0;
+      } else if (this.used === block.length) {
+        block = this.grow(block, chunk.length - from);
       }
       const copied = chunk.copy(block, this.used, from);
       this.used += copied;
       from += copied;
     }
+  }
+
+  // The last block's buffer starts small and is replaced by a larger copy as
+  // it fills, up to blockBytes (the budget is charged whole blocks all the
+  // same). Most mail is a few KiB: a 256 KiB buffer for each message made
+  // the collector run a full GC every few dozen messages.
+  private grow(block: Buffer, wanted: number): Buffer {
+    const larger = Buffer.allocUnsafe(Math.min(this.blockBytes(), Math.max(block.length * 2, this.used + wanted)));
+    block.copy(larger, 0, 0, this.used);
+    this.blocks[this.blocks.length - 1] = larger;
+    return larger;
   }
 
   private blockBytes(): number {
@@ -80,8 +95,7 @@ export class SpooledBody {
   // Reserves from the budget the new blocks `bytes` more would need.
   // False if the budget cannot give them: the body must go to its file.
   private reserveRoomFor(bytes: number): boolean {
-    const last = this.blocks[this.blocks.length - 1];
-    const room = last ? last.length - this.used : 0;
+    const room = this.blocks.length > 0 ? this.blockBytes() - this.used : 0;
     if (bytes <= room || !this.budget) return true;
     const cost = Math.ceil((bytes - room) / this.blockBytes()) * this.blockBytes();
     if (!this.budget.tryReserve(cost)) return false;

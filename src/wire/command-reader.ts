@@ -77,7 +77,7 @@ export async function readCommand<L extends LiteralSink>(conn: Connection, polic
     const synchronising = marker[2] === '';
     const limit = synchronising ? policy.maxLiteralBytes : Math.min(policy.maxLiteralBytes, policy.maxNonSyncLiteralBytes);
     if (size > limit) return { kind: 'literal-refused', lines, size, synchronising };
-    if (synchronising) conn.send(policy.continuation);
+    if (synchronising && policy.continuation) conn.send(policy.continuation); // a client reading a server's literals sends nothing
     const sink = policy.openLiteral(size);
     literals.push(sink);
     const read = await conn.readExactly(size, (chunk) => sink.write(chunk));

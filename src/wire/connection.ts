@@ -28,8 +28,8 @@
 //   one write (RFC 2920 3.1 asks servers to do this).
 
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
-import type { SecureContext } from 'node:tls';
+import { TLSSocket, connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions, SecureContext } from 'node:tls';
 import { isLoopback, normaliseAddress } from './client-address.ts';
 import { describeTls } from '../tls/describe.ts';
 
@@ -68,7 +68,7 @@ export interface ConnectionLimits {
 const LF = 0x0a;
 const CR = 0x0d;
 /** Queued replies are written out once they reach this size, even mid-pipeline. */
-const FLUSH_BYTES = 16 * 1024;
+const FLUSH_BYTES = 64 * 1024;
 
 export class Connection {
   socket: Socket;
@@ -185,13 +185,22 @@ export class Connection {
       this.deadline.refresh(); // the deadline starts when the wait does, not at each byte
     }
     if (what === 'input' && this.socket.isPaused() && this.bufferedBytes() <= this.limits.maxBufferedBytes) this.socket.resume();
+    // The flush just before may already have brought input: writing to a
+    // TLS socket can make it hand over, at once, records it had received.
+    // Waiting now would wait for bytes that are already here.
+    if (what === 'input' && this.arrived.length > 0) return Promise.resolve();
     return new Promise((resolve) => (this.wake = resolve));
   }
 
+  /** Reply bytes not yet taken by the client: queued here, or handed to the socket. */
+  private unsentBytes(): number {
+    return this.outgoingBytes + this.socket.writableLength;
+  }
+
   /**
-   * Before reading the next command: hand queued replies to the socket and,
-   * if the client is not taking them, wait until it does (back-pressure).
-   * Returns false if the connection ended meanwhile.
+   * Before reading the next command, if the client is not taking our
+   * replies: send what is queued and wait until it has taken them
+   * (back-pressure). Returns false if the connection ended meanwhile.
    */
   private async outputTaken(): Promise<boolean> {
     this.flush();
@@ -202,9 +211,14 @@ export class Connection {
     return !this.closed && !this.timedOut;
   }
 
-  /** The next line, without its line ending (CRLF, or a lone LF as Postfix accepts for commands). */
+  /**
+   * The next line, without its line ending (CRLF, or a lone LF as Postfix
+   * accepts for commands). Queued replies stay queued while the client has
+   * more commands waiting (see the header): they are sent when we are about
+   * to wait, or once FLUSH_BYTES of them have gathered.
+   */
   async readLine(): Promise<LineResult> {
-    if (!(await this.outputTaken())) return { kind: this.endReason };
+    if (this.unsentBytes() > this.limits.maxUnsentBytes && !(await this.outputTaken())) return { kind: this.endReason };
     for (;;) {
       this.joinArrived();
       const end = this.pending.indexOf(LF);
@@ -299,26 +313,50 @@ export class Connection {
    * otherwise run as if they came over TLS (CVE-2011-0411, RFC 3207 4.2).
    */
   async startTls(secureContext: SecureContext): Promise<boolean> {
+    const secure = this.swapForTls((plain) => new TLSSocket(plain, { isServer: true, secureContext }));
+    return (await this.handshake(secure, 'secure')) === null;
+  }
+
+  /**
+   * The client's side of STARTTLS (the webmail's IMAP client, RFC 3501
+   * 6.2.1): after the server's OK, the same swap with us as the TLS client.
+   * What the server sent in clear after its OK is thrown away, for the same
+   * reason as above. `options` decide how the certificate is checked.
+   * Resolves to null once encrypted, or to why not (a certificate that
+   * fails verification, say).
+   */
+  startTlsAsClient(options: ConnectionOptions): Promise<string | null> {
+    const secure = this.swapForTls((plain) => tlsConnect({ ...options, socket: plain }));
+    return this.handshake(secure, 'secureConnect');
+  }
+
+  /** Stop listening to the clear socket, wrap it in TLS and listen to that instead. */
+  private swapForTls(wrap: (plain: Socket) => TLSSocket): TLSSocket {
     this.flush();
     this.discardBuffered();
     const plain = this.socket;
     for (const event of ['data', 'end', 'close', 'error', 'drain']) plain.removeAllListeners(event);
     plain.on('error', () => {}); // the TLS socket reports errors from now on
-    const secure = new TLSSocket(plain, { isServer: true, secureContext });
+    const secure = wrap(plain);
     this.socket = secure;
     this.attach(secure);
     if (plain.isPaused()) plain.resume();
+    return secure;
+  }
+
+  /** Resolves null once the handshake is done; the reason (and the socket closed) if it failed or stalled. */
+  private handshake(secure: TLSSocket, doneEvent: 'secure' | 'secureConnect'): Promise<string | null> {
     return new Promise((resolve) => {
-      // A client that starts the handshake and stalls must not hold the slot forever.
-      const stalled = setTimeout(() => secure.destroy(), this.limits.idleTimeoutMs);
-      const finish = (ok: boolean) => {
+      // A peer that starts the handshake and stalls must not hold the slot forever.
+      const stalled = setTimeout(() => secure.destroy(new Error('TLS handshake timed out')), this.limits.idleTimeoutMs);
+      const finish = (error: string | null) => {
         clearTimeout(stalled);
-        if (!ok) secure.destroy();
-        resolve(ok);
+        if (error !== null) secure.destroy();
+        resolve(error);
       };
-      secure.once('secure', () => finish(true));
-      secure.once('close', () => finish(false));
-      secure.once('error', () => finish(false));
+      secure.once(doneEvent, () => finish(null));
+      secure.once('error', (err) => finish(err.message));
+      secure.once('close', () => finish('connection closed during the TLS handshake'));
     });
   }
 
@@ -359,16 +397,24 @@ export class Connection {
     if (this.outgoingBytes >= FLUSH_BYTES) this.flush();
   }
 
-  /** Hand every queued reply to the socket, in one write. */
+  /**
+   * Hand every queued reply to the socket, in one write(2): corked, the
+   * socket gathers the parts into one writev without copying them into one
+   * buffer first (a RETR's status line, message and final "." alike).
+   */
   flush(): void {
     if (this.outgoing.length === 0) return;
     const parts = this.outgoing;
     this.outgoing = [];
     this.outgoingBytes = 0;
     if (this.closed || this.socket.destroyed) return;
-    if (parts.length === 1) this.socket.write(parts[0]);
-    else if (parts.every((part) => typeof part === 'string')) this.socket.write(parts.join(''));
-    else this.socket.write(Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part))));
+    if (parts.length === 1) {
+      this.socket.write(parts[0]);
+      return;
+    }
+    this.socket.cork();
+    for (const part of parts) this.socket.write(part);
+    this.socket.uncork();
   }
 
   /**

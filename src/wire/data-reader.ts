@@ -76,8 +76,11 @@ export class DataReader {
    * The output is only valid until the next push: copy what you keep.
    */
   push(chunk: Buffer): { output: Buffer; used: number } {
-    // The output is never longer than the input plus one held-back CR (which becomes one LF).
-    if (this.outBuffer.length < chunk.length + 1) this.outBuffer = Buffer.allocUnsafe(Math.max(chunk.length + 1, 64 * 1024));
+    // The output is never longer than the input plus one held-back CR (which
+    // becomes one LF). Sized to the chunks that come, not to the largest a
+    // socket can deliver: a reader lives for one message, and most mail is
+    // a few KiB.
+    if (this.outBuffer.length < chunk.length + 1) this.outBuffer = Buffer.allocUnsafe(Math.max(chunk.length + 1, 2 * this.outBuffer.length));
     const out = this.outBuffer;
     let n = 0;
     let i = 0;

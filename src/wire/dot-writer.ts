@@ -36,9 +36,25 @@ export class DotWriter {
 
   /** Encode one chunk of stored text. The result is a new buffer. */
   push(chunk: Buffer): Buffer {
-    // Worst case: every byte a CR or LF (becomes CRLF) or a line-leading dot (doubled).
     if (chunk.length === 0) return Buffer.alloc(0);
+    // Worst case: every byte a CR or LF (becomes CRLF) or a line-leading dot (doubled).
     const out = Buffer.allocUnsafe(chunk.length * 2);
+    return out.subarray(0, this.encodeInto(chunk, out));
+  }
+
+  /**
+   * The last chunk and the end marker in one new buffer (what end() adds),
+   * so that a small message goes out as one piece without a copy to join them.
+   */
+  pushLast(chunk: Buffer): Buffer {
+    const out = Buffer.allocUnsafe(chunk.length * 2 + CRLF.length + END_MARKER.length);
+    let n = chunk.length === 0 ? 0 : this.encodeInto(chunk, out);
+    n += this.end().copy(out, n);
+    return out.subarray(0, n);
+  }
+
+  /** Encodes `chunk` into `out` (room for twice its length); returns the bytes written. */
+  private encodeInto(chunk: Buffer, out: Buffer): number {
     let n = 0;
     let from = 0;
     let stuffed = 0;
@@ -77,7 +93,7 @@ export class DotWriter {
       }
     }
     this.messageOctets += n - stuffed;
-    return out.subarray(0, n);
+    return n;
   }
 
   /** Finish: close an unterminated last line, then the end marker. */

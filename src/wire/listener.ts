@@ -67,6 +67,8 @@ export interface ListenerOptions {
   refusal: string;
   /** Ports bound earlier by bindPorts() (as root); without it they are bound now. */
   bound?: BoundPorts;
+  /** Clients held only to the total, not to maxConnectionsPerIp (auth.trustedClients; connection-limits.ts). */
+  trustedClients?: readonly string[];
   /** Run one session to its end. */
   session(start: SessionStart): Promise<void>;
 }
@@ -158,7 +160,7 @@ export async function bindPorts(
 /** Step 2: serve `specs` with `options.session`, on the ports of options.bound or on ports bound now. */
 export async function startListeners(specs: ListenSpec[], options: ListenerOptions): Promise<Listeners> {
   const { limits, log } = options;
-  const counts = new ConnectionLimits(limits);
+  const counts = new ConnectionLimits(limits, options.trustedClients);
   const live = new Map<Connection, Promise<void>>();
   const handshaking = new Set<TLSSocket>();
   const servers: Server[] = [];

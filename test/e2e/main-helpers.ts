@@ -87,7 +87,12 @@ export function spawnProgram(args: string[], cwd: string, program = MAIN, env?: 
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+  const exited = new Promise<number | null>((ok) =>
+    child.once('exit', (code, signal) => {
+      if (signal) output += `\n[ended by ${signal}]\n`;
+      ok(code);
+    }),
+  );
   const waitFor = async (pattern: RegExp, what = String(pattern)) => {
     const deadline = Date.now() + 10_000;
     while (!pattern.test(output)) {

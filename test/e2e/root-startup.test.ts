@@ -123,7 +123,7 @@ test('start-up never chowns inside the data directory: a root-owned entry is nam
   await rm(join(dataDir, 'stray'), { recursive: true });
   const server = spawnProgram(['--config', 'mail.json'], cwd);
   await server.waitFor(/ main ready /, 'the server to start without the stray directory');
-  assert.equal(await server.stop(), 0);
+  assert.equal(await server.stop(), 0, server.output());
   assert.equal((await lstat(outside)).uid, 0, 'the link target kept its owner');
 });
 

@@ -51,6 +51,31 @@ test('a body FETCH sets \\Seen (and says so); in a mailbox opened with EXAMINE n
   assert.match((await client.command('FETCH 1:2 FLAGS')).untagged.join('|'), /^1 FETCH \(FLAGS \(\\Recent\)\)\|2 FETCH \(FLAGS \(\\Seen \\Recent\)\)$/);
 });
 
+test('FETCH of index items alone (the fast path) says exactly what the general path says: flags, keywords, \\Recent, dates, sizes, MODSEQ, sequence numbers', async (t) => {
+  const server = await imapServer(t);
+  for (const subject of ['one', 'two', 'three', 'four']) await deliver(server, subject);
+  const other = await loggedIn(server);
+  assert.equal((await other.command('STORE 2 +FLAGS (\\Seen $Important)')).status, 'OK');
+  assert.equal((await other.command('UID EXPUNGE 9')).status, 'OK'); // nothing: UIDs stay 1..4
+  await other.command('LOGOUT');
+  await deliver(server, 'five'); // \Recent for the next session only
+  const client = await loggedIn(server);
+  assert.equal((await client.command('STORE 3 +FLAGS (\\Flagged)')).status, 'OK');
+  const items = 'UID FLAGS INTERNALDATE RFC822.SIZE MODSEQ';
+  const fast = await client.command(`FETCH 1:* (${items})`);
+  // A header section sends the same FETCH through the general path (fetch-data.ts).
+  const general = await client.command(`FETCH 1:* (${items} BODY.PEEK[HEADER.FIELDS (X-None)])`);
+  assert.equal(fast.status, 'OK');
+  assert.equal(fast.untagged.length, 5);
+  const withoutSection = general.untagged.map((line) => line.replace(/ BODY\[HEADER\.FIELDS \(X-NONE\)\] \{2\}\r\n\)$/, ')'));
+  assert.deepEqual(fast.untagged, withoutSection);
+  assert.match(fast.untagged[1], /^2 FETCH \(UID 2 FLAGS \(\\Seen \$Important\) INTERNALDATE "[^"]+" RFC822\.SIZE \d+ MODSEQ \(\d+\)\)$/);
+  assert.match(fast.untagged[4], /^5 FETCH \(UID 5 FLAGS \(\\Recent\) /);
+  const beforeStore = /MODSEQ \((\d+)\)/.exec(fast.untagged[4])![1]; // the delivery of UID 5
+  const changed = await client.command(`UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${beforeStore})`);
+  assert.deepEqual(changed.untagged.map((line) => /^(\d+) FETCH \(UID (\d+) FLAGS \(([^)]*)\) MODSEQ/.exec(line)?.slice(1)), [['3', '3', '\\Flagged']]);
+});
+
 test('STORE: FLAGS, +FLAGS, -FLAGS, .SILENT, keywords; \\Recent and bad flags are refused; sequence numbers past the end are BAD', async (t) => {
   const server = await imapServer(t);
   await deliver(server, 'one');

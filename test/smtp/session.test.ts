@@ -302,7 +302,8 @@ describe('idle timeout', { concurrency: true }, () => {
 });
 
 test('maxConnectionsPerIp: the extra connection gets 421 and is closed; a slot frees when a client leaves', async (t) => {
-  const server = await serverFor(t, { config: { limits: { maxConnectionsPerIp: 2, maxConnections: 10 } } });
+  // Loopback is a trusted client by default (exempt from the per-client count): not here.
+  const server = await serverFor(t, { config: { limits: { maxConnectionsPerIp: 2, maxConnections: 10 }, auth: { trustedClients: [] } } });
   const first = await sessionFor(server);
   const second = await sessionFor(server);
   const third = await connectTo(server);
@@ -320,8 +321,17 @@ test('maxConnectionsPerIp: the extra connection gets 421 and is closed; a slot f
   }, 'a connection to be accepted again');
 });
 
+test('a trusted client (the webmail, a proxy) is held to the total only, not to maxConnectionsPerIp', async (t) => {
+  const server = await serverFor(t, { config: { limits: { maxConnectionsPerIp: 1, maxConnections: 3 }, auth: { trustedClients: ['127.0.0.1'] } } });
+  const sessions = [await sessionFor(server), await sessionFor(server), await sessionFor(server)];
+  for (const session of sessions) assert.equal((await session.command('NOOP')).code, 250, 'three from one trusted address');
+  const fourth = await connectTo(server);
+  assert.equal((await fourth.readReply()).code, 421, 'the total still holds');
+  await fourth.waitClosed();
+});
+
 test('maxConnectionsPerIp counts each client address separately', async (t) => {
-  const server = await serverFor(t, { config: { limits: { maxConnectionsPerIp: 1, maxConnections: 10 } } });
+  const server = await serverFor(t, { config: { limits: { maxConnectionsPerIp: 1, maxConnections: 10 }, auth: { trustedClients: [] } } });
   const first = await sessionFor(server);
   let other: SmtpClient;
   try {

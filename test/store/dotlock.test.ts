@@ -17,6 +17,7 @@ import { readOrNull, scratchDir } from './helpers.ts';
 const dir = await scratchDir('dotlock');
 let counter = 0;
 const freshMbox = () => path.join(dir, `mbox${counter++}`);
+const LOCK_CHILD = fileURLToPath(new URL('./children/lock-killed-child.ts', import.meta.url));
 
 // The PID of a process that has certainly exited: a child we ran to the end.
 function deadPid(): number {
@@ -34,6 +35,28 @@ test('the lock file holds PID:HOSTNAME (and our PID space) while fn runs and is 
   assert.deepEqual([owner?.pid, owner?.host], [process.pid, hostname()]);
   if (process.platform === 'linux') assert.match(owner!.pidSpace, /^[0-9a-f-]{36}\/\d+$/);
   assert.equal(await readOrNull(mbox + '.lock'), null);
+});
+
+test('a holder killed while it takes the lock leaves no lock behind: the lock is never an empty file, which only age could break', async () => {
+  const mbox = freshMbox();
+  const child = spawnSync(process.execPath, [LOCK_CHILD, mbox, 'kill'], { encoding: 'utf8' });
+  assert.equal(child.signal, 'SIGKILL', `the child was killed while writing its lock line (${child.stdout}${child.stderr})`);
+  assert.equal(await readOrNull(mbox + '.lock'), null, 'no lock file, empty or not');
+  // The next holder gets the mailbox at once, not after staleMs.
+  assert.equal(await withMailboxLock(mbox, async () => 'taken', { timeoutMs: 1000 }), 'taken');
+  // What the kill left: the private file the lock was to be linked from (a hidden name, never a lock).
+  const strays = (await fs.readdir(path.dirname(mbox))).filter((name) => name.startsWith(`.${path.basename(mbox)}.lock-new.`));
+  assert.equal(strays.length, 1, 'the private file of the killed holder');
+});
+
+test('where hard links are not supported (a FAT card), the lock is created in place, with the same content', async () => {
+  const mbox = freshMbox();
+  const child = spawnSync(process.execPath, [LOCK_CHILD, mbox, 'no-links'], { encoding: 'utf8' });
+  assert.equal(child.status, 0, child.stderr);
+  assert.deepEqual(parseLockFile(child.stdout)?.pid, child.pid, 'the lock held the child\'s PID');
+  const base = path.basename(mbox);
+  const left = (await fs.readdir(path.dirname(mbox))).filter((name) => name.startsWith(`${base}.`) || name.startsWith(`.${base}.`));
+  assert.deepEqual(left, [], 'nothing left behind');
 });
 
 test('the lock file is removed when fn throws, and the error passes through', async () => {

@@ -1,0 +1,118 @@
+// The table bench-budget.ts prints: one row per figure of the issue "a small
+// board's budget", one column per server measured (before, after, Dovecot/
+// Postfix), every repeat shown, and whether "after" meets the target. Then
+// the same as one JSON line. MB here are MiB (what /proc's kB / 1024 give).
+
+import type { GrowthResult, RestResult } from './budget-phases.ts';
+
+export interface Rate {
+  perSec: number;
+  /** Server CPU (its whole process tree) per message, in microseconds. */
+  cpuUs: number | null;
+  /** CPU seconds of other processes during the run, and the run's length: the noise. */
+  others: number | null;
+  seconds: number | null;
+}
+
+export interface Figures {
+  rest?: RestResult[];
+  restDovecot?: number;
+  restPostfix?: number;
+  growth?: GrowthResult;
+  burstMiB?: number[];
+  idleKiB?: number[];
+  pop3Serial?: Rate[];
+  pop3Pipelined?: Rate[];
+  smtpOne?: Rate[];
+  smtpTen?: Rate[];
+}
+
+export interface Column {
+  label: string;
+  figures: Figures;
+}
+
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const list = (values: number[], digits = 0) => values.map((v) => v.toFixed(digits)).join(' / ');
+
+function rates(values: Rate[] | undefined): string {
+  if (!values?.length) return '-';
+  const noise = values.map((r) => (r.others !== null && r.seconds ? `${Math.round((100 * r.others) / (r.seconds * 2))}%` : '?'));
+  const cpu = values.map((r) => (r.cpuUs === null ? '?' : r.cpuUs.toFixed(0)));
+  return `${list(values.map((r) => r.perSec))} msg/s (server CPU ${cpu.join(' / ')} us/msg; others busy ${noise.join(' / ')})`;
+}
+
+function growthPerMessage(growth: GrowthResult): number | null {
+  const [first, , last] = growth.points;
+  if (!first || !last || last.delivered === first.delivered) return null;
+  return ((last.rssMiB - first.rssMiB) * 1024 * 1024) / (last.delivered - first.delivered);
+}
+
+function growthText(growth: GrowthResult | undefined): string {
+  if (!growth) return '-';
+  const per = growthPerMessage(growth);
+  const curve = growth.points
+    .map((p) => `${p.delivered}: RSS ${p.rssMiB.toFixed(1)}, heap ${p.heapUsedMiB?.toFixed(1) ?? '?'}/${p.heapTotalMiB?.toFixed(1) ?? '?'}`)
+    .join('; ');
+  return `${per === null ? '?' : `${(per / 1024).toFixed(3)} KiB/msg`} (MB after ${curve})`;
+}
+
+function restText(figures: Figures): string {
+  if (figures.restDovecot !== undefined || figures.restPostfix !== undefined) {
+    return `Dovecot ${figures.restDovecot?.toFixed(1) ?? '-'} MB, Postfix ${figures.restPostfix?.toFixed(1) ?? '-'} MB (all processes)`;
+  }
+  const rest = figures.rest;
+  if (!rest?.length) return '-';
+  const relay = (values: (number | null)[]) => values.map((v) => (v === null ? '?' : v.toFixed(1))).join(' / ');
+  return (
+    `server ${list(rest.map((r) => r.server), 1)} MB, relay ${relay(rest.map((r) => r.relay))} MB` +
+    ` (first start: ${list(rest.map((r) => r.coldServer), 1)} / ${relay(rest.map((r) => r.coldRelay))})`
+  );
+}
+
+/** The target of each row, checked against the "after" column (and the reference, where the target is relative). */
+function verdicts(after: Figures, reference: Figures | null): Record<string, string> {
+  const met = (ok: boolean | null) => (ok === null ? 'not measured' : ok ? 'met' : 'NOT met');
+  const rest = after.rest;
+  const growth = after.growth;
+  const [first, , last] = growth?.points ?? [];
+  const ratio = (a?: Rate[], b?: Rate[]) => (a?.length && b?.length ? mean(a.map((r) => r.perSec)) / mean(b.map((r) => r.perSec)) : null);
+  const pipelined = ratio(after.pop3Pipelined, reference?.pop3Pipelined);
+  const serial = ratio(after.pop3Serial, reference?.pop3Serial);
+  const ten = ratio(after.smtpTen, after.smtpOne);
+  return {
+    rest: met(rest?.length ? Math.max(...rest.map((r) => r.server)) <= 64 && Math.max(...rest.map((r) => r.relay ?? Infinity)) <= 56 : null),
+    growth: met(first && last ? last.rssMiB - first.rssMiB <= 16 : null),
+    burst: met(after.burstMiB?.length ? Math.max(...after.burstMiB) <= 16 : null),
+    idle: met(after.idleKiB?.length ? Math.max(...after.idleKiB) <= 32 : null),
+    pop3Pipelined: pipelined === null ? 'not measured' : `${met(pipelined >= 1)} (${pipelined.toFixed(2)}x Dovecot)`,
+    pop3Serial: serial === null ? 'not measured' : `${met(serial >= 1)} (${serial.toFixed(2)}x Dovecot)`,
+    smtpOne: met(after.smtpOne?.length ? mean(after.smtpOne.map((r) => r.perSec)) >= 5000 : null),
+    smtpTen: ten === null ? 'not measured' : `${met(ten >= 0.8)} (${ten.toFixed(2)}x the one-mailbox rate)`,
+  };
+}
+
+export function printReport(columns: Column[], opts: { growth: number; sessions: number; repeat: number }): void {
+  const projects = columns.filter((c) => c.label === 'before' || c.label === 'after');
+  const reference = columns.find((c) => c.label !== 'before' && c.label !== 'after') ?? null;
+  const after = projects.find((c) => c.label === 'after')!.figures;
+  const check = verdicts(after, reference?.figures ?? null);
+  const rows: [string, (f: Figures) => string, string, string][] = [
+    ['RSS right after start, no traffic', restText, 'server <= 64 MB, relay <= 56 MB', check.rest],
+    [`RSS growth per delivered message (${opts.growth} x 1 KiB)`, (f) => growthText(f.growth), `RSS after ${opts.growth} within 16 MB of after ${opts.growth / 10}`, check.growth],
+    ['first burst of 8 logins', (f) => (f.burstMiB ? `+${list(f.burstMiB, 1)} MB` : '-'), '<= +16 MB', check.burst],
+    [`${opts.sessions} idle POP3 sessions`, (f) => (f.idleKiB ? `${list(f.idleKiB, 1)} KiB each` : '-'), '<= 32 KiB each', check.idle],
+    ['POP3 RETR of 5,000, pipelined', (f) => rates(f.pop3Pipelined), '>= Dovecot in the same run', check.pop3Pipelined],
+    ['POP3 RETR of 5,000, one at a time', (f) => rates(f.pop3Serial), '>= Dovecot', check.pop3Serial],
+    ['SMTP 5,000 x 5 KB, 10 connections, one mbox', (f) => rates(f.smtpOne), '>= 5,000 msg/s', check.smtpOne],
+    ['SMTP into 10 different mailboxes', (f) => rates(f.smtpTen), '>= 0.8x the one-mailbox rate', check.smtpTen],
+  ];
+  const lines = [`bench-budget: every figure ${opts.repeat} time(s) (growth once); MB = MiB`];
+  for (const [measure, text, target, verdict] of rows) {
+    lines.push('', measure);
+    for (const column of columns) lines.push(`  ${column.label.padEnd(26)}${text(column.figures)}`);
+    lines.push(`  ${'target'.padEnd(26)}${target}: ${verdict}`);
+  }
+  console.log(lines.join('\n'));
+  console.log(JSON.stringify({ bench: 'budget', date: new Date().toISOString(), node: process.version, columns, verdicts: check }));
+}

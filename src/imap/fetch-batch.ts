@@ -1,0 +1,109 @@
+// FETCH of what the index and the message cache answer: UID, FLAGS,
+// INTERNALDATE, RFC822.SIZE and MODSEQ from the index's columns (store/
+// message-table.ts), ENVELOPE, BODY and BODYSTRUCTURE from the cache
+// (cached-items.ts; RFC 3501 6.4.5, 7.4.2; RFC 7162 3.1.4). These are what
+// a client asks of every message of a folder to show its list,
+// `FETCH 1:* (UID FLAGS)` each time and `FETCH 1:* (ENVELOPE)` or `ALL`
+// for messages it has not seen, on folders of tens of thousands of
+// messages; so they have a path of their own: messages are taken a thousand
+// at a time, with one wait per batch (none per message), the cached values
+// of a batch read in one go, and the responses written into texts of about
+// 64 KiB, one write each. The first time, the cache lacks the values: the
+// store reads the batch's messages in file order, with large reads, and
+// the values are worked out and kept (cached-items.ts).
+//
+// Other items (BODY[...], BINARY[...]) go through fetch-data.ts, one
+// message at a time. The responses are the same bytes either way.
+
+import { formatImapDateTime } from '../mime/date.ts';
+import { BODY, BODYSTRUCTURE, ENVELOPE, fetchFill } from './cached-items.ts';
+import type { FetchItem } from './fetch-items.ts';
+import type { Selected } from './selected.ts';
+
+const INDEX_ITEMS = new Set<FetchItem['kind']>(['uid', 'flags', 'internaldate', 'size', 'modseq']);
+const CACHED_ITEMS: Partial<Record<FetchItem['kind'], number>> = { envelope: ENVELOPE, bodystructure: BODYSTRUCTURE, body: BODY };
+const NAMES: Partial<Record<FetchItem['kind'], string>> = { envelope: 'ENVELOPE', bodystructure: 'BODYSTRUCTURE', body: 'BODY' };
+
+/** Can the index and the cache answer these items? */
+export function isBatchable(items: readonly FetchItem[]): boolean {
+  return items.every((item) => INDEX_ITEMS.has(item.kind) || CACHED_ITEMS[item.kind] !== undefined);
+}
+
+/** Responses are gathered into texts of about this many characters (one write each). */
+const TEXT_BYTES = 64 * 1024;
+/** Messages whose cached values are fetched at once. */
+const BATCH_MESSAGES = 1000;
+
+/**
+ * The responses for `uids` (ascending), as buffers to write. A message
+ * expunged while the client was reading an earlier batch is left out, as
+ * fetch.ts does for the others.
+ */
+export async function* batchResponses(selected: Selected, uids: readonly number[], items: readonly FetchItem[], rev2: boolean): AsyncIterable<Buffer> {
+  const kinds = cachedKinds(items);
+  const fill = kinds.length > 0 ? fetchFill(kinds) : null;
+  const slotOf = items.map((item) => kinds.indexOf(CACHED_ITEMS[item.kind] ?? -1));
+  const flagTexts = new Map<number, string>(); // flag set number -> "FLAGS (\Seen \Flagged)"
+  let text = '';
+  for (let first = 0; first < uids.length; ) {
+    const batch = uids.slice(first, (first += fill ? BATCH_MESSAGES : uids.length));
+    const values = fill ? await selected.mailbox.cachedValues(batch, kinds, fill) : null;
+    let rows = selected.mailbox.rows(); // again after each wait: an expunge makes a new table
+    for (let j = 0; j < batch.length; j++) {
+      const uid = batch[j];
+      const k = rows.find(uid);
+      if (k < 0 || (values && values[j * kinds.length] === null)) continue; // expunged since the command began
+      let response = `* ${selected.seqOf(uid)} FETCH (`;
+      for (let i = 0; i < items.length; i++) {
+        if (i > 0) response += ' ';
+        switch (items[i].kind) {
+          case 'uid':
+            response += `UID ${uid}`;
+            break;
+          case 'flags': {
+            const id = rows.flagIdAt(k);
+            // \Recent belongs to this session, not to the flag set (RFC 3501 2.3.2; gone in IMAP4rev2).
+            if (!rev2 && selected.isRecent(uid)) {
+              response += `FLAGS (${[rows.flags.text(id), '\\Recent'].filter((t) => t !== '').join(' ')})`;
+              break;
+            }
+            let flags = flagTexts.get(id);
+            if (flags === undefined) flagTexts.set(id, (flags = `FLAGS (${rows.flags.text(id)})`));
+            response += flags;
+            break;
+          }
+          case 'internaldate':
+            response += `INTERNALDATE "${formatImapDateTime(new Date(rows.internalDateAt(k) * 1000))}"`;
+            break;
+          case 'size':
+            response += `RFC822.SIZE ${rows.sizeAt(k)}`;
+            break;
+          case 'modseq':
+            response += `MODSEQ (${rows.modseqAt(k)})`;
+            break;
+          default:
+            response += `${NAMES[items[i].kind]} ${values![j * kinds.length + slotOf[i]]}`;
+        }
+      }
+      text += `${response})\r\n`;
+      if (text.length >= TEXT_BYTES) {
+        yield Buffer.from(text, 'latin1'); // byte strings: an ENVELOPE may hold 8-bit bytes in a literal
+        text = '';
+        rows = selected.mailbox.rows();
+      }
+    }
+  }
+  if (text.length > 0) yield Buffer.from(text, 'latin1');
+}
+
+/** The cache kinds the items need; BODY and BODYSTRUCTURE come from one parse, so both when either is asked. */
+function cachedKinds(items: readonly FetchItem[]): number[] {
+  const kinds = new Set<number>();
+  for (const item of items) {
+    const kind = CACHED_ITEMS[item.kind];
+    if (kind === undefined) continue;
+    kinds.add(kind);
+    if (kind === BODY || kind === BODYSTRUCTURE) [BODY, BODYSTRUCTURE].forEach((k) => kinds.add(k));
+  }
+  return [...kinds];
+}

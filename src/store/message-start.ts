@@ -1,0 +1,119 @@
+// A quick look at the start of a message in a block read by
+// sequential-reader.ts: where its header ends, and whether it is still the
+// message the index says is there. "Yes" is sure; "not sure" (null) sends
+// the message to the exact check (message-reader.ts checkMessageStart, the
+// index scan's own code), which decides.
+//
+// Why not always the exact check: it looks at each line with a call into
+// Buffer.indexOf, and such calls cost more than the search they do; with
+// the headers of 50,000 messages to read, that alone is most of a second.
+// Here one call finds the empty line that ends the header, and one turns
+// the message's start (From line, header, the body's first 512 bytes) into
+// a string (one byte per character, 'latin1'), whose lines are then walked
+// with String methods, which cost no call into C++.
+//
+// What it compares is what the index's fingerprint covers (mbox-index-scan.ts
+// computeFingerprint): the From line, the first Message-ID (unfolded, white
+// space removed, each line cut at 1,024 bytes as the scan cuts it) and the
+// first 512 stored bytes of the body; and, as the exact check does, that no
+// other line starts with "From " before the end of those bytes and that a
+// message boundary follows the message (message-reader.ts separatorLength).
+
+import { hash } from 'node:crypto';
+import type { MessageLocation } from './message-reader.ts';
+
+/** A message's place and look, its fingerprint also as the index keeps it: two 32-bit numbers. */
+export interface ReadLocation extends MessageLocation {
+  fingerprintHigh: number;
+  fingerprintLow: number;
+}
+
+/** What the quick look found. */
+export interface KnownStart {
+  /** File offset where the body starts (after the header's empty line). */
+  bodyStart: number;
+  /** Does a header line start with ">" (mboxrd quoting to undo, mboxrd.ts)? */
+  quoted: boolean;
+}
+
+const LF = 0x0a;
+const SPACE = 0x20;
+const TAB = 0x09;
+const LINE_KEPT = 1024; // the scan keeps this much of a From line or Message-ID line
+const BODY_PREFIX = 512;
+const MESSAGE_ID = 'message-id:';
+const EMPTY_LINE = Buffer.from('\n\n'); // (Buffer.indexOf converts a string needle on every call)
+const FROM_ = [0x46, 0x72, 0x6f, 0x6d, 0x20]; // "From "
+
+/**
+ * Where `m`'s body starts, if `block` (file bytes from `blockStart`, with
+ * the bytes that follow the message) surely holds `m`; null when not sure.
+ * A block holding a CR anywhere (`hasCR`) is left to the exact check: a
+ * line of only CR also ends a header (RFC 5322 2.1, as mime/header.ts reads
+ * it), and such mail is rare in an mbox.
+ */
+export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m: ReadLocation): KnownStart | null {
+  const at = m.offset - blockStart;
+  const end = at + m.length;
+  const contentStart = m.contentOffset - m.offset;
+  if (hasCR || !boundaryFollows(block, end)) return null;
+  const emptyLine = block.indexOf(EMPTY_LINE, at + contentStart - 1); // (from the From line's LF: a header may be empty)
+  const body = emptyLine + 2;
+  if (emptyLine < 0 || body + BODY_PREFIX > end) return null;
+  // The From line, the header and the body's first bytes (and 5 more: a From line starting in them).
+  const text = block.toString('latin1', at, Math.min(block.length, body + BODY_PREFIX + 5));
+  if (text.indexOf('\n') !== contentStart - 1 || !text.startsWith('From ')) return null;
+  if (text.indexOf('\nFrom ', contentStart - 1) >= 0) return null; // another message would start there
+  let messageId = '';
+  let inId = false;
+  let quoted = false;
+  const headerEnd = body - at;
+  for (let start = contentStart; start < headerEnd; ) {
+    let lineEnd = text.indexOf('\n', start);
+    if (lineEnd < 0) lineEnd = headerEnd;
+    const first = text.charCodeAt(start);
+    if (first === 0x3e) quoted = true;
+    if (first === SPACE || first === TAB) {
+      if (inId) messageId += text.slice(start, Math.min(lineEnd, start + LINE_KEPT));
+    } else {
+      inId = messageId === '' && (first | 0x20) === 0x6d && text.slice(start, start + MESSAGE_ID.length).toLowerCase() === MESSAGE_ID;
+      if (inId) messageId = text.slice(start + MESSAGE_ID.length, Math.min(lineEnd, start + LINE_KEPT));
+    }
+    start = lineEnd + 1;
+  }
+  const fromLineEnd = Math.min(contentStart - 1, LINE_KEPT);
+  const fromLine = isAscii(text, fromLineEnd) ? text.slice(0, fromLineEnd) : block.toString('utf8', at, at + fromLineEnd);
+  const digest = fingerprintOf(fromLine, messageId.replace(/\s/g, ''), block, body);
+  if (parseInt(digest.slice(0, 8), 16) !== m.fingerprintHigh || parseInt(digest.slice(8, 16), 16) !== m.fingerprintLow) return null;
+  return { bodyStart: blockStart + body, quoted };
+}
+
+// What may follow a message (message-reader.ts separatorLength): "\n" and
+// the next From line, or the next From line at once. (The end of the file,
+// which may also follow, is left to the exact check: only it knows.)
+function boundaryFollows(block: Buffer, end: number): boolean {
+  if (end + 6 > block.length) return false;
+  const from = block[end] === LF ? end + 1 : end;
+  for (let i = 0; i < FROM_.length; i++) if (block[from + i] !== FROM_[i]) return false;
+  return true;
+}
+
+function isAscii(text: string, end: number): boolean {
+  for (let i = 0; i < end; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
+
+// mbox-index-scan.ts computeFingerprint, written into one buffer kept for
+// the purpose: sha1 of the From line, NUL, the Message-ID, NUL and the
+// body's first 512 bytes (here block[body, body + 512)), in hex: its first
+// 16 digits are the fingerprint. (A hex string costs half what a Buffer
+// of the digest does.)
+const scratch = Buffer.allocUnsafe(3 * LINE_KEPT + BODY_PREFIX);
+function fingerprintOf(fromLine: string, messageId: string, block: Buffer, body: number): string {
+  const text = `${fromLine}\0${messageId}\0`;
+  const room = 3 * text.length + BODY_PREFIX; // (UTF-8 takes at most 3 bytes per UTF-16 unit)
+  const input = room <= scratch.length ? scratch : Buffer.allocUnsafe(room);
+  const textBytes = input.write(text);
+  const length = textBytes + block.copy(input, textBytes, body, body + BODY_PREFIX);
+  return hash('sha1', input.subarray(0, length), 'hex');
+}

@@ -1,0 +1,176 @@
+// Reading many messages in file order (store/sequential-reader.ts): the
+// same bytes Mailbox.read() gives (unquoted, LF), whole or their header
+// only, whatever the block size; every message read once; and a file
+// another program changed gives MessageChangedError, never other bytes,
+// whether the quick check (message-start.ts) or the exact one looks.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs/promises';
+import * as path from 'node:path';
+import { scanForIndex } from '../../src/store/mbox-index-scan.ts';
+import type { ScannedMessage } from '../../src/store/mbox-index-scan.ts';
+import { MessageChangedError, readMessage } from '../../src/store/message-reader.ts';
+import { SequentialReader } from '../../src/store/sequential-reader.ts';
+import type { ReadExtent, ReadLocation } from '../../src/store/sequential-reader.ts';
+import { knownStart } from '../../src/store/message-start.ts';
+import { splitFingerprint } from '../../src/store/message-table.ts';
+import { scratchDir } from './helpers.ts';
+
+const dir = await scratchDir('sequential');
+let counter = 0;
+
+const from = (who: string) => `From ${who}@example.org Mon Nov  2 03:05:51 2026\n`;
+const body = (words: string, lines = 40) => Array.from({ length: lines }, (_, i) => `${words} line ${i}, some words to fill it`).join('\n') + '\n';
+// Each a different case: a quoted From line in the header and in the body,
+// a short body, no header end, an empty header, CRLF lines, a folded
+// Message-ID, and one over 128 KiB (streamed).
+const MESSAGES = [
+  `${from('a')}Subject: one\nMessage-ID: <1@x>\n\n>From quoted\n${body('one')}`,
+  `${from('b')}Subject: two\n>From odd header line\nMessage-ID:\n <2@x>\n\n${body('two')}`,
+  `${from('c')}Subject: short\n\nhi\n`,
+  `${from('d')}Subject: no end of header\nX-Last: yes\n`,
+  `${from('e')}\n${body('empty header')}`,
+  `${from('f')}Subject: crlf\r\nMessage-ID: <6@x>\r\n\r\n${body('crlf').replace(/\n/g, '\r\n')}`,
+  `${from('g')}Subject: big\nMessage-ID: <7@x>\n\n${body('big big big big big big big big', 6000)}`,
+  `${from('h')}Subject: last\n\n${body('last')}`,
+];
+const MBOX = MESSAGES.join('\n');
+
+async function mbox(content: string): Promise<{ file: string; messages: ReadLocation[] }> {
+  const file = path.join(dir, `mbox${counter++}`);
+  await fs.writeFile(file, content);
+  const handle = await fs.open(file, 'r');
+  try {
+    return { file, messages: (await scanForIndex(handle, 0)).messages.map(located) };
+  } finally {
+    await handle.close();
+  }
+}
+
+function located(m: ScannedMessage): ReadLocation {
+  const [fingerprintHigh, fingerprintLow] = splitFingerprint(m.fingerprint);
+  return { ...m, fingerprintHigh, fingerprintLow };
+}
+
+async function collect(source: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of source) parts.push(Buffer.from(part));
+  return Buffer.concat(parts);
+}
+
+/** Each message as the reader hands it out, copied. */
+async function readAll(file: string, messages: ReadLocation[], extent: ReadExtent, blockBytes?: number): Promise<{ texts: string[]; bytesRead: number }> {
+  const handle = await fs.open(file, 'r');
+  try {
+    const reader = new SequentialReader(handle, blockBytes);
+    const texts: string[] = [];
+    await reader.visit(messages, extent, async (n, content) => {
+      assert.equal(n, texts.length);
+      // (A large message comes as a stream, whatever the extent: its reader stops after the header.)
+      const text = (content.bytes ? Buffer.from(content.bytes) : await collect(content.stream)).toString('latin1');
+      texts.push(extent === 'header' ? headerOf(text) : text);
+    });
+    return { texts, bytesRead: reader.bytesRead };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** What Mailbox.read() gives: the reference. */
+async function readOne(file: string, m: ReadLocation): Promise<string> {
+  const handle = await fs.open(file, 'r');
+  try {
+    return (await collect(readMessage(handle, m))).toString('latin1');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The header section, through its empty line, as FETCH reads it (fetch-data.ts readHeader). */
+function headerOf(message: string): string {
+  const match = /^(?:\r?\n)|\n\r?\n/.exec(message);
+  return match ? message.slice(0, match.index + match[0].length) : message;
+}
+
+test('whole messages and headers are what Mailbox.read() gives, at any block size', async () => {
+  const { file, messages } = await mbox(MBOX);
+  assert.equal(messages.length, MESSAGES.length);
+  const expected = await Promise.all(messages.map((m) => readOne(file, m)));
+  assert.ok(expected[0].includes('\nFrom quoted\n'), 'mboxrd quoting undone');
+  for (const blockBytes of [undefined, 4096, 700]) {
+    assert.deepEqual((await readAll(file, messages, 'message', blockBytes)).texts, expected, `whole, block ${blockBytes}`);
+    assert.deepEqual((await readAll(file, messages, 'header', blockBytes)).texts, expected.map(headerOf), `headers, block ${blockBytes}`);
+  }
+  assert.equal((await readAll(file, messages, 'header')).texts[1].split('\n')[1], 'From odd header line', 'a quoted header line unquoted');
+});
+
+test('some of the messages, far apart: each read once, the gaps not read', async () => {
+  const filler = `${from('x')}Subject: filler\n\n${body('filler', 2000)}`; // 40 KB each
+  const { file, messages } = await mbox([MESSAGES[0], filler, filler, MESSAGES[2], filler, filler, MESSAGES[7]].join('\n'));
+  const wanted = [messages[0], messages[3], messages[6]];
+  const { texts, bytesRead } = await readAll(file, wanted, 'message');
+  assert.deepEqual(texts, await Promise.all(wanted.map((m) => readOne(file, m))));
+  const total = (await fs.stat(file)).size;
+  assert.ok(bytesRead < total / 2, `read ${bytesRead} of ${total} bytes`);
+  const all = await readAll(file, messages, 'message');
+  assert.ok(all.bytesRead <= total + 6 * messages.length, `every message once: read ${all.bytesRead} of ${total} bytes`);
+});
+
+test('a file rewritten at the same size gives MessageChangedError, in both extents and at any block size', async () => {
+  const { messages } = await mbox(MBOX);
+  // The same length, other bytes. What the fingerprint covers (Message-ID,
+  // the body's first 512 bytes) is checked; another header field is not:
+  // the same message, edited, its header as it is now.
+  const cases: [string, string, boolean][] = [
+    ['<1@x>', '<9@x>', true],
+    ['one line 3,', 'ONE LINE 3,', true],
+    ['last line 2,', 'LAST LINE 2,', true],
+    ['Subject: two', 'Subject: Two', false],
+  ];
+  for (const [find, replace, refused] of cases) {
+    const changed = path.join(dir, `changed${counter++}`);
+    await fs.writeFile(changed, MBOX.replace(find, replace));
+    for (const extent of ['message', 'header'] as const) {
+      for (const blockBytes of [undefined, 4096]) {
+        const handle = await fs.open(changed, 'r');
+        try {
+          const all = new SequentialReader(handle, blockBytes).visit(messages, extent, () => {});
+          if (refused) await assert.rejects(all, MessageChangedError, `${find} -> ${replace}, ${extent}`);
+          else await all;
+        } finally {
+          await handle.close();
+        }
+      }
+    }
+  }
+  // Shifted by one byte: nothing is where the index says.
+  const shifted = path.join(dir, `shifted${counter++}`);
+  await fs.writeFile(shifted, '\n' + MBOX.slice(0, -1));
+  for (const extent of ['message', 'header'] as const) {
+    const handle = await fs.open(shifted, 'r');
+    try {
+      await assert.rejects(new SequentialReader(handle).visit(messages, extent, () => {}), MessageChangedError);
+    } finally {
+      await handle.close();
+    }
+  }
+});
+
+test('the quick check is sure only of the message the index describes', async () => {
+  const { file, messages } = await mbox(MBOX);
+  const bytes = await fs.readFile(file);
+  const sure = messages.map((m) => knownStart(bytes, 0, false, m));
+  // Sure of the ordinary ones (the big one too: its start is ordinary); not
+  // of the short body, the missing header end, the CRLF one, nor the last
+  // (only the exact check knows that the end of the file follows it).
+  assert.deepEqual(sure.map((s) => s !== null), [true, true, false, false, true, false, true, false]);
+  assert.equal(sure[0]!.quoted, false);
+  assert.equal(sure[1]!.quoted, true, 'a header line starting with ">"');
+  assert.equal(bytes.toString('latin1', messages[0].contentOffset, sure[0]!.bodyStart), 'Subject: one\nMessage-ID: <1@x>\n\n');
+  // Another fingerprint, the block holding a CR, another From line in the body's start: not sure.
+  assert.equal(knownStart(bytes, 0, false, { ...messages[0], fingerprintLow: messages[0].fingerprintLow ^ 1 }), null);
+  assert.equal(knownStart(bytes, 0, true, messages[0]), null);
+  const fromInBody = Buffer.from(bytes.toString('latin1').replace('one line 3', 'From line3'), 'latin1');
+  assert.equal(knownStart(fromInBody, 0, false, messages[0]), null);
+});

@@ -1,0 +1,86 @@
+// How the shared connection hands replies to the socket: the replies to a
+// pipelined group of commands (RFC 2920 3.1; RFC 2449 6.6 for POP3) wait
+// while more commands are already buffered, and go out together when the
+// session is about to wait for the client, or once enough of them gathered.
+// Checked on the server's side of a real loopback socket (bytes handed to it).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, connect } from 'node:net';
+import type { Socket } from 'node:net';
+import { Connection } from '../../src/wire/connection.ts';
+
+/** A connected pair: the server's socket wrapped in a Connection, and the client's socket. */
+async function pair(): Promise<{ conn: Connection; server: Socket; client: Socket; close(): void }> {
+  const listener = createServer();
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as { port: number }).port;
+  const accepted = new Promise<Socket>((resolve) => listener.once('connection', resolve));
+  const client = connect(port, '127.0.0.1');
+  const server = await accepted;
+  const conn = new Connection(server, { maxLineBytes: 512, idleTimeoutMs: 10_000 });
+  return {
+    conn,
+    server,
+    client,
+    close() {
+      client.destroy();
+      conn.destroy();
+      listener.close();
+    },
+  };
+}
+
+function received(client: Socket, bytes: number): Promise<string> {
+  let text = '';
+  return new Promise((resolve) => {
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (text.length >= bytes) {
+        client.off('data', onData);
+        resolve(text);
+      }
+    };
+    client.on('data', onData);
+  });
+}
+
+test('replies to pipelined commands wait until the last buffered command is read, then leave together', async () => {
+  const { conn, server, client, close } = await pair();
+  try {
+    client.write('ONE\r\nTWO\r\nTHREE\r\n');
+    const answers = received(client, 'one\r\ntwo\r\nthree\r\n'.length);
+    assert.deepEqual(await conn.readLine(), { kind: 'line', text: 'ONE' });
+    conn.send('one\r\n');
+    assert.deepEqual(await conn.readLine(), { kind: 'line', text: 'TWO' });
+    conn.send(Buffer.from('two\r\n'));
+    assert.deepEqual(await conn.readLine(), { kind: 'line', text: 'THREE' });
+    conn.send('three\r\n');
+    assert.equal(server.bytesWritten, 0, 'nothing written while commands were waiting');
+    const fourth = conn.readLine(); // nothing buffered: the replies go out now
+    assert.equal(await answers, 'one\r\ntwo\r\nthree\r\n');
+    client.write('FOUR\r\n');
+    assert.deepEqual(await fourth, { kind: 'line', text: 'FOUR' });
+  } finally {
+    close();
+  }
+});
+
+test('a long pipelined run of replies is sent as it grows, not held until the end', async () => {
+  const { conn, server, client, close } = await pair();
+  try {
+    const commands = 200;
+    const reply = Buffer.alloc(2000, 'x');
+    client.write('RETR\r\n'.repeat(commands));
+    const all = received(client, commands * reply.length);
+    for (let i = 0; i < commands; i++) {
+      assert.equal((await conn.readLine()).kind, 'line');
+      conn.send(reply);
+    }
+    assert.ok(server.bytesWritten > 0 && server.bytesWritten < commands * reply.length, `${server.bytesWritten} bytes written before the last command`);
+    void conn.readLine();
+    assert.equal((await all).length, commands * reply.length);
+  } finally {
+    close();
+  }
+});
