@@ -9,9 +9,16 @@
 // the entries are carried over by UID, in one merge of two ascending lists,
 // and those of messages that left are counted as dead bytes, which a
 // compaction drops).
+//
+// A length's top bit says "this record's CRC was checked already" (by a
+// read, or because this process wrote it): a later read skips the CRC, which
+// for a search over 50,000 short records is a sixth of its time.
 
 /** Kinds of value the cache keeps: 0 .. MAX_KINDS - 1 (their meaning is the caller's). */
 export const MAX_KINDS = 8;
+
+const CHECKED = 0x80000000;
+const LENGTH = 0x7fffffff;
 
 export class CacheDirectory {
   /** The UIDs of the rows the columns follow (a view of the table's column). */
@@ -45,7 +52,7 @@ export class CacheDirectory {
           newOffsets[j] = offsets[i];
           newLengths[j] = lengths[i];
         } else {
-          this.deadBytes += lengths[i];
+          this.deadBytes += lengths[i] & LENGTH;
         }
       }
       this.#offsets[kind] = newOffsets;
@@ -68,24 +75,36 @@ export class CacheDirectory {
   }
 
   lengthAt(kind: number, k: number): number {
-    return this.#lengths[kind]![k];
+    return this.#lengths[kind]![k] & LENGTH;
   }
 
-  /** Points row k's `kind` at a record; a record it pointed to before is dead. */
-  set(kind: number, k: number, offset: number, length: number): void {
+  /** Was the CRC of row k's `kind` record checked already? */
+  checkedAt(kind: number, k: number): boolean {
+    return (this.#lengths[kind]![k] & CHECKED) !== 0;
+  }
+
+  markChecked(kind: number, k: number): void {
+    if (this.offsetAt(kind, k) !== 0) this.#lengths[kind]![k] |= CHECKED;
+  }
+
+  /**
+   * Points row k's `kind` at a record (`checked`: its CRC is known good);
+   * a record it pointed to before is dead.
+   */
+  set(kind: number, k: number, offset: number, length: number, checked = false): void {
     this.#grow(kind, this.#uids.length);
     const offsets = this.#offsets[kind]!;
     const lengths = this.#lengths[kind]!;
-    if (offsets[k] !== 0) this.deadBytes += lengths[k];
+    if (offsets[k] !== 0) this.deadBytes += lengths[k] & LENGTH;
     offsets[k] = offset;
-    lengths[k] = length;
+    lengths[k] = (length & LENGTH) | (checked ? CHECKED : 0);
   }
 
   /** Forgets row k's `kind` (its record is dead). */
   drop(kind: number, k: number): void {
     const offsets = this.#offsets[kind];
     if (!offsets || offsets[k] === 0) return;
-    this.deadBytes += this.#lengths[kind]![k];
+    this.deadBytes += this.#lengths[kind]![k] & LENGTH;
     offsets[k] = 0;
   }
 
@@ -94,7 +113,7 @@ export class CacheDirectory {
     for (let kind = 0; kind < MAX_KINDS; kind++) {
       const offsets = this.#offsets[kind];
       if (!offsets) continue;
-      for (let k = 0; k < this.#uids.length; k++) if (offsets[k] !== 0) fn(kind, k, offsets[k], this.#lengths[kind]![k]);
+      for (let k = 0; k < this.#uids.length; k++) if (offsets[k] !== 0) fn(kind, k, offsets[k], this.#lengths[kind]![k] & LENGTH);
     }
   }
 

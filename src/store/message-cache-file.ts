@@ -64,9 +64,10 @@ export function writeRecord(out: Buffer, at: number, key: RecordKey, value: stri
 
 /**
  * The value of the record at `at` of `bytes` if it is whole, undamaged and
- * the one `key` names; else null.
+ * the one `key` names; else null. (`checkCrc` false: its CRC was checked
+ * before, message-cache-directory.ts.)
  */
-export function readRecord(bytes: Buffer, at: number, key: RecordKey): string | null {
+export function readRecord(bytes: Buffer, at: number, key: RecordKey, checkCrc = true): string | null {
   if (at + RECORD_HEADER > bytes.length || bytes.readUInt32LE(at + MAGIC_AT) !== MAGIC) return null;
   const end = at + RECORD_HEADER + bytes.readUInt32LE(at + LENGTH);
   if (end > bytes.length) return null;
@@ -80,7 +81,7 @@ export function readRecord(bytes: Buffer, at: number, key: RecordKey): string | 
   ) {
     return null;
   }
-  if (crc32(bytes.subarray(at + MAGIC_AT, end)) !== bytes.readUInt32LE(at + CRC)) return null;
+  if (checkCrc && crc32(bytes.subarray(at + MAGIC_AT, end)) !== bytes.readUInt32LE(at + CRC)) return null;
   return bytes.toString('latin1', at + RECORD_HEADER, end);
 }
 

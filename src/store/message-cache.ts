@@ -142,12 +142,14 @@ export class MessageCache {
       }
     }
     readRecords(this.#fd!, records, (bytes, at, record) => {
-      const value = readRecord(bytes, at, this.#keyOf(table, record.k, record.kind));
+      const checked = this.#directory.checkedAt(record.kind, record.k);
+      const value = readRecord(bytes, at, this.#keyOf(table, record.k, record.kind), !checked);
       const j = Math.floor(record.slot / kinds.length);
       if (value === null) {
         this.#directory.drop(record.kind, record.k); // torn, damaged or stale: worked out again
         return;
       }
+      if (!checked) this.#directory.markChecked(record.kind, record.k);
       out[record.slot] = value;
       missing[j] &= ~(1 << record.slot % kinds.length);
     });
@@ -198,7 +200,7 @@ export class MessageCache {
       for (let at = 0; at < written.length; ) {
         const record = recordHeaderAt(written, at, MAX_VALUE_BYTES) as RecordHeader; // (written just now by put())
         const k = table.find(record.uid);
-        if (k >= 0 && this.#matches(table, k, record)) this.#directory.set(record.kind, k, this.#end + at, record.length);
+        if (k >= 0 && this.#matches(table, k, record)) this.#directory.set(record.kind, k, this.#end + at, record.length, true); // (written just now)
         else this.#directory.deadBytes += record.length;
         at += record.length;
       }
@@ -372,7 +374,7 @@ export class MessageCache {
       this.#end = copy.position;
       for (const record of records) {
         if (record.slot === 0) this.#directory.drop(record.kind, record.k);
-        else this.#directory.set(record.kind, record.k, record.slot, record.length);
+        else this.#directory.set(record.kind, record.k, record.slot, record.length, true); // (checked as it was copied)
       }
       this.#directory.deadBytes = 0;
     } catch (err) {

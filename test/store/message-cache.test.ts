@@ -17,6 +17,7 @@ import { dropIdleMailboxes } from '../../src/store/mailbox-registry.ts';
 import { MboxAppender } from '../../src/store/mbox-append.ts';
 import { indexPathFor } from '../../src/store/mbox-index.ts';
 import { cachePathFor } from '../../src/store/message-cache.ts';
+import { CacheDirectory } from '../../src/store/message-cache-directory.ts';
 import { contentOf, scratchDir } from './helpers.ts';
 
 const dir = await scratchDir('message-cache');
@@ -192,4 +193,25 @@ test('the cache goes with its folder: renamed, deleted', async () => {
   await deleteFolder(account, 'Done');
   await assert.rejects(fs.access(cachePathFor(done)));
   assert.deepEqual((await fs.readdir(account)).filter((name) => name.includes('cache')), []);
+});
+
+test('the directory remembers a checked CRC without changing the lengths it reports or counts as dead', () => {
+  const directory = new CacheDirectory();
+  directory.align(new Uint32Array([7, 8, 9]));
+  directory.set(0, 0, 16, 100);
+  directory.set(0, 1, 116, 200, true);
+  assert.equal(directory.checkedAt(0, 0), false);
+  assert.equal(directory.checkedAt(0, 1), true);
+  directory.markChecked(0, 0);
+  assert.equal(directory.checkedAt(0, 0), true);
+  assert.deepEqual([directory.lengthAt(0, 0), directory.lengthAt(0, 1)], [100, 200]);
+  directory.set(0, 1, 316, 50); // a new record for row 1: the old one is dead, and not yet checked
+  assert.equal(directory.checkedAt(0, 1), false);
+  assert.equal(directory.deadBytes, 200);
+  directory.align(new Uint32Array([8])); // UID 7 expunged; UID 8 keeps its entry
+  assert.equal(directory.deadBytes, 300);
+  assert.deepEqual([directory.offsetAt(0, 0), directory.lengthAt(0, 0)], [316, 50]);
+  const seen: number[] = [];
+  directory.forEach((_kind, _k, _offset, length) => seen.push(length));
+  assert.deepEqual(seen, [50]);
 });
