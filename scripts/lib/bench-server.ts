@@ -27,6 +27,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { defaults } from '../../src/config.ts';
 import { mailboxPath } from '../../src/store/paths.ts';
 
@@ -206,10 +207,11 @@ export async function prepareProjectServer(opts: ServerOptions): Promise<Prepare
     if (child && !hasExited) throw new Error('the server was already started');
     hasExited = false;
     const ports: Record<string, number> = {};
-    for (const name of opts.allListeners ? Object.keys(defaults.ports) : [opts.listener]) ports[name] = await freePort(opts.host);
+    const known = await projectDefaults(opts.projectRoot ?? PROJECT_ROOT);
+    for (const name of opts.allListeners ? Object.keys(known.ports) : [opts.listener]) ports[name] = await freePort(opts.host);
     const port = ports[opts.listener];
     const configPath = join(workDir, 'config.json');
-    await writeFile(configPath, JSON.stringify(benchConfig(dataDir, opts, ports), null, 2) + '\n');
+    await writeFile(configPath, JSON.stringify(benchConfig(dataDir, opts, ports, known), null, 2) + '\n');
     const projectRoot = opts.projectRoot ?? PROJECT_ROOT;
     const command = await startCommand(projectRoot);
     const logFd = openSync(logPath, 'a', 0o600);
@@ -271,7 +273,7 @@ async function addAccount(projectRoot: string, account: string, password: string
   const args = [join('src', 'auth', 'adduser.ts'), account, '--data', dataDir];
   if (process.getuid?.() === 0) {
     const configPath = join(workDir, 'adduser.json');
-    const { runAs } = benchConfig(dataDir, { host: '127.0.0.1', settings: {} }, {});
+    const { runAs } = benchConfig(dataDir, { host: '127.0.0.1', settings: {} }, {}, await projectDefaults(projectRoot));
     await writeFile(configPath, JSON.stringify({ runAs }) + '\n');
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
     args.push('--config', configPath);
@@ -296,8 +298,7 @@ async function addAccount(projectRoot: string, account: string, password: string
  * Only keys the project's config schema knows are set inside each section
  * (it refuses unknown ones), so this keeps working as the schema grows.
  */
-function benchConfig(dataDir: string, opts: Pick<ServerOptions, 'host' | 'settings' | 'relay'>, ports: Record<string, number>): Record<string, unknown> {
-  const known = defaults as unknown as Record<string, Record<string, unknown>>;
+function benchConfig(dataDir: string, opts: Pick<ServerOptions, 'host' | 'settings' | 'relay'>, ports: Record<string, number>, known: ConfigSchema): Record<string, unknown> {
   const pick = (section: string, values: Record<string, unknown>) =>
     Object.fromEntries(Object.entries(values).filter(([key]) => known[section] && Object.hasOwn(known[section], key)));
   const isSection = (value: unknown): value is Record<string, unknown> =>
@@ -319,6 +320,15 @@ function benchConfig(dataDir: string, opts: Pick<ServerOptions, 'host' | 'settin
     config.runAs = pick('runAs', { user: '', group: '', allowRoot: true });
   }
   return config;
+}
+
+type ConfigSchema = Record<string, Record<string, unknown>>;
+
+/** The config defaults of the checkout that runs: an older one (--before) may not know every key of this one. */
+async function projectDefaults(projectRoot: string): Promise<ConfigSchema> {
+  if (resolve(projectRoot) === resolve(PROJECT_ROOT)) return defaults as unknown as ConfigSchema;
+  const module = (await import(pathToFileURL(join(projectRoot, 'src', 'config.ts')).href)) as { defaults: ConfigSchema };
+  return module.defaults;
 }
 
 /** A port nobody listens on right now (the kernel's pick for port 0). */
