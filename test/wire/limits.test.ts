@@ -80,16 +80,17 @@ async function floodWithoutReading(port: number, command: string, total: number)
 for (const [protocol, command] of [
   ['SMTP', 'NOOP\r\n'],
   ['POP3', 'CAPA\r\n'],
+  ['IMAP', 'a NOOP\r\n'],
 ] as const) {
   test(`${protocol}: a client that never reads its replies is not served further and is cut off`, { timeout: 60_000 }, async () => {
-    const server = await start({ idleTimeoutSeconds: 1, pop3IdleTimeoutSeconds: 1 });
-    const port = protocol === 'SMTP' ? server.port : server.server.pop3.ports.pop3;
+    const server = await start({ idleTimeoutSeconds: 1, pop3IdleTimeoutSeconds: 1, imapIdleTimeoutSeconds: 1 });
+    const port = protocol === 'SMTP' ? server.port : protocol === 'POP3' ? server.server.pop3.ports.pop3 : server.server.imap.ports.imap;
     // 32 MB of commands is more than the kernel's socket buffers hold, so the
     // write can only drain if the server reads (and answers) all of them.
     const outcome = await floodWithoutReading(port, command, 32 * 1024 * 1024);
     assert.equal(outcome, 'closed', 'the server stopped reading and hung up instead of queueing every reply');
     // The server itself is fine.
     const next = server.track(await connect(port));
-    assert.match((await next.readLine()) ?? '', protocol === 'SMTP' ? /^220 / : /^\+OK /);
+    assert.match((await next.readLine()) ?? '', { SMTP: /^220 /, POP3: /^\+OK /, IMAP: /^\* OK / }[protocol]);
   });
 }
