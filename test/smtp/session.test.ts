@@ -241,6 +241,17 @@ test('too many errors: the maxErrors-th 5xx reply is followed by 421 and the con
   assert.ok(server.logLines.some((line) => / refused reason=too-many-errors$/.test(line)));
 });
 
+test('over-long lines count as errors: a client that sends only those is cut off at maxErrors', async (t) => {
+  const server = await serverFor(t, { config: { limits: { maxErrors: 3 } } });
+  const client = await sessionFor(server);
+  const tooLong = 'NOOP ' + 'x'.repeat(600);
+  assert.deepEqual(brief(await client.command(tooLong)), [500, '5.5.2 Line too long']);
+  assert.deepEqual(brief(await client.command(tooLong)), [500, '5.5.2 Line too long']);
+  assert.deepEqual(brief(await client.command(tooLong)), [500, '5.5.2 Line too long']);
+  assert.deepEqual(brief(await client.readReply()), [421, '4.7.0 localhost Too many errors, closing connection']);
+  await client.waitClosed();
+});
+
 test('4xx replies do not count as errors', async (t) => {
   const server = await serverFor(t, { config: { limits: { maxErrors: 2, maxRecipients: 1 } } });
   const client = await sessionFor(server);
