@@ -28,12 +28,20 @@
 //     Subject: hello
 //     ...
 //
-// `from` is empty for the null sender. Addresses never contain spaces or
-// newlines here (the SMTP parser refuses those), so one line each is safe.
+// `from` is empty for the null sender. A value is the rest of its line after
+// the first space, taken as it is, so an address may hold spaces: RFC 5321
+// 4.1.2 allows a quoted local part such as `"john smith"@example.net`, and
+// Postfix accepts and queues those, so we do too. What a line cannot carry
+// is a line end, and RFC 5321's Mailbox grammar (smtp/address.ts) has none:
+// every address RCPT accepts fits here unchanged, in the form the relay
+// sends on in its own RCPT TO.
 //
 // Durability: written to queue/tmp/, fsync'd, renamed into queue/ and the
 // directory fsync'd, so the relay sees a complete file or none, and a crash
 // after our 250 cannot lose it (the same steps as safeio.ts, streamed).
+// The SMTP server does it in two steps (prepareQueueFile, then commit once
+// the local copies are stored), so that a message answered 4xx leaves no
+// copy in the queue either (smtp/receive.ts).
 
 import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -71,15 +79,40 @@ function envelopeText(envelope: QueueEnvelope): string {
   return lines.join('\n') + '\n\n';
 }
 
+/** A queue file written and fsync'd in queue/tmp/, not yet visible to the relay. */
+export interface PreparedQueueFile {
+  /** Move it into queue/ (rename, fsync the directory); resolves with its path. */
+  commit(): Promise<string>;
+  /** Remove it: the message is not queued after all. */
+  discard(): Promise<void>;
+}
+
+/** Addresses that a one-line `key value` entry can carry: anything without a line end. */
+export function canQueueAddress(address: string): boolean {
+  return !/[\r\n\0]/.test(address);
+}
+
 /** Write one message into the queue, durably. Resolves with the file's path. */
 export async function writeQueueFile(
   dataDir: string,
   envelope: QueueEnvelope,
   content: () => AsyncIterable<Buffer>,
 ): Promise<string> {
+  return (await prepareQueueFile(dataDir, envelope, content)).commit();
+}
+
+/**
+ * The first step of writeQueueFile: the whole file, fsync'd, in queue/tmp/,
+ * where the relay never looks. A failure leaves nothing behind.
+ */
+export async function prepareQueueFile(
+  dataDir: string,
+  envelope: QueueEnvelope,
+  content: () => AsyncIterable<Buffer>,
+): Promise<PreparedQueueFile> {
   if (!/^[A-Za-z0-9]+$/.test(envelope.id)) throw new Error(`bad queue id ${envelope.id}`);
   for (const address of [envelope.from, ...envelope.to]) {
-    if (/[\s]/.test(address)) throw new Error('queue addresses cannot contain white space');
+    if (!canQueueAddress(address)) throw new Error('queue addresses cannot contain line ends');
   }
   const dir = queueDir(dataDir);
   const tmpDir = join(dir, 'tmp');
@@ -97,9 +130,27 @@ export async function writeQueueFile(
     throw err;
   }
   await file.close();
-  await rename(tmpPath, finalPath);
-  await fsyncDirectory(dir);
-  return finalPath;
+  return {
+    async commit() {
+      try {
+        await rename(tmpPath, finalPath);
+      } catch (err) {
+        await unlink(tmpPath).catch(() => {});
+        throw err;
+      }
+      try {
+        await fsyncDirectory(dir);
+      } catch (err) {
+        // Not durable, so the caller will not acknowledge it: take it back.
+        await unlink(finalPath).catch(() => {});
+        throw err;
+      }
+      return finalPath;
+    },
+    async discard() {
+      await unlink(tmpPath).catch(() => {});
+    },
+  };
 }
 
 /** Parse the envelope at the start of a queue file's text; `bodyOffset` is where the message starts. */

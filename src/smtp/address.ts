@@ -10,6 +10,14 @@
 //
 // Non-ASCII addresses are allowed only when the client announced SMTPUTF8
 // (RFC 6531 3.3).
+//
+// A quoted local part is kept in its shortest form, as Postfix does (its
+// smtpd unquotes, and quotes again only where needed): `"jjordan"@x` is
+// `jjordan@x` (RFC 5322 3.4.1: the two forms are the same mailbox), and
+// `"john\ smith"@x` is `"john smith"@x`. A local part that needs its quotes,
+// such as `"john smith"`, keeps them: the outbound queue carries it as it is
+// (queue/queue-file.ts), and no local account or alias has such a name, so
+// for our own domains RCPT answers 550 User unknown.
 
 export interface ParsedPath {
   /** `local@domain` with the domain lower-cased; '' for the null sender `<>`. */
@@ -74,7 +82,16 @@ export function checkMailbox(mailbox: string): { address: string; localPart: str
   if (Buffer.byteLength(domain) > 255) return 'Domain longer than 255 octets'; // RFC 5321 4.5.3.1.2
   if (!isLocalPart(localPart)) return 'Bad local part';
   if (!isDomain(domain)) return 'Bad domain';
-  return { address: `${localPart}@${domain}`, localPart, domain };
+  const shortest = shortestLocalPart(localPart);
+  return { address: `${shortest}@${domain}`, localPart: shortest, domain };
+}
+
+/** A valid local part without quotes it does not need (see the header). */
+function shortestLocalPart(local: string): string {
+  if (!local.startsWith('"')) return local;
+  const text = local.slice(1, -1).replace(/\\(.)/gu, '$1'); // RFC 5321 4.1.2 quoted-pairSMTP
+  if (text !== '' && text.split('.').every((atom) => ATEXT.test(atom))) return text;
+  return `"${text.replace(/["\\]/g, '\\$&')}"`;
 }
 
 function isLocalPart(local: string): boolean {

@@ -12,11 +12,16 @@
 //
 // Durability design: the message is appended straight into each recipient's
 // mbox (store/local-delivery.ts), and each append is fsync'd (group commit,
-// see store/mbox-append.ts) before the session answers 250. If any mailbox
-// fails (lock timeout, disk full), the session answers 451 and the client
-// retries the whole message: the recipients that did get it may then get it
-// twice. We chose this over a local queue because a duplicate is acceptable,
-// a lost message never is, and direct appends keep one copy of the bytes and
+// see store/mbox-append.ts) before the session answers 250. The outbound
+// queue file is prepared before the appends and made visible only after
+// them, so a 4xx leaves no copy in the queue and, when the queue write is
+// what failed, none in any mbox (receive.ts's header has the order). One
+// case is left: several local recipients, one mailbox fails (lock timeout,
+// disk full) after another got the message. The session answers 451 and
+// the client retries the whole message, so that recipient gets it twice: a
+// committed append is not cut back once other sessions may have seen it.
+// We chose this over a local queue because a duplicate is acceptable, a
+// lost message never is, and direct appends keep one copy of the bytes and
 // one fsync per batch: the cheapest durable path on an SD card.
 
 import { removeFields } from '../mime/header.ts';

@@ -4,6 +4,27 @@
 // outbound queue file. Any failure before that is a 4xx, so the client keeps
 // the message and tries again: 452 4.3.1 when the disk is full (RFC 3463:
 // "mail system full"), 451 4.3.0 for anything else.
+//
+// The rule: a 4xx after DATA leaves no copy anywhere, so the client's retry
+// delivers each copy once. SMTP has one reply for all recipients after DATA
+// (RFC 5321 4.1.1.4; only LMTP answers per recipient), so the copies are
+// written in the order that lets each failure be undone:
+//
+//   1. the queue file, written and fsync'd in queue/tmp/, invisible to the
+//      relay (it is the step most likely to fail: a new file, the whole
+//      message). Failure: 4xx, nothing was delivered.
+//   2. the local mbox appends, each fsync'd. Failure: the prepared queue
+//      file is removed, 4xx.
+//   3. the queue file renamed into queue/ and the directory fsync'd, a step
+//      that writes no data. Only now may the relay see it, and we say 250.
+//
+// What cannot be undone: an mbox append that succeeded while another
+// recipient's mailbox failed (or step 3 failed). Once the dot-lock is
+// released, a POP3 or IMAP session may already have seen the message, and
+// another delivery may follow it in the file, so it is not cut back; the
+// retry gives that recipient a second copy. Postfix avoids this with a queue
+// in front of its local delivery; we deliver straight into the mbox (see
+// delivery.ts), and a duplicate is acceptable where a lost message is not.
 
 import { newId } from '../queue/queue-id.ts';
 import { LockTimeoutError } from '../store/dotlock.ts';
@@ -12,7 +33,8 @@ import { receiveMessage } from './message.ts';
 import type { ReceivedMessage } from './message.ts';
 import { traceHeader, returnPathHeader, storedContent, cleanHeader, deliverToAccounts } from './delivery.ts';
 import { headerSenders } from './sender-policy.ts';
-import { writeQueueFile } from '../queue/queue-file.ts';
+import { prepareQueueFile } from '../queue/queue-file.ts';
+import type { PreparedQueueFile } from '../queue/queue-file.ts';
 import { reply } from './reply.ts';
 import type { Reply } from './reply.ts';
 import type { SessionIO } from '../protocol/types.ts';
@@ -105,11 +127,14 @@ async function deliver(io: SessionIO<Reply, SmtpState>, ctx: SmtpContext, envelo
   const header = cleanHeader(message.header);
   const local = envelope.recipients.filter((r) => !r.remote);
   const remote = envelope.recipients.filter((r) => r.remote);
-  const copies: Promise<unknown>[] = [];
-  if (local.length > 0) {
-    const content = storedContent(Buffer.concat([returnPathHeader(envelope.from), trace]), header, message);
-    copies.push(deliverToAccounts(delivery, local.flatMap((r) => r.accounts), envelope.from, date, content));
-  }
+  const deferred = (err: unknown): Reply => {
+    const why = err instanceof LockTimeoutError ? 'mailbox locked' : (err as Error).message;
+    io.log.event('deferred', { id, reason: why, from: `<${envelope.from}>`, to });
+    return tryAgainLater(err);
+  };
+
+  // Steps 1 to 3 of the header.
+  let queued: PreparedQueueFile | null = null;
   if (remote.length > 0) {
     const queueEnvelope = {
       id,
@@ -120,15 +145,25 @@ async function deliver(io: SessionIO<Reply, SmtpState>, ctx: SmtpContext, envelo
       body: envelope.eightBit ? ('8bitmime' as const) : ('7bit' as const),
       smtputf8: envelope.utf8,
     };
-    copies.push(writeQueueFile(delivery.dataDir, queueEnvelope, storedContent(trace, header, message)));
+    try {
+      queued = await prepareQueueFile(delivery.dataDir, queueEnvelope, storedContent(trace, header, message));
+    } catch (err) {
+      return deferred(err);
+    }
   }
-  // allSettled: never answer while a copy is still being written.
-  const failed = (await Promise.allSettled(copies)).find((r) => r.status === 'rejected');
-  if (failed) {
-    const err = (failed as PromiseRejectedResult).reason as Error;
-    const why = err instanceof LockTimeoutError ? 'mailbox locked' : err.message;
-    io.log.event('deferred', { id, reason: why, from: `<${envelope.from}>`, to });
-    return tryAgainLater(err);
+  if (local.length > 0) {
+    const content = storedContent(Buffer.concat([returnPathHeader(envelope.from), trace]), header, message);
+    try {
+      await deliverToAccounts(delivery, local.flatMap((r) => r.accounts), envelope.from, date, content);
+    } catch (err) {
+      await queued?.discard();
+      return deferred(err);
+    }
+  }
+  try {
+    await queued?.commit();
+  } catch (err) {
+    return deferred(err);
   }
   io.log.event('accepted', {
     id,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeQueueFile, parseQueueEnvelope, queueDir } from '../../src/queue/queue-file.ts';
+import { prepareQueueFile, writeQueueFile, parseQueueEnvelope, queueDir } from '../../src/queue/queue-file.ts';
 import type { QueueEnvelope } from '../../src/queue/queue-file.ts';
 
 const envelope: QueueEnvelope = {
@@ -50,14 +50,38 @@ test('a failure while writing leaves no queue file behind', async () => {
   }
 });
 
-test('envelopes with white space in addresses or unknown keys are refused', async () => {
+test('addresses with spaces round-trip (a quoted local part, RFC 5321 4.1.2); line ends, bad ids and unknown keys are refused', async () => {
   const dataDir = await mkdtemp(join(tmpdir(), 'queue-'));
   try {
-    await assert.rejects(writeQueueFile(dataDir, { ...envelope, to: ['a b@example.net'] }, () => chunks('x\n')));
+    const spaced = { ...envelope, from: '"ana maria"@example.org', to: ['"john smith"@example.net', '" lead"@example.com'] };
+    const path = await writeQueueFile(dataDir, spaced, () => chunks('x\n'));
+    assert.deepEqual(parseQueueEnvelope(await readFile(path)).envelope, spaced);
+    await assert.rejects(writeQueueFile(dataDir, { ...envelope, id: 'B1', to: ['a\nto evil@example.net'] }, () => chunks('x\n')), /line ends/);
+    await assert.rejects(writeQueueFile(dataDir, { ...envelope, id: 'B2', from: 'a\r@example.net' }, () => chunks('x\n')), /line ends/);
     await assert.rejects(writeQueueFile(dataDir, { ...envelope, id: '../x' }, () => chunks('x\n')));
+    assert.deepEqual(await readdir(join(queueDir(dataDir), 'tmp')), []);
     assert.throws(() => parseQueueEnvelope(Buffer.from('jjordan-queue 1\nid A\nto a@b\nevil 1\n\nbody')), /unknown key/);
     assert.throws(() => parseQueueEnvelope(Buffer.from('jjordan-queue 9\nid A\n\n')), /unknown format/);
     assert.throws(() => parseQueueEnvelope(Buffer.from('jjordan-queue 1\nid A\n\n')), /missing/);
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('a prepared queue file is invisible until committed; discarded, it leaves nothing', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'queue-'));
+  try {
+    const visible = async () => (await readdir(queueDir(dataDir))).filter((n) => n.endsWith('.msg'));
+    const kept = await prepareQueueFile(dataDir, envelope, () => chunks('Subject: kept\n\n'));
+    assert.deepEqual(await visible(), [], 'the relay sees nothing before commit');
+    assert.deepEqual(await readdir(join(queueDir(dataDir), 'tmp')), ['ABC123.msg']);
+    assert.equal(await kept.commit(), join(queueDir(dataDir), 'ABC123.msg'));
+    assert.deepEqual(await visible(), ['ABC123.msg']);
+
+    const dropped = await prepareQueueFile(dataDir, { ...envelope, id: 'DEF456' }, () => chunks('Subject: dropped\n\n'));
+    await dropped.discard();
+    assert.deepEqual(await visible(), ['ABC123.msg']);
+    assert.deepEqual(await readdir(join(queueDir(dataDir), 'tmp')), []);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
