@@ -34,6 +34,7 @@ import type { BoundPorts, Listeners } from './wire/listener.ts';
 import { TlsCredentials } from './tls/certificates.ts';
 import { LoginThrottle } from './auth/throttle.ts';
 import type { ThrottleOptions } from './auth/throttle.ts';
+import { queueTmpDir } from './queue/queue-file.ts';
 import { leaveRoot, restrictUmask } from './privileges.ts';
 import { superviseRelay } from './relay/supervisor.ts';
 import type { Supervisor } from './relay/supervisor.ts';
@@ -80,6 +81,9 @@ export async function startServer(config: Config, log: Logger, hooks: TestHooks 
   const tmpDir = join(dataDir, 'tmp');
   await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   await removeLeftovers(tmpDir, log);
+  // Queue files prepared but never committed (the server died between the two): never acknowledged either.
+  await mkdir(queueTmpDir(dataDir), { recursive: true, mode: 0o700 });
+  await removeLeftovers(queueTmpDir(dataDir), log);
 
   const accounts = await Accounts.load({
     dataDir,

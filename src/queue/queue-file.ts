@@ -65,6 +65,11 @@ export function queueDir(dataDir: string): string {
   return join(dataDir, 'queue');
 }
 
+/** Where a queue file is written before it is committed (the relay never looks here; the server empties it at start). */
+export function queueTmpDir(dataDir: string): string {
+  return join(queueDir(dataDir), 'tmp');
+}
+
 function envelopeText(envelope: QueueEnvelope): string {
   const lines = [
     `jjordan-queue ${QUEUE_FORMAT_VERSION}`,
@@ -115,7 +120,7 @@ export async function prepareQueueFile(
     if (!canQueueAddress(address)) throw new Error('queue addresses cannot contain line ends');
   }
   const dir = queueDir(dataDir);
-  const tmpDir = join(dir, 'tmp');
+  const tmpDir = queueTmpDir(dataDir);
   await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const tmpPath = join(tmpDir, `${envelope.id}.msg`);
   const finalPath = join(dir, `${envelope.id}.msg`);

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { openSession, transaction, dotStuff } from '../helpers/smtp-client.ts';
 import type { SmtpClient, SmtpReply } from '../helpers/smtp-client.ts';
 import { eventually, readOrNull, startTestServer } from '../helpers/test-server.ts';
@@ -17,6 +17,7 @@ import type { AppendIO } from '../../src/store/append-io.ts';
 import { lockFileContent } from '../../src/store/dotlock.ts';
 import { startServer } from '../../src/main.ts';
 import { createLogger } from '../../src/log.ts';
+import { queueTmpDir } from '../../src/queue/queue-file.ts';
 
 const TRY_AGAIN: [number, string] = [451, '4.3.0 Local error in processing, message not accepted, try again later'];
 /** RFC 3463 4.3.1 "mail system full": what a full disk is answered with. */
@@ -260,11 +261,16 @@ test('leftover temporary files from a crash are removed at start-up', async (t) 
   const first = await startTestServer();
   await first.stop();
   await writeFile(`${first.tmpDir}/body-crashed`, 'half a message');
+  // A queue file prepared but never committed (queue-file.ts): it was never acknowledged.
+  const queueTmp = queueTmpDir(first.config.dataDir);
+  await mkdir(queueTmp, { recursive: true });
+  await writeFile(`${queueTmp}/Abc123.msg`, 'jjordan-queue 1\n');
   t.after(() => first.close());
   // A second server on the same spool, as after a restart.
   const again = await startServer({ ...first.config }, createLogger({ quiet: true }));
   await again.close();
   assert.deepEqual(await first.tmpFiles(), []);
+  assert.deepEqual(await readdir(queueTmp), []);
 });
 
 test('the memory for messages in flight has a global cap: past it, bodies go to temporary files', async (t) => {
