@@ -23,6 +23,14 @@ export function idle(session: ImapView, { tag, args }: ImapRequest): ImapOutcome
   return { next: { kind: 'run', run: (io) => idling(io, tag) } };
 }
 
+// Why this writes with `conn.send` and not `io.send`: `io.send` takes a
+// whole response (ImapResponse), and every response ends with a status line
+// (`A4 OK ...`, `* BYE ...`). What IDLE sends while it waits is not one: a
+// continuation request (`+ idling`, RFC 3501 7.5) and untagged data alone
+// (`* 4 EXISTS`, RFC 2177 3), none of it ending the command. So, like the
+// loop's own SASL challenges (protocol/session.ts), these lines go to the
+// connection directly and are traced here; the tagged OK that ends IDLE is
+// returned and sent by the loop as usual.
 async function idling(io: SessionIO<ImapResponse, ImapState>, tag: string): Promise<ImapOutcome | null> {
   const { conn } = io;
   const selected = io.state.selected;

@@ -16,6 +16,9 @@
 
 import { MemoryLiteral } from '../wire/command-reader.ts';
 import type { LiteralSink } from '../wire/command-reader.ts';
+// The month names live in one place, with the rest of mail's dates; only
+// IMAP's own date grammar (RFC 3501 9 date, date-time) is spelled out here.
+import { monthIndex } from '../mime/date.ts';
 
 export class ParseError extends Error {}
 
@@ -31,8 +34,6 @@ const ATOM_CHAR = /[^(){ \x00-\x1f\x7f%*"\\\]]/;
 const ASTRING_CHAR = /[^(){ \x00-\x1f\x7f%*"\\]/;
 /** list-char: ATOM-CHAR, the wildcards % and *, or "]". */
 const LIST_CHAR = /[^(){ \x00-\x1f\x7f"\\]/;
-
-const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 
 /** `$` in a sequence set (RFC 5182): the result the last SEARCH saved. */
 export const SAVED_RESULT = -1;
@@ -270,7 +271,7 @@ export class ArgReader {
     const text = this.token(/[0-9A-Za-z-]/, 'a date');
     if (quoted) this.expect('"');
     const match = /^(\d{1,2})-([A-Za-z]{3})-(\d{4})$/.exec(text);
-    const month = match ? MONTHS.indexOf(match[2].toLowerCase()) : -1;
+    const month = match ? monthIndex(match[2]) : -1;
     if (!match || month < 0) throw new ParseError('expected a date like 1-Feb-1994');
     const date = new Date(Date.UTC(Number(match[3]), month, Number(match[1])));
     if (date.getUTCDate() !== Number(match[1])) throw new ParseError('no such day');
@@ -281,7 +282,7 @@ export class ArgReader {
   dateTime(): Date {
     const text = this.quoted();
     const match = /^([ \d]\d)-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)$/.exec(text);
-    const month = match ? MONTHS.indexOf(match[2].toLowerCase()) : -1;
+    const month = match ? monthIndex(match[2]) : -1;
     if (!match || month < 0) throw new ParseError('expected a date-time like "17-Jul-1996 02:44:25 -0700"');
     const [day, year, hours, minutes, seconds, zoneHours, zoneMinutes] = [1, 3, 4, 5, 6, 8, 9].map((i) => Number(match[i]));
     const zone = (match[7] === '-' ? -1 : 1) * (zoneHours * 60 + zoneMinutes);

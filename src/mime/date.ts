@@ -49,7 +49,8 @@ const NAMED_ZONES: Record<string, number> = {
   MST: -7 * 60, MDT: -6 * 60, PST: -8 * 60, PDT: -7 * 60,
 };
 
-function monthIndex(word: string): number {
+/** The month (0 for January) a name starts with, in any case (`jul`, `JUL`, `July`), or -1. */
+export function monthIndex(word: string): number {
   const prefix = word.slice(0, 3).toLowerCase();
   return MONTH_NAMES.findIndex((m) => m.toLowerCase() === prefix);
 }

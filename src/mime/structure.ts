@@ -20,62 +20,26 @@
 // a limit per part and per message. A line cut by the end of a chunk keeps
 // at most PROBE_BYTES of its start, enough to tell a boundary from text.
 //
+// This file is the scanner: it cuts the bytes into lines and says what each
+// line is (header, blank, body, boundary). What those lines mean for the
+// parts (a header ends, a part ends, the next begins) is part-tree.ts.
+//
 // Invariants: nothing throws on any input; work is linear in the input;
 // memory is bounded by the limits, whatever the input.
 
-import { describePart, emptyPart, isEmbeddedMessage, isMultipart, transferEncoding } from './part.ts';
 import type { MimePart } from './part.ts';
-import { paramValue } from './params.ts';
-import { HeaderBuffer, LeafWriter } from './part-bytes.ts';
-import type { BodyListener } from './part-bytes.ts';
+import type { BodyListener, LeafWriter } from './part-bytes.ts';
+import { DEFAULT_LIMITS, MAX_BOUNDARY, PartTree } from './part-tree.ts';
+import type { Frame, StructureLimits } from './part-tree.ts';
 
-export type { BodyListener };
-
-export interface StructureLimits {
-  /** Nesting of multiparts and embedded messages; deeper parts stay unparsed. */
-  maxDepth: number;
-  /** Parts in all; after that the rest of the message is the body of the last part (as Dovecot does). */
-  maxParts: number;
-  /** Header bytes kept per part; the rest is counted, not kept. */
-  maxHeaderBytes: number;
-  /** Header bytes kept for the whole message. */
-  maxTotalHeaderBytes: number;
-}
-
-export const DEFAULT_LIMITS: StructureLimits = {
-  maxDepth: 20,
-  maxParts: 1000,
-  maxHeaderBytes: 64 * 1024,
-  maxTotalHeaderBytes: 1024 * 1024,
-};
+export type { BodyListener, StructureLimits };
+export { DEFAULT_LIMITS };
 
 const LF = 0x0a;
 const CR = 0x0d;
 const DASH = 0x2d;
-// Boundaries longer than this are not looked for (RFC 2046 5.1.1 allows 70).
-const MAX_BOUNDARY = 200;
 // Enough of a line to match "--" boundary "--".
 const PROBE_BYTES = MAX_BOUNDARY + 4;
-
-// What a frame is reading: its header; a body passed to the listener
-// (leaf); a body only counted (opaque); a multipart before, between or
-// after its parts; an embedded message (its own frame sits above).
-type FrameState = 'header' | 'leaf' | 'opaque' | 'preamble' | 'epilogue' | 'container';
-
-interface Frame {
-  part: MimePart;
-  state: FrameState;
-  depth: number;
-  inDigest: boolean;
-  /** "--" + boundary, for a multipart whose parts are being read. */
-  delimiter: Buffer | null;
-  lfAtHeader: number;
-  bareAtHeader: number;
-  lfAtBody: number;
-  bareAtBody: number;
-  /** For a leaf whose body the listener wants. */
-  writer: LeafWriter | null;
-}
 
 // What the start of a line says.
 const NEED_MORE = 0, TEXT = 1, BLANK = 2, BOUNDARY = 3;
@@ -84,13 +48,8 @@ const NEED_MORE = 0, TEXT = 1, BLANK = 2, BOUNDARY = 3;
 type LineMode = 'start' | 'probe' | 'header' | 'body' | 'boundary';
 
 export class MimeStructureParser {
-  readonly #limits: StructureLimits;
-  readonly #listener: BodyListener | null;
-  readonly #stack: Frame[] = [];
-  readonly #root: MimePart;
-  #parts = 1;
-  readonly #header: HeaderBuffer; // only the top frame is ever in its header
-  #boundariesOff = false; // the part limit was reached
+  readonly #tree: PartTree;
+  readonly #stack: Frame[]; // the tree's open parts, read here to match boundaries
 
   #position = 0; // absolute offset of the next byte pushed
   #lf = 0; // LFs so far
@@ -109,11 +68,8 @@ export class MimeStructureParser {
   #matchClose = false;
 
   constructor(limits: Partial<StructureLimits> = {}, listener: BodyListener | null = null) {
-    this.#limits = { ...DEFAULT_LIMITS, ...limits };
-    this.#listener = listener;
-    this.#header = new HeaderBuffer(this.#limits.maxHeaderBytes, this.#limits.maxTotalHeaderBytes);
-    this.#root = emptyPart(0);
-    this.#stack.push(this.#newFrame(this.#root, 0, false));
+    this.#tree = new PartTree({ ...DEFAULT_LIMITS, ...limits }, listener);
+    this.#stack = this.#tree.stack;
   }
 
   /** Feeds the next chunk. The chunk is not kept: the caller may reuse it. */
@@ -151,8 +107,7 @@ export class MimeStructureParser {
   /** Ends the input; returns the message's top part. */
   end(): MimePart {
     if (this.#mode !== 'start') this.#finishLastLine();
-    while (this.#stack.length > 0) this.#close(this.#stack[this.#stack.length - 1], this.#position, this.#lf, this.#bare);
-    return this.#root;
+    return this.#tree.closeAll(this.#position, this.#lf, this.#bare);
   }
 
   #advance(chunk: Buffer): void {
@@ -160,15 +115,8 @@ export class MimeStructureParser {
     this.#position += chunk.length;
   }
 
-  #newFrame(part: MimePart, depth: number, inDigest: boolean): Frame {
-    return {
-      part, state: 'header', depth, inDigest, delimiter: null,
-      lfAtHeader: this.#lfAtLine, bareAtHeader: this.#bareAtLine, lfAtBody: 0, bareAtBody: 0, writer: null,
-    };
-  }
-
   #writer(): LeafWriter | null {
-    return this.#stack[this.#stack.length - 1]?.writer ?? null;
+    return this.#tree.writer();
   }
 
   // --- classifying a line by its start ---
@@ -180,7 +128,7 @@ export class MimeStructureParser {
     if (top.state === 'header') {
       if (length === 0 || (length === 1 && buf[start] === CR)) return complete ? BLANK : NEED_MORE;
     }
-    if (this.#boundariesOff) return TEXT;
+    if (this.#tree.boundariesOff) return TEXT;
     if (length >= 2 ? buf[start] !== DASH || buf[start + 1] !== DASH : length === 1 ? buf[start] !== DASH : complete) return TEXT;
     if (!complete && length < PROBE_BYTES) return NEED_MORE;
     // Innermost first; the longest match wins (a nested boundary may extend an outer one).
@@ -288,7 +236,7 @@ export class MimeStructureParser {
     }
     if (kind === BLANK) {
       this.#endLine(nl, lfChunk, false);
-      this.#headerDone(top, lineEnd);
+      this.#tree.headerDone(top, lineEnd, this.#lf, this.#bare);
       return;
     }
     if (top.state === 'header') {
@@ -316,108 +264,14 @@ export class MimeStructureParser {
   }
 
   #keepHeader(frame: Frame, buf: Buffer, start: number, end: number): void {
-    if (!this.#header.add(buf, start, end)) frame.part.headerTruncated = true;
+    this.#tree.keepHeader(frame, buf, start, end);
   }
 
-  // --- the events: a header ends, a boundary, a part ends ---
-
-  /** The empty line ended the header of the top frame; the body starts at `bodyStart`. */
-  #headerDone(frame: Frame, bodyStart: number): void {
-    this.#finishHeader(frame, bodyStart, this.#lf, this.#bare);
-    const part = frame.part;
-    const deepEnough = frame.depth >= this.#limits.maxDepth;
-    if (isMultipart(part)) {
-      const boundary = paramValue(part.params, 'boundary');
-      const usable = boundary !== null && boundary.length > 0 && boundary.length <= MAX_BOUNDARY && !deepEnough;
-      frame.state = usable ? 'preamble' : 'opaque';
-      if (usable) frame.delimiter = Buffer.from(`--${boundary}`, 'latin1');
-    } else if (isEmbeddedMessage(part) && !deepEnough && !this.#boundariesOff && isIdentity(part)) {
-      frame.state = 'container';
-      if (this.#countPart()) {
-        const inner = emptyPart(bodyStart);
-        part.message = inner;
-        this.#stack.push(this.#newFrame(inner, frame.depth + 1, false));
-      } else frame.state = 'opaque';
-    } else {
-      frame.state = 'leaf';
-      if (this.#listener && this.#listener.partHeader?.(part) !== false) frame.writer = new LeafWriter(part, this.#listener);
-    }
-  }
-
-  #finishHeader(frame: Frame, bodyStart: number, lf: number, bare: number): void {
-    const part = frame.part;
-    part.header = this.#header.take();
-    part.bodyStart = bodyStart;
-    part.headerOctets = bodyStart - part.headerStart + (bare - frame.bareAtHeader);
-    frame.lfAtBody = lf;
-    frame.bareAtBody = bare;
-    describePart(part, frame.inDigest);
-  }
-
-  /**
-   * A boundary line (the match #classify found) ending at `lineEnd`; `lf`
-   * and `bare` are the counters there.
-   */
+  /** A boundary line (the match #classify found) ending at `lineEnd`, where the counters are `lf` and `bare`. */
   #boundary(lineEnd: number, lf: number, bare: number): void {
-    const owner = this.#matchFrame;
-    const close = this.#matchClose;
-    // The parts inside the multipart end before this line and its line end.
-    const endAt = this.#lineStart - this.#previousEnd;
-    const lfEnd = this.#lfAtLine - (this.#previousEnd > 0 ? 1 : 0);
-    const bareEnd = this.#bareAtLine - (this.#previousEnd === 1 ? 1 : 0);
-    while (this.#stack.length - 1 > owner) {
-      const frame = this.#stack[this.#stack.length - 1];
-      // A part that is still in its header, or whose body is empty, ends at the line itself.
-      const from = frame.state === 'header' ? frame.part.headerStart : frame.part.bodyStart;
-      if (endAt >= from && this.#previousEnd > 0) this.#close(frame, endAt, lfEnd, bareEnd);
-      else this.#close(frame, Math.max(from, this.#lineStart), this.#lfAtLine, this.#bareAtLine);
-    }
-    const multipart = this.#stack[owner];
-    if (close) {
-      multipart.state = 'epilogue';
-      return;
-    }
-    multipart.state = 'preamble'; // between parts, until the new part's frame is pushed
-    if (!this.#countPart()) return;
-    const child = emptyPart(lineEnd);
-    multipart.part.children.push(child);
-    const frame = this.#newFrame(child, multipart.depth + 1, multipart.part.subtype.toLowerCase() === 'digest');
-    frame.lfAtHeader = lf;
-    frame.bareAtHeader = bare;
-    this.#stack.push(frame);
+    const line = { offset: this.#lineStart, lf: this.#lfAtLine, bare: this.#bareAtLine, previousEnd: this.#previousEnd };
+    this.#tree.boundary(this.#matchFrame, this.#matchClose, line, lineEnd, lf, bare);
   }
-
-  /**
-   * Counts a new part, if the limit allows. The part that reaches the limit
-   * is the last: boundaries are no longer looked for, so the rest of the
-   * message is its body (Dovecot's rule too).
-   */
-  #countPart(): boolean {
-    if (this.#parts >= this.#limits.maxParts) return false;
-    if (++this.#parts >= this.#limits.maxParts) this.#boundariesOff = true;
-    return true;
-  }
-
-  /** Ends the top frame at `end`, where the counters are `lf` and `bare`. */
-  #close(frame: Frame, end: number, lf: number, bare: number): void {
-    this.#stack.pop();
-    if (frame.state === 'header') this.#finishHeader(frame, end, lf, bare);
-    const part = frame.part;
-    part.bodyEnd = end;
-    part.bodyOctets = end - part.bodyStart + (bare - frame.bareAtBody);
-    part.bodyLines = lf - frame.lfAtBody;
-    if (frame.writer) {
-      frame.writer.end();
-      this.#listener?.partEnd?.(part);
-    }
-  }
-}
-
-// Only an embedded message sent as it is can be parsed (RFC 2046 5.2.1
-// allows no other encoding; a base64 one is left whole).
-function isIdentity(part: MimePart): boolean {
-  const encoding = transferEncoding(part);
-  return encoding === '7bit' || encoding === '8bit' || encoding === 'binary';
 }
 
 /** Reads a whole message from its chunks and returns its structure. */

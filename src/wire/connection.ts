@@ -26,12 +26,19 @@
 // - Replies are queued and written together when the session is about to
 //   wait for the client: a pipelined group of commands gets its replies in
 //   one write (RFC 2920 3.1 asks servers to do this).
+//
+// Two pieces live in files of their own: input-buffer.ts cuts the unread
+// bytes into lines (and skips over-long ones); reply-queue.ts holds the
+// replies until they are written together. This file joins them to the
+// socket: waits, deadlines, back-pressure and the STARTTLS swap.
 
 import type { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import type { ConnectionOptions, SecureContext } from 'node:tls';
 import { isLoopback, normaliseAddress } from './client-address.ts';
 import { describeTls } from '../tls/describe.ts';
+import { InputBuffer } from './input-buffer.ts';
+import { ReplyQueue } from './reply-queue.ts';
 
 export type LineResult =
   | { kind: 'line'; text: string }
@@ -65,32 +72,17 @@ export interface ConnectionLimits {
   maxUnsentBytes?: number;
 }
 
-const LF = 0x0a;
-const CR = 0x0d;
-/** Queued replies are written out once they reach this size, even mid-pipeline. */
-const FLUSH_BYTES = 64 * 1024;
-
 export class Connection {
   socket: Socket;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  /**
-   * Unread bytes: `pending`, then `arrived` (chunks not yet joined to it).
-   * Joining every arrival at once would copy the unread bytes again each time.
-   */
-  private pending: Buffer = Buffer.alloc(0);
-  private arrived: Buffer[] = [];
-  private arrivedBytes = 0;
+  /** What the client sent that the session has not read yet. */
+  private readonly input = new InputBuffer();
   /** Replies queued but not yet handed to the socket. */
-  private outgoing: (string | Buffer)[] = [];
-  private outgoingBytes = 0;
+  private readonly output = new ReplyQueue();
   private closed = false;
   private timedOut = false;
   private interrupted = false;
-  /** True while we are inside an over-long line, dropping its bytes. */
-  private discarding = false;
-  /** Set when an over-long line was dropped; the LF that ends it yields 'too-long'. */
-  private longLineEnded = false;
   /** What the deadline timer is guarding right now. */
   private waiting: 'nothing' | 'input' | 'drain' = 'nothing';
   private wake: (() => void) | null = null;
@@ -120,16 +112,8 @@ export class Connection {
   }
 
   private onData(chunk: Buffer): void {
-    if (this.discarding) {
-      const end = chunk.indexOf(LF);
-      if (end < 0) return; // still inside the over-long line: drop it
-      this.discarding = false;
-      // Keep the LF that ends the long line: readLine turns it into 'too-long'.
-      chunk = chunk.subarray(end);
-    }
-    this.arrived.push(chunk);
-    this.arrivedBytes += chunk.length;
-    if (this.bufferedBytes() > this.limits.maxBufferedBytes) this.socket.pause();
+    this.input.add(chunk);
+    if (this.input.size > this.limits.maxBufferedBytes) this.socket.pause();
     this.notify();
   }
 
@@ -152,18 +136,6 @@ export class Connection {
     this.notify();
   }
 
-  private bufferedBytes(): number {
-    return this.pending.length + this.arrivedBytes;
-  }
-
-  /** Join what has arrived onto `pending` (needed to look for a line end across chunks). */
-  private joinArrived(): void {
-    if (this.arrived.length === 0) return;
-    this.pending = this.pending.length === 0 && this.arrived.length === 1 ? this.arrived[0] : Buffer.concat([this.pending, ...this.arrived]);
-    this.arrived = [];
-    this.arrivedBytes = 0;
-  }
-
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
@@ -184,17 +156,17 @@ export class Connection {
       this.waiting = what;
       this.deadline.refresh(); // the deadline starts when the wait does, not at each byte
     }
-    if (what === 'input' && this.socket.isPaused() && this.bufferedBytes() <= this.limits.maxBufferedBytes) this.socket.resume();
+    if (what === 'input' && this.socket.isPaused() && this.input.size <= this.limits.maxBufferedBytes) this.socket.resume();
     // The flush just before may already have brought input: writing to a
     // TLS socket can make it hand over, at once, records it had received.
     // Waiting now would wait for bytes that are already here.
-    if (what === 'input' && this.arrived.length > 0) return Promise.resolve();
+    if (what === 'input' && this.input.hasNewChunks) return Promise.resolve();
     return new Promise((resolve) => (this.wake = resolve));
   }
 
   /** Reply bytes not yet taken by the client: queued here, or handed to the socket. */
   private unsentBytes(): number {
-    return this.outgoingBytes + this.socket.writableLength;
+    return this.output.bytes + this.socket.writableLength;
   }
 
   /**
@@ -220,26 +192,10 @@ export class Connection {
   async readLine(): Promise<LineResult> {
     if (this.unsentBytes() > this.limits.maxUnsentBytes && !(await this.outputTaken())) return { kind: this.endReason };
     for (;;) {
-      this.joinArrived();
-      const end = this.pending.indexOf(LF);
-      if (end >= 0) {
+      const line = this.input.takeLine(this.limits.maxLineBytes);
+      if (line !== null) {
         this.waiting = 'nothing';
-        const lineBytes = end + 1;
-        const raw = this.pending.subarray(0, end);
-        this.pending = this.pending.subarray(lineBytes);
-        if (this.longLineEnded) {
-          this.longLineEnded = false;
-          return { kind: 'too-long' };
-        }
-        if (lineBytes > this.limits.maxLineBytes) return { kind: 'too-long' };
-        const text = raw.length > 0 && raw[raw.length - 1] === CR ? raw.subarray(0, -1) : raw;
-        return { kind: 'line', text: text.toString('utf8') };
-      }
-      if (this.pending.length >= this.limits.maxLineBytes) {
-        // No line end within the limit: drop what we have and skip to the next LF.
-        this.pending = Buffer.alloc(0);
-        this.discarding = true;
-        this.longLineEnded = true;
+        return line;
       }
       if (this.interrupted) return { kind: 'interrupted' };
       if (this.closed) return { kind: 'closed' };
@@ -257,17 +213,12 @@ export class Connection {
   async readBytes(consume: ByteConsumer): Promise<ReadBytesResult> {
     for (;;) {
       // Hand over chunks as they came, without joining them.
-      if (this.pending.length === 0 && this.arrived.length > 0) {
-        this.pending = this.arrived.shift()!;
-        this.arrivedBytes -= this.pending.length;
-      }
-      if (this.pending.length > 0) {
+      const chunk = this.input.takeChunk();
+      if (chunk !== null) {
         this.waiting = 'nothing';
-        const chunk = this.pending;
-        this.pending = Buffer.alloc(0);
         const used = await consume(chunk);
         if (used >= 0) {
-          this.pending = chunk.subarray(used); // the rest is the next command (pipelining)
+          this.input.putBack(chunk.subarray(used)); // the rest is the next command (pipelining)
           return 'done';
         }
         continue;
@@ -333,7 +284,7 @@ export class Connection {
   /** Stop listening to the clear socket, wrap it in TLS and listen to that instead. */
   private swapForTls(wrap: (plain: Socket) => TLSSocket): TLSSocket {
     this.flush();
-    this.discardBuffered();
+    this.input.clear();
     const plain = this.socket;
     for (const event of ['data', 'end', 'close', 'error', 'drain']) plain.removeAllListeners(event);
     plain.on('error', () => {}); // the TLS socket reports errors from now on
@@ -360,18 +311,9 @@ export class Connection {
     });
   }
 
-  /** Throw away everything the client sent that has not been read yet. */
-  private discardBuffered(): void {
-    this.pending = Buffer.alloc(0);
-    this.arrived = [];
-    this.arrivedBytes = 0;
-    this.discarding = false;
-    this.longLineEnded = false;
-  }
-
   /** True when the client has already sent bytes we have not read (pipelining). */
   hasBuffered(): boolean {
-    return this.bufferedBytes() > 0;
+    return this.input.size > 0;
   }
 
   /** Wake a session waiting for a line: it gets 'interrupted' (server shutdown). */
@@ -392,29 +334,12 @@ export class Connection {
   /** Queue a reply; it goes out with the next flush (see the header). */
   send(data: string | Buffer): void {
     if (this.closed) return;
-    this.outgoing.push(data);
-    this.outgoingBytes += data.length;
-    if (this.outgoingBytes >= FLUSH_BYTES) this.flush();
+    if (this.output.add(data)) this.flush();
   }
 
-  /**
-   * Hand every queued reply to the socket, in one write(2): corked, the
-   * socket gathers the parts into one writev without copying them into one
-   * buffer first (a RETR's status line, message and final "." alike).
-   */
+  /** Hand every queued reply to the socket, in one write (reply-queue.ts). */
   flush(): void {
-    if (this.outgoing.length === 0) return;
-    const parts = this.outgoing;
-    this.outgoing = [];
-    this.outgoingBytes = 0;
-    if (this.closed || this.socket.destroyed) return;
-    if (parts.length === 1) {
-      this.socket.write(parts[0]);
-      return;
-    }
-    this.socket.cork();
-    for (const part of parts) this.socket.write(part);
-    this.socket.uncork();
+    this.output.writeTo(this.socket, this.closed);
   }
 
   /**
@@ -439,7 +364,7 @@ export class Connection {
   }
 
   destroy(): void {
-    this.outgoing = [];
+    this.output.clear();
     this.socket.destroy();
     this.onClose();
   }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { ArgReader, ParseError } from '../../src/imap/parser.ts';
 import { MemoryLiteral } from '../../src/wire/command-reader.ts';
 import { decodeMailboxName, encodeMailboxName } from '../../src/imap/mutf7.ts';
+import { MONTH_NAMES, parseImapDate, parseImapDateTime } from '../../src/mime/date.ts';
 
 function reader(lines: string[], literals: string[] = []): ArgReader {
   return new ArgReader({
@@ -74,6 +75,20 @@ test('dates and date-times (RFC 3501 9)', () => {
   assert.equal(reader(['"17-Jul-1996 02:44:25 -0700"']).dateTime().toISOString(), '1996-07-17T09:44:25.000Z');
   assert.equal(reader(['" 7-Jul-1996 02:44:25 +0130"']).dateTime().toISOString(), '1996-07-07T01:14:25.000Z');
   assert.throws(() => reader(['"17-Jul-1996 25:44:25 -0700"']).dateTime(), ParseError);
+});
+
+test('every month name, in any case, reads as the month mime/date.ts reads (one table of names)', () => {
+  MONTH_NAMES.forEach((name, month) => {
+    for (const spelled of [name, name.toUpperCase(), name.toLowerCase()]) {
+      const date = reader([`3-${spelled}-2021`]).date();
+      assert.equal(date.getUTCMonth(), month, spelled);
+      assert.equal(date.getTime() / 86_400_000, parseImapDate(`3-${spelled}-2021`));
+      const dateTime = reader([`"03-${spelled}-2021 10:00:00 +0000"`]).dateTime();
+      assert.equal(dateTime.getTime(), parseImapDateTime(`03-${spelled}-2021 10:00:00 +0000`)!.time);
+    }
+  });
+  assert.throws(() => reader(['3-Jux-2021']).date(), ParseError);
+  assert.throws(() => reader(['"03-Jux-2021 10:00:00 +0000"']).dateTime(), ParseError);
 });
 
 test('list-mailbox allows the wildcards; nstring knows NIL', () => {

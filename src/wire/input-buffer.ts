@@ -1,0 +1,121 @@
+// The bytes a client has sent that the session has not read yet, and how
+// they are cut into lines. No socket, no timers: connection.ts feeds every
+// chunk that arrives into `add` and asks for the next line (`takeLine`) or
+// the next raw chunk (`takeChunk`, for SMTP DATA and IMAP literals).
+//
+// Invariants:
+// - Bytes stay in the order they came; a client may send commands ahead
+//   (pipelining, RFC 2920) and they wait here until asked for.
+// - An over-long line is never held whole: once `maxLineBytes` have come
+//   without a line end, what is held is dropped, and the rest of the line
+//   is dropped as it arrives (`add`), up to its LF. The session then gets
+//   one 'too-long' for it, and the next line is read normally.
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** What `takeLine` found: a line (without its line end), an over-long line skipped, or nothing complete yet. */
+export type TakenLine = { kind: 'line'; text: string } | { kind: 'too-long' } | null;
+
+export class InputBuffer {
+  /**
+   * Unread bytes: `pending`, then `arrived` (chunks not yet joined to it).
+   * Joining every arrival at once would copy the unread bytes again each time.
+   */
+  private pending: Buffer = Buffer.alloc(0);
+  private arrived: Buffer[] = [];
+  private arrivedBytes = 0;
+  /** True while we are inside an over-long line, dropping its bytes. */
+  private discarding = false;
+  /** Set when an over-long line was dropped; the LF that ends it yields 'too-long'. */
+  private longLineEnded = false;
+
+  /** Keep a chunk that has just arrived (or drop it, inside an over-long line). */
+  add(chunk: Buffer): void {
+    if (this.discarding) {
+      const end = chunk.indexOf(LF);
+      if (end < 0) return; // still inside the over-long line: drop it
+      this.discarding = false;
+      // Keep the LF that ends the long line: takeLine turns it into 'too-long'.
+      chunk = chunk.subarray(end);
+    }
+    this.arrived.push(chunk);
+    this.arrivedBytes += chunk.length;
+  }
+
+  /** Bytes held, unread. */
+  get size(): number {
+    return this.pending.length + this.arrivedBytes;
+  }
+
+  /** True when chunks came since the last look (a wait for input would wait for bytes already here). */
+  get hasNewChunks(): boolean {
+    return this.arrived.length > 0;
+  }
+
+  /**
+   * The next line without its line end (CRLF, or a lone LF as Postfix
+   * accepts for commands), 'too-long' for a line over `maxLineBytes`
+   * (counting its line end), or null when no whole line is here yet.
+   */
+  takeLine(maxLineBytes: number): TakenLine {
+    this.joinArrived();
+    const end = this.pending.indexOf(LF);
+    if (end >= 0) {
+      const lineBytes = end + 1;
+      const raw = this.pending.subarray(0, end);
+      this.pending = this.pending.subarray(lineBytes);
+      if (this.longLineEnded) {
+        this.longLineEnded = false;
+        return { kind: 'too-long' };
+      }
+      if (lineBytes > maxLineBytes) return { kind: 'too-long' };
+      const text = raw.length > 0 && raw[raw.length - 1] === CR ? raw.subarray(0, -1) : raw;
+      return { kind: 'line', text: text.toString('utf8') };
+    }
+    if (this.pending.length >= maxLineBytes) {
+      // No line end within the limit: drop what we have and skip to the next LF.
+      this.pending = Buffer.alloc(0);
+      this.discarding = true;
+      this.longLineEnded = true;
+    }
+    return null;
+  }
+
+  /**
+   * The next unread chunk as it came (never joined to others), or null when
+   * there is none. What the reader does not use goes back with `putBack`.
+   */
+  takeChunk(): Buffer | null {
+    if (this.pending.length === 0 && this.arrived.length > 0) {
+      this.pending = this.arrived.shift()!;
+      this.arrivedBytes -= this.pending.length;
+    }
+    if (this.pending.length === 0) return null;
+    const chunk = this.pending;
+    this.pending = Buffer.alloc(0);
+    return chunk;
+  }
+
+  /** Return the unused end of the chunk `takeChunk` gave: it is read first next time (the next pipelined command). */
+  putBack(rest: Buffer): void {
+    this.pending = rest;
+  }
+
+  /** Throw away everything unread (STARTTLS: what came in clear, CVE-2011-0411). */
+  clear(): void {
+    this.pending = Buffer.alloc(0);
+    this.arrived = [];
+    this.arrivedBytes = 0;
+    this.discarding = false;
+    this.longLineEnded = false;
+  }
+
+  /** Join what has arrived onto `pending` (needed to look for a line end across chunks). */
+  private joinArrived(): void {
+    if (this.arrived.length === 0) return;
+    this.pending = this.pending.length === 0 && this.arrived.length === 1 ? this.arrived[0] : Buffer.concat([this.pending, ...this.arrived]);
+    this.arrived = [];
+    this.arrivedBytes = 0;
+  }
+}

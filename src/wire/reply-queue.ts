@@ -1,0 +1,52 @@
+// Replies waiting to be written, and how they are written together.
+//
+// RFC 2920 3.1 asks a server to answer a pipelined group of commands in as
+// few writes as it can: connection.ts queues every reply here and writes
+// the queue out only when the session is about to wait for the client (or
+// once FLUSH_BYTES have gathered, so a long pipeline does not grow memory).
+// The parts are handed to the socket corked, so the kernel gets them in one
+// writev without their being copied into one buffer first (a RETR's status
+// line, message and final "." alike).
+
+import type { Socket } from 'node:net';
+
+/** Queued replies are written out once they reach this size, even mid-pipeline. */
+export const FLUSH_BYTES = 64 * 1024;
+
+export class ReplyQueue {
+  private parts: (string | Buffer)[] = [];
+  private queuedBytes = 0;
+
+  /** Queue a reply; true when the queue has grown to FLUSH_BYTES and should be written now. */
+  add(data: string | Buffer): boolean {
+    this.parts.push(data);
+    this.queuedBytes += data.length;
+    return this.queuedBytes >= FLUSH_BYTES;
+  }
+
+  /** Bytes queued, not yet handed to the socket. */
+  get bytes(): number {
+    return this.queuedBytes;
+  }
+
+  /** Hand everything queued to the socket in one write; a socket already gone gets nothing, and the queue is emptied either way. */
+  writeTo(socket: Socket, connectionClosed: boolean): void {
+    if (this.parts.length === 0) return;
+    const parts = this.parts;
+    this.clear();
+    if (connectionClosed || socket.destroyed) return;
+    if (parts.length === 1) {
+      socket.write(parts[0]);
+      return;
+    }
+    socket.cork();
+    for (const part of parts) socket.write(part);
+    socket.uncork();
+  }
+
+  /** Forget what is queued (the connection is being destroyed). */
+  clear(): void {
+    this.parts = [];
+    this.queuedBytes = 0;
+  }
+}

@@ -1,0 +1,68 @@
+// The unread-bytes buffer on its own, without a socket: lines cut across
+// chunks, the over-long line skipped as it arrives, raw chunks handed over
+// as they came, and the STARTTLS discard.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { InputBuffer } from '../../src/wire/input-buffer.ts';
+
+const b = (text: string) => Buffer.from(text, 'latin1');
+
+test('lines end at CRLF or a lone LF, and may be cut across chunks', () => {
+  const input = new InputBuffer();
+  input.add(b('NOOP\r\nHE'));
+  input.add(b('LO x\nQU'));
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'NOOP' });
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'HELO x' });
+  assert.equal(input.takeLine(100), null); // "QU" is not a line yet
+  assert.equal(input.size, 2);
+  input.add(b('IT\r\n'));
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'QUIT' });
+  assert.equal(input.size, 0);
+});
+
+test('the limit counts the line end: a line of exactly the limit passes, one byte more does not', () => {
+  const input = new InputBuffer();
+  input.add(b('12345678\r\n123456789\r\nok\r\n'));
+  assert.deepEqual(input.takeLine(10), { kind: 'line', text: '12345678' });
+  assert.deepEqual(input.takeLine(10), { kind: 'too-long' });
+  assert.deepEqual(input.takeLine(10), { kind: 'line', text: 'ok' });
+});
+
+test('an over-long line is dropped as it arrives, answered once, and the next line is read normally', () => {
+  const input = new InputBuffer();
+  input.add(b('x'.repeat(10)));
+  assert.equal(input.takeLine(10), null); // the limit is reached: what is held is dropped
+  assert.equal(input.size, 0);
+  input.add(b('y'.repeat(1000))); // the rest of the long line is never held
+  assert.equal(input.size, 0);
+  input.add(b('yy\r\nNEXT\r\n'));
+  assert.deepEqual(input.takeLine(10), { kind: 'too-long' });
+  assert.deepEqual(input.takeLine(10), { kind: 'line', text: 'NEXT' });
+  assert.equal(input.takeLine(10), null);
+});
+
+test('raw chunks come as they arrived; the unused end goes back and is read first', () => {
+  const input = new InputBuffer();
+  const first = b('abc');
+  input.add(first);
+  input.add(b('def\r\nNOOP\r\n'));
+  assert.equal(input.hasNewChunks, true);
+  assert.equal(input.takeChunk(), first); // the same buffer: not copied, not joined
+  const second = input.takeChunk()!;
+  assert.equal(second.toString(), 'def\r\nNOOP\r\n');
+  assert.equal(input.takeChunk(), null);
+  input.putBack(second.subarray(5)); // a DATA reader used "def\r\n"
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'NOOP' });
+});
+
+test('clear() forgets everything unread, including an over-long line being skipped (STARTTLS)', () => {
+  const input = new InputBuffer();
+  input.add(b('z'.repeat(20)));
+  assert.equal(input.takeLine(10), null); // now skipping a long line
+  input.add(b('STARTTLS smuggled\r\nRSET\r\n'));
+  input.clear();
+  assert.equal(input.size, 0);
+  input.add(b('EHLO after\r\n')); // the first line after the handshake: not taken for the long line's end
+  assert.deepEqual(input.takeLine(10_000), { kind: 'line', text: 'EHLO after' });
+});
