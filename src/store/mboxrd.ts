@@ -61,7 +61,8 @@ class MboxrdTransform {
     this.#lineOpen = gts >= 0;
     const hold = this.#lineOpen ? partial + (!this.#quote && gts > 0 ? 1 : 0) : 0;
     pieces.push(data.subarray(copied, data.length - hold));
-    this.#held = Buffer.from(data.subarray(data.length - hold)); // a copy: the caller may reuse `chunk`
+    // A copy: the caller may reuse `chunk`'s memory.
+    this.#held = hold === 0 ? EMPTY : Buffer.from(data.subarray(data.length - hold));
     return pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
   }
 
