@@ -7,24 +7,24 @@
 // senders a user may use.
 //
 // The server runs for months while `npm run adduser` edits passwd, so the
-// files are re-read when their size, mtime or inode changes. To keep a busy
+// files are re-read when they change (changed-files.ts). To keep a busy
 // server from calling stat() on every command, we look at most once per
 // second.
+//
+// Nearby: the file formats (files.ts), remembered logins (login-cache.ts),
+// and creating accounts (account-writer.ts, for adduser).
 //
 // Invariants:
 // - An account `name` always receives name@<every local domain>. An alias
 //   that would claim one of those addresses is ignored, so a typo in aliases
 //   cannot steal an existing user's mail.
-// - No plaintext password is ever written to disk (only scrypt hashes).
 
-import { chown, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHmac, randomBytes } from 'node:crypto';
-import { accountDir, isValidAccountName, mailDir } from '../store/paths.ts';
-import { writeFileAtomic } from '../store/safeio.ts';
-import { parseAliases, parsePasswd, setPasswdLine } from './files.ts';
+import { ChangedFiles } from './changed-files.ts';
+import { parseAliases, parsePasswd } from './files.ts';
 import type { AliasLine, Warn } from './files.ts';
-import { defaultPasswordHasher, hashPassword } from './password.ts';
+import { LoginCache } from './login-cache.ts';
+import { defaultPasswordHasher } from './password.ts';
 import type { PasswordVerifier } from './password.ts';
 
 export type Resolution = { kind: 'local'; accounts: string[] } | { kind: 'unknown' } | { kind: 'remote' };
@@ -51,15 +51,9 @@ type Tables = {
   byAddress: Map<string, string[]>; // "info@example.org" -> accounts
 };
 
-/** How long a successful login is remembered, and how many are. */
-const LOGIN_CACHE_MS = 15 * 60_000;
-const LOGIN_CACHE_ENTRIES = 1000;
-
 export class Accounts {
-  private readonly cacheKey = randomBytes(32);
-  private readonly recentLogins = new Map<string, number>();
-  private readonly passwdPath: string;
-  private readonly aliasesPath: string;
+  private readonly files: ChangedFiles; // passwd, aliases
+  private readonly recentLogins: LoginCache;
   private readonly domains: string[];
   private readonly warn: Warn;
   private readonly now: () => number;
@@ -67,18 +61,17 @@ export class Accounts {
   private readonly passwords: PasswordVerifier;
 
   private tables: Tables = { hashes: new Map(), byLocalPart: new Map(), byAddress: new Map() };
-  private stamps = ''; // identifies the file versions `tables` was built from
   private lastCheck = -Infinity;
   private checking: Promise<void> | null = null;
 
   private constructor(opts: AccountsOptions) {
-    this.passwdPath = join(opts.dataDir, 'passwd');
-    this.aliasesPath = join(opts.dataDir, 'aliases');
+    this.files = new ChangedFiles([join(opts.dataDir, 'passwd'), join(opts.dataDir, 'aliases')]);
     this.domains = [...new Set(opts.domains.map((d) => d.toLowerCase()))];
     this.warn = opts.warn ?? ((msg) => console.warn(`accounts: ${msg}`));
     this.now = opts.now ?? Date.now;
     this.recheckMs = opts.recheckMs ?? 1000;
     this.passwords = opts.passwords ?? defaultPasswordHasher;
+    this.recentLogins = new LoginCache({ now: this.now });
   }
 
   /** Read the files once; throws if they exist but cannot be read. */
@@ -135,21 +128,10 @@ export class Accounts {
     await this.refresh();
     const hash = this.tables.hashes.get(name);
     if (hash === undefined) return this.passwords.verifyAgainstDummy(password);
-    // Mail clients log in again and again (every POP3 check, several IMAP
-    // connections), and scrypt is slow on purpose (tens of milliseconds, more
-    // on a Raspberry Pi) and runs one at a time (password-queue.ts). So a
-    // recent success is remembered, like Dovecot's auth cache: only a keyed
-    // hash (HMAC with a key made at start-up, never stored) of the name, the
-    // stored hash and the password. A changed
-    // password changes the stored hash, so old entries stop matching; a wrong
-    // password never matches, so failures always pay the full scrypt.
-    const tag = createHmac('sha256', this.cacheKey).update(`${name}\0${hash}\0`).update(password).digest('base64');
-    const now = this.now();
-    if ((this.recentLogins.get(tag) ?? 0) > now) return true;
+    // A recent success skips scrypt (login-cache.ts says why and how).
+    if (this.recentLogins.has(name, hash, password)) return true;
     if (!(await this.passwords.verify(password, hash))) return false;
-    this.recentLogins.delete(tag); // re-insert: the Map's order is then oldest-first
-    this.recentLogins.set(tag, now + LOGIN_CACHE_MS);
-    if (this.recentLogins.size > LOGIN_CACHE_ENTRIES) this.recentLogins.delete(this.recentLogins.keys().next().value!);
+    this.recentLogins.remember(name, hash, password);
     return true;
   }
 
@@ -181,14 +163,10 @@ export class Accounts {
 
   private async reload(): Promise<void> {
     this.lastCheck = this.now();
-    // stat before reading: if a file changes in between, the next check
-    // sees a new stamp and reads again, so no change is ever missed.
-    const stamps = `${await fileStamp(this.passwdPath)} ${await fileStamp(this.aliasesPath)}`;
-    if (stamps === this.stamps) return;
-    const passwdText = await readIfExists(this.passwdPath);
-    const aliasesText = await readIfExists(this.aliasesPath);
+    const texts = await this.files.readIfChanged();
+    if (texts === null) return;
+    const [passwdText, aliasesText] = texts;
     this.tables = this.buildTables(passwdText, aliasesText);
-    this.stamps = stamps;
   }
 
   private buildTables(passwdText: string, aliasesText: string): Tables {
@@ -222,61 +200,5 @@ export class Accounts {
       this.warn(`${where}: no account named ${target}, target ignored`);
       return false;
     });
-  }
-}
-
-/**
- * Create an account or change its password. Returns which of the two it did.
- * Only the scrypt hash is written, into passwd (mode 0600) by an atomic
- * rename, so a running server never sees a half-written file.
- *
- * Two adduser runs at the same instant could each miss the other's change;
- * this is an operator's tool, run by hand, so we accept that.
- */
-export async function addAccount(dataDir: string, name: string, password: string): Promise<'added' | 'changed'> {
-  if (!isValidAccountName(name)) {
-    throw new Error(`invalid account name ${JSON.stringify(name)}: use a-z, 0-9, '.', '_', '-' (up to 64)`);
-  }
-  if (password === '') throw new Error('the password must not be empty');
-  const hash = await hashPassword(password);
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const passwdPath = join(dataDir, 'passwd');
-  const updated = setPasswdLine(await readIfExists(passwdPath), name, hash);
-  await writeFileAtomic(passwdPath, updated.text, { mode: 0o600 });
-  await mkdir(accountDir(dataDir, name), { recursive: true, mode: 0o700 });
-  await giveToDataDirOwner(dataDir, [passwdPath, mailDir(dataDir), accountDir(dataDir, name)]);
-  return updated.replaced ? 'changed' : 'added';
-}
-
-/**
- * Run as root, `adduser` would leave root-owned files that the server (which
- * drops to runAs.user, the owner of the data directory) cannot read. Files in
- * the data directory belong to the data directory's owner.
- */
-async function giveToDataDirOwner(dataDir: string, paths: string[]): Promise<void> {
-  if (process.getuid?.() !== 0) return;
-  const owner = await stat(dataDir);
-  if (owner.uid === 0) return;
-  for (const path of paths) await chown(path, owner.uid, owner.gid);
-}
-
-// Size, mtime and inode together: an atomic rename changes the inode even
-// when the new file has the same size and lands in the same millisecond.
-async function fileStamp(path: string): Promise<string> {
-  try {
-    const st = await stat(path);
-    return `${st.size}/${st.mtimeMs}/${st.ino}`;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'none';
-    throw err;
-  }
-}
-
-async function readIfExists(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
-    throw err;
   }
 }

@@ -19,7 +19,7 @@ import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { accountDir, isValidAccountName } from '../store/paths.ts';
-import { addAccount } from './accounts.ts';
+import { addAccount } from './account-writer.ts';
 import { startedDirectly } from '../cli.ts';
 import { loadConfig, dataDirOf, ConfigError } from '../config.ts';
 import type { Config } from '../config.ts';

@@ -9,210 +9,92 @@
 // with no ">" yet, so ">From " in a body could not be told apart from a
 // quoted "From " and came back changed.)
 //
-// Both directions are streaming transforms with bounded memory: a message is
-// pushed through in chunks of any size, a line start may be split across
-// chunks, and a line of a million ">" is never held back. The trick: one
-// extra ">" anywhere in a run of ">" gives the same bytes, so the quoter
-// passes the run through as it arrives and adds its ">" right before the
-// "From ". The unquoter likewise drops the first ">" of the run and gives it
-// back if the line turns out not to be a quoted From line. At most the four
-// bytes of a partial "From" are ever held back, and they are always the
-// same four bytes, so only their count is remembered.
+// Both directions stream: a message goes through in chunks split at any
+// byte, and a line of a million ">" is never held back. The trick: one ">"
+// more or less anywhere in a run of ">" gives the same bytes, so the ">" is
+// added (or removed) right before "From ", and the run passes through as it
+// arrives. Each chunk is searched for "From " (rare in mail, so one search a
+// chunk); a hit counts when only ">"s stand between it and the line start.
+// Only an undecided line end is held back for the next chunk: part of
+// "From", and for the unquoter the ">" it may have to remove (5 bytes).
 //
 // Input and output use LF line endings (the store's canonical form).
 
 const LF = 0x0a;
 const GT = 0x3e;
 const FROM_ = Buffer.from('From ');
+const FROM = FROM_.subarray(0, 4); // what an undecided line can end with
 const ONE_GT = Buffer.from('>');
+const EMPTY = Buffer.alloc(0);
 
-// Where we are within the current line.
-//  lineStart: nothing of the line seen yet.
-//  gtRun:     only ">" seen so far (for the quoter this is the same as
-//             lineStart, since "From " needs a quote with or without ">").
-//  matching:  the line so far is the run of ">" plus the first `matched`
-//             bytes of "From "; those "From" bytes are held back.
-//  body:      the line can no longer be a From line; copy until LF.
-type LineState = 'lineStart' | 'gtRun' | 'matching' | 'body';
+class MboxrdTransform {
+  readonly #quote: boolean; // add a ">" (writing), or remove one (reading)
+  #held = EMPTY; // the undecided end of the last chunk, copied
+  #lineOpen = true; // before #held (or the next chunk): a line start, then only ">"s
 
-// Collects output pieces: slices of the input chunk plus small constants.
-// Returns a single piece as it is, uncopied.
-function joinPieces(pieces: Buffer[], chunk?: Buffer): Buffer {
-  if (pieces.length === 1) return pieces[0];
-  if (pieces.length === 0) return chunk ? chunk.subarray(0, 0) : Buffer.alloc(0);
-  return Buffer.concat(pieces);
-}
-
-/** The start of the next line (after `from`) that begins with "F" or ">", or -1. */
-function nextCandidateLine(chunk: Buffer, from: number): number {
-  const f = chunk.indexOf('\nF', from);
-  const gt = chunk.indexOf('\n>', from);
-  const first = f === -1 ? gt : gt === -1 ? f : Math.min(f, gt);
-  return first === -1 ? -1 : first + 1;
-}
-
-/** Adds one ">" to every line matching /^>*From / (writing into an mbox). */
-export class MboxrdQuoter {
-  #state: LineState = 'lineStart';
-  #matched = 0; // bytes of "From " matched and held back
+  constructor(quote: boolean) {
+    this.#quote = quote;
+  }
 
   /**
    * Transforms one chunk. The result may share memory with `chunk`: when no
-   * line needs a quote it is `chunk` itself, uncopied (most chunks).
+   * line changes it is a view of `chunk`, uncopied (most chunks).
    */
   push(chunk: Buffer): Buffer {
+    if (chunk.length === 0) return chunk;
+    const data = this.#held.length > 0 ? Buffer.concat([this.#held, chunk]) : chunk;
     const pieces: Buffer[] = [];
-    let copyFrom = 0; // start of the input not yet added to `pieces`
-    // A partial "From" held back from the previous chunk: it comes before chunk[0].
-    let carried = this.#state === 'matching' ? this.#matched : 0;
-    let matchStart = -1; // where the current match began, if in this chunk
-    let i = 0;
-    while (i < chunk.length) {
-      if (this.#state === 'body') {
-        // Only a line starting with "F" or ">" can need a quote: jump to the
-        // next one (two searches a chunk for most mail, not one per line).
-        const next = nextCandidateLine(chunk, i);
-        if (next === -1) {
-          if (chunk[chunk.length - 1] === LF) this.#state = 'lineStart';
-          break; // the rest of the chunk is ordinary text
-        }
-        this.#state = 'lineStart';
-        i = next;
-        continue;
-      }
-      const byte = chunk[i];
-      if (this.#state === 'lineStart' || this.#state === 'gtRun') {
-        if (byte === GT) {
-          i++; // passes through unchanged: see the header comment
-        } else if (byte === FROM_[0]) {
-          this.#state = 'matching';
-          this.#matched = 1;
-          matchStart = i++;
-        } else {
-          this.#state = byte === LF ? 'lineStart' : 'body';
-          i++;
-        }
-        continue;
-      }
-      // state 'matching'
-      if (byte === FROM_[this.#matched]) {
-        this.#matched++;
-        i++;
-        if (this.#matched === FROM_.length) {
-          // The quote goes right before "From ".
-          if (matchStart >= 0) {
-            pieces.push(chunk.subarray(copyFrom, matchStart), ONE_GT);
-            copyFrom = matchStart;
-          } else {
-            pieces.push(ONE_GT, FROM_.subarray(0, carried));
-            carried = 0;
-          }
-          this.#state = 'body';
-        }
-      } else {
-        // Not a From line after all. Bytes matched in this chunk are still in
-        // it and get copied; a prefix held from the last chunk is released.
-        if (matchStart < 0 && carried > 0) {
-          pieces.push(FROM_.subarray(0, carried));
-          carried = 0;
-        }
-        this.#state = byte === LF ? 'lineStart' : 'body';
-        i++;
-      }
-      matchStart = this.#state === 'matching' ? matchStart : -1;
+    let copied = 0; // data before this is in `pieces`
+    for (let at = data.indexOf(FROM_); at !== -1; at = data.indexOf(FROM_, at + FROM_.length)) {
+      const gts = this.#gtsBeforeAtLineStart(data, at);
+      if (gts < 0 || (!this.#quote && gts === 0)) continue; // mboxrd leaves a bare "From " alone on reading
+      // Quoting adds a ">" before "From "; unquoting skips the ">" before it.
+      pieces.push(data.subarray(copied, this.#quote ? at : at - 1));
+      if (this.#quote) pieces.push(ONE_GT);
+      copied = at;
     }
-    // Still undecided at the end: hold back the matched bytes of this chunk
-    // (all of them, if the match began in an earlier chunk).
-    const holdFrom = this.#state === 'matching' ? (matchStart >= 0 ? matchStart : copyFrom) : chunk.length;
-    pieces.push(chunk.subarray(copyFrom, holdFrom));
-    return joinPieces(pieces.filter((piece) => piece.length > 0), chunk);
+    // The last line may still become a From line: keep the partial "From"
+    // (the last byte says how long it can be) and the unquoter's last ">".
+    let partial = FROM.indexOf(data[data.length - 1]) + 1; // 0 unless F, r, o or m
+    if (partial > 0 && !data.subarray(data.length - partial).equals(FROM.subarray(0, partial))) partial = 0;
+    const gts = this.#gtsBeforeAtLineStart(data, data.length - partial);
+    this.#lineOpen = gts >= 0;
+    const hold = this.#lineOpen ? partial + (!this.#quote && gts > 0 ? 1 : 0) : 0;
+    pieces.push(data.subarray(copied, data.length - hold));
+    // A copy: the caller may reuse `chunk`'s memory.
+    this.#held = hold === 0 ? EMPTY : Buffer.from(data.subarray(data.length - hold));
+    return pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
   }
 
   /** Flushes what is held back at the end of the message, and resets. */
   end(): Buffer {
-    const rest = this.#state === 'matching' ? FROM_.subarray(0, this.#matched) : Buffer.alloc(0);
-    this.#state = 'lineStart';
-    this.#matched = 0;
-    return Buffer.from(rest);
+    const rest = this.#held; // an unfinished "From" line is not a From line
+    this.#held = EMPTY;
+    this.#lineOpen = true;
+    return rest;
+  }
+
+  // How many ">" stand right before `at`, if only they separate it from a
+  // line start; -1 if something else does.
+  #gtsBeforeAtLineStart(data: Buffer, at: number): number {
+    let start = at;
+    while (start > 0 && data[start - 1] === GT) start--;
+    const atLineStart = start === 0 ? this.#lineOpen : data[start - 1] === LF;
+    return atLineStart ? at - start : -1;
+  }
+}
+
+/** Adds one ">" to every line matching /^>*From / (writing into an mbox). */
+export class MboxrdQuoter extends MboxrdTransform {
+  constructor() {
+    super(true);
   }
 }
 
 /** Removes one ">" from every line matching /^>+From / (reading an mbox). */
-export class MboxrdUnquoter {
-  #state: LineState = 'lineStart';
-  #matched = 0; // bytes of "From " matched and held back (after a held ">")
-
-  /** Transforms one chunk. The result may share memory with `chunk`. */
-  push(chunk: Buffer): Buffer {
-    const pieces: Buffer[] = [];
-    let copyFrom = 0;
-    let i = 0;
-    while (i < chunk.length) {
-      if (this.#state === 'body') {
-        const nl = chunk.indexOf(LF, i);
-        if (nl === -1) break;
-        this.#state = 'lineStart';
-        i = nl + 1;
-        continue;
-      }
-      const byte = chunk[i];
-      if (this.#state === 'lineStart') {
-        if (byte === GT) {
-          // Hold back the first ">": it is the one a quoted line loses.
-          pieces.push(chunk.subarray(copyFrom, i));
-          this.#state = 'gtRun';
-          copyFrom = ++i;
-        } else {
-          // An unquoted "From " here is left alone: mboxrd never writes one
-          // inside a message, and a reader should not invent changes.
-          this.#state = byte === LF ? 'lineStart' : 'body';
-          i++;
-        }
-        continue;
-      }
-      if (this.#state === 'gtRun') {
-        if (byte === GT) {
-          i++; // further ">" pass through
-        } else if (byte === FROM_[0]) {
-          pieces.push(chunk.subarray(copyFrom, i));
-          this.#state = 'matching';
-          this.#matched = 1;
-          copyFrom = ++i;
-        } else {
-          // Not a From line: give back the held ">" before the copied text.
-          pieces.push(ONE_GT, chunk.subarray(copyFrom, i));
-          copyFrom = i;
-          this.#state = byte === LF ? 'lineStart' : 'body';
-          i++;
-        }
-        continue;
-      }
-      // state 'matching'
-      if (byte === FROM_[this.#matched]) {
-        this.#matched++;
-        copyFrom = ++i;
-        if (this.#matched === FROM_.length) {
-          pieces.push(FROM_); // the held ">" is dropped: this is the unquoting
-          this.#state = 'body';
-        }
-      } else {
-        pieces.push(ONE_GT, FROM_.subarray(0, this.#matched));
-        this.#state = byte === LF ? 'lineStart' : 'body';
-        i++;
-      }
-    }
-    pieces.push(chunk.subarray(copyFrom));
-    return joinPieces(pieces);
-  }
-
-  /** Flushes what is held back at the end of the message, and resets. */
-  end(): Buffer {
-    let rest = Buffer.alloc(0);
-    if (this.#state === 'gtRun') rest = Buffer.from(ONE_GT);
-    if (this.#state === 'matching') rest = Buffer.concat([ONE_GT, FROM_.subarray(0, this.#matched)]);
-    this.#state = 'lineStart';
-    this.#matched = 0;
-    return rest;
+export class MboxrdUnquoter extends MboxrdTransform {
+  constructor() {
+    super(false);
   }
 }
 

@@ -1,6 +1,6 @@
 // Tests for Accounts: recipient resolution across local domains and
 // aliases, logins, the addresses a user may send as, re-reading the files
-// while running (with an injected clock, so no sleeping), and addAccount.
+// while running (with an injected clock, so no sleeping), and addAccount (account-writer.ts).
 
 import { scrypt } from 'node:crypto';
 import { test } from 'node:test';
@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Accounts, addAccount } from '../../src/auth/accounts.ts';
+import { Accounts } from '../../src/auth/accounts.ts';
+import { addAccount } from '../../src/auth/account-writer.ts';
 import type { AccountsOptions } from '../../src/auth/accounts.ts';
 import { PasswordHasher, hashPassword } from '../../src/auth/password.ts';
 

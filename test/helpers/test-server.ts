@@ -12,7 +12,7 @@ import { defaults, mergeConfig } from '../../src/config.ts';
 import type { Config } from '../../src/config.ts';
 import type { ThrottleOptions } from '../../src/auth/throttle.ts';
 import { createLogger } from '../../src/log.ts';
-import { addAccount } from '../../src/auth/accounts.ts';
+import { addAccount } from '../../src/auth/account-writer.ts';
 import type { AppendIO } from '../../src/store/append-io.ts';
 import { mailboxPath } from '../../src/store/paths.ts';
 import { scanMbox, readMessageBuffer } from './mbox-read.ts';

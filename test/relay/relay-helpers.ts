@@ -21,7 +21,7 @@ import type { FakeServer, FakeServerOptions } from './fake-smtp-server.ts';
 import { defaults, mergeConfig } from '../../src/config.ts';
 import type { Config } from '../../src/config.ts';
 import { createLogger } from '../../src/log.ts';
-import { addAccount } from '../../src/auth/accounts.ts';
+import { addAccount } from '../../src/auth/account-writer.ts';
 import { queueDir, writeQueueFile } from '../../src/queue/queue-file.ts';
 import type { QueueEnvelope } from '../../src/queue/queue-file.ts';
 import { listQueue } from '../../src/queue/queue-state.ts';

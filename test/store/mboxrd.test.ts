@@ -1,5 +1,6 @@
 // mboxrd quoting: the streaming quoter/unquoter against a plain line-by-line
-// reference, at every chunk split, and with a line too long to buffer.
+// reference, at every chunk split (of a list of tricky lines and of random
+// texts), and with a line too long to buffer.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -74,6 +75,44 @@ test('unquoting is the same at every chunk split', () => {
       const parts = [quoted.subarray(0, a), quoted.subarray(a, b), quoted.subarray(b)];
       assert.equal(runChunks(new MboxrdUnquoter(), parts), TRICKY, `split at ${a},${b}`);
     }
+  }
+});
+
+// Random texts over the bytes that matter (and one that does not), with a
+// fixed seed so a failure can be replayed. Each is cut at every byte into
+// two chunks, and at every byte with a second cut 1, 2 or 5 bytes later.
+function randomTexts(count: number, maxLength: number): string[] {
+  let seed = 0x2545f491;
+  const random = (n: number) => {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    return (seed >>> 0) % n;
+  };
+  const pieces = ['>', '>', 'F', 'r', 'o', 'm', ' ', '\n', 'x', 'From ', '\n>From ', '\nFrom'];
+  const texts: string[] = [];
+  for (let n = 0; n < count; n++) {
+    let text = '';
+    for (let length = random(maxLength); text.length < length; ) text += pieces[random(pieces.length)];
+    texts.push(text);
+  }
+  return texts;
+}
+
+test('random texts: quoting and unquoting match the definition at every chunk split', () => {
+  for (const text of randomTexts(300, 40)) {
+    const input = Buffer.from(text);
+    const quoted = referenceQuote(text);
+    const unquoted = referenceUnquote(text);
+    for (let a = 0; a <= input.length; a++) {
+      for (const b of [a, a + 1, a + 2, a + 5]) {
+        const parts = [input.subarray(0, a), input.subarray(a, b), input.subarray(b)];
+        const where = `${JSON.stringify(text)} split at ${a},${b}`;
+        assert.equal(runChunks(new MboxrdQuoter(), parts), quoted, `quote ${where}`);
+        assert.equal(runChunks(new MboxrdUnquoter(), parts), unquoted, `unquote ${where}`);
+      }
+    }
+    assert.equal(unquoteMboxrd(Buffer.from(quoted)).toString(), text, `round trip ${JSON.stringify(text)}`);
   }
 });
 
