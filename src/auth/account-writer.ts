@@ -6,7 +6,7 @@
 // - passwd is replaced by an atomic rename (safeio.ts), so a running server
 //   (accounts.ts re-reads it when it changes) never sees a half-written file.
 
-import { chown, mkdir, stat } from 'node:fs/promises';
+import { lchown, mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { accountDir, isValidAccountName, mailDir } from '../store/paths.ts';
 import { writeFileAtomic } from '../store/safeio.ts';
@@ -39,11 +39,13 @@ export async function addAccount(dataDir: string, name: string, password: string
 /**
  * Run as root, `adduser` would leave root-owned files that the server (which
  * drops to runAs.user, the owner of the data directory) cannot read. Files in
- * the data directory belong to the data directory's owner.
+ * the data directory belong to the data directory's owner. lchown, never
+ * chown: the mail user may have put a link where the account directory
+ * goes, and root must not follow it (the link itself is all that changes).
  */
 async function giveToDataDirOwner(dataDir: string, paths: string[]): Promise<void> {
   if (process.getuid?.() !== 0) return;
   const owner = await stat(dataDir);
   if (owner.uid === 0) return;
-  for (const path of paths) await chown(path, owner.uid, owner.gid);
+  for (const path of paths) await lchown(path, owner.uid, owner.gid);
 }
