@@ -197,6 +197,24 @@ export class QueueRunner {
       smtputf8: opened.envelope.smtputf8,
       ...this.tlsPolicy(),
       auth: viaSmarthost && smarthost.username ? { username: smarthost.username, password: smarthost.password } : undefined,
+      log: this.conversationLog(opened.envelope.id),
+    };
+  }
+
+  /**
+   * With --trace, the SMTP client's conversation goes to the log as C:/S:
+   * lines under the message's id (`relay[ID] C: MAIL FROM:<...>`), the way
+   * the server traces its sessions. The client already hides credentials
+   * (`AUTH PLAIN ****`). Its other lines (connecting, TLS established) are
+   * events. Without --trace, no function: the client does not even format lines.
+   */
+  private conversationLog(id: string): DeliveryRequest['log'] {
+    if (!this.deps.log.tracing) return undefined;
+    const log = this.deps.log.child('relay', id);
+    return (line) => {
+      const spoken = /^([CS]): (.*)$/s.exec(line);
+      if (spoken) log.trace(spoken[1] as 'C' | 'S', spoken[2]);
+      else log.event('smtp', { note: line });
     };
   }
 

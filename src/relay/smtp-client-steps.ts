@@ -140,7 +140,8 @@ export async function authenticate(conn: ClientConnection, auth: { username: str
     await send(conn, 'auth', ['AUTH LOGIN'], timeoutMs);
     reply = await readOrFail(conn, 'auth', timeoutMs, 0);
     if (reply.code === 334) {
-      await send(conn, 'auth', [b64(auth.username)], timeoutMs);
+      // Every line of the exchange is hidden, as the server's trace hides them.
+      await send(conn, 'auth', [b64(auth.username)], timeoutMs, ['****']);
       reply = await readOrFail(conn, 'auth', timeoutMs, 0);
     }
     if (reply.code === 334) {
