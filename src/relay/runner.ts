@@ -25,7 +25,7 @@ import type { QueueState, RecipientState } from '../queue/queue-state.ts';
 import { routeFor } from './mx.ts';
 import type { MxResolver } from './mx.ts';
 import type { DeliveryOutcome, DeliveryRequest } from './smtp-client.ts';
-import { buildDsn, shouldBounce } from './dsn.ts';
+import { buildDsn, LOCAL_DIAGNOSTIC_TYPE, shouldBounce } from './dsn.ts';
 import type { DsnRecipient } from './dsn.ts';
 import { dkimSign, fromDomain } from './dkim.ts';
 import type { DkimKey } from './dkim.ts';
@@ -144,7 +144,9 @@ export class QueueRunner {
     } else {
       const route = await routeFor(domain, this.deps.resolver, { random: this.deps.random });
       if (route.kind !== 'deliver') {
-        for (const r of recipients) record(r, route.kind === 'permanent' ? 'failed' : 'pending', route.status, route.reason);
+        // Our verdict (no DNS answer, no such domain, Null MX): no server said anything.
+        const text = route.kind === 'permanent' && route.replyCode ? `${route.replyCode} ${route.status} ${route.reason}` : route.reason;
+        for (const r of recipients) record(r, route.kind === 'permanent' ? 'failed' : 'pending', route.status, text);
         log.event('attempt', { id: opened.envelope.id, domain, result: route.kind, reason: route.reason });
         return;
       }
@@ -159,21 +161,22 @@ export class QueueRunner {
           const recipient = recipients[i];
           const text = `${result.reply.code} ${result.reply.enhanced} ${result.reply.text}`.replace(/ +/g, ' ');
           const status = result.delivered ? 'delivered' : result.permanent ? 'failed' : 'pending';
-          record(recipient, status, result.reply.enhanced || (result.delivered ? '2.0.0' : result.permanent ? '5.0.0' : '4.0.0'), text);
-          recipient.remoteMta = `dns; ${destination.host}`;
+          record(recipient, status, result.reply.enhanced || (result.delivered ? '2.0.0' : result.permanent ? '5.0.0' : '4.0.0'), text, `dns; ${destination.host}`);
           log.event('attempt', { id: opened.envelope.id, to: `<${result.address}>`, host: destination.host, reply: text });
         }
         return;
       }
+      // A reply the server sent is quoted as the server's (Remote-MTA, smtp;);
+      // anything else (no connection, a timeout, a check of ours) is our verdict.
       const text = outcome.reply
         ? `${outcome.reply.code} ${outcome.reply.enhanced} ${outcome.reply.text}`.replace(/ +/g, ' ')
-        : `${outcome.stage}: ${outcome.error ?? 'failed'}`;
+        : `${outcome.stage}: ${outcome.error ?? 'failed'} (host ${destination.host})`;
+      const remoteMta = outcome.reply ? `dns; ${destination.host}` : undefined;
       log.event('attempt', { id: opened.envelope.id, domain, host: destination.host, stage: outcome.stage, reply: text });
       // A refusal of the transaction itself is final; anything at connection level tries the next host.
       const final = outcome.permanent && ['mail', 'rcpt', 'data', 'dot'].includes(outcome.stage);
       for (const r of recipients) {
-        record(r, final ? 'failed' : 'pending', outcome.reply?.enhanced || outcome.status || (final ? '5.0.0' : '4.4.1'), text);
-        r.remoteMta = `dns; ${destination.host}`;
+        record(r, final ? 'failed' : 'pending', outcome.reply?.enhanced || outcome.status || (final ? '5.0.0' : '4.4.1'), text, remoteMta);
       }
       if (final) return;
     }
@@ -321,7 +324,8 @@ export class QueueRunner {
       address: r.address,
       action,
       status: r.statusCode ?? (action === 'failed' ? '5.0.0' : '4.0.0'),
-      diagnostic: r.lastReply ? `smtp; ${r.lastReply}` : undefined,
+      // RFC 3464 2.3.6: smtp; only quotes a remote server, and only then is there a Remote-MTA.
+      diagnostic: r.lastReply ? `${r.remoteMta ? 'smtp' : LOCAL_DIAGNOSTIC_TYPE}; ${r.lastReply}` : undefined,
       remoteMta: r.remoteMta,
       lastAttempt: this.now(),
     }));
@@ -350,10 +354,17 @@ export class QueueRunner {
   }
 }
 
-function record(recipient: RecipientState, status: RecipientState['status'], statusCode: string, reply: string): void {
+/**
+ * A recipient's latest result. `remoteMta` names the server only when
+ * `reply` is what that server said; for our own verdicts (no route, no
+ * connection, expired) there is none, and a stale one is cleared.
+ */
+function record(recipient: RecipientState, status: RecipientState['status'], statusCode: string, reply: string, remoteMta?: string): void {
   recipient.status = status;
   recipient.statusCode = statusCode;
   recipient.lastReply = reply;
+  if (remoteMta) recipient.remoteMta = remoteMta;
+  else delete recipient.remoteMta;
 }
 
 /** Open a queue file: its envelope and its header (for DKIM and bounces). */
