@@ -30,9 +30,13 @@ export interface DsnRecipient {
   action: 'failed' | 'delayed';
   /** RFC 3463 code, e.g. '5.1.1'. */
   status: string;
-  /** 'type; text', e.g. 'smtp; 550 5.1.1 user unknown'. A bare text gets type X-Relay. */
+  /**
+   * 'type; text'. RFC 3464 2.3.6: type smtp only for a reply a remote server
+   * sent ('smtp; 550 5.1.1 user unknown'); a bare text is our own verdict and
+   * gets LOCAL_DIAGNOSTIC_TYPE.
+   */
   diagnostic?: string;
-  /** 'type; name', e.g. 'dns; mx1.example.net'. A bare name gets type dns. */
+  /** 'type; name', e.g. 'dns; mx1.example.net': the server whose reply `diagnostic` quotes. A bare name gets type dns. */
   remoteMta?: string;
   lastAttempt?: Date;
 }
@@ -57,6 +61,14 @@ export interface DsnInput {
   /** Injectable for tests; otherwise random. */
   boundary?: string;
 }
+
+/**
+ * The diagnostic type of the verdicts this MTA makes itself (no route, no
+ * connection, expired, too large for the server's SIZE). RFC 3464 2.3.6 types
+ * a diagnostic by the system that issued it, and leaves non-SMTP ones to
+ * X- names; Postfix writes `Diagnostic-Code: X-Postfix; ...` for its own.
+ */
+export const LOCAL_DIAGNOSTIC_TYPE = 'X-jjordan-mail';
 
 /** How long a message is retried before it bounces: Postfix's maximal_queue_lifetime. */
 export const DEFAULT_QUEUE_LIFETIME_MS = 5 * 24 * 60 * 60 * 1000;
@@ -197,7 +209,7 @@ function deliveryStatus(input: DsnInput, retryUntil: Date): string {
     // RFC 3464 2.3: Final-Recipient is address-type "; " address.
     let block = field('Final-Recipient', `rfc822; ${r.address}`) + field('Action', r.action) + field('Status', r.status);
     if (r.remoteMta) block += field('Remote-MTA', typed(r.remoteMta, 'dns'));
-    if (r.diagnostic) block += field('Diagnostic-Code', typed(r.diagnostic, 'X-Relay'));
+    if (r.diagnostic) block += field('Diagnostic-Code', typed(r.diagnostic, LOCAL_DIAGNOSTIC_TYPE));
     if (r.lastAttempt) block += field('Last-Attempt-Date', formatMessageDate(r.lastAttempt));
     // RFC 3464 2.3.9: only meaningful while we are still trying.
     if (r.action === 'delayed') block += field('Will-Retry-Until', formatMessageDate(retryUntil));

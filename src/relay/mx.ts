@@ -7,7 +7,8 @@
 //   RFC 5321 5.1    MX lookup, preference order, equal preferences shuffled,
 //                   the implicit MX (no MX records: the domain's own address)
 //   RFC 5321 4.1.3  address literals: [192.0.2.1] and [IPv6:2001:db8::1]
-//   RFC 7505        Null MX: "this domain accepts no mail" (3, 4.2: 556 5.1.10)
+//   RFC 7505        Null MX: "this domain accepts no mail" (3, 4.2: 556 5.1.10;
+//                   556 is RFC 7504's "domain does not accept mail")
 //   RFC 3463        enhanced status codes for each verdict
 //
 // Decisions where the RFCs leave room (each explained where it is made):
@@ -39,7 +40,8 @@ export interface Destination {
 
 export type Route =
   | { kind: 'deliver'; destinations: Destination[] }
-  | { kind: 'permanent'; status: string; reason: string }
+  /** `replyCode`: the SMTP reply this verdict stands for, where an RFC names one (556 for a Null MX). */
+  | { kind: 'permanent'; status: string; reason: string; replyCode?: number }
   | { kind: 'temporary'; status: string; reason: string };
 
 /**
@@ -91,7 +93,7 @@ export async function routeFor(
   // RFC 7505 3: one MX record, preference 0, exchange the root. c-ares gives
   // the root as '' (our replace() turns '.' into '' too).
   if (mx.length === 1 && mx[0].preference === 0 && mx[0].host === '') {
-    return permanent('5.1.10', `domain ${name} accepts no mail (Null MX, RFC 7505)`);
+    return nullMx(`domain ${name} accepts no mail (Null MX, RFC 7505)`);
   }
   // A root exchange mixed with real ones is a misconfiguration (RFC 7505 3
   // forbids it); the root is no host we can connect to, so drop it and use
@@ -100,7 +102,7 @@ export async function routeFor(
     mx.filter((r) => r.host !== ''),
     random,
   );
-  if (hosts.length === 0) return permanent('5.1.10', `domain ${name} lists only the root as MX (no mail)`);
+  if (hosts.length === 0) return nullMx(`domain ${name} lists only the root as MX (no mail)`);
 
   // Each host gives at least one address when it resolves, so hosts past the
   // cap could only help if earlier ones fail; we accept that to bound the
@@ -252,6 +254,12 @@ function permanent(status: string, reason: string): Route {
 }
 
 // RFC 3463 4.4.3: "Directory server failure" - the DNS did not answer.
+// RFC 7505 4.2 and its registration of X.1.10 ("Recipient address has null
+// MX"): report it as 556 5.1.10, 556 being RFC 7504's "domain does not accept mail".
+function nullMx(reason: string): Route {
+  return { kind: 'permanent', status: '5.1.10', reason, replyCode: 556 };
+}
+
 function temporary(reason: string): Route {
   return { kind: 'temporary', status: '4.4.3', reason };
 }

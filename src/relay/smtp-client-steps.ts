@@ -20,7 +20,9 @@ export type Extensions = Map<string, string>;
 export interface Failure {
   kind: 'failed';
   stage: Stage;
+  /** Only a reply the server really sent: a bounce names the server and quotes it. */
   reply?: SmtpResult;
+  /** What went wrong on our side (no reply, or a check made here before sending). */
   error?: string;
   /** RFC 3463 status for a failure on our side, where the server said nothing: 4.7.5 for TLS. */
   status?: string;
@@ -140,7 +142,8 @@ export async function authenticate(conn: ClientConnection, auth: { username: str
     await send(conn, 'auth', ['AUTH LOGIN'], timeoutMs);
     reply = await readOrFail(conn, 'auth', timeoutMs, 0);
     if (reply.code === 334) {
-      await send(conn, 'auth', [b64(auth.username)], timeoutMs);
+      // Every line of the exchange is hidden, as the server's trace hides them.
+      await send(conn, 'auth', [b64(auth.username)], timeoutMs, ['****']);
       reply = await readOrFail(conn, 'auth', timeoutMs, 0);
     }
     if (reply.code === 334) {
@@ -163,30 +166,37 @@ interface MessageTraits {
 
 /**
  * Refuse before MAIL what this server cannot take. The failures are
- * permanent: the same server will refuse the same message tomorrow. Each
- * carries the reply a bounce should quote.
+ * permanent: the same server will refuse the same message tomorrow. They
+ * are our verdicts, not the server's replies: each is an error text and an
+ * RFC 3463 status, and a bounce reports it as ours (Postfix does the same:
+ * "message size ... exceeds size limit ... of server ...", no Remote-MTA).
  */
 export function checkMessageFits(message: MessageTraits, extensions: Extensions): void {
   // A line break inside an address would end the command and start another:
   // the queue should never hold one, but a stray one must not inject commands.
   for (const address of [message.from, ...message.recipients]) {
-    if (/[\r\n]/.test(address)) throw fail('mail', { reply: { code: 553, enhanced: '5.1.3', text: 'address contains a line break' } });
+    if (/[\r\n]/.test(address)) throw refuse('5.1.3', 'address contains a line break');
   }
   // RFC 1870 4: SIZE 0 (or no number) means no fixed limit.
   const limit = Number(extensions.get('SIZE') ?? 0);
   if (limit > 0 && message.size > limit) {
-    throw fail('mail', { reply: { code: 552, enhanced: '5.3.4', text: `message of ${message.size} octets is larger than the server's limit of ${limit}` } });
+    throw refuse('5.3.4', `message of ${message.size} octets is larger than the server's limit of ${limit}`);
   }
   // RFC 6152 3: 8-bit data may only go to a server that announced 8BITMIME.
   // The other choice the RFC allows, converting to quoted-printable, would
   // break signatures (DKIM) over the body, so we return the message instead.
   if (message.eightBit && !extensions.has('8BITMIME')) {
-    throw fail('mail', { reply: { code: 554, enhanced: '5.6.3', text: 'the message has 8-bit content and the server does not support 8BITMIME' } });
+    throw refuse('5.6.3', 'the message has 8-bit content and the server does not support 8BITMIME');
   }
   // RFC 6531 3.4: UTF-8 addresses or headers need a server that announced SMTPUTF8.
   if (message.smtputf8 && !extensions.has('SMTPUTF8')) {
-    throw fail('mail', { reply: { code: 553, enhanced: '5.6.7', text: 'the message needs SMTPUTF8 and the server does not support it' } });
+    throw refuse('5.6.7', 'the message needs SMTPUTF8 and the server does not support it');
   }
+}
+
+/** A permanent failure found here, before MAIL; the server is still waiting for a command. */
+function refuse(status: string, error: string): TransactionFailed {
+  return fail('mail', { error, status, permanent: true, polite: true });
 }
 
 /** MAIL FROM with the parameters the server announced and the message needs. */

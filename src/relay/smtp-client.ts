@@ -108,9 +108,11 @@ export type DeliveryOutcome =
    */
   | { kind: 'done'; recipients: RecipientOutcome[]; tls: boolean; finalReply: SmtpResult }
   /**
-   * Nothing was delivered. `reply` is the server's reply, or for checks made
-   * here before sending (SIZE, 8BITMIME, SMTPUTF8, TLS required) the reply a
-   * bounce should quote; `error` says what went wrong on our side.
+   * Nothing was delivered. `reply` is the server's reply, present only when
+   * the server sent one. Otherwise `error` says what went wrong on our side
+   * (no connection, a timeout, a failed handshake, or a check made here
+   * before sending: SIZE, 8BITMIME, SMTPUTF8, TLS required) and `status`
+   * its RFC 3463 code.
    */
   | { kind: 'failed'; stage: Stage; reply?: SmtpResult; error?: string; status?: string; permanent: boolean; tls: boolean };
 
@@ -180,7 +182,7 @@ async function converse(conn: ClientConnection, request: DeliveryRequest, target
     if (!extensions.has('STARTTLS')) {
       // Postfix defers in this case (a 4.7.x status): the next try may reach an MX that offers it.
       if (request.tls === 'required') {
-        throw fail('starttls', { reply: { code: 454, enhanced: '4.7.4', text: 'TLS is required, but was not offered by the server' } });
+        throw fail('starttls', { error: 'TLS is required, but the server does not offer STARTTLS', status: '4.7.4', permanent: false, polite: true });
       }
     } else {
       await send(conn, 'starttls', ['STARTTLS'], timeouts.commandMs);

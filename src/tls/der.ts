@@ -20,11 +20,8 @@ const TAG = {
   INTEGER: 0x02,
   BIT_STRING: 0x03,
   OCTET_STRING: 0x04,
-  NULL: 0x05,
   OID: 0x06,
   UTF8_STRING: 0x0c,
-  PRINTABLE_STRING: 0x13,
-  IA5_STRING: 0x16,
   UTC_TIME: 0x17,
   GENERALIZED_TIME: 0x18,
   SEQUENCE: 0x30,
@@ -116,20 +113,6 @@ export function utf8String(text: string): Buffer {
   return tlv(TAG.UTF8_STRING, Buffer.from(text, 'utf8'));
 }
 
-/** PrintableString (X.680 41.4): a restricted ASCII alphabet, checked here. */
-export function printableString(text: string): Buffer {
-  if (!/^[A-Za-z0-9 '()+,\-./:=?]*$/.test(text)) {
-    throw new Error(`not a PrintableString: ${JSON.stringify(text)}`);
-  }
-  return tlv(TAG.PRINTABLE_STRING, Buffer.from(text, 'ascii'));
-}
-
-/** IA5String: 7-bit ASCII (X.509 dNSName values are this type). */
-export function ia5String(text: string): Buffer {
-  if (!/^[\x00-\x7f]*$/.test(text)) throw new Error(`not an IA5String: ${JSON.stringify(text)}`);
-  return tlv(TAG.IA5_STRING, Buffer.from(text, 'ascii'));
-}
-
 // "YYYYMMDDHHMMSS" in UTC. DER (X.690 11.7, 11.8) requires UTC with a "Z"
 // and no fractional seconds, so the milliseconds are simply dropped.
 function timeDigits(date: Date): string {
@@ -179,11 +162,6 @@ export function octetString(bytes: Buffer): Buffer {
 /** BOOLEAN: DER (X.690 11.1) says TRUE is exactly 0xFF. */
 export function boolean(value: boolean): Buffer {
   return tlv(TAG.BOOLEAN, Buffer.from([value ? 0xff : 0x00]));
-}
-
-/** NULL: no contents (some AlgorithmIdentifiers use it as parameters). */
-export function nullValue(): Buffer {
-  return tlv(TAG.NULL, Buffer.alloc(0));
 }
 
 /**

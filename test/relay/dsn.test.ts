@@ -45,8 +45,8 @@ const delayedInput = (): DsnInput =>
         address: 'slow@example.com',
         action: 'delayed',
         status: '4.4.1',
+        // No connection, so no reply: our own verdict, with no Remote-MTA.
         diagnostic: 'connect to mx.example.com[192.0.2.1]:25: Connection timed out',
-        remoteMta: 'mx.example.com',
       },
     ],
   });
@@ -152,8 +152,7 @@ test('a delay warning: subject, wording, Action delayed and Will-Retry-Until', (
     'final-recipient': 'rfc822; slow@example.com',
     action: 'delayed',
     status: '4.4.1',
-    'remote-mta': 'dns; mx.example.com', // a bare name gets its type
-    'diagnostic-code': 'X-Relay; connect to mx.example.com[192.0.2.1]:25: Connection timed out',
+    'diagnostic-code': 'X-jjordan-mail; connect to mx.example.com[192.0.2.1]:25: Connection timed out',
     'will-retry-until': 'Fri, 27 Nov 2026 03:05:51 +0000', // arrival + 5 days
   });
   const explicit = parseReport(buildDsn({ ...delayedInput(), willRetryUntil: new Date('2026-11-24T00:00:00Z') }));

@@ -3,7 +3,7 @@
 // loopback, a temporary data directory. What only the process does is tested
 // here: relay.pid, the directory watch, surviving SIGKILL in the middle of a
 // delivery (at least once, never lost), SIGUSR1 from `mailq --flush`, and a
-// clean exit on SIGTERM.
+// clean exit on SIGTERM, and --trace printing the relay's SMTP conversation.
 //
 // The scan timer (relay.scanSeconds) is set to an hour, so anything that
 // happens within a test was set off by the watch, the start-up scan or a signal.
@@ -24,6 +24,7 @@ import type { FakeServer, FakeServerOptions } from './fake-smtp-server.ts';
 import { queueMessage, readStateFile, sampleMessage, tempDataDir, unstuff } from './relay-helpers.ts';
 import { listQueue } from '../../src/queue/queue-state.ts';
 import { relayPidPath } from '../../src/relay/main.ts';
+import { createSelfSignedCertificate } from '../../src/tls/selfsigned.ts';
 
 const RELAY_MAIN = fileURLToPath(new URL('../../src/relay/main.ts', import.meta.url));
 const MAILQ = fileURLToPath(new URL('../../scripts/mailq.ts', import.meta.url));
@@ -56,13 +57,13 @@ async function dataDirForTest(): Promise<string> {
 }
 
 /** The relay's config file: our DNS server, the fake MX's port, no timer to speak of. */
-async function writeConfig(dataDir: string, mxPort: number): Promise<string> {
+async function writeConfig(dataDir: string, mxPort: number, relay: Record<string, unknown> = {}): Promise<string> {
   const file = join(dataDir, 'config.json');
   const config = {
     hostname: 'mail.example.org',
     domains: ['example.org'],
     dataDir,
-    relay: { dnsServers: `127.0.0.1:${dns.port}`, port: mxPort, scanSeconds: 3600 },
+    relay: { dnsServers: `127.0.0.1:${dns.port}`, port: mxPort, scanSeconds: 3600, ...relay },
     // Started as root, the relay would become `mail` and lose the test's private
     // directory; dropping root is tested in test/unit/privileges.test.ts.
     ...(process.getuid?.() === 0 ? { runAs: { user: '', group: '', allowRoot: true } } : {}),
@@ -78,8 +79,8 @@ interface Relay {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function startRelay(configFile: string): Relay {
-  const child = spawn(process.execPath, [RELAY_MAIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+function startRelay(configFile: string, extraArgs: string[] = []): Relay {
+  const child = spawn(process.execPath, [RELAY_MAIN, '--config', configFile, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -162,4 +163,37 @@ test('relay process: SIGUSR1 (mailq --flush) retries a deferred message at once'
   assert.equal(received(mx).length, 1);
   assert.match(received(mx)[0], /^Subject: flushed$/m);
   assert.match(relay.output(), / flush\n/);
+});
+
+test('relay process --trace: the SMTP conversation as C:/S: lines under the message id, credentials hidden', async () => {
+  const dataDir = await dataDirForTest();
+  const password = 'trace-secret-pw';
+  // A smarthost, so the conversation has STARTTLS and AUTH PLAIN in it.
+  const smarthost = await fake({
+    ehlo: ['PIPELINING', 'STARTTLS'],
+    ehloAfterTls: ['PIPELINING', 'AUTH PLAIN LOGIN'],
+    tls: createSelfSignedCertificate({ hostname: 'localhost', altNames: ['127.0.0.1'] }),
+    auth: { username: 'relay-user', password },
+  });
+  const configFile = await writeConfig(dataDir, 9, {
+    smarthost: { host: '127.0.0.1', port: smarthost.port, tls: 'starttls', username: 'relay-user', password, verifyCertificate: false },
+  });
+  const relay = startRelay(configFile, ['--trace']);
+  await waitReady(dataDir, relay);
+  const id = await queueMessage(dataDir, { to: ['friend@remote.example'], arrived: new Date(), message: sampleMessage('traced') });
+  await waitFor(relay, async () => (await listQueue(dataDir)).length === 0, 'an empty queue');
+  assert.equal(smarthost.sessions[0].authenticated, 'relay-user', 'the AUTH really happened');
+  relay.child.kill('SIGTERM');
+  await relay.exited;
+
+  const lines = relay.output().split('\n');
+  const traced = (text: string) => lines.includes(`relay[${id}] ${text}`);
+  for (const line of ['S: 220 fake.test ESMTP', 'C: EHLO mail.example.org', 'C: STARTTLS', 'C: AUTH PLAIN ****', 'C: MAIL FROM:<jjordan@example.org>', 'C: RCPT TO:<friend@remote.example>', 'C: DATA', 'C: QUIT']) {
+    assert.ok(traced(line), `traced: ${line}\n${relay.output()}`);
+  }
+  assert.ok(lines.some((l) => l.startsWith(`relay[${id}] S: 235`)), 'the server side too');
+  // Neither the password nor the AUTH PLAIN blob that carries it, anywhere in the output.
+  const blob = Buffer.from(`\0relay-user\0${password}`).toString('base64');
+  assert.ok(!relay.output().includes(password), 'no password in the trace');
+  assert.ok(!relay.output().includes(blob), 'no AUTH PLAIN credentials in the trace');
 });

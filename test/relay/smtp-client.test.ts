@@ -276,7 +276,8 @@ test('STARTTLS opportunistic, not offered: delivered in clear', async () => {
 test('STARTTLS required but not offered: a temporary failure, nothing sent', async () => {
   const server = await fake({ ehlo: ['PIPELINING'] });
   const failed = assertFailed(await deliverMessage(request(server, { tls: 'required' })), 'starttls', false);
-  assert.equal(failed.reply?.enhanced, '4.7.4');
+  assert.equal(failed.status, '4.7.4');
+  assert.equal(failed.reply, undefined, 'our verdict, not a reply the server sent');
   assert.deepEqual(verbs(server), ['EHLO', 'QUIT']);
 });
 
@@ -378,7 +379,9 @@ test('AUTH is never sent in clear, even when the server offers it there', async 
 test('a message larger than the server\'s SIZE is refused before MAIL (RFC 1870, 5.3.4)', async () => {
   const server = await fake({ ehlo: ['SIZE 1000', 'PIPELINING'] });
   const failed = assertFailed(await deliverMessage(request(server, { size: 1001 })), 'mail', true);
-  assert.equal(failed.reply?.enhanced, '5.3.4');
+  assert.equal(failed.status, '5.3.4');
+  assert.equal(failed.reply, undefined, 'our verdict, not a reply the server sent');
+  assert.match(failed.error ?? '', /1001 octets is larger than the server's limit of 1000/);
   assert.deepEqual(verbs(server), ['EHLO', 'QUIT']);
 });
 
@@ -393,8 +396,8 @@ test('HELO fallback when EHLO gets a 5xx; no extensions then, so 8-bit and UTF-8
   assertDone(await deliverMessage(request(server)));
   assert.deepEqual(verbs(server), ['EHLO', 'HELO', 'MAIL', 'RCPT', 'DATA', 'QUIT']);
   assert.equal(server.sessions[0].commands[2].line, 'MAIL FROM:<a@here.test>');
-  assert.equal(assertFailed(await deliverMessage(request(server, { eightBit: true })), 'mail', true).reply?.enhanced, '5.6.3');
-  assert.equal(assertFailed(await deliverMessage(request(server, { smtputf8: true })), 'mail', true).reply?.enhanced, '5.6.7');
+  assert.equal(assertFailed(await deliverMessage(request(server, { eightBit: true })), 'mail', true).status, '5.6.3');
+  assert.equal(assertFailed(await deliverMessage(request(server, { smtputf8: true })), 'mail', true).status, '5.6.7');
 });
 
 test('EHLO answered 4xx: a temporary failure, no HELO', async () => {

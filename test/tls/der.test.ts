@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   bitString, boolean, contextTag, encodeLength, generalizedTime, integer, octetString, oid,
-  printableString, readTlv, sequence, set, tlv, utcTime, utf8String, x509Time,
+  readTlv, sequence, set, tlv, utcTime, utf8String, x509Time,
 } from '../../src/tls/der.ts';
 
 const hex = (b: Buffer) => b.toString('hex');
@@ -68,8 +68,6 @@ test('object identifiers', () => {
 
 test('strings', () => {
   assert.equal(hex(utf8String('é')), '0c02c3a9');
-  assert.equal(hex(printableString('Test')), '130454657374');
-  assert.throws(() => printableString('a@b'), /PrintableString/);
   assert.equal(hex(octetString(Buffer.from([1, 2]))), '04020102');
 });
 
