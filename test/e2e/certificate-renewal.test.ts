@@ -29,7 +29,7 @@ function runHook(cwd: string, lineage: string) {
     cwd,
     env: { ...process.env, RENEWED_LINEAGE: lineage },
     encoding: 'utf8',
-    timeout: 30_000, // a bound only: a loaded machine may take seconds to start node,
+    timeout: 30_000, // a bound only: a loaded machine may take seconds to start node
   });
 }
 
