@@ -1,14 +1,16 @@
-// The two loops every file-handling module needs, written once.
+// The loops every file-handling module needs, written once.
 //
-// - writeAll: write(2) may write fewer bytes than asked (a disk filling up
-//   does that before it fails with ENOSPC, and so may a signal). Code that
-//   ignores the count silently stores a cut message, so every write of a
-//   whole buffer goes through this loop.
+// - writeAll / writeAllSync: write(2) may write fewer bytes than asked (a
+//   disk filling up does that before it fails with ENOSPC, and so may a
+//   signal). Code that ignores the count silently stores a cut message, so
+//   every write of a whole buffer goes through one of these loops: the
+//   asynchronous one for large writes, the synchronous one for the small
+//   writes that take microseconds from the page cache.
 // - readRange: stream the bytes [start, start + length) of a file, the way
 //   a message is read back from an mbox or a spool file: in bounded chunks,
 //   never the whole range in memory at once.
 
-import { readSync, write as writeCallback } from 'node:fs';
+import { readSync, writeSync, write as writeCallback } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
@@ -19,12 +21,30 @@ export const READ_CHUNK_BYTES = 256 * 1024;
 // A range this small is read in one synchronous call (see readRange).
 const SMALL_RANGE_BYTES = 128 * 1024;
 
+/** What writeAll writes through: a FileHandle, or (in tests) one that writes a few bytes per call. */
+export interface AsyncWritable {
+  write(buffer: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>;
+}
+
 /** Writes all of `data` at the file's current position (or its end, with O_APPEND). */
-export async function writeAll(file: FileHandle | number, data: Buffer): Promise<void> {
+export async function writeAll(file: AsyncWritable | number, data: Buffer): Promise<void> {
   for (let done = 0; done < data.length; ) {
     const { bytesWritten } =
       typeof file === 'number' ? await writeFd(file, data, done, data.length - done) : await file.write(data, done, data.length - done);
     done += bytesWritten;
+  }
+}
+
+/** fs.writeSync's shape; tests pass one that writes a few bytes per call. */
+export type WriteSyncCall = (fd: number, buffer: Buffer, offset: number, length: number, position: number | null) => number;
+
+/**
+ * Writes all of `data` to `fd`, synchronously: at `position` if one is
+ * given, else at the file's current position (its end, with O_APPEND).
+ */
+export function writeAllSync(fd: number, data: Buffer, position: number | null = null, write: WriteSyncCall = writeSync): void {
+  for (let done = 0; done < data.length; ) {
+    done += write(fd, data, done, data.length - done, position === null ? null : position + done);
   }
 }
 

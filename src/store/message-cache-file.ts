@@ -21,9 +21,10 @@
 // file is a cache: it is written without fsync, and a missing, foreign or
 // damaged one is rebuilt as the values are asked for again.
 
-import { read as readCallback, readSync, writeSync } from 'node:fs';
+import { read as readCallback, readSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
+import { writeAllSync } from './file-io.ts';
 
 export const FILE_HEADER = Buffer.from('jjordan-cache 1\n', 'latin1');
 export const RECORD_HEADER = 40;
@@ -153,9 +154,7 @@ const MAX_GAP = 64 * 1024;
 export type CacheWriter = (fd: number, data: Buffer, position: number) => void;
 
 /** The default writer: all of `data` at `position`. */
-export const writeAt: CacheWriter = (fd, data, position) => {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
-};
+export const writeAt: CacheWriter = (fd, data, position) => writeAllSync(fd, data, position);
 
 /**
  * Reads the records in file order, a megabyte at a time (records close
