@@ -6,15 +6,21 @@
 //   every write of a whole buffer goes through one of these loops: the
 //   asynchronous one for large writes, the synchronous one for the small
 //   writes that take microseconds from the page cache.
+// - readInto / readIntoSync: read(2) may also return fewer bytes than asked
+//   before the end of the file (a signal, a network file system). These read
+//   N bytes at position P into a buffer the caller owns (so a reader that
+//   reuses its 1 MiB block keeps doing so), looping until they have all or
+//   the file ends.
 // - readRange: stream the bytes [start, start + length) of a file, the way
 //   a message is read back from an mbox or a spool file: in bounded chunks,
 //   never the whole range in memory at once.
 
-import { readSync, writeSync, write as writeCallback } from 'node:fs';
+import { read as readCallback, readSync, writeSync, write as writeCallback } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const writeFd = promisify(writeCallback);
+const readFd = promisify(readCallback);
 
 /** Chunk size of readRange: a 25 MiB message is a hundred reads. */
 export const READ_CHUNK_BYTES = 256 * 1024;
@@ -49,6 +55,41 @@ export function writeAllSync(fd: number, data: Buffer, position: number | null =
 }
 
 /**
+ * Reads the `length` bytes at `position` of `file` into the start of
+ * `buffer`. Returns how many it read: all of them, fewer only where the file
+ * ends.
+ */
+export async function readInto(file: AsyncReadable | number, buffer: Buffer, length: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } =
+      typeof file === 'number' ? await readFd(file, buffer, got, length - got, position + got) : await file.read(buffer, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+/** What readInto reads through: a FileHandle, or (in tests) one that reads a few bytes per call. */
+export interface AsyncReadable {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+/** readInto, synchronously (for small reads from the page cache, see readRange). */
+export function readIntoSync(fd: number, buffer: Buffer, length: number, position: number, read: ReadSyncCall = readSync): number {
+  let got = 0;
+  while (got < length) {
+    const bytesRead = read(fd, buffer, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+/** fs.readSync's shape; tests pass one that reads a few bytes per call. */
+export type ReadSyncCall = (fd: number, buffer: Buffer, offset: number, length: number, position: number) => number;
+
+/**
  * Yields the bytes [start, start + length) of `file`, each chunk a new
  * buffer (so a consumer may keep it, or hand it to a socket). Throws if the
  * file ends before the range does: the caller's idea of the file (an index,
@@ -61,7 +102,7 @@ export async function* readRange(file: FileHandle, start: number, length: number
     // takes microseconds, while a read through the thread pool waits a turn
     // of the event loop (about 20 us on a busy server, several times the read).
     const buffer = Buffer.allocUnsafe(length);
-    if (readSync(file.fd, buffer, 0, length, start) !== length) throw shortFile(start, length);
+    if (readIntoSync(file.fd, buffer, length, start) !== length) throw shortFile(start, length);
     yield buffer;
     return;
   }

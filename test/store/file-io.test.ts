@@ -1,15 +1,16 @@
 // The shared loops of file-io.ts. write(2) may write fewer bytes than asked
-// (a disk filling up does, before ENOSPC): the write loops are driven here
-// by writers that take at most 3 bytes per call, so every pass of the loop
-// runs, and the file must still hold every byte in order.
+// (a disk filling up does, before ENOSPC), and read(2) may return fewer
+// before the end of the file: the loops are driven here by writers and
+// readers that move at most 3 bytes per call, so every pass of the loop
+// runs, and every byte must still arrive, in order.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { readRange, writeAll, writeAllSync } from '../../src/store/file-io.ts';
-import type { AsyncWritable, WriteSyncCall } from '../../src/store/file-io.ts';
+import { readInto, readIntoSync, readRange, writeAll, writeAllSync } from '../../src/store/file-io.ts';
+import type { AsyncReadable, AsyncWritable, ReadSyncCall, WriteSyncCall } from '../../src/store/file-io.ts';
 import { scratchDir } from './helpers.ts';
 
 const dir = await scratchDir('file-io');
@@ -110,6 +111,53 @@ test('readRange: the bytes asked for, small and large; a file that ends early is
     assert.equal((await collect(0, 0)).length, 0);
     await assert.rejects(collect(big.length - 10, 20), /file ends before byte/);
     await assert.rejects(collect(big.length - 10, 300 * 1024), /file ends before byte/);
+  } finally {
+    await handle.close();
+  }
+});
+
+test('readIntoSync: a reader that gives 3 bytes a call still fills the buffer; fewer only where the file ends', async () => {
+  const file = freshFile();
+  await fs.writeFile(file, Buffer.concat([Buffer.from('0123456789'), MESSAGE]));
+  let calls = 0;
+  const stingy: ReadSyncCall = (fd, buffer, offset, length, position) => {
+    calls++;
+    return readSync(fd, buffer, offset, Math.min(length, AT_MOST), position);
+  };
+  const fd = openSync(file, 'r');
+  try {
+    const buffer = Buffer.alloc(MESSAGE.length + 20);
+    assert.equal(readIntoSync(fd, buffer, MESSAGE.length, 10, stingy), MESSAGE.length);
+    assert.equal(calls, Math.ceil(MESSAGE.length / AT_MOST));
+    assert.deepEqual(buffer.subarray(0, MESSAGE.length), MESSAGE);
+    // Past the end: what there is, then 0 ends the loop.
+    assert.equal(readIntoSync(fd, buffer, 20, 10 + MESSAGE.length - 5, stingy), 5);
+    assert.deepEqual(buffer.subarray(0, 5), MESSAGE.subarray(MESSAGE.length - 5));
+    assert.equal(readIntoSync(fd, buffer, 20, 10 + MESSAGE.length + 100), 0);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test('readInto: a handle that gives 3 bytes a call still fills the buffer; also on a descriptor', async () => {
+  const file = freshFile();
+  await fs.writeFile(file, Buffer.concat([Buffer.from('0123456789'), MESSAGE]));
+  const handle = await fs.open(file, 'r');
+  let calls = 0;
+  const stingy: AsyncReadable = {
+    read: (buffer, offset, length, position) => {
+      calls++;
+      return handle.read(buffer, offset, Math.min(length, AT_MOST), position);
+    },
+  };
+  try {
+    const buffer = Buffer.alloc(MESSAGE.length);
+    assert.equal(await readInto(stingy, buffer, MESSAGE.length, 10), MESSAGE.length);
+    assert.equal(calls, Math.ceil(MESSAGE.length / AT_MOST));
+    assert.deepEqual(buffer, MESSAGE);
+    const larger = Buffer.alloc(MESSAGE.length + 10);
+    assert.equal(await readInto(handle.fd, larger, larger.length, 10), MESSAGE.length, 'the file ends first');
+    assert.deepEqual(larger.subarray(0, MESSAGE.length), MESSAGE);
   } finally {
     await handle.close();
   }
