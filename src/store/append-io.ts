@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import type { MboxState } from './append-journal.ts';
 import { stateOf } from './append-journal.ts';
-import { writeAll } from './file-io.ts';
+import { readIntoSync, writeAll } from './file-io.ts';
 import { fsyncDirectory } from './safeio.ts';
 
 export interface AppendIO {
@@ -50,8 +50,7 @@ export const realAppendIO: AppendIO = {
   stat: async (fd) => stateOf(fs.fstatSync(fd, { bigint: true })),
   async readAt(fd, position, length) {
     const buffer = Buffer.alloc(length);
-    const bytesRead = fs.readSync(fd, buffer, 0, length, position);
-    return buffer.subarray(0, bytesRead);
+    return buffer.subarray(0, readIntoSync(fd, buffer, length, position));
   },
   write: (fd, data) => writeAll(fd, data),
   fsync: (fd) => fsyncAsync(fd),

@@ -51,10 +51,11 @@
 
 import { hash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
-import { closeSync, constants, fdatasync, fstatSync, lstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fstatSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { readIntoSync } from './file-io.ts';
 import { fsyncDirectory } from './safeio.ts';
 
 const fdatasyncAsync = promisify(fdatasync);
@@ -139,7 +140,7 @@ export class AppendJournal {
   private constructor(fd: number) {
     this.#fd = fd;
     const bytes = Buffer.alloc(RECORD_BYTES);
-    this.found = parseRecord(bytes.subarray(0, readSync(fd, bytes, 0, RECORD_BYTES, 0)));
+    this.found = parseRecord(bytes.subarray(0, readIntoSync(fd, bytes, RECORD_BYTES, 0)));
   }
 
   /** Opens the journal, creating it (durably) if this mbox has none yet. */

@@ -39,9 +39,10 @@
 // done within staleMs.)
 
 import type { BigIntStats } from 'node:fs';
-import { closeSync, fstatSync, openSync, readFileSync, readSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readlinkSync, statSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
+import { readIntoSync } from './file-io.ts';
 
 /** A break file is held for microseconds; one this old was left by a crash. */
 export const BREAK_STALE_MS = 5_000;
@@ -131,7 +132,7 @@ function look(file: string): Seen | null {
   try {
     const stat = fstatSync(fd, { bigint: true });
     const buffer = Buffer.alloc(512); // a lock holds one or two short lines
-    const length = readSync(fd, buffer, 0, buffer.length, 0);
+    const length = readIntoSync(fd, buffer, buffer.length, 0);
     return { stat, content: buffer.toString('utf8', 0, length) };
   } finally {
     closeSync(fd);

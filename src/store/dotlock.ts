@@ -35,10 +35,11 @@
 // another process's lock stays asynchronous (sleeps between attempts).
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, futimesSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, futimesSync, linkSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { isDiskFull } from './disk-full.ts';
 import { breakIfStale, isErrno, lockFileContent } from './dotlock-stale.ts';
+import { writeAllSync } from './file-io.ts';
 
 export { BREAK_STALE_MS, breakFilePath, isStale, lockFileContent, parseLockFile } from './dotlock-stale.ts';
 
@@ -170,7 +171,7 @@ function createLockFile(lockPath: string, content: string): { fd: number; conten
     throw err;
   }
   try {
-    writeSync(fd, content);
+    writeAllSync(fd, Buffer.from(content));
     linkSync(privateName, lockPath);
     return { fd, content };
   } catch (err) {
@@ -193,7 +194,7 @@ function createInPlace(lockPath: string, content: string): { fd: number; content
     throw err;
   }
   try {
-    writeSync(fd, content);
+    writeAllSync(fd, Buffer.from(content));
     return { fd, content };
   } catch (err) {
     if (isDiskFull(err)) {

@@ -1,32 +1,93 @@
-// The two loops every file-handling module needs, written once.
+// The loops every file-handling module needs, written once.
 //
-// - writeAll: write(2) may write fewer bytes than asked (a disk filling up
-//   does that before it fails with ENOSPC, and so may a signal). Code that
-//   ignores the count silently stores a cut message, so every write of a
-//   whole buffer goes through this loop.
+// - writeAll / writeAllSync: write(2) may write fewer bytes than asked (a
+//   disk filling up does that before it fails with ENOSPC, and so may a
+//   signal). Code that ignores the count silently stores a cut message, so
+//   every write of a whole buffer goes through one of these loops: the
+//   asynchronous one for large writes, the synchronous one for the small
+//   writes that take microseconds from the page cache.
+// - readInto / readIntoSync: read(2) may also return fewer bytes than asked
+//   before the end of the file (a signal, a network file system). These read
+//   N bytes at position P into a buffer the caller owns (so a reader that
+//   reuses its 1 MiB block keeps doing so), looping until they have all or
+//   the file ends.
 // - readRange: stream the bytes [start, start + length) of a file, the way
 //   a message is read back from an mbox or a spool file: in bounded chunks,
 //   never the whole range in memory at once.
 
-import { readSync, write as writeCallback } from 'node:fs';
+import { read as readCallback, readSync, writeSync, write as writeCallback } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 
 const writeFd = promisify(writeCallback);
+const readFd = promisify(readCallback);
 
 /** Chunk size of readRange: a 25 MiB message is a hundred reads. */
 export const READ_CHUNK_BYTES = 256 * 1024;
 // A range this small is read in one synchronous call (see readRange).
 const SMALL_RANGE_BYTES = 128 * 1024;
 
+/** What writeAll writes through: a FileHandle, or (in tests) one that writes a few bytes per call. */
+export interface AsyncWritable {
+  write(buffer: Buffer, offset: number, length: number): Promise<{ bytesWritten: number }>;
+}
+
 /** Writes all of `data` at the file's current position (or its end, with O_APPEND). */
-export async function writeAll(file: FileHandle | number, data: Buffer): Promise<void> {
+export async function writeAll(file: AsyncWritable | number, data: Buffer): Promise<void> {
   for (let done = 0; done < data.length; ) {
     const { bytesWritten } =
       typeof file === 'number' ? await writeFd(file, data, done, data.length - done) : await file.write(data, done, data.length - done);
     done += bytesWritten;
   }
 }
+
+/** fs.writeSync's shape; tests pass one that writes a few bytes per call. */
+export type WriteSyncCall = (fd: number, buffer: Buffer, offset: number, length: number, position: number | null) => number;
+
+/**
+ * Writes all of `data` to `fd`, synchronously: at `position` if one is
+ * given, else at the file's current position (its end, with O_APPEND).
+ */
+export function writeAllSync(fd: number, data: Buffer, position: number | null = null, write: WriteSyncCall = writeSync): void {
+  for (let done = 0; done < data.length; ) {
+    done += write(fd, data, done, data.length - done, position === null ? null : position + done);
+  }
+}
+
+/**
+ * Reads the `length` bytes at `position` of `file` into the start of
+ * `buffer`. Returns how many it read: all of them, fewer only where the file
+ * ends.
+ */
+export async function readInto(file: AsyncReadable | number, buffer: Buffer, length: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } =
+      typeof file === 'number' ? await readFd(file, buffer, got, length - got, position + got) : await file.read(buffer, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+/** What readInto reads through: a FileHandle, or (in tests) one that reads a few bytes per call. */
+export interface AsyncReadable {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+}
+
+/** readInto, synchronously (for small reads from the page cache, see readRange). */
+export function readIntoSync(fd: number, buffer: Buffer, length: number, position: number, read: ReadSyncCall = readSync): number {
+  let got = 0;
+  while (got < length) {
+    const bytesRead = read(fd, buffer, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
+}
+
+/** fs.readSync's shape; tests pass one that reads a few bytes per call. */
+export type ReadSyncCall = (fd: number, buffer: Buffer, offset: number, length: number, position: number) => number;
 
 /**
  * Yields the bytes [start, start + length) of `file`, each chunk a new
@@ -41,7 +102,7 @@ export async function* readRange(file: FileHandle, start: number, length: number
     // takes microseconds, while a read through the thread pool waits a turn
     // of the event loop (about 20 us on a busy server, several times the read).
     const buffer = Buffer.allocUnsafe(length);
-    if (readSync(file.fd, buffer, 0, length, start) !== length) throw shortFile(start, length);
+    if (readIntoSync(file.fd, buffer, length, start) !== length) throw shortFile(start, length);
     yield buffer;
     return;
   }

@@ -36,6 +36,7 @@ import { statSync } from 'node:fs';
 import { open, truncate } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { MailboxIndex } from './mbox-index.ts';
+import { writeAll } from './file-io.ts';
 import { splitFingerprint } from './message-table.ts';
 import type { MessageTable } from './message-table.ts';
 
@@ -189,7 +190,7 @@ export async function appendFlagJournal(mboxPath: string, uidValidity: number, t
     const { size } = await handle.stat();
     const bytes = Buffer.from(size === 0 ? `jjordan-flags 1 uidvalidity=${uidValidity}\n${text}` : text, 'latin1');
     try {
-      for (let done = 0; done < bytes.length; ) done += (await handle.write(bytes, done)).bytesWritten;
+      await writeAll(handle, bytes);
       if (sync) await handle.datasync();
     } catch (err) {
       await handle.truncate(size).catch(() => {}); // no half line; cutting needs no space

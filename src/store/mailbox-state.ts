@@ -2,7 +2,9 @@
 // process (IMAP and POP3): the index in memory, the open mbox file, the
 // snapshot sessions number their messages by, and the changes they must be
 // told about. Sessions hold handles (mailbox.ts); the registry
-// (mailbox-registry.ts) keeps one MailboxState per mbox path.
+// (mailbox-registry.ts) keeps one MailboxState per mbox path. Keeping the
+// index in step with the files (sync, save, the flag journal) is
+// mailbox-sync.ts's job; this file holds the operations and the news.
 //
 // Invariants:
 //  - Operations run one at a time, in order (#enqueue), and each that
@@ -18,77 +20,57 @@
 //    the index it matches (an expunge or another program's rename replaces
 //    the file; the old one stays open until its last reader is done).
 
-import { statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
-import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
-import { appendFlagJournal, formatEntries, isJournalSmall, journalSize } from './flag-journal.ts';
+import { formatEntries } from './flag-journal.ts';
 import type { FlagEntry } from './flag-journal.ts';
 import { appendBatchLocked } from './mbox-append.ts';
 import { expungeLocked } from './mbox-expunge.ts';
-import { emptyIndex, newUidValidity, openMbox, persistIndex, updateIndexLocked } from './mbox-index.ts';
-import type { IndexUpdate, IndexUpdateOptions, MailboxIndex } from './mbox-index.ts';
+import type { IndexUpdate, MailboxIndex } from './mbox-index.ts';
 import { LineEndNormalizer } from './line-ends.ts';
 import type { MessageRecord } from './message-table.ts';
 import { MessageChangedError, readMessage } from './message-reader.ts';
-import { diffUids, OpenFile } from './mailbox-files.ts';
+import { diffUids } from './mailbox-files.ts';
+import { accountDirExists, MailboxSync, statIno } from './mailbox-sync.ts';
 import { POLL_MS } from './mailbox-types.ts';
 import type { AppendItem, FlagChange, FlagsEvent, Listener, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
 import { MessageExpungedError, NoSuchFolderError } from './store-errors.ts';
-import { MessageCache, removeMessageCache } from './message-cache.ts';
+import { MessageCache } from './message-cache.ts';
 import type { ReadContext } from './mailbox-reads.ts';
 
 export class MailboxState {
   readonly path: string;
   readonly handles = new Set<Listener>();
-  /** The mbox as of the last finished sync (see #fileUnchanged). */
-  #synced: { size: number; mtimeMs: number | undefined; ino: number } = { size: -1, mtimeMs: undefined, ino: -1 };
   readonly #opts: MailboxOptions;
-  #index: MailboxIndex;
-  #file: OpenFile | null = null;
-  #journalBytes = 0;
-  #unsavedFlags = false; // flag changes only in memory (the journal could not be written)
+  readonly #disk: MailboxSync;
   #snapshot: Snapshot;
   #tail: Promise<unknown> = Promise.resolve();
   #queuedRefresh: Promise<void> | null = null;
   readonly #watchers = new Set<Listener>();
   #poll: NodeJS.Timeout | null = null;
   #gone = false;
-  #reloadFromDisk = false;
   #cache: MessageCache | null = null; // made on first use
 
-  private constructor(mboxPath: string, opts: MailboxOptions, index: MailboxIndex) {
-    this.path = mboxPath;
+  private constructor(opts: MailboxOptions, disk: MailboxSync) {
+    this.path = disk.path;
     this.#opts = opts;
-    this.#index = index;
-    this.#snapshot = { uids: index.messages.uidView(), version: 1 };
+    this.#disk = disk;
+    this.#snapshot = { uids: disk.index.messages.uidView(), version: 1 };
+  }
+
+  // The index in memory: read from the disk side each time, since a sync
+  // or an expunge replaces it.
+  get #index(): MailboxIndex {
+    return this.#disk.index;
   }
 
   /** Loads (and reconciles) the index under the dot-lock, and opens the mbox with it. */
   static async load(mboxPath: string, opts: MailboxOptions): Promise<MailboxState> {
-    try {
-      statSync(path.dirname(mboxPath));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      // No account directory yet (no mail ever arrived): an empty mailbox.
-      const state = new MailboxState(mboxPath, opts, emptyIndex(newUidValidity(mboxPath, opts.now ?? Date.now, null)));
-      state.#markSynced();
-      return state;
-    }
-    return withMailboxLock(
-      mboxPath,
-      async () => {
-        const { index, ino, change } = await updateIndexLocked(mboxPath, opts);
-        if (change === 'rebuilt') removeMessageCache(mboxPath);
-        const state = new MailboxState(mboxPath, opts, index);
-        await state.#openFile(ino);
-        state.#journalBytes = journalSize(mboxPath);
-        state.#markSynced();
-        return state;
-      },
-      { timeoutMs: opts.lockTimeoutMs },
-    );
+    // No account directory yet (no mail ever arrived): an empty mailbox.
+    if (!accountDirExists(mboxPath)) return new MailboxState(opts, MailboxSync.empty(mboxPath, opts));
+    const disk = await withMailboxLock(mboxPath, () => MailboxSync.loadLocked(mboxPath, opts), { timeoutMs: opts.lockTimeoutMs });
+    return new MailboxState(opts, disk);
   }
 
   // ---- Reading (synchronous, from memory) ----
@@ -137,7 +119,7 @@ export class MailboxState {
     while (first > 0 && uids[first - 1] >= index.recentUid) first--;
     index.recentUid = index.uidNext;
     const mark = index.recentUid;
-    void this.#enqueue(() => this.#locked(() => this.#appendJournal(`recent ${mark}\n`))).catch(() => {}); // lost on a crash: harmless
+    void this.#enqueue(() => this.#locked(() => this.#disk.appendJournal(`recent ${mark}\n`))).catch(() => {}); // lost on a crash: harmless
     return Array.from(uids.subarray(first));
   }
 
@@ -149,7 +131,7 @@ export class MailboxState {
    */
   refresh(force = false): Promise<void> {
     if (this.#gone) return Promise.resolve();
-    if (!force && !this.#reloadFromDisk && this.#fileUnchanged()) return Promise.resolve();
+    if (!force && !this.#disk.reloadPending && this.#disk.fileUnchanged()) return Promise.resolve();
     // One queued refresh serves everyone who asks before it starts.
     this.#queuedRefresh ??= this.#enqueue(async () => {
       this.#queuedRefresh = null;
@@ -176,10 +158,10 @@ export class MailboxState {
         // messages, as Dovecot gives one per transaction.
         const modseq = this.#index.highestModseq + 1;
         const entries: FlagEntry[] = planned.map(({ k, flagId }) => ({ uid: table.uidAt(k), modseq, flags: table.flags.text(flagId) }));
-        await this.#appendJournal(formatEntries(entries)); // first on disk, then in memory
+        await this.#disk.appendJournal(formatEntries(entries)); // first on disk, then in memory
         this.#index.highestModseq = modseq;
         for (const { k, flagId } of planned) table.setFlagsAt(k, flagId, modseq);
-        await this.#mergeJournalIfLarge();
+        await this.#disk.mergeJournalIfLarge();
         return planned.map(({ k, flagId }): FlagChange => ({ uid: table.uidAt(k), flags: table.flags.list(flagId), modseq }));
       }),
     );
@@ -213,7 +195,7 @@ export class MailboxState {
           if (flagIds[i] !== 0) index.messages.setFlagsAt(k, flagIds[i], index.messages.modseqAt(k));
           return index.messages.uidAt(k);
         });
-        await this.#persist(change === 'extended' && index.messages === table ? rowsBefore : null);
+        await this.#disk.persist(change === 'extended' && index.messages === table ? rowsBefore : null);
         return added;
       }),
     );
@@ -228,10 +210,7 @@ export class MailboxState {
         await this.#sync(); // mail delivered since: indexed under its own UIDs, never removed
         const result = await expungeLocked(this.path, this.#index, new Set(uids), this.#opts);
         if (result.removed.length === 0) return [];
-        this.#index = result.index;
-        this.#journalBytes = journalSize(this.path);
-        this.#unsavedFlags = false;
-        await this.#openFile(statIno(this.path)); // the expunge renamed a new file into place
+        await this.#disk.expunged(result.index); // the expunge renamed a new file into place
         return result.removed;
       }),
     );
@@ -251,7 +230,7 @@ export class MailboxState {
     const k = table.find(uid);
     const location = k < 0 ? null : { offset: table.offsetAt(k), length: table.lengthAt(k), contentOffset: table.contentOffsetAt(k), size: table.sizeAt(k), fingerprint: table.fingerprintAt(k) };
     const moved = location !== null && expected !== undefined && (expected.offset !== location.offset || expected.length !== location.length || expected.size !== location.size);
-    const file = this.#file;
+    const file = this.#disk.file;
     const state = this;
     return (async function* () {
       if (!location) throw new MessageExpungedError(`message UID ${uid} has been expunged`);
@@ -273,7 +252,7 @@ export class MailboxState {
   readonly reads: ReadContext = {
     table: () => this.#index.messages,
     uidValidity: () => this.#index.uidValidity,
-    file: () => this.#file,
+    file: () => this.#disk.file,
     // Its writes run in this queue, under the lock (message-cache.ts), never
     // for a folder gone: they would leave a cache file beside no mbox.
     cache: () =>
@@ -312,7 +291,7 @@ export class MailboxState {
 
   /** The file at this path was replaced (INBOX renamed): read it again from disk. */
   markReplaced(): Promise<void> {
-    this.#reloadFromDisk = true;
+    this.#disk.markReplaced();
     return this.refresh();
   }
 
@@ -324,10 +303,8 @@ export class MailboxState {
   suspend(): Promise<void> {
     return this.#enqueue(async () => {
       if (this.handles.size > 0) return;
-      this.#file?.retire();
-      this.#file = null;
+      this.#disk.closeFile(true); // the next refresh reopens the file
       this.#cache?.close();
-      this.#synced = { size: -1, mtimeMs: undefined, ino: -1 }; // the next refresh reopens the file
     });
   }
 
@@ -337,9 +314,8 @@ export class MailboxState {
     if (this.#poll) clearInterval(this.#poll);
     this.#poll = null;
     await this.#enqueue(async () => {
-      if (this.#unsavedFlags && !this.#gone) await this.#locked(() => this.#save()).catch(() => {});
-      this.#file?.retire();
-      this.#file = null;
+      if (this.#disk.unsavedFlags && !this.#gone) await this.#locked(() => this.#disk.save()).catch(() => {});
+      this.#disk.closeFile(false);
       this.#cache?.close();
       this.#cache = null;
     });
@@ -361,89 +337,22 @@ export class MailboxState {
     if (this.#gone) throw new NoSuchFolderError('the folder was deleted or renamed');
   }
 
-  #fileUnchanged(): boolean {
-    // Compared with what the last finished sync saw, not with the index in
-    // memory: a sync in progress updates the index before it tells the
-    // sessions, and a refresh that looked in between would wrongly find
-    // nothing new (and its caller would not wait for the news).
-    const seen = this.#synced;
-    let size = 0;
-    let mtimeMs: number | undefined = undefined;
-    let ino = 0;
-    try {
-      const st = statSync(this.path);
-      [size, mtimeMs, ino] = [st.size, st.mtimeMs, st.ino];
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      return seen.ino === 0 && seen.size === 0;
-    }
-    return size === seen.size && mtimeMs === seen.mtimeMs && ino === seen.ino;
-  }
-
-  /** Remembers the file as the index now describes it: the state sessions have been told about. */
-  #markSynced(): void {
-    this.#synced = { size: this.#index.mboxSize, mtimeMs: this.#index.mboxMtimeMs, ino: this.#file?.ino ?? 0 };
-  }
-
   // Brings the index up to date with the mbox (under the lock) and tells
   // the sessions. With publish false the caller tells them; with save
   // false the caller saves the index (it changes it further first).
   async #sync({ publish = true, save = true } = {}): Promise<IndexUpdate['change']> {
-    const fromDisk = this.#reloadFromDisk;
-    this.#reloadFromDisk = false;
-    const options: IndexUpdateOptions = { ...this.#opts, save };
-    const update = await updateIndexLocked(this.path, options, fromDisk ? null : this.#index);
-    if (update.change === 'rebuilt') {
+    const change = await this.#disk.sync(save, () => {
       this.#cache?.discard(); // (the file rewritten by another program: see removeMessageCache)
       this.#cache = null;
-      removeMessageCache(this.path);
-    }
-    this.#index = update.index;
-    await this.#openFile(update.ino);
-    this.#journalBytes = journalSize(this.path);
+    });
     if (publish) this.#publish(null);
-    return update.change;
-  }
-
-  async #openFile(ino: number): Promise<void> {
-    const previous = this.#file;
-    if (previous && previous.ino === ino && ino !== 0) return;
-    const handle = ino === 0 ? null : await openMbox(this.path);
-    this.#file = handle ? new OpenFile(handle, (await handle.stat()).ino) : null;
-    previous?.retire();
-  }
-
-  async #appendJournal(text: string): Promise<void> {
-    try {
-      this.#journalBytes = await (this.#opts.appendJournal ?? appendFlagJournal)(this.path, this.#index.uidValidity, text);
-    } catch (err) {
-      if (!isDiskFull(err)) throw err;
-      // Kept in memory, written with the index when there is room (dispose, the next save).
-      this.#unsavedFlags = true;
-    }
-  }
-
-  async #mergeJournalIfLarge(): Promise<void> {
-    if (!isJournalSmall(this.#journalBytes, this.#index.messages.length) || this.#unsavedFlags) await this.#save();
-  }
-
-  async #save(): Promise<void> {
-    await this.#persist(null);
-  }
-
-  // Writes the index (or, for new rows from `appendedFrom` on, the journal).
-  async #persist(appendedFrom: number | null): Promise<void> {
-    const whole = appendedFrom === null || this.#unsavedFlags;
-    if (await persistIndex(this.path, this.#index, this.#opts, whole ? null : appendedFrom)) {
-      if (whole) this.#unsavedFlags = false;
-    }
-    this.#journalBytes = journalSize(this.path);
+    return change;
   }
 
   // Compares the snapshot with the table and, if the message list changed,
   // makes a new snapshot and tells every handle what changed.
   #publish(origin: Listener | null): void {
-    this.#markSynced();
+    this.#disk.markSynced();
     const before = this.#snapshot.uids;
     const after = this.#index.messages.uidView();
     const { expunged, appended } = diffUids(before, after);
@@ -473,13 +382,3 @@ async function* lfContent(content: () => AsyncIterable<Buffer>): AsyncGenerator<
   for await (const chunk of content()) yield normalizer.push(chunk);
   yield normalizer.end();
 }
-
-function statIno(file: string): number {
-  try {
-    return statSync(file).ino;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
-}
-

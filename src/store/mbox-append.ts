@@ -26,13 +26,13 @@
 // lock already: IMAP APPEND and COPY (mailbox-state.ts), which must index
 // the new messages under that same lock to hand out their UIDs.
 
-import { writeSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AppendIO } from './append-io.ts';
 import { realAppendIO } from './append-io.ts';
 import { AppendJournal, recoverTornTail } from './append-journal.ts';
 import { withMailboxLock } from './dotlock.ts';
+import { writeAllSync } from './file-io.ts';
 import { formatFromLine } from './from-line.ts';
 import { MboxrdQuoter } from './mboxrd.ts';
 
@@ -79,11 +79,6 @@ const defaultAppendIO: AppendIO = {
   ...realAppendIO,
   write: async (fd, data) => (data.length <= SYNC_WRITE_BYTES ? writeAllSync(fd, data) : realAppendIO.write(fd, data)),
 };
-
-// write(2) may write fewer bytes than asked (see file-io.ts's writeAll).
-function writeAllSync(fd: number, data: Buffer): void {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done);
-}
 
 // Everything is gathered into one buffer of this size before write(2):
 // copying a megabyte costs a tenth of a millisecond, while every write(2)

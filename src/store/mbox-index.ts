@@ -72,6 +72,7 @@ import * as path from 'node:path';
 import { recoverTornAppend } from './append-journal.ts';
 import { isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
+import { readInto } from './file-io.ts';
 import { appendFlagJournal, applyFlagJournal, formatAppended, isJournalSmall, journalSize, resetFlagJournal } from './flag-journal.ts';
 import { formatIndex, parseIndex } from './mbox-index-file.ts';
 import { assignUids, extendIndex } from './mbox-index-reconcile.ts';
@@ -289,7 +290,7 @@ export async function updateIndexLocked(mboxPath: string, opts: IndexUpdateOptio
 export async function tailHash(handle: FileHandle, size: number): Promise<string> {
   const start = Math.max(0, size - TAIL_BYTES);
   const buffer = Buffer.alloc(size - start);
-  const { bytesRead } = await handle.read(buffer, 0, buffer.length, start);
+  const bytesRead = await readInto(handle, buffer, buffer.length, start);
   return hash('sha1', buffer.subarray(0, bytesRead), 'hex').slice(0, 16);
 }
 

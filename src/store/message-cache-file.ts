@@ -21,9 +21,8 @@
 // file is a cache: it is written without fsync, and a missing, foreign or
 // damaged one is rebuilt as the values are asked for again.
 
-import { read as readCallback, readSync, writeSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
+import { readInto, readIntoSync, writeAllSync } from './file-io.ts';
 
 export const FILE_HEADER = Buffer.from('jjordan-cache 1\n', 'latin1');
 export const RECORD_HEADER = 40;
@@ -123,10 +122,10 @@ export function recordHeaderAt(bytes: Buffer, at: number, maxLength: number): Re
  */
 export async function scanRecords(fd: number, maxValue: number, stillOpen: () => boolean, onRecord: (record: RecordHeader, offset: number) => void): Promise<number | null> {
   const head = Buffer.alloc(FILE_HEADER.length);
-  if (readSync(fd, head, 0, head.length, 0) !== head.length || !head.equals(FILE_HEADER)) return 0;
+  if (readIntoSync(fd, head, head.length, 0) !== head.length || !head.equals(FILE_HEADER)) return 0;
   const buffer = Buffer.allocUnsafe(READ_BYTES);
   for (let position = FILE_HEADER.length; ; ) {
-    const { bytesRead } = await readFd(fd, buffer, 0, buffer.length, position);
+    const bytesRead = await readInto(fd, buffer, buffer.length, position);
     if (!stillOpen()) return null;
     const bytes = buffer.subarray(0, bytesRead);
     let at = 0;
@@ -145,7 +144,6 @@ export async function scanRecords(fd: number, maxValue: number, stillOpen: () =>
 }
 
 const READ_BYTES = 1024 * 1024;
-const readFd = promisify(readCallback);
 /** Records further apart than this are read separately rather than with the bytes between. */
 const MAX_GAP = 64 * 1024;
 
@@ -153,9 +151,7 @@ const MAX_GAP = 64 * 1024;
 export type CacheWriter = (fd: number, data: Buffer, position: number) => void;
 
 /** The default writer: all of `data` at `position`. */
-export const writeAt: CacheWriter = (fd, data, position) => {
-  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
-};
+export const writeAt: CacheWriter = (fd, data, position) => writeAllSync(fd, data, position);
 
 /**
  * Reads the records in file order, a megabyte at a time (records close
@@ -174,7 +170,7 @@ export function readRecords(fd: number, records: CacheRecordRef[], visit: (bytes
       end = Math.max(end, next.offset + next.length);
     }
     if (buffer.length < end - start) buffer = Buffer.allocUnsafe(Math.max(READ_BYTES, end - start));
-    const bytes = buffer.subarray(0, readSync(fd, buffer, 0, end - start, start));
+    const bytes = buffer.subarray(0, readIntoSync(fd, buffer, end - start, start));
     for (; n < last; n++) visit(bytes, records[order[n]].offset - start, records[order[n]]);
   }
 }

@@ -19,8 +19,7 @@
 // read path for POP3 (pop3/maildrop.ts) and IMAP (mailbox.ts).
 
 import type { FileHandle } from 'node:fs/promises';
-import { readSync } from 'node:fs';
-import { readRange } from './file-io.ts';
+import { readIntoSync, readRange } from './file-io.ts';
 import { IndexScanner } from './mbox-index-scan.ts';
 import { MboxrdUnquoter } from './mboxrd.ts';
 
@@ -119,7 +118,7 @@ export function separatorLength(after: Buffer): number {
 // the event loop (see file-io.ts).
 function readAt(file: FileHandle, position: number, length: number): Buffer {
   const buffer = Buffer.allocUnsafe(length);
-  return buffer.subarray(0, readSync(file.fd, buffer, 0, length, position));
+  return buffer.subarray(0, readIntoSync(file.fd, buffer, length, position));
 }
 
 function changed(m: MessageLocation, why: string): MessageChangedError {

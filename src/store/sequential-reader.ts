@@ -23,6 +23,7 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { HeaderEndFinder } from '../mime/header.ts';
+import { readInto } from './file-io.ts';
 import { MboxrdUnquoter } from './mboxrd.ts';
 import { BOUNDARY_BYTES, checkMessageStart, checkWholeMessage, readMessage, WHOLE_CHECK_BYTES } from './message-reader.ts';
 import type { MessageLocation } from './message-reader.ts';
@@ -174,12 +175,7 @@ export class SequentialReader {
   }
 
   async #read(buffer: Buffer, start: number, length: number): Promise<number> {
-    let got = 0;
-    while (got < length) {
-      const { bytesRead } = await this.#file.read(buffer, got, length - got, start + got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
+    const got = await readInto(this.#file, buffer, length, start);
     this.bytesRead += got;
     return got;
   }

@@ -15,7 +15,9 @@ const [mbox, mode] = process.argv.slice(2);
 if (mode === 'kill') {
   const realWriteSync = fs.writeSync;
   fs.writeSync = ((fd: number, data: unknown, ...rest: unknown[]) => {
-    if (typeof data === 'string' && /^\d+:/.test(data)) process.kill(process.pid, 'SIGKILL');
+    // The line goes through file-io.ts's writeAllSync, as a Buffer.
+    const text = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data.toString('latin1') : '';
+    if (/^\d+:/.test(text)) process.kill(process.pid, 'SIGKILL');
     return (realWriteSync as (...args: unknown[]) => number)(fd, data, ...rest);
   }) as typeof fs.writeSync;
 } else {
