@@ -39,9 +39,16 @@ const bodyText = bodyLines.join('\n') + '\n';
 const bodyChecksumLine = `checksum sha256=${createHash('sha256').update(bodyText).digest('hex')}`;
 const BODY = bodyText + bodyChecksumLine + '\n';
 
-/** Message `n` as sent, with LF line endings (the form the mbox stores). */
+const BODY_BYTES = Buffer.from(BODY, 'latin1');
+
+/** Message `n`'s header, with LF line endings (the form the mbox stores). */
+function headerText(n: number): string {
+  return `Message-ID: <kill-${n}@e2e.test>\nFrom: alice@example.org\nTo: box@localhost\nSubject: kill ${n}\n\n`;
+}
+
+/** Message `n` as sent (dot-stuffed and with CRLF on the wire). */
 function messageText(n: number): string {
-  return `Message-ID: <kill-${n}@e2e.test>\nFrom: alice@example.org\nTo: box@localhost\nSubject: kill ${n}\n\n${BODY}`;
+  return headerText(n) + BODY;
 }
 
 /** True if `body` (after the header) ends with the line holding the checksum of the lines before it. */
@@ -70,13 +77,16 @@ async function wholeMessages(mbox: string): Promise<number[] | string> {
   let expectedOffset = 0;
   for await (const entry of scanMbox(mbox)) {
     if (entry.offset !== expectedOffset) return `bytes ${expectedOffset}..${entry.offset} are not a message`;
-    const content = file.toString('latin1', entry.contentOffset, entry.offset + entry.length);
-    const id = /^Message-ID: <kill-(\d+)@e2e\.test>$/m.exec(content);
+    const content = file.subarray(entry.contentOffset, entry.offset + entry.length);
+    const id = /^Message-ID: <kill-(\d+)@e2e\.test>$/m.exec(content.toString('latin1', 0, 4096));
     if (!id) return `the message at ${entry.offset} is not one we sent (${entry.length} bytes)`;
     const n = Number(id[1]);
-    const sent = messageText(n);
-    // What the server adds (Return-Path:, Received:) comes before our first line.
-    if (!content.endsWith(sent) || /\n\n/.test(content.slice(0, content.length - sent.length))) {
+    // What the server adds (Return-Path:, Received:) comes before our first line;
+    // after it, byte for byte what was sent.
+    const bodyAt = content.length - BODY_BYTES.length;
+    const header = bodyAt > 0 ? content.toString('latin1', 0, bodyAt) : '';
+    const sentHeader = headerText(n);
+    if (bodyAt <= 0 || !content.subarray(bodyAt).equals(BODY_BYTES) || !header.endsWith(sentHeader) || /\n\n/.test(header.slice(0, -sentHeader.length))) {
       return `message ${n} at ${entry.offset} is torn: ${entry.length} bytes`;
     }
     numbers.push(n);
