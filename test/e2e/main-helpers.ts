@@ -61,17 +61,6 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** True if nothing listens on `port` of 127.0.0.1 right now. */
-export async function portIsFree(port: number): Promise<boolean> {
-  const server = createServer();
-  const free = await new Promise<boolean>((ok) => {
-    server.once('error', () => ok(false));
-    server.listen(port, '127.0.0.1', () => ok(true));
-  });
-  if (free) await new Promise<void>((ok) => server.close(() => ok()));
-  return free;
-}
-
 export interface Running {
   child: ChildProcess;
   output: () => string;

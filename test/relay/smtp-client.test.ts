@@ -216,10 +216,8 @@ test('the server drops the connection before answering MAIL', async () => {
 
 test('a silent server: the greeting times out', async () => {
   const server = await fake({ greeting: null });
-  const started = Date.now();
   const failed = assertFailed(await deliverMessage(request(server, { timeouts: { greetingMs: 150 } })), 'greeting', false);
-  assert.match(failed.error ?? '', /no reply within 150 ms/);
-  assert.ok(Date.now() - started < 2000);
+  assert.match(failed.error ?? '', /no reply within 150 ms/, 'ended by the greeting timeout, not by the server');
 });
 
 test('a server that stops reading mid-DATA: back-pressure, then the data block timeout', async () => {

@@ -26,12 +26,12 @@ async function startData(server: TestServer): Promise<SmtpClient> {
   return client;
 }
 
-test('an idle session gets 421 4.3.2 at once, and new connections are refused', async (t) => {
-  const server = await serverFor(t, { config: { limits: { shutdownGraceSeconds: 5 } } });
+test('an idle session gets 421 4.3.2 at once, and new connections are refused', { timeout: 60_000 }, async (t) => {
+  // A grace period longer than the test's timeout: if the idle session held
+  // the shutdown, stop() would not return and the test would time out.
+  const server = await serverFor(t, { config: { limits: { shutdownGraceSeconds: 3600 } } });
   const idle = server.track(await openSession(server.port));
-  const started = Date.now();
   await server.stop();
-  assert.ok(Date.now() - started < 1000, 'an idle session does not hold the shutdown');
   const reply = await idle.readReply();
   assert.deepEqual([reply.code, reply.lines[0]], SHUTTING_DOWN);
   await idle.waitClosed();
@@ -80,10 +80,10 @@ test('a transaction still running after shutdownGraceSeconds is cut off and noth
   const server = await serverFor(t, { config: { limits: { shutdownGraceSeconds: 1 } } });
   const client = await startData(server);
   await client.sendRawAndFlush('Subject: too slow\r\n\r\nnever finished\r\n');
-  const started = Date.now();
+  // The grace period itself (a transaction is not cut at once) is the
+  // test above; here: it does end, the session is cut without a 250.
   await server.stop();
-  const took = Date.now() - started;
-  assert.ok(took >= 900 && took < 3000, `shutdown took ${took} ms`);
+  assert.equal(await client.readLine(), null, 'closed without a reply to the unfinished DATA');
   await client.waitClosed();
   assert.deepEqual(await server.messages('jjordan'), []);
   assert.deepEqual(await server.tmpFiles(), []);

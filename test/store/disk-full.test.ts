@@ -6,7 +6,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { DiskFullError, isDiskFull } from '../../src/store/disk-full.ts';
@@ -16,6 +15,7 @@ import { indexPathFor, loadIndex, parseIndex } from '../../src/store/mbox-index.
 import type { IndexWriter, MailboxIndex } from '../../src/store/mbox-index.ts';
 import { writeAll } from '../../src/store/file-io.ts';
 import { contentOf, plainIndex, readOrNull, scratchDir } from './helpers.ts';
+import { mountTmpfs, tmpfsUnavailable, unmountTmpfs } from '../helpers/tmpfs.ts';
 
 const dir = await scratchDir('diskfull');
 let counter = 0;
@@ -137,7 +137,8 @@ test('an expunge whose index alone cannot be saved is done, and the index follow
 
 const mountPoint = path.join(dir, 'tmpfs');
 await fs.mkdir(mountPoint);
-const mounted = process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]).status === 0;
+const noTmpfs = tmpfsUnavailable();
+if (!noTmpfs) assert.equal(mountTmpfs(mountPoint, '1m'), null, 'mount');
 
 async function fillDisk(filler: string): Promise<void> {
   const handle = await fs.open(filler, 'w');
@@ -150,7 +151,7 @@ async function fillDisk(filler: string): Promise<void> {
   }
 }
 
-test('on a really full disk: reading works, delivering and removing refuse, nothing changes', { skip: !mounted && 'needs root to mount a small tmpfs' }, async () => {
+test('on a really full disk: reading works, delivering and removing refuse, nothing changes', { skip: noTmpfs }, async () => {
   try {
     const mbox = path.join(mountPoint, 'user', 'INBOX');
     await deliver(mbox, [1, 2, 3]);
@@ -180,6 +181,6 @@ test('on a really full disk: reading works, delivering and removing refuse, noth
     assert.deepEqual(uids((await indexOnDisk(mbox))!), [1, 2, 3, 4]);
     assert.deepEqual((await expungeMessages(mbox, new Set([1]))).removed, [1]);
   } finally {
-    spawnSync('umount', [mountPoint]);
+    unmountTmpfs(mountPoint);
   }
 });
