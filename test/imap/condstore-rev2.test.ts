@@ -43,6 +43,22 @@ test('CONDSTORE: HIGHESTMODSEQ, MODSEQ per message, CHANGEDSINCE, UNCHANGEDSINCE
   assert.match((await other.command('STATUS INBOX (HIGHESTMODSEQ MESSAGES)')).untagged[0], /HIGHESTMODSEQ \d+ MESSAGES 3/);
 });
 
+test('HIGHESTMODSEQ on every SELECT and EXAMINE, CONDSTORE on or not (RFC 7162 3.1.2.1); saying it does not switch CONDSTORE on', async (t) => {
+  const server = await imapServer(t);
+  await deliver(server, 'one');
+  const client = await loggedIn(server, 'jjordan', 'secret', null);
+  for (const verb of ['SELECT', 'EXAMINE']) {
+    const opened = await client.command(`${verb} INBOX`);
+    assert.equal(opened.status, 'OK');
+    const highest = opened.untagged.filter((line) => /^OK \[HIGHESTMODSEQ \d+\] /.test(line));
+    assert.equal(highest.length, 1, `${verb}: ${JSON.stringify(opened.untagged)}`);
+    assert.ok(!opened.untagged.some((line) => /NOMODSEQ/.test(line)), 'this server keeps mod-sequences for every mailbox');
+    const status = await client.command('STATUS INBOX (HIGHESTMODSEQ)');
+    assert.equal(/HIGHESTMODSEQ (\d+)/.exec(highest[0])![1], /HIGHESTMODSEQ (\d+)/.exec(status.untagged[0])![1]);
+  }
+  assert.match((await client.command('FETCH 1 FLAGS')).untagged[0], /^1 FETCH \(FLAGS \([^)]*\)\)$/, 'no MODSEQ: CONDSTORE is still off');
+});
+
 test('ENABLE CONDSTORE and ENABLE IMAP4rev2: the answers change as RFC 9051 says', async (t) => {
   const server = await imapServer(t);
   await deliver(server, 'one');
