@@ -93,6 +93,13 @@ test('LIST-EXTENDED and LIST-STATUS: selection and return options, several patte
   assert.ok(!subscribed.untagged.some((line) => line.endsWith(' Lists')), 'Lists itself is not subscribed');
   const recursive = await client.command('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"');
   assert.ok(recursive.untagged.includes('LIST (\\HasChildren) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))'), recursive.untagged.join('\n'));
+  // RFC 5258 3: RECURSIVEMATCH alone, or with REMOTE only, is BAD.
+  for (const options of ['RECURSIVEMATCH', 'REMOTE RECURSIVEMATCH']) {
+    const alone = await client.command(`LIST (${options}) "" "*"`);
+    assert.equal(alone.status, 'BAD', options);
+    assert.deepEqual(alone.untagged, []);
+  }
+  assert.equal((await client.command('LIST (REMOTE) "" "*"')).status, 'OK', 'REMOTE alone is fine');
   const special = await client.command('LIST (SPECIAL-USE) "" "*"');
   assert.deepEqual(special.untagged.map((line) => line.split(' ').at(-1)).sort(), ['Archive', 'Drafts', 'Junk', 'Sent', 'Trash']);
   const both = await client.command('LIST "" (INBOX Sent) RETURN (STATUS (MESSAGES UNSEEN SIZE))');
