@@ -1,6 +1,6 @@
 // CONDSTORE (RFC 7162) and IMAP4rev2 (RFC 9051) over real sockets, with the
 // extensions IMAP4rev2 builds on: LIST-EXTENDED (RFC 5258), LIST-STATUS
-// (RFC 5819), STATUS SIZE (RFC 8438), UTF-8 names (RFC 6855).
+// (RFC 5819), STATUS SIZE (RFC 8438), UTF-8 names for IMAP4rev2 (RFC 9051 5.1).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,6 +78,17 @@ test('ENABLE CONDSTORE and ENABLE IMAP4rev2: the answers change as RFC 9051 says
   assert.equal(list.untagged[0], `LIST (\\HasNoChildren) "/" {9}${Buffer.from('Entwürfe').toString('latin1')}`);
   const other = await loggedIn(server, 'jjordan', 'secret', null);
   assert.match((await other.command('LIST "" "Entw*"')).untagged[0], /"\/" Entw&APw-rfe$/, 'an IMAP4rev1 client still sees modified UTF-7');
+});
+
+test('UTF8=ACCEPT is not offered (no APPEND UTF8 form here): ENABLE leaves it out, and names stay modified UTF-7 (RFC 5161 3.1)', async (t) => {
+  const server = await imapServer(t);
+  const client = await loggedIn(server, 'jjordan', 'secret', null);
+  assert.doesNotMatch((await client.command('CAPABILITY')).untagged[0], /UTF8=/);
+  assert.equal((await client.command('CREATE Entw&APw-rfe')).status, 'OK');
+  const enable = await client.command('ENABLE UTF8=ACCEPT');
+  assert.deepEqual([enable.status, enable.untagged], ['OK', ['ENABLED']]);
+  assert.match((await client.command('LIST "" "Entw*"')).untagged[0], /"\/" Entw&APw-rfe$/);
+  assert.equal((await client.command('SELECT Entw&APw-rfe')).status, 'OK', 'modified UTF-7 is still how names are read');
 });
 
 test('LIST-EXTENDED and LIST-STATUS: selection and return options, several patterns, STATUS SIZE', async (t) => {
