@@ -27,7 +27,9 @@ const EXTENSIONS = [
   'LIST-STATUS', // RFC 5819
   'BINARY', // RFC 3516
   'STATUS=SIZE', // RFC 8438
-  'UTF8=ACCEPT', // RFC 6855
+  // Not UTF8=ACCEPT (RFC 6855): it would oblige APPEND's UTF8 (~{n}) form,
+  // which is not here; Dovecot 2.3 does not announce it either. IMAP4rev2
+  // clients get UTF-8 names anyway (RFC 9051 5.1).
 ];
 
 export function passwordsAllowed(session: ImapView): boolean {

@@ -3,12 +3,13 @@
 // commands (RFC 7162 3.1: "CONDSTORE enabling commands"):
 //   CONDSTORE    FETCH responses carry MODSEQ, SELECT tells HIGHESTMODSEQ
 //   IMAP4rev2    RFC 9051: no \Recent, SEARCH answers as ESEARCH, UTF-8 names
-//   UTF8=ACCEPT  RFC 6855: mailbox names in UTF-8 rather than modified UTF-7
+// Anything else a client asks ENABLE for (UTF8=ACCEPT among them: it is not
+// offered, capabilities.ts) is left out of ENABLED, as RFC 5161 3.1 says.
 
 import type { ImapState } from './types.ts';
 
 /** What ENABLE can switch on here. */
-export const ENABLEABLE = ['CONDSTORE', 'IMAP4rev2', 'UTF8=ACCEPT'];
+export const ENABLEABLE = ['CONDSTORE', 'IMAP4rev2'];
 
 export function isEnabled(state: Readonly<ImapState>, name: string): boolean {
   return state.enabled.includes(name);
@@ -24,9 +25,9 @@ export function rev2(state: Readonly<ImapState>): boolean {
   return isEnabled(state, 'IMAP4rev2');
 }
 
-/** Mailbox names travel as UTF-8 (RFC 6855 3; RFC 9051 6.3). */
+/** Mailbox names travel as UTF-8 (RFC 9051 5.1), not modified UTF-7. */
 export function utf8Names(state: Readonly<ImapState>): boolean {
-  return isEnabled(state, 'UTF8=ACCEPT') || rev2(state);
+  return rev2(state);
 }
 
 /** The state change that switches `name` on, or nothing if it is on already. */

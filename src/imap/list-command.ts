@@ -34,6 +34,10 @@ function readList(session: ImapView, args: ArgReader): ListRequest {
   if (args.peek() === '(') {
     request.selection = args.list((r) => r.keyword());
     for (const option of request.selection) if (!SELECTION.includes(option)) throw new ParseError(`unknown LIST selection option ${option}`);
+    // RFC 5258 3: RECURSIVEMATCH only qualifies another selection option; alone (or with REMOTE only) it is BAD.
+    if (request.selection.includes('RECURSIVEMATCH') && !request.selection.some((option) => option !== 'RECURSIVEMATCH' && option !== 'REMOTE')) {
+      throw new ParseError('RECURSIVEMATCH needs another selection option');
+    }
     args.sp();
   }
   request.reference = decodeName(args.listMailbox(), session.state);

@@ -3,17 +3,22 @@
 // counted against the command's size; a message for APPEND in a spooled body
 // (memory, then a temporary file, store/spooled-body.ts), so a 25 MiB APPEND
 // costs the server a few buffers, not 25 MiB.
+//
+// LITERAL+ (RFC 7888 3): a client may send any literal as `{n+}`, without
+// waiting for "+", so `{n+}` is accepted up to the same limit as `{n}`: the
+// message size limit. A larger `{n+}` cannot be refused before it arrives;
+// its bytes are read and thrown away, and the command gets NO [TOOBIG]
+// (RFC 7889 4), as an SMTP server reads an over-size DATA to its end.
 
-import { MemoryLiteral } from '../wire/command-reader.ts';
+import { MemoryLiteral, readCommand } from '../wire/command-reader.ts';
 import type { LiteralPolicy, LiteralSink } from '../wire/command-reader.ts';
+import type { Connection, ReadBytesResult } from '../wire/connection.ts';
 import { SpooledBody } from '../store/spooled-body.ts';
 import type { MemoryBudget } from '../store/memory-budget.ts';
 import type { ImapContext } from './types.ts';
 
 /** Literals up to this size stay in memory. */
 const IN_MEMORY_LITERAL = 64 * 1024;
-/** RFC 7888 LITERAL-: non-synchronising literals are limited to 4096 octets. We allow LITERAL+ up to the in-memory size. */
-const MAX_NON_SYNC = IN_MEMORY_LITERAL;
 /** A command's lines and in-memory literals (a long UID set, a big SEARCH). */
 const MAX_COMMAND_BYTES = 256 * 1024;
 
@@ -34,7 +39,8 @@ export class SpooledLiteral implements LiteralSink {
 export function literalPolicy(ctx: ImapContext, spooled: SpooledLiteral[]): LiteralPolicy<LiteralSink> {
   return {
     maxLiteralBytes: ctx.config.limits.maxMessageBytes,
-    maxNonSyncLiteralBytes: MAX_NON_SYNC,
+    // LITERAL+ (not LITERAL-, whose limit is 4096): `{n+}` may be as large as `{n}`.
+    maxNonSyncLiteralBytes: ctx.config.limits.maxMessageBytes,
     maxCommandBytes: MAX_COMMAND_BYTES,
     continuation: '+ Ready for literal data\r\n',
     openLiteral(size) {
@@ -44,6 +50,37 @@ export function literalPolicy(ctx: ImapContext, spooled: SpooledLiteral[]): Lite
       return literal;
     },
   };
+}
+
+/** What reads the rest of a refused command: every literal refused, nothing kept, no "+" sent. */
+const DISCARD_POLICY: LiteralPolicy<MemoryLiteral> = {
+  maxLiteralBytes: 0,
+  maxNonSyncLiteralBytes: 0,
+  maxCommandBytes: MAX_COMMAND_BYTES,
+  continuation: '',
+  openLiteral: () => new MemoryLiteral(),
+};
+
+/**
+ * A `{n+}` literal of `size` octets was refused (over the message size
+ * limit): read its bytes and the rest of its command (further `{n+}`
+ * literals too) and keep none of them, so the next command starts in step.
+ * A synchronising literal later in the command is simply never invited.
+ * Memory stays at one read buffer, whatever `size` is.
+ */
+export async function discardRefusedCommand(conn: Connection, size: number): Promise<ReadBytesResult | 'interrupted'> {
+  let pending = size;
+  for (;;) {
+    const read = await conn.readExactly(pending, () => {});
+    if (read !== 'done') return read;
+    const rest = await readCommand(conn, DISCARD_POLICY);
+    if (rest.kind === 'literal-refused' && !rest.synchronising) {
+      pending = rest.size;
+      continue;
+    }
+    if (rest.kind === 'closed' || rest.kind === 'timeout' || rest.kind === 'interrupted') return rest.kind;
+    return 'done';
+  }
 }
 
 /** The bytes of a literal of any kind, as a stream (APPEND's message). */

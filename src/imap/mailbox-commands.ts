@@ -77,7 +77,11 @@ async function select(session: ImapView, { tag, verb, args }: ImapRequest): Prom
   untagged.push(`OK [UIDVALIDITY ${mailbox.uidValidity}] UIDs valid`, `OK [UIDNEXT ${mailbox.uidNext}] Predicted next UID`);
   // RFC 9051 6.3.2: an IMAP4rev2 client is told the mailbox's name as the server spells it.
   if (rev2(state)) untagged.push(`LIST () "${DELIMITER}" ${wireName(name, state)}`);
-  if (condstore(state)) untagged.push(`OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`); // RFC 7162 3.1.2.1
+  // RFC 7162 3.1.2.1: a server that keeps mod-sequences (every mailbox here
+  // does, so never NOMODSEQ) sends HIGHESTMODSEQ on every successful SELECT
+  // and EXAMINE, whether or not the client has switched CONDSTORE on; saying
+  // it does not switch CONDSTORE on (RFC 7162 3.1: only enabling commands do).
+  untagged.push(`OK [HIGHESTMODSEQ ${mailbox.highestModseq}] Highest`);
   return {
     change: { ...enable, phase: 'selected', selected },
     reply: ok(tag, `${verb} completed`, readOnly ? 'READ-ONLY' : 'READ-WRITE', untagged),

@@ -1,6 +1,6 @@
 // Mailbox names on the wire (RFC 3501 5.1): in modified UTF-7 (mutf7.ts)
-// for IMAP4rev1 clients, in UTF-8 once the client enabled UTF8=ACCEPT or
-// IMAP4rev2 (RFC 6855 3, RFC 9051 5.1). The store keeps them in Unicode.
+// for IMAP4rev1 clients, in UTF-8 once the client enabled IMAP4rev2
+// (RFC 9051 5.1). The store keeps them in Unicode.
 
 import { decodeMailboxName, encodeMailboxName } from './mutf7.ts';
 import { ParseError } from './parser.ts';

@@ -1,6 +1,6 @@
 // CONDSTORE (RFC 7162) and IMAP4rev2 (RFC 9051) over real sockets, with the
 // extensions IMAP4rev2 builds on: LIST-EXTENDED (RFC 5258), LIST-STATUS
-// (RFC 5819), STATUS SIZE (RFC 8438), UTF-8 names (RFC 6855).
+// (RFC 5819), STATUS SIZE (RFC 8438), UTF-8 names for IMAP4rev2 (RFC 9051 5.1).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -43,6 +43,22 @@ test('CONDSTORE: HIGHESTMODSEQ, MODSEQ per message, CHANGEDSINCE, UNCHANGEDSINCE
   assert.match((await other.command('STATUS INBOX (HIGHESTMODSEQ MESSAGES)')).untagged[0], /HIGHESTMODSEQ \d+ MESSAGES 3/);
 });
 
+test('HIGHESTMODSEQ on every SELECT and EXAMINE, CONDSTORE on or not (RFC 7162 3.1.2.1); saying it does not switch CONDSTORE on', async (t) => {
+  const server = await imapServer(t);
+  await deliver(server, 'one');
+  const client = await loggedIn(server, 'jjordan', 'secret', null);
+  for (const verb of ['SELECT', 'EXAMINE']) {
+    const opened = await client.command(`${verb} INBOX`);
+    assert.equal(opened.status, 'OK');
+    const highest = opened.untagged.filter((line) => /^OK \[HIGHESTMODSEQ \d+\] /.test(line));
+    assert.equal(highest.length, 1, `${verb}: ${JSON.stringify(opened.untagged)}`);
+    assert.ok(!opened.untagged.some((line) => /NOMODSEQ/.test(line)), 'this server keeps mod-sequences for every mailbox');
+    const status = await client.command('STATUS INBOX (HIGHESTMODSEQ)');
+    assert.equal(/HIGHESTMODSEQ (\d+)/.exec(highest[0])![1], /HIGHESTMODSEQ (\d+)/.exec(status.untagged[0])![1]);
+  }
+  assert.match((await client.command('FETCH 1 FLAGS')).untagged[0], /^1 FETCH \(FLAGS \([^)]*\)\)$/, 'no MODSEQ: CONDSTORE is still off');
+});
+
 test('ENABLE CONDSTORE and ENABLE IMAP4rev2: the answers change as RFC 9051 says', async (t) => {
   const server = await imapServer(t);
   await deliver(server, 'one');
@@ -64,6 +80,17 @@ test('ENABLE CONDSTORE and ENABLE IMAP4rev2: the answers change as RFC 9051 says
   assert.match((await other.command('LIST "" "Entw*"')).untagged[0], /"\/" Entw&APw-rfe$/, 'an IMAP4rev1 client still sees modified UTF-7');
 });
 
+test('UTF8=ACCEPT is not offered (no APPEND UTF8 form here): ENABLE leaves it out, and names stay modified UTF-7 (RFC 5161 3.1)', async (t) => {
+  const server = await imapServer(t);
+  const client = await loggedIn(server, 'jjordan', 'secret', null);
+  assert.doesNotMatch((await client.command('CAPABILITY')).untagged[0], /UTF8=/);
+  assert.equal((await client.command('CREATE Entw&APw-rfe')).status, 'OK');
+  const enable = await client.command('ENABLE UTF8=ACCEPT');
+  assert.deepEqual([enable.status, enable.untagged], ['OK', ['ENABLED']]);
+  assert.match((await client.command('LIST "" "Entw*"')).untagged[0], /"\/" Entw&APw-rfe$/);
+  assert.equal((await client.command('SELECT Entw&APw-rfe')).status, 'OK', 'modified UTF-7 is still how names are read');
+});
+
 test('LIST-EXTENDED and LIST-STATUS: selection and return options, several patterns, STATUS SIZE', async (t) => {
   const server = await imapServer(t);
   await deliver(server, 'one');
@@ -77,6 +104,13 @@ test('LIST-EXTENDED and LIST-STATUS: selection and return options, several patte
   assert.ok(!subscribed.untagged.some((line) => line.endsWith(' Lists')), 'Lists itself is not subscribed');
   const recursive = await client.command('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"');
   assert.ok(recursive.untagged.includes('LIST (\\HasChildren) "/" Lists ("CHILDINFO" ("SUBSCRIBED"))'), recursive.untagged.join('\n'));
+  // RFC 5258 3: RECURSIVEMATCH alone, or with REMOTE only, is BAD.
+  for (const options of ['RECURSIVEMATCH', 'REMOTE RECURSIVEMATCH']) {
+    const alone = await client.command(`LIST (${options}) "" "*"`);
+    assert.equal(alone.status, 'BAD', options);
+    assert.deepEqual(alone.untagged, []);
+  }
+  assert.equal((await client.command('LIST (REMOTE) "" "*"')).status, 'OK', 'REMOTE alone is fine');
   const special = await client.command('LIST (SPECIAL-USE) "" "*"');
   assert.deepEqual(special.untagged.map((line) => line.split(' ').at(-1)).sort(), ['Archive', 'Drafts', 'Junk', 'Sent', 'Trash']);
   const both = await client.command('LIST "" (INBOX Sent) RETURN (STATUS (MESSAGES UNSEEN SIZE))');
