@@ -8,7 +8,7 @@
 
 import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { readRange } from '../store/file-io.ts';
+import { readInto, readRange } from '../store/file-io.ts';
 import { findHeaderEnd } from '../mime/header.ts';
 import { parseQueueEnvelope } from '../queue/queue-file.ts';
 import type { QueueEnvelope } from '../queue/queue-file.ts';
@@ -36,7 +36,7 @@ export async function openQueued(dataDir: string, id: string): Promise<QueuedMes
   try {
     const { size } = await file.stat();
     const head = Buffer.alloc(Math.min(size, HEAD_LIMIT));
-    await file.read(head, 0, head.length, 0);
+    await readInto(file, head, head.length, 0); // (one read may return less)
     const { envelope, bodyOffset } = parseQueueEnvelope(head);
     // The state file and the removal go by envelope.id: a file under another
     // name (copied, renamed) would otherwise be delivered again and again.
