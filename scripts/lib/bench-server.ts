@@ -27,7 +27,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { defaults } from '../../src/config.ts';
 import { mailboxPath } from '../../src/store/paths.ts';
 
@@ -326,7 +326,8 @@ type ConfigSchema = Record<string, Record<string, unknown>>;
 
 /** The config defaults of the checkout that runs: an older one (--before) may not know every key of this one. */
 async function projectDefaults(projectRoot: string): Promise<ConfigSchema> {
-  if (resolve(projectRoot) === resolve(PROJECT_ROOT)) return defaults as unknown as ConfigSchema;
+  // (This checkout's own config is already loaded; JJORDAN_BENCH_PROJECT may name another.)
+  if (resolve(projectRoot) === resolve(fileURLToPath(new URL('../..', import.meta.url)))) return defaults as unknown as ConfigSchema;
   const module = (await import(pathToFileURL(join(projectRoot, 'src', 'config.ts')).href)) as { defaults: ConfigSchema };
   return module.defaults;
 }
