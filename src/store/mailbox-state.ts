@@ -135,6 +135,8 @@ export class MailboxState {
     // One queued refresh serves everyone who asks before it starts.
     this.#queuedRefresh ??= this.#enqueue(async () => {
       this.#queuedRefresh = null;
+      // Still no account directory (no mail ever arrived): nothing to read, and no place for a lock.
+      if (this.#index.messages.length === 0 && !accountDirExists(this.#disk.path)) return this.#disk.markSynced();
       await this.#locked(async () => this.#sync());
     });
     return this.#queuedRefresh;

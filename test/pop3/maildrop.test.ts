@@ -131,6 +131,20 @@ test('a second login to the same maildrop gets -ERR [IN-USE]; once the first QUI
   assert.ok(server.logLines.some((l) => /refused reason=maildrop-in-use account=jjordan/.test(l)));
 });
 
+test('an account no mail has reached yet (no directory): log in, QUIT, log in again, then its first message', async (t) => {
+  const server = await serverFor(t, { accounts: [{ name: 'jjordan', password: 'secret' }, { name: 'ana', password: 'ana-pw' }] });
+  await rm(dirname(server.mboxPath('ana')), { recursive: true }); // as when passwd was written by hand
+  for (let round = 0; round < 2; round++) {
+    const ana = await login(server, 'ana', 'ana-pw');
+    assert.deepEqual(await ana.stat(), { count: 0, octets: 0 }, `round ${round}`);
+    assert.equal((await ana.quit()).ok, true);
+  }
+  assert.equal(existsSync(dirname(server.mboxPath('ana'))), false, 'reading made nothing');
+  await deliver(server, 'the first', 'ana@localhost');
+  const ana = await login(server, 'ana', 'ana-pw');
+  assert.equal((await ana.stat()).count, 1);
+});
+
 test('a session dropped without QUIT releases the maildrop too', async (t) => {
   const server = await serverFor(t);
   await deliverNumbered(server, 1);
