@@ -17,6 +17,7 @@ import { formatEnvelope } from './envelope.ts';
 import { formatBody, formatBodyStructure } from './bodystructure.ts';
 import { crlfBuffer, crlfLength, slice, toCrlf } from './crlf.ts';
 import { sectionLabel } from './fetch-items.ts';
+import { BufferPool, recycle } from '../buffer-pool.ts';
 import type { FetchItem, Section } from './fetch-items.ts';
 
 /** One message, as FETCH needs it. */
@@ -29,14 +30,22 @@ export interface FetchSource {
   /** Its flags as this session sees them (with \Recent when it is recent here). */
   flags: readonly string[];
   modseq: number;
-  /** The message as stored: LF line ends, mboxrd quoting undone. */
+  /**
+   * The message as stored: LF line ends, mboxrd quoting undone. Chunks are
+   * handed over: once copied they may be recycled (buffer-pool.ts), so a
+   * source must not keep them.
+   */
   read(): AsyncIterable<Buffer>;
 }
 
 /** A literal inside a response: its size on the wire and its bytes. */
 export interface StreamedLiteral {
   size: number;
-  bytes: () => AsyncIterable<Buffer>;
+  /**
+   * Its bytes. With `pool`, as many as can be are written into the pool's
+   * buffers (buffer-pool.ts): each chunk is then to be handed on, not kept.
+   */
+  bytes: (pool?: BufferPool) => AsyncIterable<Buffer>;
   /** Sent as literal8 (`~{n}`, RFC 3516 4.3): the bytes may hold NUL. */
   binary?: boolean;
 }
@@ -48,6 +57,12 @@ export type ResponsePiece = string | StreamedLiteral;
 const MAX_HEADER_READ = 1024 * 1024;
 /** Literals up to this size are built in memory and sent with the response text. */
 const SMALL_LITERAL = 256 * 1024;
+/**
+ * The buffers a large literal streams through (buffer-pool.ts): each takes
+ * 128 KiB of stored text, CRLF added. The socket holds one or two of them
+ * at a time, so a FETCH response needs three or so, whatever its size.
+ */
+const LITERAL_BUFFER_BYTES = 256 * 1024;
 
 /** What the items need read before the response is built: the header, or the whole MIME structure. */
 function needs(items: readonly FetchItem[]): { header: boolean; structure: boolean } {
@@ -160,11 +175,11 @@ async function sectionData(source: FetchSource, section: Section, header: Buffer
   if (section.part.length === 0) {
     switch (section.text) {
       case '':
-        return { size: source.size, bytes: () => toCrlf(source.read()) };
+        return { size: source.size, bytes: (pool) => toCrlf(source.read(), pool) };
       case 'TEXT': {
         const read = header ? { header, bodyStart: headerBytes } : await readHeader(source);
         const size = Math.max(0, source.size - crlfLength(read.header));
-        return { size, bytes: () => toCrlf(slice(source.read(), read.bodyStart, Infinity)) };
+        return { size, bytes: (pool) => toCrlf(slice(source.read(), read.bodyStart, Infinity), pool) };
       }
       default:
         return inMemory(headerSection(header!, section));
@@ -194,16 +209,20 @@ export class UnknownEncodingError extends Error {}
  * the part is decoded twice, streaming, rather than held in memory.
  */
 async function binaryData(source: FetchSource, section: Section, structure: MimePart | null): Promise<ResponsePiece> {
-  if (section.part.length === 0) return { size: source.size, bytes: () => toCrlf(source.read()), binary: true };
+  if (section.part.length === 0) return { size: source.size, bytes: (pool) => toCrlf(source.read(), pool), binary: true };
   const part = partAt(structure!, section.part);
   if (!part) return 'NIL';
   const encoding = transferEncoding(part);
   if (!KNOWN_ENCODINGS.includes(encoding)) throw new UnknownEncodingError(`unknown content-transfer-encoding ${encoding}`);
   // Unencoded parts keep their CRLF as on the wire; base64 and QP yield what was encoded.
   const raw = () => slice(source.read(), part.bodyStart, part.bodyEnd - part.bodyStart);
-  const decoded = encoding === 'base64' || encoding === 'quoted-printable' ? () => decode(raw(), part.encoding) : () => toCrlf(raw());
+  const decoded = encoding === 'base64' || encoding === 'quoted-printable' ? () => decode(raw(), part.encoding) : (pool?: BufferPool) => toCrlf(raw(), pool);
   let size = 0;
-  for await (const chunk of decoded()) size += chunk.length;
+  const counting = new BufferPool(LITERAL_BUFFER_BYTES, 1);
+  for await (const chunk of decoded(counting)) {
+    size += chunk.length;
+    recycle(chunk); // only counted
+  }
   return { size, bytes: decoded, binary: true };
 }
 
@@ -230,14 +249,14 @@ function inMemory(bytes: Buffer): StreamedLiteral {
 
 /** The stored bytes [start, end), on the wire: `octets` long. */
 function range(source: FetchSource, start: number, end: number, octets: number): StreamedLiteral {
-  return { size: octets, bytes: () => toCrlf(slice(source.read(), start, end - start)) };
+  return { size: octets, bytes: (pool) => toCrlf(slice(source.read(), start, end - start), pool) };
 }
 
 /** `<start.length>` of a section: the octets the client asked for (RFC 3501 6.4.5). */
 function partial(data: ResponsePiece, start: number, length: number): ResponsePiece {
   if (typeof data === 'string') return data;
   const size = Math.max(0, Math.min(length, data.size - start));
-  return { size, bytes: () => slice(data.bytes(), start, size), binary: data.binary };
+  return { size, bytes: (pool) => slice(data.bytes(pool), start, size), binary: data.binary };
 }
 
 async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
@@ -249,9 +268,11 @@ async function collect(source: AsyncIterable<Buffer>): Promise<Buffer> {
 /**
  * Responses as buffers to write: text and small literals gathered into
  * pieces of about `batch` bytes (many messages per write), large literals
- * streamed as they are read.
+ * streamed as they are read, through the buffers of `pool`. The consumer
+ * hands each buffer to the connection, which recycles it once the socket
+ * has written it (wire/reply-queue.ts); it must not keep one.
  */
-export async function* serialize(responses: AsyncIterable<ResponsePiece[]>, batch = 64 * 1024): AsyncIterable<Buffer> {
+export async function* serialize(responses: AsyncIterable<ResponsePiece[]>, batch = 64 * 1024, pool = new BufferPool(LITERAL_BUFFER_BYTES)): AsyncIterable<Buffer> {
   let pending = '';
   for await (const pieces of responses) {
     for (const piece of pieces) {
@@ -269,7 +290,7 @@ export async function* serialize(responses: AsyncIterable<ResponsePiece[]>, batc
       yield Buffer.from(pending, 'latin1');
       pending = '';
       let sent = 0;
-      for await (const chunk of piece.bytes()) {
+      for await (const chunk of piece.bytes(pool)) {
         sent += chunk.length;
         yield chunk;
       }

@@ -4,16 +4,32 @@
 // next one is known, so the last one carries the end marker in the same
 // buffer: a small message (one chunk) is one buffer, and the connection
 // sends its status line, the message and the next replies in one write.
+//
+// A large message streams through a few buffers used again and again
+// (buffer-pool.ts): each chunk is encoded into a buffer of `pool`, which the
+// connection recycles once the socket has written it, and the stored chunk
+// is recycled once encoded, so the store reads the next one into it.
 
 import { DotWriter } from '../wire/dot-writer.ts';
 import { HeaderEndFinder } from '../mime/header.ts';
+import { BufferPool, recycle } from '../buffer-pool.ts';
 
-/** The message dot-stuffed and ended with ".", one piece per chunk of `source`. */
-export async function* dotStuffed(source: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
+/** Output buffers: each takes up to 128 KiB of stored text (every byte may double). */
+const STUFFED_BUFFER_BYTES = 256 * 1024;
+
+/** The message dot-stuffed and ended with ".", in pieces of at most half a `pool` buffer of `source`. */
+export async function* dotStuffed(source: AsyncIterable<Buffer>, pool = new BufferPool(STUFFED_BUFFER_BYTES)): AsyncIterable<Buffer> {
   const writer = new DotWriter();
+  const room = pool.size >>> 1;
   let held: Buffer | null = null;
   for await (const chunk of source) {
-    if (held) yield writer.push(held);
+    if (held) {
+      for (let at = 0; at < held.length; at += room) {
+        const out = pool.take();
+        yield out.subarray(0, writer.encodeInto(held.subarray(at, at + room), out));
+      }
+      recycle(held); // encoded: the store may read into it again
+    }
     held = chunk;
   }
   yield writer.pushLast(held ?? Buffer.alloc(0));

@@ -17,9 +17,16 @@
 // message: the end of the file, or a blank line and the next From line.
 // Anything else throws MessageChangedError, and nothing is sent. The one
 // read path for POP3 (pop3/maildrop.ts) and IMAP (mailbox.ts).
+//
+// A large message is read in chunks taken from a small pool
+// (buffer-pool.ts): a consumer that copies each chunk and recycles it (the
+// IMAP literal writer) gets the same buffer back for the next read, so that
+// 25 MiB go through one buffer; one that keeps its chunks simply gets a new
+// buffer each time.
 
 import type { FileHandle } from 'node:fs/promises';
-import { readIntoSync, readRange } from './file-io.ts';
+import { READ_CHUNK_BYTES, readInto, readIntoSync } from './file-io.ts';
+import { BufferPool, recycle } from '../buffer-pool.ts';
 import { IndexScanner } from './mbox-index-scan.ts';
 import { MboxrdUnquoter } from './mboxrd.ts';
 
@@ -47,9 +54,10 @@ export const BOUNDARY_BYTES = 6;
 /**
  * The message's content (after its From line), mboxrd quoting undone, LF
  * line ends as stored. Throws MessageChangedError before yielding anything
- * if the file no longer matches `m` (see the header).
+ * if the file no longer matches `m` (see the header). The chunks after the
+ * first come from `pool` (see the header).
  */
-export async function* readMessage(file: FileHandle, m: MessageLocation): AsyncGenerator<Buffer> {
+export async function* readMessage(file: FileHandle, m: MessageLocation, pool = new BufferPool(READ_CHUNK_BYTES, 2)): AsyncGenerator<Buffer> {
   const whole = m.length <= WHOLE_CHECK_BYTES;
   const firstLength = whole ? m.length : WHOLE_CHECK_BYTES;
   const first = readAt(file, m.offset, firstLength + (whole ? BOUNDARY_BYTES : 0));
@@ -59,8 +67,15 @@ export async function* readMessage(file: FileHandle, m: MessageLocation): AsyncG
   // Checked: now the content, unquoted.
   const unquoter = new MboxrdUnquoter();
   yield unquoter.push(first.subarray(m.contentOffset - m.offset, firstLength));
-  if (!whole) {
-    for await (const chunk of readRange(file, m.offset + firstLength, m.length - firstLength)) yield unquoter.push(chunk);
+  const end = m.offset + m.length;
+  for (let position = m.offset + firstLength; position < end; ) {
+    const buffer = pool.take();
+    const length = Math.min(buffer.length, end - position);
+    if ((await readInto(file, buffer, length, position)) < length) throw changed(m, 'the file is shorter');
+    position += length;
+    const content = unquoter.push(buffer.subarray(0, length));
+    if (content.buffer !== buffer.buffer) recycle(buffer); // the unquoter made a copy: the buffer is free again
+    yield content;
   }
   const rest = unquoter.end(); // a ">From" cut short by the end of the message
   if (rest.length > 0) yield rest;

@@ -53,8 +53,12 @@ export class DotWriter {
     return out.subarray(0, n);
   }
 
-  /** Encodes `chunk` into `out` (room for twice its length); returns the bytes written. */
-  private encodeInto(chunk: Buffer, out: Buffer): number {
+  /**
+   * Encodes `chunk` into `out` (room for twice its length); returns the
+   * bytes written. For a caller that reuses its output buffers (a large
+   * RETR, pop3/message-stream.ts).
+   */
+  encodeInto(chunk: Buffer, out: Buffer): number {
     let n = 0;
     let from = 0;
     let stuffed = 0;

@@ -6,9 +6,12 @@
 // once FLUSH_BYTES have gathered, so a long pipeline does not grow memory).
 // The parts are handed to the socket corked, so the kernel gets them in one
 // writev without their being copied into one buffer first (a RETR's status
-// line, message and final "." alike).
+// line, message and final "." alike). A pooled buffer (a large IMAP
+// literal, buffer-pool.ts) is recycled in its write's callback: only then
+// has the socket finished with its memory.
 
 import type { Socket } from 'node:net';
+import { isPooled, recycle } from '../buffer-pool.ts';
 
 /** Queued replies are written out once they reach this size, even mid-pipeline. */
 export const FLUSH_BYTES = 64 * 1024;
@@ -36,11 +39,11 @@ export class ReplyQueue {
     this.clear();
     if (connectionClosed || socket.destroyed) return;
     if (parts.length === 1) {
-      socket.write(parts[0]);
+      write(socket, parts[0]);
       return;
     }
     socket.cork();
-    for (const part of parts) socket.write(part);
+    for (const part of parts) write(socket, part);
     socket.uncork();
   }
 
@@ -49,4 +52,10 @@ export class ReplyQueue {
     this.parts = [];
     this.queuedBytes = 0;
   }
+}
+
+function write(socket: Socket, part: string | Buffer): void {
+  // The callback runs once the kernel has the bytes, or the write failed: either way the memory is free.
+  if (typeof part !== 'string' && isPooled(part)) socket.write(part, () => recycle(part));
+  else socket.write(part);
 }

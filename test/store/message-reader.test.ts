@@ -13,6 +13,9 @@ import { scanForIndex } from '../../src/store/mbox-index-scan.ts';
 import type { ScannedMessage } from '../../src/store/mbox-index-scan.ts';
 import { MessageChangedError, readMessage, WHOLE_CHECK_BYTES } from '../../src/store/message-reader.ts';
 import { scratchDir } from './helpers.ts';
+import { createHash } from 'node:crypto';
+import { BufferPool, recycle } from '../../src/buffer-pool.ts';
+import { READ_CHUNK_BYTES } from '../../src/store/file-io.ts';
 
 const dir = await scratchDir('message-reader');
 let counter = 0;
@@ -102,6 +105,43 @@ test('a large message is checked by its start (From line, fingerprint) and then 
   // Another From line inside what should be one message.
   await fs.writeFile(name, `${M1}\n${big.replace('line of a large message\n', `\n${from('x')}`)}\n${M3}`);
   await refused(name, messages[1]);
+});
+
+test('a large message is read through one pooled buffer when its consumer recycles chunks, and through fresh ones when it keeps them', async () => {
+  // 10 MiB, with mboxrd-quoted From lines here and there (the unquoter copies around them).
+  const lines: string[] = [];
+  let length = 0;
+  for (let i = 0; length < 10 * 1024 * 1024; i++) {
+    const line = i % 5000 === 0 ? `>From line ${i}` : `line ${i} of a long message ${'x'.repeat(60)}`;
+    lines.push(line);
+    length += line.length + 1;
+  }
+  const content = `Subject: big\nMessage-ID: <pool@x>\n\n${lines.join('\n')}\n`;
+  const { name, messages } = await file(`${M1}\n${from('big')}${content}\n${M3}`);
+  const expected = createHash('sha256').update(content.replace(/^>From /gm, 'From ')).digest('hex');
+  const handle = await fs.open(name, 'r');
+  try {
+    // Recycling: each chunk is copied (hashed) and given back, as imap/crlf.ts does.
+    const recycled = new BufferPool(READ_CHUNK_BYTES);
+    const hash = createHash('sha256');
+    let chunks = 0;
+    for await (const chunk of readMessage(handle, messages[1], recycled)) {
+      hash.update(chunk);
+      recycle(chunk);
+      chunks++;
+    }
+    assert.equal(hash.digest('hex'), expected);
+    assert.ok(chunks > 30, `${chunks} chunks`);
+    assert.equal(recycled.allocated, 1, 'one read buffer for the whole message');
+    // Keeping: every chunk stays as it was read (no buffer is read into twice).
+    const kept = new BufferPool(READ_CHUNK_BYTES);
+    const all: Buffer[] = [];
+    for await (const chunk of readMessage(handle, messages[1], kept)) all.push(chunk);
+    assert.equal(createHash('sha256').update(Buffer.concat(all)).digest('hex'), expected);
+    assert.ok(kept.allocated > 10, `${kept.allocated} buffers for ${chunks} chunks kept`); // (a chunk the unquoter copied gives its buffer back at once)
+  } finally {
+    await handle.close();
+  }
 });
 
 test('line ends: CRLF and lone CR become LF, also when split between chunks', () => {
