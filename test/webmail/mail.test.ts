@@ -212,6 +212,11 @@ test('move, delete to Trash, delete for good, empty the Trash, flags', async (t)
   const emptied = await browser.post('/folders/empty', { _csrf: csrfToken(folders.text), name: 'Trash' });
   assert.equal(emptied.location, '/folders');
   assert.equal((await imap.status('Trash')).messages, 0);
+  // Only the Trash: a forged form, even with a valid token, cannot empty another folder.
+  const forged = await browser.post('/folders/empty', { _csrf: csrfToken(folders.text), name: 'INBOX' });
+  assert.equal(forged.status, 400);
+  assert.match(forged.text, /Only the Trash can be emptied/);
+  assert.equal((await imap.status('INBOX')).messages, 1, 'nothing deleted');
   assert.match(await act('INBOX', [], 'delete'), /Select one or more messages first\./);
   // Where to go back to is a path of this site, never another site (no open redirect).
   for (const back of ['//evil.example/', '/\\evil.example/', 'https://evil.example/', '/mail\r\nSet-Cookie: x=1']) {
