@@ -63,6 +63,26 @@ test('in headless Chromium: log in, read, send, and an HTML mail whose script ne
     '<p>Read more on our site.</p>',
     '',
   ].join('\r\n'));
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+  await deliver(server, [
+    'From: Ana Example <ana@localhost>',
+    'Subject: HTML with a logo',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/related; boundary="rel"',
+    '',
+    '--rel',
+    'Content-Type: text/html; charset=utf-8',
+    '',
+    '<p>Our logo: <img src="cid:logo@example.net" alt="logo" width="40" height="40"></p>',
+    '--rel',
+    'Content-Type: image/png; name="logo.png"',
+    'Content-ID: <logo@example.net>',
+    'Content-Transfer-Encoding: base64',
+    '',
+    png,
+    '--rel--',
+    '',
+  ].join('\r\n'));
   const webmail = await startTestWebmail(t, server);
   const spki = createHash('sha256').update(new X509Certificate(await serverCa(server)).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
   const browser = await Chromium.launch(chromium!, spki);
@@ -115,6 +135,15 @@ test('in headless Chromium: log in, read, send, and an HTML mail whose script ne
   const control = await browser.newTab();
   await control.goto(`${probeUrl}/control`);
   await eventually(() => probeHits.includes('/script-ran?from=control'), 'the control script');
+
+  // An inline (cid:) image: the sandboxed frame loads it from the webmail, as an image.
+  await tab.send('Network.enable');
+  const inline = browser.waitFor('Network.responseReceived', tab.sessionId, 15_000, (p) => (p.response as { url: string }).url.includes('/message/inline'));
+  await tab.goto(`${base}/mail`);
+  await tab.loading(() => tab.evaluate(`[...document.querySelectorAll('td.subject a')].find((a) => a.textContent === 'HTML with a logo').click()`));
+  const image = (await inline).response as { status: number; mimeType: string };
+  assert.deepEqual([image.status, image.mimeType], [200, 'image/png'], 'the frame got the image, not the login page');
+  await shoot('5b-inline-image');
 
   // Send a message: type into the form and press the Send button.
   await tab.goto(`${base}/compose`);

@@ -1,8 +1,9 @@
 // The folder page and its forms: create, rename, delete (RFC 3501 6.3.3-6.3.5)
 // and empty the Trash (only the Trash, checked here and not only by which
-// page shows the button: a forged form cannot empty INBOX). Each form posts, acts over IMAP, and redirects back
-// with a notice (Post/Redirect/Get); the mail server's refusals (a name in
-// use, a folder with children, INBOX) are shown as they come.
+// page shows the button: a forged form cannot empty INBOX). Each form
+// posts, acts over IMAP, and redirects back with a notice
+// (Post/Redirect/Get); the refusals (a name in use, a folder with
+// children, INBOX) are shown as they come.
 
 import type { RequestContext } from '../app.ts';
 import type { Reply } from '../http/reply.ts';
