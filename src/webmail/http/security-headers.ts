@@ -61,8 +61,8 @@ export const DOWNLOAD_POLICY = "default-src 'none'; sandbox; frame-ancestors 'no
  * An inline image, requested by the mail's frame. That frame has an opaque
  * origin (sandbox), which is never "same-origin" nor "same-site" for
  * Cross-Origin-Resource-Policy (Fetch, CORP check), so these responses
- * alone say cross-origin. Other sites gain nothing: the session cookie is
- * SameSite=Strict, so their requests get the login page, not the image.
+ * alone say cross-origin. Other sites gain nothing: without the signed
+ * link (http/image-links.ts) of a live session they get no image.
  */
 export const INLINE_IMAGE_CORP = 'cross-origin';
 

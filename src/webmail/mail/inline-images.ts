@@ -3,7 +3,8 @@
 // another part of the message whose Content-ID is <logo@example>.
 //
 // As Roundcube and SnappyMail do, the HTML view rewrites each such src to
-// an address of this webmail that serves that one part (/message/inline),
+// an address of this webmail that serves that one part (/message/inline,
+// a signed link: http/image-links.ts says why),
 // and a part the HTML shows this way is not listed again as an attachment;
 // a part with a Content-ID that the HTML never mentions stays listed.
 //
@@ -12,7 +13,6 @@
 // a download (application/octet-stream, attachment), which no browser
 // renders or runs.
 
-import { url } from '../http/html.ts';
 import type { BodyPart } from '../imap-client/bodystructure.ts';
 
 /** The image types a browser only ever decodes as pixels. */
@@ -69,12 +69,10 @@ export function isShownInline(part: BodyPart, referenced: ReadonlySet<string>): 
  * pointing at /message/inline for that part. A cid naming no part is left
  * as it is: the frame's policy loads nothing from cid: anyway.
  */
-export function rewriteCidSources(markup: string, structure: BodyPart, message: { folder: string; uid: number }): string {
+export function rewriteCidSources(markup: string, structure: BodyPart, linkTo: (part: BodyPart) => string): string {
   const parts = partsByContentId(structure);
   return markup.replace(CID_SOURCE, (whole, start: string, double?: string, single?: string, bare?: string) => {
     const part = parts.get(cidTarget(double ?? single ?? bare ?? ''));
-    if (!part) return whole;
-    const address = url(INLINE_IMAGE_PATH, { folder: message.folder, uid: message.uid, part: part.section });
-    return `${start}"${address.replaceAll('&', '&amp;')}"`;
+    return part ? `${start}"${linkTo(part).replaceAll('&', '&amp;')}"` : whole;
   });
 }

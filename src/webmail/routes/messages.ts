@@ -7,8 +7,10 @@
 
 import type { RequestContext } from '../app.ts';
 import { url } from '../http/html.ts';
+import { imageSignatureValid, signedImageQuery } from '../http/image-links.ts';
 import type { Reply } from '../http/reply.ts';
 import { astringArg } from '../imap-client/command-args.ts';
+import type { BodyPart } from '../imap-client/bodystructure.ts';
 import type { CommandPart } from '../imap-client/connection.ts';
 import { foldersWithCounts, specialFolder } from '../mail/folders.ts';
 import { htmlForFrame } from '../mail/html-mail.ts';
@@ -105,7 +107,8 @@ async function mailFrame(context: RequestContext): Promise<Reply> {
     const part = message && findPart(message.structure, section);
     if (!message || !part || part.type !== 'text' || part.subtype !== 'html') return null;
     const markup = await decodedText(client.section(ref.folder, ref.uid, section, undefined, MAX_TEXT_BYTES), part);
-    return { markup, rewritten: rewriteCidSources(markup, message.structure, ref) };
+    const linkTo = (image: BodyPart) => url(INLINE_IMAGE_PATH, signedImageQuery(session, ref.folder, ref.uid, image.section));
+    return { markup, rewritten: rewriteCidSources(markup, message.structure, linkTo) };
   });
   if (found === null) return errorPage(404, 'There is no such part.');
   // The policy lets the frame load from /message/inline only when the mail has images there.
@@ -125,15 +128,19 @@ function inlineImagesSource(context: RequestContext): string | null {
 }
 
 /**
- * An inline image of an HTML mail, for its frame. Only raster types are
- * served as images (never SVG or HTML, which can hold script); any other
- * part asked for here comes as a download that nothing renders.
+ * An inline image of an HTML mail, for its frame. The frame's requests
+ * come without our cookie, so the signed link says whose it is
+ * (http/image-links.ts). Only raster types are served as images (never
+ * SVG or HTML, which can hold script); any other part asked for here
+ * comes as a download that nothing renders.
  */
 async function inlineImage(context: RequestContext): Promise<Reply> {
-  const { app, session, query } = context;
+  const { app, query } = context;
   const ref = messageRef(query);
   const section = query.get('part') ?? '';
   if (!ref || !/^\d+(\.\d+)*$/.test(section)) return errorPage(400, 'Which image?');
+  const session = app.sessions.forImage(query.get('k'));
+  if (!session || !imageSignatureValid(session, ref.folder, ref.uid, section, query.get('sig'))) return errorPage(403, 'This image link is not valid (any more).');
   const part = await app.pool.use(session, async (client) => {
     const message = await client.message(ref.folder, ref.uid);
     return message && findPart(message.structure, section);
@@ -213,6 +220,7 @@ export const MESSAGE_ROUTES: Route[] = [
   { method: 'GET', path: '/message', access: 'session', handler: showMessage },
   { method: 'GET', path: '/message/html', access: 'session', handler: mailFrame },
   { method: 'GET', path: '/message/attachment', access: 'session', handler: attachment },
-  { method: 'GET', path: INLINE_IMAGE_PATH, access: 'session', handler: inlineImage },
+  // Public: the signed link, not the cookie, names the session (http/image-links.ts).
+  { method: 'GET', path: INLINE_IMAGE_PATH, access: 'public', handler: inlineImage },
   { method: 'POST', path: '/mail/action', access: 'session', body: 'form', handler: act },
 ];
