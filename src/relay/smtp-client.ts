@@ -87,6 +87,8 @@ export interface DeliveryRequest {
   ca?: string | Buffer;
   /** AUTH PLAIN (LOGIN if only LOGIN is offered), only over TLS. */
   auth?: { username: string; password: string };
+  /** XCLIENT ADDR= (Postfix's extension), where offered: the address a trusted client (the webmail) acts for. */
+  xclientAddress?: string;
   timeouts?: Partial<SmtpClientTimeouts>;
   /** One line per step, for --trace style logs (never the password). */
   log?: (line: string) => void;
@@ -197,6 +199,14 @@ async function converse(conn: ClientConnection, request: DeliveryRequest, target
       }
       // Opportunistic and refused: the session is still good in clear.
     }
+  }
+
+  // Step 4b: XCLIENT ADDR, offered only to trusted clients; the server greets again, so EHLO again.
+  if (request.xclientAddress && extensions.has('XCLIENT')) {
+    const address = request.xclientAddress.includes(':') ? `IPV6:${request.xclientAddress}` : request.xclientAddress;
+    await send(conn, 'ehlo', [`XCLIENT ADDR=${address}`], timeouts.commandMs);
+    await readOrFail(conn, 'ehlo', timeouts.commandMs, 2);
+    extensions = await hello(conn, request.heloName, timeouts.commandMs);
   }
 
   // Step 5: AUTH (RFC 4954).

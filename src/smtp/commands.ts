@@ -4,13 +4,15 @@
 // transaction.ts. Handlers never touch the socket or the session's state:
 // they return an Outcome, and the loop in protocol/session.ts applies it.
 
+import { isIP } from 'node:net';
 import { reply } from './reply.ts';
 import type { Reply } from './reply.ts';
 import { SASL_MECHANISMS, startSasl } from '../auth/sasl.ts';
 import type { SaslResult } from '../protocol/types.ts';
+import { inNetworks, normaliseAddress } from '../wire/client-address.ts';
 import { canCarryPasswords } from '../wire/connection.ts';
 import { mail, rcpt, data } from './transaction.ts';
-import { resetTransaction } from './types.ts';
+import { INITIAL_STATE, resetTransaction } from './types.ts';
 import type { Phase, SmtpCommand, SmtpOutcome, SmtpRequest, SmtpView } from './types.ts';
 
 const ANY: readonly Phase[] = ['fresh', 'greeted', 'mail', 'rcpt'];
@@ -35,6 +37,7 @@ function ehlo(session: SmtpView, { argument }: SmtpRequest): SmtpOutcome {
   // RFC 3207: STARTTLS only in clear; RFC 4954: AUTH only where a password is safe.
   if (session.ctx.tlsAvailable && !session.conn.isSecure) extensions.push('STARTTLS');
   if (authAllowed(session)) extensions.push(`AUTH ${SASL_MECHANISMS.join(' ')}`);
+  if (xclientAllowed(session)) extensions.push('XCLIENT ADDR');
   return {
     change: { ...resetTransaction(session.state), phase: 'greeted', heloName: name, extended: true },
     reply: { code: 250, text: [`${hostname} Hello ${name}`, ...extensions, 'HELP'] },
@@ -77,7 +80,32 @@ function auth(session: SmtpView, { argument }: SmtpRequest): SmtpOutcome {
   if (!mechanism || extra !== undefined) return { reply: reply(501, '5.5.4', 'Syntax: AUTH mechanism [initial-response]') };
   const exchange = startSasl(mechanism);
   if (!exchange) return { reply: reply(504, '5.5.4', 'Unrecognized authentication type') };
-  return { next: { kind: 'sasl', exchange, initial, then: authResult } };
+  // A trusted client's XCLIENT ADDR: the failures count against the person it serves, not against it.
+  return { next: { kind: 'sasl', exchange, initial, address: session.state.clientAddress ?? undefined, then: authResult } };
+}
+
+/** XCLIENT is for the clients in auth.trustedClients (Postfix: smtpd_authorized_xclient_hosts), on submission. */
+function xclientAllowed(session: SmtpView): boolean {
+  return session.ctx.role === 'submission' && inNetworks(normaliseAddress(session.conn.remoteAddress), session.ctx.config.auth.trustedClients);
+}
+
+/**
+ * XCLIENT ADDR=address (Postfix's extension, XCLIENT_README): a trusted
+ * proxy, our webmail, says which address it is acting for, so that failed
+ * logins are throttled under the browser's address, as IMAP's ID
+ * x-originating-ip does. Only ADDR is taken. As in Postfix, the session
+ * then starts again with a 220 greeting (the client sends EHLO again).
+ */
+function xclient(session: SmtpView, { argument }: SmtpRequest): SmtpOutcome {
+  if (!xclientAllowed(session)) return { reply: reply(550, '5.7.0', 'Error: insufficient authorization') };
+  if (session.state.authenticatedAs) return { reply: reply(503, '5.5.1', 'XCLIENT after AUTH') };
+  const match = /^ADDR=(?:IPV6:)?([0-9A-Fa-f:.]+)$/i.exec(argument.trim());
+  const address = match ? normaliseAddress(match[1]) : '';
+  if (isIP(address) === 0) return { reply: reply(501, '5.5.4', 'Syntax: XCLIENT ADDR=address') };
+  return {
+    change: { ...INITIAL_STATE, clientAddress: address },
+    reply: { code: 220, text: `${session.ctx.config.hostname} ESMTP jjordan-mail` },
+  };
 }
 
 function authResult(result: SaslResult): SmtpOutcome {
@@ -117,6 +145,8 @@ export const commandTable: Record<string, SmtpCommand> = {
     handler: auth,
     redact: (line) => line.replace(/^(AUTH \S+) .*/i, '$1 ****'), // an initial response carries the password
   },
+  // Not during a mail transaction (Postfix: 503).
+  XCLIENT: { allowedIn: ['fresh', 'greeted'], outOfSequence: 'XCLIENT not allowed during a mail transaction', handler: xclient },
   RSET: { allowedIn: ANY, handler: rset },
   NOOP: { allowedIn: ANY, handler: answer(reply(250, '2.0.0', 'Ok')) },
   QUIT: { allowedIn: ANY, handler: quit },

@@ -46,10 +46,12 @@ export interface SmtpState {
   extended: boolean;
   /** The account that logged in with AUTH, or null. */
   authenticatedAs: string | null;
+  /** The address a trusted client (our webmail) said it acts for, with XCLIENT ADDR; logins are throttled under it. */
+  clientAddress: string | null;
   envelope: Envelope | null;
 }
 
-export const INITIAL_STATE: SmtpState = { phase: 'fresh', heloName: '', extended: false, authenticatedAs: null, envelope: null };
+export const INITIAL_STATE: SmtpState = { phase: 'fresh', heloName: '', extended: false, authenticatedAs: null, clientAddress: null, envelope: null };
 
 /** What every session of one listener shares. */
 export interface SmtpContext {

@@ -6,8 +6,8 @@
 // here, in this process's memory, to open the IMAP and submission
 // connections again after an idle close; never in a cookie, a URL, a page
 // or a file), the browser's address (for the mail server's login
-// throttle), the CSRF token of its forms, and its IMAP connection
-// (imap-pool.ts).
+// throttle), the CSRF token of its forms, the keys of its inline image
+// links (http/image-links.ts), and its IMAP connection (imap-pool.ts).
 //
 // A session ends at logout, after `idleMs` without a request, after
 // `maxAgeMs` whatever happens (Roundcube and OWASP's session cheat sheet
@@ -20,6 +20,9 @@ import type { ImapClient } from './imap-client/client.ts';
 export interface Session {
   readonly id: string;
   readonly csrfToken: string;
+  /** Inline image links (http/image-links.ts): the key that names this session, the secret that signs them. */
+  readonly imageKey: string;
+  readonly imageSecret: string;
   readonly username: string;
   /** Only in memory, for this session's own logins; wiped when the session ends. */
   password: string;
@@ -50,6 +53,7 @@ export interface SessionOptions {
 export class SessionStore {
   /** By id, oldest first (a Map keeps insertion order). */
   readonly #sessions = new Map<string, Session>();
+  readonly #byImageKey = new Map<string, Session>();
   readonly #options: Required<SessionOptions>;
 
   constructor(options: SessionOptions) {
@@ -70,6 +74,8 @@ export class SessionStore {
     const session: Session = {
       id: randomToken(),
       csrfToken: randomToken(),
+      imageKey: randomToken(),
+      imageSecret: randomToken(),
       username,
       password,
       clientAddress,
@@ -83,7 +89,14 @@ export class SessionStore {
       ended: false,
     };
     this.#sessions.set(session.id, session);
+    this.#byImageKey.set(session.imageKey, session);
     return session;
+  }
+
+  /** The live session an inline image link names; an image does not count as activity. */
+  forImage(imageKey: string | null): Session | null {
+    const session = imageKey ? this.#byImageKey.get(imageKey) : undefined;
+    return session && !this.#expired(session) ? session : null;
   }
 
   /** The live session with this id, its idle clock restarted; null if there is none or it has expired. */
@@ -108,6 +121,7 @@ export class SessionStore {
     const session = this.#sessions.get(id);
     if (!session) return;
     this.#sessions.delete(id);
+    this.#byImageKey.delete(session.imageKey);
     session.ended = true;
     session.password = '';
     this.#options.onEnd(session);

@@ -10,6 +10,9 @@
 //   applies its rules for that user: which From addresses are theirs,
 //   message size, where the mail goes;
 // - no retries: the person is waiting for the answer and can try again.
+// - XCLIENT ADDR with the browser's address where the server offers it
+//   (to trusted clients only, as Postfix does): failed logins then count
+//   against that browser, not against the webmail, as IMAP's ID does.
 
 import { deliverMessage } from '../relay/smtp-client.ts';
 import type { DeliveryOutcome } from '../relay/smtp-client.ts';
@@ -37,6 +40,8 @@ export interface Submission {
   size: number;
   /** Our name for EHLO. */
   heloName: string;
+  /** The browser's address, for XCLIENT ADDR. */
+  clientAddress?: string;
 }
 
 export type SubmissionResult =
@@ -61,6 +66,7 @@ export async function submitMessage(server: SubmissionServer, submission: Submis
     verifyCertificate: true,
     ca: server.ca,
     auth: { username: submission.username, password: submission.password },
+    xclientAddress: submission.clientAddress,
     timeouts: { connectMs: server.timeoutMs, greetingMs: server.timeoutMs, commandMs: server.timeoutMs, dataStartMs: server.timeoutMs, dataBlockMs: server.timeoutMs, dataEndMs: server.timeoutMs },
     log,
   });

@@ -63,6 +63,26 @@ test('in headless Chromium: log in, read, send, and an HTML mail whose script ne
     '<p>Read more on our site.</p>',
     '',
   ].join('\r\n'));
+  const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+  await deliver(server, [
+    'From: Ana Example <ana@localhost>',
+    'Subject: HTML with a logo',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/related; boundary="rel"',
+    '',
+    '--rel',
+    'Content-Type: text/html; charset=utf-8',
+    '',
+    '<p>Our logo: <img src="cid:logo@example.net" alt="logo" width="40" height="40"></p>',
+    '--rel',
+    'Content-Type: image/png; name="logo.png"',
+    'Content-ID: <logo@example.net>',
+    'Content-Transfer-Encoding: base64',
+    '',
+    png,
+    '--rel--',
+    '',
+  ].join('\r\n'));
   const webmail = await startTestWebmail(t, server);
   const spki = createHash('sha256').update(new X509Certificate(await serverCa(server)).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
   const browser = await Chromium.launch(chromium!, spki);
@@ -115,6 +135,20 @@ test('in headless Chromium: log in, read, send, and an HTML mail whose script ne
   const control = await browser.newTab();
   await control.goto(`${probeUrl}/control`);
   await eventually(() => probeHits.includes('/script-ran?from=control'), 'the control script');
+
+  // An inline (cid:) image: the sandboxed frame loads it from the webmail, as an image. The
+  // frame may run in a process of its own, so the webmail itself notes what it served.
+  const served: string[] = [];
+  const handle = webmail.app.handle.bind(webmail.app);
+  webmail.app.handle = async (req, res) => {
+    await handle(req, res);
+    served.push(`${res.statusCode} ${String(res.getHeader('content-type'))} ${req.url}`);
+  };
+  await tab.goto(`${base}/mail`);
+  await tab.loading(() => tab.evaluate(`[...document.querySelectorAll('td.subject a')].find((a) => a.textContent === 'HTML with a logo').click()`));
+  await eventually(() => served.some((line) => line.includes('/message/inline')), 'a request for the inline image');
+  assert.ok(served.some((line) => /^200 image\/png \/message\/inline\?/.test(line)), `the frame got the image, not the login page: ${served.join(', ')}`);
+  await shoot('5b-inline-image');
 
   // Send a message: type into the form and press the Send button.
   await tab.goto(`${base}/compose`);

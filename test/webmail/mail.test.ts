@@ -29,6 +29,14 @@ async function compose(browser: Browser, composePath: string, values: Record<str
 }
 
 const uidsOn = (html: string) => [...html.matchAll(/name="uid" value="(\d+)"/g)].map((m) => Number(m[1]));
+/** The UIDs of the list's rows shown as unread. */
+const unreadOn = (html: string) => html.split('<tr').filter((row) => row.startsWith(' class="unread"')).flatMap(uidsOn);
+/** The unread count beside a folder in the list's sidebar, 0 when none is shown. */
+function sidebarUnread(html: string, label: string): number {
+  const nav = /<nav class="folders"[\s\S]*?<\/nav>/.exec(html)?.[0] ?? '';
+  const item = nav.split('<li>').find((li) => li.includes(`${label}</span>`)) ?? '';
+  return Number(/class="unread-count">(\d+)</.exec(item)?.[1] ?? 0);
+}
 
 test('the list: newest first, sender, subject, date, size; pages of pageSize; search', async (t) => {
   const server = await mailServer(t);
@@ -52,6 +60,10 @@ test('the list: newest first, sender, subject, date, size; pages of pageSize; se
   assert.deepEqual(uidsOn((await browser.get('/mail?folder=INBOX&q=zebra')).text), [], 'not in From or Subject');
   const folders = (await browser.get('/folders')).text;
   assert.match(folders, /5 unread, 5 in all/);
+  assert.equal(sidebarUnread(first.text, 'Inbox'), 5, 'the unread count beside the list');
+  assert.equal((await browser.get('/message?folder=INBOX&uid=5')).status, 200);
+  assert.equal(sidebarUnread((await browser.get('/mail?folder=INBOX')).text, 'Inbox'), 4, 'one read: one fewer');
+  assert.match((await browser.get('/folders')).text, /4 unread, 5 in all/);
 });
 
 test('reading a message: header, text with links, marked read; unread again', async (t) => {
@@ -200,11 +212,20 @@ test('move, delete to Trash, delete for good, empty the Trash, flags', async (t)
   };
   assert.match(await act('INBOX', [1, 2], 'flag'), /2 messages flagged\./);
   assert.deepEqual((await imap.summariesByUid('INBOX', [1, 2, 3])).map((m) => m.flags), [[], ['\\Flagged'], ['\\Flagged']]);
-  await act('INBOX', [2], 'unflag');
+  assert.match(await act('INBOX', [2], 'unflag'), /1 message unflagged\./);
+  // By UID: a summary fetch may also carry unasked-for flag updates of other messages.
+  const flagsOf = async (uids: number[]) => {
+    const summaries = await imap.summariesByUid('INBOX', uids);
+    return uids.map((uid) => summaries.find((m) => m.uid === uid)?.flags.sort());
+  };
+  assert.deepEqual(await flagsOf([1, 2]), [['\\Flagged'], []], 'unflagged on the server, the other one still flagged');
+  assert.match(await act('INBOX', [1, 3], 'read'), /2 messages marked read\./);
+  assert.deepEqual(await flagsOf([1, 2, 3]), [['\\Flagged', '\\Seen'], [], ['\\Seen']], 'read on the server');
+  assert.deepEqual(unreadOn((await browser.get('/mail?folder=INBOX')).text), [4, 2], 'and shown as read in the list');
   assert.match(await act('INBOX', [1], 'move', 'Archive'), /1 message moved to Archive\./);
-  assert.equal((await imap.status('Archive')).messages, 1);
+  assert.deepEqual(await imap.status('Archive'), { messages: 1, unseen: 0 });
   assert.match(await act('INBOX', [2, 3], 'delete'), /2 messages moved to Trash\./);
-  assert.deepEqual(await imap.status('Trash'), { messages: 2, unseen: 2 });
+  assert.deepEqual(await imap.status('Trash'), { messages: 2, unseen: 1 });
   assert.equal((await imap.status('INBOX')).messages, 1);
   assert.match(await act('Trash', [1], 'delete'), /1 message deleted\./, 'in the Trash: for good');
   assert.equal((await imap.status('Trash')).messages, 1);
@@ -212,6 +233,11 @@ test('move, delete to Trash, delete for good, empty the Trash, flags', async (t)
   const emptied = await browser.post('/folders/empty', { _csrf: csrfToken(folders.text), name: 'Trash' });
   assert.equal(emptied.location, '/folders');
   assert.equal((await imap.status('Trash')).messages, 0);
+  // Only the Trash: a forged form, even with a valid token, cannot empty another folder.
+  const forged = await browser.post('/folders/empty', { _csrf: csrfToken(folders.text), name: 'INBOX' });
+  assert.equal(forged.status, 400);
+  assert.match(forged.text, /Only the Trash can be emptied/);
+  assert.equal((await imap.status('INBOX')).messages, 1, 'nothing deleted');
   assert.match(await act('INBOX', [], 'delete'), /Select one or more messages first\./);
   // Where to go back to is a path of this site, never another site (no open redirect).
   for (const back of ['//evil.example/', '/\\evil.example/', 'https://evil.example/', '/mail\r\nSet-Cookie: x=1']) {
@@ -232,12 +258,17 @@ test('folders: create (with a child), rename, delete; the server\'s refusals are
   assert.equal((await post('/folders/create', { name: 'Reisen/2026' })).status, 303);
   assert.match((await browser.get('/folders')).text, /Folder Reisen\/2026 created\./);
   assert.equal((await post('/folders/rename', { from: 'Reisen/2026', to: 'Reisen/Sommer' })).status, 303);
+  const renamed = (await browser.get('/folders')).text;
+  assert.match(renamed, /Folder Reisen\/2026 is now Reisen\/Sommer\./);
+  assert.match(renamed, />Reisen\/Sommer<\/a>/, 'the new name is listed');
+  assert.doesNotMatch(renamed, />Reisen\/2026<\/a>/, 'the old name is gone');
+  const imap = await imapAs(t, server);
+  assert.deepEqual((await imap.listFolders()).map((f) => f.name).filter((n) => n.startsWith('Reisen/')), ['Reisen/Sommer'], 'and on the server');
   const refused = await post('/folders/delete', { name: 'Reisen' });
   assert.equal(refused.status, 400, 'a folder with children');
   assert.match(refused.text, /The mail server refused/);
   assert.equal((await post('/folders/delete', { name: 'Reisen/Sommer' })).status, 303);
   assert.equal((await post('/folders/delete', { name: 'Reisen' })).status, 303);
-  const imap = await imapAs(t, server);
   assert.ok(!(await imap.listFolders()).some((f) => f.name.startsWith('Reisen')));
   assert.equal((await post('/folders/delete', { name: 'INBOX' })).status, 400, 'INBOX stays');
 });

@@ -54,3 +54,16 @@ test('refusals come back as reasons: password, sender, recipient, certificate', 
   const unverified = await submitMessage({ ...address, ca: undefined }, submission());
   assert.match(!unverified.ok ? unverified.reason : '', /^connect: .*certificate/i);
 });
+
+test('the browser\'s address goes to submission as XCLIENT ADDR: a failed login counts against it, not against the webmail', async (t) => {
+  const server = await mailServer(t);
+  for (const tls of ['implicit', 'starttls'] as const) {
+    const clientAddress = tls === 'implicit' ? '192.0.2.7' : '2001:db8::7';
+    const failed = await submitMessage(await submissionAddress(server, tls), submission({ password: 'wrong', clientAddress }));
+    assert.match(!failed.ok ? failed.reason : '', /^auth: 535/);
+    assert.ok(server.logLines.some((l) => l.includes(`auth-failed ip=${clientAddress}`)), server.logLines.filter((l) => l.includes('auth')).join('\n'));
+    const sent = await submitMessage(await submissionAddress(server, tls), submission({ clientAddress }));
+    assert.equal(sent.ok, true, !sent.ok ? sent.reason : '');
+  }
+  assert.ok(!server.logLines.some((l) => l.includes('auth-failed ip=127.0.0.1')), 'never under the webmail\'s own address');
+});

@@ -4,7 +4,7 @@
 // and no response can leave without its security headers.
 
 import type { ServerResponse } from 'node:http';
-import { DOWNLOAD_POLICY, mailFramePolicy, setSecurityHeaders } from './security-headers.ts';
+import { DOWNLOAD_POLICY, INLINE_IMAGE_CORP, mailFramePolicy, setSecurityHeaders } from './security-headers.ts';
 import type { Html } from './html.ts';
 
 export type Reply =
@@ -14,8 +14,10 @@ export type Reply =
   | { kind: 'redirect'; location: string; cookies?: string[] }
   /** A file to save (an attachment). */
   | { kind: 'download'; contentType: string; filename: string; size?: number; body: AsyncIterable<Buffer> }
-  /** An HTML mail for the sandboxed frame (security-headers.ts mailFramePolicy). */
-  | { kind: 'mail-frame'; body: string; remoteImages: boolean }
+  /** An image of a mail, shown in its frame; only raster types (mail/inline-images.ts). */
+  | { kind: 'inline-image'; contentType: string; body: AsyncIterable<Buffer> }
+  /** An HTML mail for the sandboxed frame (security-headers.ts mailFramePolicy); `inlineImages`: where its cid: images are. */
+  | { kind: 'mail-frame'; body: string; remoteImages: boolean; inlineImages: string | null }
   /** Our own static files and documents (the stylesheet, autoconfig XML). */
   | { kind: 'static'; status?: number; contentType: string; body: string | Buffer; cacheSeconds?: number };
 
@@ -34,7 +36,7 @@ export async function sendReply(res: ServerResponse, reply: Reply): Promise<void
       res.end('See Other\n');
       return;
     case 'mail-frame':
-      setSecurityHeaders(res, mailFramePolicy(reply.remoteImages));
+      setSecurityHeaders(res, mailFramePolicy(reply.remoteImages, reply.inlineImages));
       res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
       res.end(reply.body);
       return;
@@ -45,18 +47,24 @@ export async function sendReply(res: ServerResponse, reply: Reply): Promise<void
       res.end(reply.body);
       return;
     case 'download':
-      return sendDownload(res, reply);
+      setSecurityHeaders(res, DOWNLOAD_POLICY);
+      res.writeHead(200, {
+        'Content-Type': safeContentType(reply.contentType),
+        'Content-Disposition': attachmentDisposition(reply.filename),
+        ...(reply.size !== undefined ? { 'Content-Length': reply.size } : {}),
+      });
+      return streamBody(res, reply.body);
+    case 'inline-image':
+      // nosniff (set for every reply) keeps the browser to the raster type we name.
+      setSecurityHeaders(res, DOWNLOAD_POLICY);
+      res.setHeader('Cross-Origin-Resource-Policy', INLINE_IMAGE_CORP);
+      res.writeHead(200, { 'Content-Type': reply.contentType, 'Content-Disposition': 'inline' });
+      return streamBody(res, reply.body);
   }
 }
 
-async function sendDownload(res: ServerResponse, reply: Extract<Reply, { kind: 'download' }>): Promise<void> {
-  setSecurityHeaders(res, DOWNLOAD_POLICY);
-  res.writeHead(200, {
-    'Content-Type': safeContentType(reply.contentType),
-    'Content-Disposition': attachmentDisposition(reply.filename),
-    ...(reply.size !== undefined ? { 'Content-Length': reply.size } : {}),
-  });
-  for await (const chunk of reply.body) {
+async function streamBody(res: ServerResponse, body: AsyncIterable<Buffer>): Promise<void> {
+  for await (const chunk of body) {
     if (res.destroyed) return; // the browser went away: stop fetching from IMAP (the generator is closed)
     if (!res.write(chunk)) await new Promise<void>((resolve) => res.once('drain', resolve).once('close', resolve));
   }

@@ -37,14 +37,15 @@ export const PAGE_POLICY = [
  * An HTML mail, shown inside our page's iframe. `sandbox` (CSP 3 and the
  * iframe attribute both) gives it an opaque origin, no scripts, no forms,
  * no top navigation; inline styles are allowed because mail is styled that
- * way; images only when they are inside the message (data:, cid: is not
- * fetched) unless the reader asked for this message's remote images.
+ * way; images only when they are inside the message (data:, and its cid:
+ * images as served by `inlineImages`, our own /message/inline address)
+ * unless the reader asked for this message's remote images.
  */
-export function mailFramePolicy(remoteImages: boolean): string {
+export function mailFramePolicy(remoteImages: boolean, inlineImages: string | null = null): string {
   return [
     "default-src 'none'",
     "style-src 'unsafe-inline'",
-    `img-src data:${remoteImages ? ' https: http:' : ''}`,
+    `img-src data:${inlineImages ? ` ${inlineImages}` : ''}${remoteImages ? ' https: http:' : ''}`,
     "font-src 'none'",
     "frame-ancestors 'self'",
     "base-uri 'none'",
@@ -55,6 +56,15 @@ export function mailFramePolicy(remoteImages: boolean): string {
 
 /** Downloads: never rendered as a page of ours, whatever their type says. */
 export const DOWNLOAD_POLICY = "default-src 'none'; sandbox; frame-ancestors 'none'";
+
+/**
+ * An inline image, requested by the mail's frame. That frame has an opaque
+ * origin (sandbox), which is never "same-origin" nor "same-site" for
+ * Cross-Origin-Resource-Policy (Fetch, CORP check), so these responses
+ * alone say cross-origin. Other sites gain nothing: without the signed
+ * link (http/image-links.ts) of a live session they get no image.
+ */
+export const INLINE_IMAGE_CORP = 'cross-origin';
 
 export function setSecurityHeaders(res: ServerResponse, policy: string = PAGE_POLICY): void {
   for (const [name, value] of Object.entries(COMMON)) res.setHeader(name, value);

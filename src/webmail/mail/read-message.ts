@@ -1,6 +1,7 @@
 // Which parts of a message a reader sees, and as what (RFC 2046 5.1.3-5.1.4,
 // RFC 2183): the body to show (plain text, HTML, or both when the message
-// offers alternatives), and everything else as attachments to download.
+// offers alternatives), and everything else as attachments to download,
+// except the inline images the HTML shows (inline-images.ts).
 // Decoding a part for display undoes its transfer encoding and charset
 // with the MIME module (transfer-decode.ts, charset.ts); file names are
 // read with params.ts (RFC 2231 and RFC 2047 both).
@@ -9,6 +10,7 @@ import { StreamTextDecoder } from '../../mime/charset.ts';
 import { paramText, paramValue } from '../../mime/params.ts';
 import { transferDecoder } from '../../mime/transfer-decode.ts';
 import type { BodyPart } from '../imap-client/bodystructure.ts';
+import { isShownInline } from './inline-images.ts';
 
 export interface Attachment {
   part: BodyPart;
@@ -28,7 +30,8 @@ export interface MessagePlan {
 const isType = (part: BodyPart, type: string, subtype: string) => part.type === type && part.subtype === subtype;
 const isAttachment = (part: BodyPart) => part.disposition?.type === 'attachment';
 
-export function planMessage(structure: BodyPart): MessagePlan {
+/** `shownInline`: the Content-IDs the HTML shows as images (inline-images.ts); those parts are not attachments. */
+export function planMessage(structure: BodyPart, shownInline: ReadonlySet<string> = new Set()): MessagePlan {
   const plan: MessagePlan = { text: null, html: null, attachments: [] };
   const haveBody = () => plan.text !== null || plan.html !== null;
 
@@ -53,6 +56,7 @@ export function planMessage(structure: BodyPart): MessagePlan {
     plan.attachments.push(attachmentOf(part));
   };
   visit(structure, true);
+  plan.attachments = plan.attachments.filter((a) => !isShownInline(a.part, shownInline));
   return plan;
 }
 
@@ -66,7 +70,7 @@ function chooseAlternative(child: BodyPart, plan: MessagePlan): void {
   }
 }
 
-/** The other parts of a multipart/related (inline images): offered as attachments. */
+/** The other parts of a multipart/related (inline images): attachments unless the HTML shows them. */
 function collectRest(related: BodyPart, plan: MessagePlan): void {
   for (const part of related.children) if (part !== plan.html && part.type !== 'multipart') plan.attachments.push(attachmentOf(part));
 }

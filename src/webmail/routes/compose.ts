@@ -203,6 +203,7 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
     message: content,
     size,
     heloName: app.settings.hostname,
+    clientAddress: context.clientAddress,
   });
   if (!result.ok) {
     app.log.event('webmail-send-failed', { user: session.username, reason: result.reason });

@@ -1,13 +1,15 @@
 // The folder page and its forms: create, rename, delete (RFC 3501 6.3.3-6.3.5)
-// and empty the Trash. Each form posts, acts over IMAP, and redirects back
-// with a notice (Post/Redirect/Get); the mail server's refusals (a name in
-// use, a folder with children, INBOX) are shown as they come.
+// and empty the Trash (only the Trash, checked here and not only by which
+// page shows the button: a forged form cannot empty INBOX). Each form
+// posts, acts over IMAP, and redirects back with a notice
+// (Post/Redirect/Get); the refusals (a name in use, a folder with
+// children, INBOX) are shown as they come.
 
 import type { RequestContext } from '../app.ts';
 import type { Reply } from '../http/reply.ts';
 import { ImapCommandError } from '../imap-client/connection.ts';
 import type { ImapClient } from '../imap-client/client.ts';
-import { foldersWithCounts } from '../mail/folders.ts';
+import { foldersWithCounts, specialFolder } from '../mail/folders.ts';
 import { foldersPage } from '../pages/folders.ts';
 import { takeNotice } from '../pages/layout.ts';
 import type { Route } from './index.ts';
@@ -69,6 +71,10 @@ async function remove(context: RequestContext): Promise<Reply> {
 async function empty(context: RequestContext): Promise<Reply> {
   return change(context, async (client) => {
     const name = folderName(context.form.get('name'));
+    // Roundcube empties only the Trash and Junk; we have a button for the Trash alone.
+    if (name !== specialFolder(await client.listFolders(), '\\Trash')) {
+      throw new ImapCommandError('NO', null, `Only the Trash can be emptied, not ${name}.`, []);
+    }
     await client.expungeAll(name);
     return `${name} is empty.`;
   });

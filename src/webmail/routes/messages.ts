@@ -1,5 +1,5 @@
-// The message list, reading a message, its HTML frame and attachments, and
-// the actions on checked messages (flags, move, delete to Trash).
+// The message list, reading a message, its HTML frame, its inline images
+// (mail/inline-images.ts) and attachments, and the actions on checked messages (flags, move, delete to Trash).
 //
 // Messages are addressed by folder and UID in every URL and form, so a
 // page stays right while mail arrives or goes (RFC 3501 2.3.1.1); the
@@ -7,11 +7,14 @@
 
 import type { RequestContext } from '../app.ts';
 import { url } from '../http/html.ts';
+import { imageSignatureValid, signedImageQuery } from '../http/image-links.ts';
 import type { Reply } from '../http/reply.ts';
 import { astringArg } from '../imap-client/command-args.ts';
+import type { BodyPart } from '../imap-client/bodystructure.ts';
 import type { CommandPart } from '../imap-client/connection.ts';
 import { foldersWithCounts, specialFolder } from '../mail/folders.ts';
 import { htmlForFrame } from '../mail/html-mail.ts';
+import { INLINE_IMAGE_PATH, INLINE_IMAGE_TYPES, referencedContentIds, rewriteCidSources } from '../mail/inline-images.ts';
 import { attachmentOf, decodedContent, decodedText, findPart, planMessage } from '../mail/read-message.ts';
 import { errorPage } from '../pages/error.ts';
 import { takeNotice } from '../pages/layout.ts';
@@ -68,10 +71,15 @@ async function showMessage(context: RequestContext): Promise<Reply> {
     const message = await client.message(ref.folder, ref.uid);
     if (!message) return null;
     const folders = await foldersWithCounts(client);
-    const plan = planMessage(message.structure);
+    let plan = planMessage(message.structure);
     // Opening a message marks it read (BODY.PEEK never does by itself).
     if (!message.flags.some((f) => f.toLowerCase() === '\\seen')) await client.setFlags(ref.folder, [ref.uid], true, ['\\Seen']);
     const showHtml = plan.html !== null && query.get('view') !== 'text';
+    if (showHtml && plan.html && plan.attachments.some((a) => a.part.id)) {
+      // The images the HTML shows are in the frame, not in the list of attachments.
+      const markup = await decodedText(client.section(ref.folder, ref.uid, plan.html.section, undefined, MAX_TEXT_BYTES), plan.html);
+      plan = planMessage(message.structure, referencedContentIds(markup));
+    }
     let text: string | null = null;
     let textTruncated = false;
     if (!showHtml && plan.text) {
@@ -94,14 +102,54 @@ async function mailFrame(context: RequestContext): Promise<Reply> {
   const ref = messageRef(query);
   const section = query.get('part') ?? '';
   if (!ref) return errorPage(400, 'Which message?');
-  const body = await app.pool.use(session, async (client) => {
+  const found = await app.pool.use(session, async (client) => {
     const message = await client.message(ref.folder, ref.uid);
     const part = message && findPart(message.structure, section);
-    if (!part || part.type !== 'text' || part.subtype !== 'html') return null;
-    return decodedText(client.section(ref.folder, ref.uid, section, undefined, MAX_TEXT_BYTES), part);
+    if (!message || !part || part.type !== 'text' || part.subtype !== 'html') return null;
+    const markup = await decodedText(client.section(ref.folder, ref.uid, section, undefined, MAX_TEXT_BYTES), part);
+    const linkTo = (image: BodyPart) => url(INLINE_IMAGE_PATH, signedImageQuery(session, ref.folder, ref.uid, image.section));
+    return { markup, rewritten: rewriteCidSources(markup, message.structure, linkTo) };
   });
-  if (body === null) return errorPage(404, 'There is no such part.');
-  return { kind: 'mail-frame', body: htmlForFrame(body), remoteImages: query.get('images') === '1' };
+  if (found === null) return errorPage(404, 'There is no such part.');
+  // The policy lets the frame load from /message/inline only when the mail has images there.
+  const inlineImages = found.rewritten !== found.markup ? inlineImagesSource(context) : null;
+  return { kind: 'mail-frame', body: htmlForFrame(found.rewritten), remoteImages: query.get('images') === '1', inlineImages };
+}
+
+/**
+ * Where the frame may load inline images from, as a CSP source with a path
+ * (CSP 3 host-source: this address exactly): our own origin as the browser
+ * named it. Not 'self', whose meaning in an opaque-origin (sandboxed)
+ * document browsers have not always agreed on.
+ */
+function inlineImagesSource(context: RequestContext): string | null {
+  const host = context.req.headers.host ?? '';
+  return /^([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:\d{1,5})?$/i.test(host) ? `https://${host.toLowerCase()}${INLINE_IMAGE_PATH}` : null;
+}
+
+/**
+ * An inline image of an HTML mail, for its frame. The frame's requests
+ * come without our cookie, so the signed link says whose it is
+ * (http/image-links.ts). Only raster types are served as images (never
+ * SVG or HTML, which can hold script); any other part asked for here
+ * comes as a download that nothing renders.
+ */
+async function inlineImage(context: RequestContext): Promise<Reply> {
+  const { app, query } = context;
+  const ref = messageRef(query);
+  const section = query.get('part') ?? '';
+  if (!ref || !/^\d+(\.\d+)*$/.test(section)) return errorPage(400, 'Which image?');
+  const session = app.sessions.forImage(query.get('k'));
+  if (!session || !imageSignatureValid(session, ref.folder, ref.uid, section, query.get('sig'))) return errorPage(403, 'This image link is not valid (any more).');
+  const part = await app.pool.use(session, async (client) => {
+    const message = await client.message(ref.folder, ref.uid);
+    return message && findPart(message.structure, section);
+  });
+  if (!part || part.type === 'multipart') return errorPage(404, 'There is no such image.');
+  const contentType = `${part.type}/${part.subtype}`;
+  const body = decodedContent(app.pool.stream(session, (client) => client.section(ref.folder, ref.uid, section)), part);
+  if (!INLINE_IMAGE_TYPES.has(contentType)) return { kind: 'download', contentType: 'application/octet-stream', filename: attachmentOf(part).filename, body };
+  return { kind: 'inline-image', contentType, body };
 }
 
 /** An attachment (or any single part) as a download, decoded as it streams from IMAP. */
@@ -172,5 +220,7 @@ export const MESSAGE_ROUTES: Route[] = [
   { method: 'GET', path: '/message', access: 'session', handler: showMessage },
   { method: 'GET', path: '/message/html', access: 'session', handler: mailFrame },
   { method: 'GET', path: '/message/attachment', access: 'session', handler: attachment },
+  // Public: the signed link, not the cookie, names the session (http/image-links.ts).
+  { method: 'GET', path: INLINE_IMAGE_PATH, access: 'public', handler: inlineImage },
   { method: 'POST', path: '/mail/action', access: 'session', body: 'form', handler: act },
 ];
