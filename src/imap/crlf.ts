@@ -56,5 +56,10 @@ export function crlfLength(bytes: Buffer): number {
 
 /** A whole buffer of LF text as CRLF text. */
 export function crlfBuffer(bytes: Buffer): Buffer {
-  return Buffer.from(bytes.toString('latin1').replace(/(?<!\r)\n/g, '\r\n'), 'latin1');
+  return Buffer.from(crlfText(bytes), 'latin1');
+}
+
+/** The same as a byte string (one character per byte). */
+export function crlfText(bytes: Buffer): string {
+  return bytes.toString('latin1').replace(/(?<!\r)\n/g, '\r\n');
 }
