@@ -61,5 +61,7 @@ export function crlfBuffer(bytes: Buffer): Buffer {
 
 /** The same as a byte string (one character per byte). */
 export function crlfText(bytes: Buffer): string {
-  return bytes.toString('latin1').replace(/(?<!\r)\n/g, '\r\n');
+  const text = bytes.toString('latin1');
+  // Without a CR (almost all stored mail) every LF gains one: a plain search, no regular expression to run.
+  return bytes.indexOf(CR) < 0 ? text.replaceAll('\n', '\r\n') : text.replace(/(?<!\r)\n/g, '\r\n');
 }
