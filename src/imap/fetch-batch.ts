@@ -12,11 +12,19 @@
 // store reads the batch's messages in file order, with large reads, and
 // the values are worked out and kept (cached-items.ts).
 //
-// Other items (BODY[...], BINARY[...]) go through fetch-data.ts, one
+// The whole message (BODY[], BODY.PEEK[], RFC822, BINARY[]) also takes this
+// path, the way a client reads the message it opens: a message of up to
+// 128 KiB (almost all mail) is read, checked and sent without a wait
+// (store/message-reader.ts readSmallMessage); a larger one is streamed by
+// the general path (`streamOne`).
+//
+// Other items (sections, parts, partials) go through fetch-data.ts, one
 // message at a time. The responses are the same bytes either way.
 
 import { formatImapDateTime } from '../mime/date.ts';
 import { BODY, BODYSTRUCTURE, ENVELOPE, fetchFill } from './cached-items.ts';
+import { crlfText } from './crlf.ts';
+import { sectionLabel } from './fetch-items.ts';
 import type { FetchItem } from './fetch-items.ts';
 import type { Selected } from './selected.ts';
 
@@ -24,9 +32,16 @@ const INDEX_ITEMS = new Set<FetchItem['kind']>(['uid', 'flags', 'internaldate', 
 const CACHED_ITEMS: Partial<Record<FetchItem['kind'], number>> = { envelope: ENVELOPE, bodystructure: BODYSTRUCTURE, body: BODY };
 const NAMES: Partial<Record<FetchItem['kind'], string>> = { envelope: 'ENVELOPE', bodystructure: 'BODYSTRUCTURE', body: 'BODY' };
 
-/** Can the index and the cache answer these items? */
+/** Can the index and the cache answer these items, with at most the whole message read? */
 export function isBatchable(items: readonly FetchItem[]): boolean {
-  return items.every((item) => INDEX_ITEMS.has(item.kind) || CACHED_ITEMS[item.kind] !== undefined);
+  return items.every((item) => INDEX_ITEMS.has(item.kind) || CACHED_ITEMS[item.kind] !== undefined || wholeMessageLabel(item) !== null);
+}
+
+/** `BODY[] {`, `RFC822 {`, `BINARY[] ~{` for an item that is the whole message as sent (RFC 3501 6.4.5, RFC 3516 4.3); else null. */
+function wholeMessageLabel(item: FetchItem): string | null {
+  if (item.kind === 'rfc822') return item.which === '' ? 'RFC822 {' : null;
+  if (item.kind !== 'section' || item.partial || item.section.part.length > 0 || item.section.text !== '') return null;
+  return `${sectionLabel(item)} ${item.binary ? '~' : ''}{`;
 }
 
 /** Responses are gathered into texts of about this many characters (one write each). */
@@ -37,12 +52,21 @@ const BATCH_MESSAGES = 1000;
 /**
  * The responses for `uids` (ascending), as buffers to write. A message
  * expunged while the client was reading an earlier batch is left out, as
- * fetch.ts does for the others.
+ * fetch.ts does for the others. `streamOne` sends the response for a
+ * message too large to be read in one piece.
  */
-export async function* batchResponses(selected: Selected, uids: readonly number[], items: readonly FetchItem[], rev2: boolean): AsyncIterable<Buffer> {
+export async function* batchResponses(
+  selected: Selected,
+  uids: readonly number[],
+  items: readonly FetchItem[],
+  rev2: boolean,
+  streamOne: (uid: number) => AsyncIterable<Buffer>,
+): AsyncIterable<Buffer> {
   const kinds = cachedKinds(items);
   const fill = kinds.length > 0 ? fetchFill(kinds) : null;
   const slotOf = items.map((item) => kinds.indexOf(CACHED_ITEMS[item.kind] ?? -1));
+  const labels = items.map(wholeMessageLabel);
+  const readsMessage = labels.some((label) => label !== null);
   const flagTexts = new Map<number, string>(); // flag set number -> "FLAGS (\Seen \Flagged)"
   let text = '';
   for (let first = 0; first < uids.length; ) {
@@ -53,6 +77,19 @@ export async function* batchResponses(selected: Selected, uids: readonly number[
       const uid = batch[j];
       const k = rows.find(uid);
       if (k < 0 || (values && values[j * kinds.length] === null)) continue; // expunged since the command began
+      let message = '';
+      if (readsMessage) {
+        const content = selected.mailbox.readSmall(uid); // (throws if the mbox changed: before a byte of it is sent)
+        if (content === null) {
+          if (text.length > 0) yield Buffer.from(text, 'latin1');
+          text = '';
+          yield* streamOne(uid);
+          rows = selected.mailbox.rows();
+          continue;
+        }
+        message = crlfText(content);
+        if (message.length !== rows.sizeAt(k)) throw new Error(`a literal of ${message.length} octets where ${rows.sizeAt(k)} were announced`);
+      }
       let response = `* ${selected.seqOf(uid)} FETCH (`;
       for (let i = 0; i < items.length; i++) {
         if (i > 0) response += ' ';
@@ -82,7 +119,8 @@ export async function* batchResponses(selected: Selected, uids: readonly number[
             response += `MODSEQ (${rows.modseqAt(k)})`;
             break;
           default:
-            response += `${NAMES[items[i].kind]} ${values![j * kinds.length + slotOf[i]]}`;
+            if (labels[i] !== null) response += `${labels[i]}${message.length}}\r\n${message}`;
+            else response += `${NAMES[items[i].kind]} ${values![j * kinds.length + slotOf[i]]}`;
         }
       }
       text += `${response})\r\n`;

@@ -50,7 +50,7 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
       kind: 'stream',
       body: () =>
         flagsAdded.size === 0 && isBatchable(items)
-          ? batchResponses(selected, wanted, items, rev2Flags)
+          ? batchResponses(selected, wanted, items, rev2Flags, (uid) => serialize(responses(selected, [uid], items, flagsAdded, withModseq, rev2Flags)))
           : serialize(responses(selected, wanted, items, flagsAdded, withModseq, rev2Flags)),
       then: () => {
         const updates = pendingUpdates(session.state, byUid, byUid);

@@ -30,7 +30,8 @@ import { expungeLocked } from './mbox-expunge.ts';
 import type { IndexUpdate, MailboxIndex } from './mbox-index.ts';
 import { LineEndNormalizer } from './line-ends.ts';
 import type { MessageRecord } from './message-table.ts';
-import { MessageChangedError, readMessage } from './message-reader.ts';
+import { MessageChangedError, readMessage, readSmallMessage } from './message-reader.ts';
+import type { MessageLocation } from './message-reader.ts';
 import { diffUids } from './mailbox-files.ts';
 import { accountDirExists, MailboxSync, statIno } from './mailbox-sync.ts';
 import { POLL_MS } from './mailbox-types.ts';
@@ -228,15 +229,11 @@ export class MailboxState {
    * what happened.
    */
   read(uid: number, expected?: MessageRecord): AsyncIterable<Buffer> {
-    const table = this.#index.messages;
-    const k = table.find(uid);
-    const location = k < 0 ? null : { offset: table.offsetAt(k), length: table.lengthAt(k), contentOffset: table.contentOffsetAt(k), size: table.sizeAt(k), fingerprint: table.fingerprintAt(k) };
-    const moved = location !== null && expected !== undefined && (expected.offset !== location.offset || expected.length !== location.length || expected.size !== location.size);
+    const location = this.#locate(uid, expected);
     const file = this.#disk.file;
     const state = this;
     return (async function* () {
-      if (!location) throw new MessageExpungedError(`message UID ${uid} has been expunged`);
-      if (moved) throw new MessageChangedError(`the mailbox changed: message UID ${uid} is not what the caller saw`);
+      if (location instanceof Error) throw location;
       if (!file || file.closed) throw new MessageChangedError('the mailbox changed: its file was replaced');
       file.users++;
       try {
@@ -248,6 +245,31 @@ export class MailboxState {
         file.release();
       }
     })();
+  }
+
+  /** read() of a small message, in one buffer and at once (readSmallMessage); null for a larger one. */
+  readSmall(uid: number, expected?: MessageRecord): Buffer | null {
+    const location = this.#locate(uid, expected);
+    if (location instanceof Error) throw location;
+    const file = this.#disk.file;
+    if (!file || file.closed) throw new MessageChangedError('the mailbox changed: its file was replaced');
+    try {
+      return readSmallMessage(file.handle, location); // (no wait: the file stays open throughout)
+    } catch (err) {
+      if (err instanceof MessageChangedError) void this.refresh(true).catch(() => {});
+      throw err;
+    }
+  }
+
+  // Where the message with this UID is, as the index says now; or why it
+  // cannot be read: it was expunged, or it is not where `expected` says.
+  #locate(uid: number, expected: MessageRecord | undefined): MessageLocation | Error {
+    const table = this.#index.messages;
+    const k = table.find(uid);
+    if (k < 0) return new MessageExpungedError(`message UID ${uid} has been expunged`);
+    const location = { offset: table.offsetAt(k), length: table.lengthAt(k), contentOffset: table.contentOffsetAt(k), size: table.sizeAt(k), fingerprint: table.fingerprintAt(k) };
+    const moved = expected !== undefined && (expected.offset !== location.offset || expected.length !== location.length || expected.size !== location.size);
+    return moved ? new MessageChangedError(`the mailbox changed: message UID ${uid} is not what the caller saw`) : location;
   }
 
   /** What reads of many messages and the message cache need (mailbox-reads.ts). */

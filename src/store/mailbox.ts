@@ -157,6 +157,15 @@ export class Mailbox extends EventEmitter {
   }
 
   /**
+   * read() of a message of up to 128 KiB in the mbox (almost all mail): its
+   * bytes in one buffer, read and checked at once, without a wait (FETCH of
+   * small bodies, imap/fetch-batch.ts). null for a larger message: read() it.
+   */
+  readSmall(uid: number, expected?: MessageRecord): Buffer | null {
+    return this.#open.readSmall(uid, expected);
+  }
+
+  /**
    * The messages with these UIDs (ascending; those no longer there are
    * skipped), each visited in file order with its header section or all of
    * it, read in large blocks and checked as read() checks (a changed file

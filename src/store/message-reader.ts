@@ -16,7 +16,8 @@
 // In both cases the bytes just after the range must be what follows a
 // message: the end of the file, or a blank line and the next From line.
 // Anything else throws MessageChangedError, and nothing is sent. The one
-// read path for POP3 (pop3/maildrop.ts) and IMAP (mailbox.ts).
+// read path for POP3 (pop3/maildrop.ts) and IMAP (mailbox.ts): readMessage
+// streams; readSmallMessage hands a small message over in one piece.
 //
 // A large message is read in chunks taken from a small pool
 // (buffer-pool.ts): a consumer that copies each chunk and recycles it (the
@@ -79,6 +80,24 @@ export async function* readMessage(file: FileHandle, m: MessageLocation, pool = 
   }
   const rest = unquoter.end(); // a ">From" cut short by the end of the message
   if (rest.length > 0) yield rest;
+}
+
+/**
+ * A message of up to WHOLE_CHECK_BYTES, as readMessage yields it (content
+ * unquoted, LF line ends) but in one buffer and without a wait: one
+ * synchronous read from the page cache, checked whole (checkWholeMessage).
+ * null for a larger message, which readMessage streams. What FETCH of many
+ * small bodies uses (imap/fetch-batch.ts): a pause per message would cost
+ * more than reading it.
+ */
+export function readSmallMessage(file: FileHandle, m: MessageLocation): Buffer | null {
+  if (m.length > WHOLE_CHECK_BYTES) return null;
+  const bytes = readAt(file, m.offset, m.length + BOUNDARY_BYTES);
+  checkWholeMessage(bytes, m);
+  const unquoter = new MboxrdUnquoter();
+  const content = unquoter.push(bytes.subarray(m.contentOffset - m.offset, m.length));
+  const rest = unquoter.end(); // a ">From" cut short by the end of the message
+  return rest.length > 0 ? Buffer.concat([content, rest]) : content;
 }
 
 /**

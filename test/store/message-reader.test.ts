@@ -1,7 +1,8 @@
 // Reading a message by the index's byte range (store/message-reader.ts):
 // the bytes, unquoted; and every way the file can stop matching the index
 // (shorter, shifted by a same-size rewrite, another message there, a large
-// message whose start changed) gives MessageChangedError before any byte.
+// message whose start changed) gives MessageChangedError before any byte;
+// readSmallMessage, the same read of a small message in one piece.
 // Also the line-end normaliser APPEND uses (store/line-ends.ts).
 
 import { test } from 'node:test';
@@ -11,7 +12,7 @@ import * as path from 'node:path';
 import { LineEndNormalizer } from '../../src/store/line-ends.ts';
 import { scanForIndex } from '../../src/store/mbox-index-scan.ts';
 import type { ScannedMessage } from '../../src/store/mbox-index-scan.ts';
-import { MessageChangedError, readMessage, WHOLE_CHECK_BYTES } from '../../src/store/message-reader.ts';
+import { MessageChangedError, readMessage, readSmallMessage, WHOLE_CHECK_BYTES } from '../../src/store/message-reader.ts';
 import { scratchDir } from './helpers.ts';
 import { createHash } from 'node:crypto';
 import { BufferPool, recycle } from '../../src/buffer-pool.ts';
@@ -142,6 +143,46 @@ test('a large message is read through one pooled buffer when its consumer recycl
   } finally {
     await handle.close();
   }
+});
+
+async function readSmall(name: string, m: ScannedMessage): Promise<string | null> {
+  const handle = await fs.open(name, 'r');
+  try {
+    return readSmallMessage(handle, m)?.toString('latin1') ?? null;
+  } finally {
+    await handle.close();
+  }
+}
+
+test('readSmallMessage: the bytes readMessage streams, in one piece; null for a large message; a changed file throws', async () => {
+  const big = `${from('big')}Subject: big\nMessage-ID: <big@x>\n\n${'line of a large message\n'.repeat(Math.ceil((2 * WHOLE_CHECK_BYTES) / 24))}`;
+  const crlf = `${from('d')}Subject: stored with CRLF\r\n\r\n>>From twice quoted\r\nend\r\n`;
+  const { name, messages } = await file(`${M1}\n${M2}\n${big}\n${crlf}\n${M3}`);
+  assert.equal(messages.length, 5);
+  for (const [i, m] of messages.entries()) {
+    if (i === 2) assert.equal(await readSmall(name, m), null, 'the large message is left to readMessage');
+    else assert.equal(await readSmall(name, m), await read(name, m), `message ${i + 1}`);
+  }
+  assert.equal(await readSmall(name, messages[3]), 'Subject: stored with CRLF\r\n\r\n>From twice quoted\r\nend\r\n');
+  const tight = await file(`${M1}${M3}`);
+  assert.equal(await readSmall(tight.name, tight.messages[1]), 'Subject: three\n\nbody three, no final blank line\n');
+
+  const rejects = async (name: string, m: ScannedMessage) => {
+    await assert.rejects(readSmall(name, m), MessageChangedError);
+  };
+  const before = `${M1}\n${M2}\n${M3}`;
+  const shifted = await file(before);
+  await fs.writeFile(shifted.name, before.replace('Subject: one', 'Subject: one!').replace('no final', 'nofinal')); // same size
+  for (const m of shifted.messages) await rejects(shifted.name, m);
+  const swapped = await file(`${M1}\n${M2}\n`);
+  await fs.writeFile(swapped.name, `${M1.replace('body one', 'body uno')}\n${M2}\n`); // same length, other bytes
+  await rejects(swapped.name, swapped.messages[0]);
+  const junk = await file(`${M1}\n${M2}\n`);
+  await fs.writeFile(junk.name, `${M1}Xjunk\n${M2}\n`);
+  await rejects(junk.name, junk.messages[0]);
+  const short = await file(`${M1}\n${M2}\n`);
+  await fs.truncate(short.name, short.messages[1].offset + 10);
+  await rejects(short.name, short.messages[1]);
 });
 
 test('line ends: CRLF and lone CR become LF, also when split between chunks', () => {
