@@ -20,7 +20,7 @@
 //   as RFC 1939 8 asks for an exclusive lock on the maildrop.
 
 import { openMailbox } from '../store/mailbox.ts';
-import type { Mailbox } from '../store/mailbox.ts';
+import type { Mailbox, MessageRecord } from '../store/mailbox.ts';
 import { MessageChangedError } from '../store/message-reader.ts';
 import { MessageExpungedError } from '../store/store-errors.ts';
 import { mailboxPath } from '../store/paths.ts';
@@ -106,7 +106,7 @@ export class Maildrop {
     const record = this.mailbox.message(message.uid);
     if (!record) return failing(new MessageExpungedError(`message UID ${message.uid} has been expunged`));
     if (record.size !== message.size) return failing(new MessageChangedError(`message UID ${message.uid} changed size since login`));
-    return this.mailbox.read(message.uid, record);
+    return readChecked(this.mailbox, message.uid, record);
   }
 
   /** RSET: unmark everything. */
@@ -137,4 +137,15 @@ export class Maildrop {
 
 async function* failing(error: Error): AsyncGenerator<Buffer> {
   throw error;
+}
+
+/**
+ * A message of up to 128 KiB (almost all mail) in one checked read
+ * (Mailbox.readSmall), a larger one streamed; either way a changed file
+ * throws at the first next(), before a byte is sent.
+ */
+async function* readChecked(mailbox: Mailbox, uid: number, record: MessageRecord): AsyncGenerator<Buffer> {
+  const small = mailbox.readSmall(uid, record);
+  if (small) yield small;
+  else yield* mailbox.read(uid, record);
 }
