@@ -1,11 +1,19 @@
-// Reads of many messages at once, for the shared mailbox (mailbox-state.ts):
-// in file order with large reads (sequential-reader.ts), and the values
-// the message cache keeps (message-cache.ts), worked out from the messages
-// the cache does not have yet. What FETCH 1:* (ENVELOPE) and SEARCH use;
-// Mailbox.read() stays the way to read one message.
+// Reads of messages for the shared mailbox (mailbox-state.ts), all from the
+// mbox file opened with the index that locates them, all checked against
+// what the index says (message-reader.ts), and all asking for a refresh
+// when the file no longer matches:
+//  - one message (readOne streams, readOneSmall reads a small one at once):
+//    RETR, and FETCH of a body;
+//  - many messages in file order with large reads (sequential-reader.ts),
+//    and the values the message cache keeps (message-cache.ts), worked out
+//    from the messages the cache does not have yet: FETCH 1:* (ENVELOPE)
+//    and SEARCH.
 
 import type { MessageCache, RecordKey } from './message-cache.ts';
-import { MessageChangedError } from './message-reader.ts';
+import { MessageChangedError, readMessage, readSmallMessage } from './message-reader.ts';
+import type { MessageLocation } from './message-reader.ts';
+import type { MessageRecord } from './message-table.ts';
+import { MessageExpungedError } from './store-errors.ts';
 import type { ReadLocation } from './sequential-reader.ts';
 import type { OpenFile } from './mailbox-files.ts';
 import type { MessageTable } from './message-table.ts';
@@ -33,6 +41,59 @@ export interface ReadContext {
   cache(): MessageCache;
   /** The file did not hold a message where the table says: look again (a refresh). */
   changed(): void;
+}
+
+/**
+ * One message's content, checked against `expected` (default: the record
+ * now). Expunged: MessageExpungedError; bytes that no longer match:
+ * MessageChangedError, and a refresh is asked for so the sessions learn
+ * what happened. Errors come at the first next(), before any byte.
+ */
+export function readOne(ctx: ReadContext, uid: number, expected?: MessageRecord): AsyncIterable<Buffer> {
+  const location = locate(ctx.table(), uid, expected);
+  const file = ctx.file(); // the file of this index, taken now
+  return (async function* () {
+    if (location instanceof Error) throw location;
+    const open = checkOpen(file);
+    open.users++;
+    try {
+      yield* readMessage(open.handle, location);
+    } catch (err) {
+      if (err instanceof MessageChangedError) ctx.changed();
+      throw err;
+    } finally {
+      open.release();
+    }
+  })();
+}
+
+/** readOne() of a small message, in one buffer and at once (readSmallMessage); null for a larger one. Throws as readOne does. */
+export function readOneSmall(ctx: ReadContext, uid: number, expected?: MessageRecord): Buffer | null {
+  const location = locate(ctx.table(), uid, expected);
+  if (location instanceof Error) throw location;
+  const file = checkOpen(ctx.file());
+  try {
+    return readSmallMessage(file.handle, location); // (no wait: the file stays open throughout)
+  } catch (err) {
+    if (err instanceof MessageChangedError) ctx.changed();
+    throw err;
+  }
+}
+
+// Where the message with this UID is, as the table says; or why it cannot
+// be read: it was expunged, or it is not where `expected` says.
+function locate(table: MessageTable, uid: number, expected: MessageRecord | undefined): MessageLocation | Error {
+  const k = table.find(uid);
+  if (k < 0) return new MessageExpungedError(`message UID ${uid} has been expunged`);
+  const location = { offset: table.offsetAt(k), length: table.lengthAt(k), contentOffset: table.contentOffsetAt(k), size: table.sizeAt(k), fingerprint: table.fingerprintAt(k) };
+  const moved = expected !== undefined && (expected.offset !== location.offset || expected.length !== location.length || expected.size !== location.size);
+  return moved ? new MessageChangedError(`the mailbox changed: message UID ${uid} is not what the caller saw`) : location;
+}
+
+// The mbox file, unless an expunge or another program replaced it since.
+function checkOpen(file: OpenFile | null): OpenFile {
+  if (!file || file.closed) throw new MessageChangedError('the mailbox changed: its file was replaced');
+  return file;
 }
 
 /**
@@ -99,8 +160,7 @@ export async function cachedValues(ctx: ReadContext, uids: readonly number[], ki
 
 async function visit(ctx: ReadContext, locations: ReadLocation[], extent: ReadExtent, visitor: (n: number, content: MessageContent) => void | Promise<void>): Promise<void> {
   if (locations.length === 0) return;
-  const file = ctx.file();
-  if (!file || file.closed) throw new MessageChangedError('the mailbox changed: its file was replaced');
+  const file = checkOpen(ctx.file());
   file.users++;
   try {
     await new SequentialReader(file.handle).visit(locations, extent, visitor);

@@ -30,14 +30,13 @@ import { expungeLocked } from './mbox-expunge.ts';
 import type { IndexUpdate, MailboxIndex } from './mbox-index.ts';
 import { LineEndNormalizer } from './line-ends.ts';
 import type { MessageRecord } from './message-table.ts';
-import { MessageChangedError, readMessage, readSmallMessage } from './message-reader.ts';
-import type { MessageLocation } from './message-reader.ts';
 import { diffUids } from './mailbox-files.ts';
 import { accountDirExists, MailboxSync, statIno } from './mailbox-sync.ts';
 import { POLL_MS } from './mailbox-types.ts';
 import type { AppendItem, FlagChange, FlagsEvent, Listener, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
-import { MessageExpungedError, NoSuchFolderError } from './store-errors.ts';
+import { NoSuchFolderError } from './store-errors.ts';
 import { MessageCache } from './message-cache.ts';
+import { readOne, readOneSmall } from './mailbox-reads.ts';
 import type { ReadContext } from './mailbox-reads.ts';
 
 export class MailboxState {
@@ -223,56 +222,18 @@ export class MailboxState {
 
   /**
    * The message's content (see message-reader.ts), checked against
-   * `expected` (default: the record now). A message expunged from this
-   * state throws MessageExpungedError; bytes that no longer match throw
-   * MessageChangedError, and a refresh is started so the sessions learn
-   * what happened.
+   * `expected` (default: the record now); readSmall() the same in one
+   * buffer, or null for a large message. Both in mailbox-reads.ts.
    */
   read(uid: number, expected?: MessageRecord): AsyncIterable<Buffer> {
-    const location = this.#locate(uid, expected);
-    const file = this.#disk.file;
-    const state = this;
-    return (async function* () {
-      if (location instanceof Error) throw location;
-      if (!file || file.closed) throw new MessageChangedError('the mailbox changed: its file was replaced');
-      file.users++;
-      try {
-        yield* readMessage(file.handle, location);
-      } catch (err) {
-        if (err instanceof MessageChangedError) void state.refresh(true).catch(() => {});
-        throw err;
-      } finally {
-        file.release();
-      }
-    })();
+    return readOne(this.reads, uid, expected);
   }
 
-  /** read() of a small message, in one buffer and at once (readSmallMessage); null for a larger one. */
   readSmall(uid: number, expected?: MessageRecord): Buffer | null {
-    const location = this.#locate(uid, expected);
-    if (location instanceof Error) throw location;
-    const file = this.#disk.file;
-    if (!file || file.closed) throw new MessageChangedError('the mailbox changed: its file was replaced');
-    try {
-      return readSmallMessage(file.handle, location); // (no wait: the file stays open throughout)
-    } catch (err) {
-      if (err instanceof MessageChangedError) void this.refresh(true).catch(() => {});
-      throw err;
-    }
+    return readOneSmall(this.reads, uid, expected);
   }
 
-  // Where the message with this UID is, as the index says now; or why it
-  // cannot be read: it was expunged, or it is not where `expected` says.
-  #locate(uid: number, expected: MessageRecord | undefined): MessageLocation | Error {
-    const table = this.#index.messages;
-    const k = table.find(uid);
-    if (k < 0) return new MessageExpungedError(`message UID ${uid} has been expunged`);
-    const location = { offset: table.offsetAt(k), length: table.lengthAt(k), contentOffset: table.contentOffsetAt(k), size: table.sizeAt(k), fingerprint: table.fingerprintAt(k) };
-    const moved = expected !== undefined && (expected.offset !== location.offset || expected.length !== location.length || expected.size !== location.size);
-    return moved ? new MessageChangedError(`the mailbox changed: message UID ${uid} is not what the caller saw`) : location;
-  }
-
-  /** What reads of many messages and the message cache need (mailbox-reads.ts). */
+  /** What reads of messages and the message cache need (mailbox-reads.ts). */
   readonly reads: ReadContext = {
     table: () => this.#index.messages,
     uidValidity: () => this.#index.uidValidity,
