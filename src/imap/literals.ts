@@ -62,15 +62,29 @@ const DISCARD_POLICY: LiteralPolicy<MemoryLiteral> = {
 };
 
 /**
+ * Refused `{n+}` literals are read and thrown away up to this many octets
+ * per command (at least twice the message size limit); a client that
+ * announces more is not followed that far: BYE [TOOBIG] and the connection
+ * closes, as every server did before LITERAL+ allowed the discard.
+ */
+export function discardLimit(maxMessageBytes: number): number {
+  return Math.max(2 * maxMessageBytes, 64 * 1024 * 1024);
+}
+
+/**
  * A `{n+}` literal of `size` octets was refused (over the message size
  * limit): read its bytes and the rest of its command (further `{n+}`
  * literals too) and keep none of them, so the next command starts in step.
  * A synchronising literal later in the command is simply never invited.
- * Memory stays at one read buffer, whatever `size` is.
+ * Memory stays at one read buffer, whatever `size` is; time and bandwidth
+ * stay within `maxBytes` ('too-large' past it, before reading on).
  */
-export async function discardRefusedCommand(conn: Connection, size: number): Promise<ReadBytesResult | 'interrupted'> {
+export async function discardRefusedCommand(conn: Connection, size: number, maxBytes: number): Promise<ReadBytesResult | 'interrupted' | 'too-large'> {
   let pending = size;
+  let left = maxBytes;
   for (;;) {
+    if (pending > left) return 'too-large';
+    left -= pending;
     const read = await conn.readExactly(pending, () => {});
     if (read !== 'done') return read;
     const rest = await readCommand(conn, DISCARD_POLICY);

@@ -19,7 +19,7 @@ import { readCommand } from '../wire/command-reader.ts';
 import { ArgReader, ParseError } from './parser.ts';
 import { bad, bye, formatResponse, no } from './response.ts';
 import type { ImapResponse } from './response.ts';
-import { discardRefusedCommand, literalPolicy } from './literals.ts';
+import { discardLimit, discardRefusedCommand, literalPolicy } from './literals.ts';
 import type { SpooledLiteral } from './literals.ts';
 import { capabilities } from './capabilities.ts';
 import { commandTable } from './commands.ts';
@@ -49,7 +49,8 @@ async function read(conn: Connection, session: ImapView): Promise<ImapInput> {
       if (command.synchronising) return { kind: 'refused', outcome: { reply: no(tag, `Literal of ${command.size} octets is too large`, 'TOOBIG') }, trace };
       // RFC 7888 4: a {n+} is already on its way; read it to its end, keep
       // nothing, and refuse the command (RFC 7889 4: NO [TOOBIG]).
-      const discarded = await discardRefusedCommand(conn, command.size);
+      const discarded = await discardRefusedCommand(conn, command.size, discardLimit(session.ctx.config.limits.maxMessageBytes));
+      if (discarded === 'too-large') return { kind: 'refused', outcome: { reply: bye('Literal too large', 'TOOBIG'), next: { kind: 'close' } }, trace };
       if (discarded !== 'done') return { kind: discarded };
       return { kind: 'refused', outcome: { reply: no(tag, `Literal of ${command.size} octets is too large`, 'TOOBIG') }, trace: `${trace} (discarded)` };
     }

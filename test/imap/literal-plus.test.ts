@@ -57,3 +57,14 @@ test('a {n+} over the message size limit is read and discarded: NO [TOOBIG], not
   const other = await loggedIn(server);
   assert.match((await other.command('FETCH 1 RFC822.SIZE')).untagged[0], new RegExp(`RFC822.SIZE ${small.length}\\)`));
 });
+
+test('a {n+} beyond what the server will discard (twice the limit, 64 MiB at least) gets BYE [TOOBIG] at once, before its bytes are read', async (t) => {
+  const server = await imapServer(t, { config: { limits: { maxMessageBytes: 64 * 1024 } } });
+  const client = await loggedIn(server);
+  client.sendRaw(`a1 APPEND INBOX {${200 * 1024 * 1024}+}\r\nonly a few bytes of it`);
+  assert.match((await client.readLine()) ?? '', /^\* BYE \[TOOBIG\] /);
+  await client.waitClosed();
+  // The server is fine, and nothing was stored.
+  const other = await loggedIn(server);
+  assert.match((await other.command('STATUS INBOX (MESSAGES)')).untagged[0], /MESSAGES 0\)/);
+});
