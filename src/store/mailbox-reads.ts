@@ -139,22 +139,29 @@ export async function cachedValues(ctx: ReadContext, uids: readonly number[], ki
   if (locations.length === 0) return out;
   // The values are keyed by the messages as they are now: they are made from these very bytes.
   const key: RecordKey = { uidValidity: ctx.uidValidity(), uid: 0, fingerprintHigh: 0, fingerprintLow: 0, size: 0, kind: 0 };
-  await visit(ctx, locations, fill.extent, (n, content) => {
-    const keep = (values: string[]) => {
-      const j = slots[n];
-      const m = locations[n];
-      [key.uid, key.fingerprintHigh, key.fingerprintLow, key.size] = [uids[j], m.fingerprintHigh, m.fingerprintLow, m.size];
-      for (let i = 0; i < kinds.length; i++) {
-        if ((missing[j] & (1 << i)) === 0) continue; // (the cache had it)
-        out[j * kinds.length + i] = values[i];
-        key.kind = kinds[i];
-        cache.put(key, values[i]);
-      }
-    };
-    const values = fill.compute(content);
-    if (values instanceof Promise) return values.then(keep);
-    keep(values);
-  });
+  const keep = (n: number, values: string[]) => {
+    const j = slots[n];
+    const m = locations[n];
+    key.uid = uids[j];
+    key.fingerprintHigh = m.fingerprintHigh;
+    key.fingerprintLow = m.fingerprintLow;
+    key.size = m.size;
+    for (let i = 0; i < kinds.length; i++) {
+      if ((missing[j] & (1 << i)) === 0) continue; // (the cache had it)
+      out[j * kinds.length + i] = values[i];
+      key.kind = kinds[i];
+      cache.put(key, values[i]);
+    }
+  };
+  try {
+    await visit(ctx, locations, fill.extent, (n, content) => {
+      const values = fill.compute(content);
+      if (values instanceof Promise) return values.then((v) => keep(n, v));
+      keep(n, values);
+    });
+  } finally {
+    cache.writeSoon(); // (what was worked out is kept even if the reading stopped half-way)
+  }
   return out;
 }
 

@@ -17,7 +17,8 @@
 // by a crash, a rewritten mbox, a new UIDVALIDITY, another program's file)
 // is a miss: the caller works the value out again and it is stored anew.
 //
-// Written without fsync (it is a cache), after the answer, by a job the
+// Written without fsync (it is a cache), after the answer, in one write
+// per reading (or per megabyte of values), by a job the
 // mailbox runs in its operation queue under the mailbox's dot-lock
 // (mailbox-state.ts): the queue orders writes with the expunge and the
 // rescans that rebuild the message table, and the dot-lock with any other
@@ -42,6 +43,13 @@ export const MAX_FILE_BYTES = 256 * 1024 * 1024;
 export const MAX_VALUE_BYTES = 64 * 1024;
 /** Values waiting to be written, at most (more are not kept this time). */
 const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+/**
+ * Past this much waiting, a write is queued at once; below it, when the
+ * reader is done (writeSoon). Each write takes the mailbox's dot-lock (a few
+ * system calls): one per megabyte, not one per message, while FETCH 1:*
+ * works out 50,000 values.
+ */
+const WRITE_AT_BYTES = 1024 * 1024;
 /** Below this, dead records are left alone. */
 const MIN_COMPACT_BYTES = 1024 * 1024;
 /** After a write failed (a full disk), values are not written for this long. */
@@ -95,6 +103,7 @@ export class MessageCache {
   #uidValidity = 0;
   #pending = { bytes: Buffer.alloc(0), length: 0 }; // records put() made, not written yet
   #writePausedUntil = 0;
+  #writeQueued = false;
   #compactionQueued = false;
   #discarded = false;
   #key: RecordKey = { uidValidity: 0, uid: 0, fingerprintHigh: 0, fingerprintLow: 0, size: 0, kind: 0 };
@@ -160,7 +169,7 @@ export class MessageCache {
    * Keeps `value` as the value `key` names (written later, by a job in the
    * mailbox's queue). The key is the message as it was when the value was
    * worked out from it (the row may be another message's by now); it is
-   * copied at once.
+   * copied at once. Call writeSoon() when done putting.
    */
   put(key: RecordKey, value: string): void {
     if (value.length > MAX_VALUE_BYTES || key.kind < 0 || key.kind >= MAX_KINDS || this.#discarded) return;
@@ -173,12 +182,20 @@ export class MessageCache {
       pending.bytes.copy(bigger, 0, 0, pending.length);
       pending.bytes = bigger;
     }
-    if (pending.length === 0) this.#opts.schedule(() => this.flush());
     pending.length = writeRecord(pending.bytes, pending.length, key, value);
+    if (pending.length >= WRITE_AT_BYTES) this.writeSoon();
+  }
+
+  /** Queues the write of what put() kept, unless one is queued already. */
+  writeSoon(): void {
+    if (this.#pending.length === 0 || this.#writeQueued) return;
+    this.#writeQueued = true;
+    this.#opts.schedule(() => this.flush());
   }
 
   /** Writes the values kept by put() (the mailbox runs it in its queue, holding its lock). */
   async flush(): Promise<void> {
+    this.#writeQueued = false; // (values put from here on queue another write)
     try {
       await this.ready(); // (the file's records known before any is written)
     } catch {

@@ -17,6 +17,7 @@ import { dropIdleMailboxes } from '../../src/store/mailbox-registry.ts';
 import { MboxAppender } from '../../src/store/mbox-append.ts';
 import { indexPathFor } from '../../src/store/mbox-index.ts';
 import { cachePathFor } from '../../src/store/message-cache.ts';
+import { writeAt } from '../../src/store/message-cache-file.ts';
 import { CacheDirectory } from '../../src/store/message-cache-directory.ts';
 import { contentOf, scratchDir } from './helpers.ts';
 
@@ -175,6 +176,32 @@ test('a full disk costs the cache, never the answer', async () => {
   assert.ok(attempts > 0, 'a write was tried');
   assert.deepEqual(await values(mbox, fill), expected([1, 2, 3]));
   assert.equal(fill.calls, 6, 'nothing was kept');
+});
+
+test('a batch is written in one write per megabyte of values, not one per block read', async () => {
+  // 300 messages of about 4 KB: two 1 MiB blocks for the reader, 300 values to keep.
+  const mbox = freshMbox();
+  await deliver(mbox, Array.from({ length: 300 }, (_, i) => i + 1), 4000);
+  let writes = 0;
+  const writeCache = (fd: number, bytes: Buffer, position: number) => {
+    if (position > 0) writes++; // (not the new file's header)
+    writeAt(fd, bytes, position);
+  };
+  const fill = countingFill();
+  await values(mbox, fill, { writeCache });
+  assert.equal(writes, 1, 'about 20 KB of values: one write, at the end');
+  assert.equal(fill.calls, 300);
+  await values(mbox, fill);
+  assert.equal(fill.calls, 300, 'all of them were kept');
+  // Values of 4 KB each, 1.2 MB in all: a write is queued once a megabyte waits (it takes what waits
+  // when it runs), then one for the rest, if any is left; all of them kept.
+  await fs.rm(cachePathFor(mbox));
+  writes = 0;
+  const bigFill = countingFill(4000);
+  await values(mbox, bigFill, { writeCache });
+  assert.ok(writes >= 1 && writes <= 2, `${writes} writes`);
+  await values(mbox, bigFill);
+  assert.equal(bigFill.calls, 300, 'all of them were kept');
 });
 
 test('the cache goes with its folder: renamed, deleted', async () => {
