@@ -39,11 +39,11 @@ export function fetchFill(kinds: readonly number[]): CacheFill {
 export const searchFill: CacheFill = { extent: 'header', compute: (content) => fromHeader(content, [SEARCH_TEXT]) };
 
 function fromHeader(content: MessageContent, kinds: readonly number[]): string[] | Promise<string[]> {
-  if (content.bytes) return headerValues(content.bytes, kinds);
+  if (content.bytes) return headerValues(content.text ?? content.bytes, kinds);
   return headerOfStream(content.stream).then((header) => headerValues(header, kinds));
 }
 
-function headerValues(header: Buffer, kinds: readonly number[]): string[] {
+function headerValues(header: Buffer | string, kinds: readonly number[]): string[] {
   return kinds.map((kind) => (kind === ENVELOPE ? formatEnvelope(header) : kind === SEARCH_TEXT ? searchText(header) : ''));
 }
 

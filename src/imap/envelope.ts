@@ -58,12 +58,14 @@ export function formatAddressList(items: readonly AddressListItem[]): WireString
 export function formatEnvelope(header: Buffer | string | readonly HeaderField[]): WireString {
   // One pass over the header, keeping the values ENVELOPE is made of, by field.
   const values: (string[] | undefined)[] = new Array(FIELDS.length);
-  const add = (name: string, value: string) => {
-    const slot = FIELDS.indexOf(name);
-    (values[slot] ??= []).push(value);
-  };
+  const add = (slot: number, value: string) => void (values[slot] ??= []).push(value);
   if (typeof header === 'string' || Buffer.isBuffer(header)) forEachField(header, ENVELOPE_FIELDS, add);
-  else for (const field of header) if (ENVELOPE_FIELDS.names.has(field.name.toLowerCase())) add(field.name.toLowerCase(), fieldValue(field));
+  else {
+    for (const field of header) {
+      const slot = FIELDS.indexOf(field.name.toLowerCase());
+      if (slot >= 0) add(slot, fieldValue(field));
+    }
+  }
   const last = (slot: number) => values[slot]?.at(-1) ?? null;
   const from = addresses(values[FROM]);
   const sender = addresses(values[SENDER]);

@@ -15,31 +15,52 @@ const SPACE = 0x20;
 const TAB = 0x09;
 const CR = 0x0d;
 
-/** Field names to look for, lower case, with what lets most other fields be passed over unread. */
+/** Field names to look for, lower case; a field's index in the list is what forEachField reports. */
 export class FieldNames {
-  readonly names: ReadonlySet<string>;
-  readonly #longest: number;
-  readonly #firstLetters = new Set<number>();
+  readonly names: readonly string[];
+  readonly #slots: ReadonlyMap<string, number>;
+  readonly #byLength: number[][] = []; // indices of the names of each length
   constructor(names: readonly string[]) {
-    this.names = new Set(names);
-    this.#longest = Math.max(...names.map((n) => n.length));
-    for (const name of names) this.#firstLetters.add(name.charCodeAt(0));
+    this.names = names;
+    this.#slots = new Map(names.map((name, i) => [name, i]));
+    names.forEach((name, i) => (this.#byLength[name.length] ??= []).push(i));
   }
-  /** Could the field whose name is s[start, colon) be one of them? (False only when it surely is not.) */
-  mayHold(s: string, start: number, colon: number): boolean {
+
+  /**
+   * The index of the field named s[start, colon), compared as
+   * `.trim().toLowerCase()` would, or -1. Most names need no trimming:
+   * they are compared where they lie, letter by letter, making nothing.
+   */
+  slotOf(s: string, start: number, colon: number): number {
     const first = s.charCodeAt(start);
     const last = s.charCodeAt(colon - 1);
-    if (first <= SPACE || last <= SPACE || first >= 0x7f || last >= 0x7f) return true; // white space to trim: look closely
-    return colon - start <= this.#longest && this.#firstLetters.has(first | 0x20);
+    if (first <= SPACE || last <= SPACE || first >= 0x7f || last >= 0x7f) {
+      return this.#slots.get(s.slice(start, colon).trim().toLowerCase()) ?? -1; // white space to trim (rare)
+    }
+    const candidates = this.#byLength[colon - start];
+    if (candidates === undefined) return -1;
+    for (const slot of candidates) if (sameLetters(s, start, this.names[slot])) return slot;
+    return -1;
   }
 }
 
+// Is s[start, start + name.length) `name` (lower case), ASCII letters in any case? (A Latin-1 letter
+// outside ASCII never lowers to an ASCII one, so comparing bytes is what toLowerCase() would do.)
+function sameLetters(s: string, start: number, name: string): boolean {
+  for (let i = 0; i < name.length; i++) {
+    let c = s.charCodeAt(start + i);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /**
- * Calls `visit(name, value)` for each field whose name, in lower case, is
- * one of `wanted`, in header order: the name lower-cased, the value a byte
- * string as fieldValue() makes it.
+ * Calls `visit(slot, value)` for each field whose name, in lower case, is
+ * one of `wanted`, in header order: `slot` its index in wanted.names, the
+ * value a byte string as fieldValue() makes it.
  */
-export function forEachField(header: Buffer | string, wanted: FieldNames, visit: (name: string, value: string) => void): void {
+export function forEachField(header: Buffer | string, wanted: FieldNames, visit: (slot: number, value: string) => void): void {
   const s = typeof header === 'string' ? header : header.toString('latin1');
   const n = s.length;
   let start = 0;
@@ -50,9 +71,9 @@ export function forEachField(header: Buffer | string, wanted: FieldNames, visit:
     while (end >= 0 && end + 1 < n && (s.charCodeAt(end + 1) === SPACE || s.charCodeAt(end + 1) === TAB)) end = s.indexOf('\n', end + 1);
     const stop = end < 0 ? n : end + 1;
     const colon = s.indexOf(':', start);
-    if (colon > start && colon < stop && (firstLineEnd < 0 || colon < firstLineEnd) && wanted.mayHold(s, start, colon)) {
-      const name = s.slice(start, colon).trim().toLowerCase();
-      if (wanted.names.has(name)) visit(name, valueOf(s, colon + 1, stop));
+    if (colon > start && colon < stop && (firstLineEnd < 0 || colon < firstLineEnd)) {
+      const slot = wanted.slotOf(s, start, colon);
+      if (slot >= 0) visit(slot, valueOf(s, colon + 1, stop));
     }
     start = stop;
   }

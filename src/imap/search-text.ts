@@ -29,6 +29,7 @@ import { utf8ByteString } from './imap-string.ts';
 
 const TAGS: Record<string, string> = { from: 'f', to: 't', cc: 'c', bcc: 'b', subject: 's' };
 const FIELDS = new FieldNames([...Object.keys(TAGS), 'date']);
+const DATE_SLOT = FIELDS.names.indexOf('date');
 const DATE_TAG = '\0d';
 
 /** Can the record answer HEADER `field` `value` (FROM, TO, CC, BCC and SUBJECT are HEADER keys)? */
@@ -42,12 +43,13 @@ const addressTexts = new Map<string, string>();
 const REMEMBERED = 1000;
 
 /** The record of a header section (see the header). */
-export function searchText(header: Buffer): string {
+export function searchText(header: Buffer | string): string {
   let date = '';
   let dateSeen = false;
   let out = '';
-  forEachField(header, FIELDS, (name, raw) => {
-    if (name === 'date') {
+  forEachField(header, FIELDS, (slot, raw) => {
+    const name = FIELDS.names[slot];
+    if (slot === DATE_SLOT) {
       // SENT* look at the first Date field only (search.ts).
       if (!dateSeen) {
         const escaped = escapeNul(raw, DATE_TAG);

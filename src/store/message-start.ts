@@ -20,6 +20,7 @@
 // message boundary follows the message (message-reader.ts separatorLength).
 
 import { hash } from 'node:crypto';
+import { computeFingerprint } from './mbox-index-scan.ts';
 import type { MessageLocation } from './message-reader.ts';
 
 /** A message's place and look, its fingerprint also as the index keeps it: two 32-bit numbers. */
@@ -34,11 +35,18 @@ export interface KnownStart {
   bodyStart: number;
   /** Does a header line start with ">" (mboxrd quoting to undo, mboxrd.ts)? */
   quoted: boolean;
+  /**
+   * The header section (from after the From line through the empty line)
+   * as a string, one character per byte ('latin1'): made here anyway, and
+   * what the header parsers read (imap/header-values.ts). Null if quoted.
+   */
+  headerText: string | null;
 }
 
 const LF = 0x0a;
 const SPACE = 0x20;
 const TAB = 0x09;
+const CR = 0x0d;
 const LINE_KEPT = 1024; // the scan keeps this much of a From line or Message-ID line
 const BODY_PREFIX = 512;
 const MESSAGE_ID = 'message-id:';
@@ -66,7 +74,11 @@ export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m:
   const text = block.toString('latin1', at, Math.min(block.length, body + BODY_PREFIX + 5));
   if (text.indexOf('\n') !== contentStart - 1 || !text.startsWith('From ')) return null;
   if (text.indexOf('\nFrom ', contentStart - 1) >= 0) return null; // another message would start there
-  let messageId = '';
+  // The first Message-ID, as the scan keeps it: where its lines' kept parts lie in `text` (idBounds, pairs of
+  // start and end), and how many characters they hold (as the scan's string: a field found while it is still
+  // empty starts it afresh).
+  let idCount = 0;
+  let idChars = 0;
   let inId = false;
   let quoted = false;
   const headerEnd = body - at;
@@ -75,19 +87,29 @@ export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m:
     if (lineEnd < 0) lineEnd = headerEnd;
     const first = text.charCodeAt(start);
     if (first === 0x3e) quoted = true;
+    let from = -1; // (a line that adds to the Message-ID: from here)
     if (first === SPACE || first === TAB) {
-      if (inId) messageId += text.slice(start, Math.min(lineEnd, start + LINE_KEPT));
+      if (inId) from = start;
     } else {
-      inId = messageId === '' && (first | 0x20) === 0x6d && text.slice(start, start + MESSAGE_ID.length).toLowerCase() === MESSAGE_ID;
-      if (inId) messageId = text.slice(start + MESSAGE_ID.length, Math.min(lineEnd, start + LINE_KEPT));
+      inId = idChars === 0 && (first | 0x20) === 0x6d && text.slice(start, start + MESSAGE_ID.length).toLowerCase() === MESSAGE_ID;
+      if (inId) {
+        from = start + MESSAGE_ID.length;
+        idCount = 0;
+      }
+    }
+    if (from >= 0) {
+      if (idCount === MAX_ID_LINES) return null; // (folded over more lines than kept here: the exact check decides)
+      const to = Math.min(lineEnd, start + LINE_KEPT);
+      idBounds[2 * idCount] = from;
+      idBounds[2 * idCount + 1] = to;
+      idCount++;
+      idChars += to - from;
     }
     start = lineEnd + 1;
   }
   const fromLineEnd = Math.min(contentStart - 1, LINE_KEPT);
-  const fromLine = isAscii(text, fromLineEnd) ? text.slice(0, fromLineEnd) : block.toString('utf8', at, at + fromLineEnd);
-  const digest = fingerprintOf(fromLine, messageId.replace(/\s/g, ''), block, body);
-  if (parseInt(digest.slice(0, 8), 16) !== m.fingerprintHigh || parseInt(digest.slice(8, 16), 16) !== m.fingerprintLow) return null;
-  return { bodyStart: blockStart + body, quoted };
+  if (!fingerprintMatches(text, fromLineEnd, idCount, block, at, body, m)) return null;
+  return { bodyStart: blockStart + body, quoted, headerText: quoted ? null : text.slice(contentStart, headerEnd) };
 }
 
 // What may follow a message (message-reader.ts separatorLength): "\n" and
@@ -100,22 +122,43 @@ function boundaryFollows(block: Buffer, end: number): boolean {
   return true;
 }
 
-function isAscii(text: string, end: number): boolean {
-  for (let i = 0; i < end; i++) if (text.charCodeAt(i) > 0x7f) return false;
-  return true;
-}
-
-// mbox-index-scan.ts computeFingerprint, written into one buffer kept for
-// the purpose: sha1 of the From line, NUL, the Message-ID, NUL and the
-// body's first 512 bytes (here block[body, body + 512)), in hex: its first
-// 16 digits are the fingerprint. (A hex string costs half what a Buffer
-// of the digest does.)
-const scratch = Buffer.allocUnsafe(3 * LINE_KEPT + BODY_PREFIX);
-function fingerprintOf(fromLine: string, messageId: string, block: Buffer, body: number): string {
-  const text = `${fromLine}\0${messageId}\0`;
-  const room = 3 * text.length + BODY_PREFIX; // (UTF-8 takes at most 3 bytes per UTF-16 unit)
-  const input = room <= scratch.length ? scratch : Buffer.allocUnsafe(room);
-  const textBytes = input.write(text);
-  const length = textBytes + block.copy(input, textBytes, body, body + BODY_PREFIX);
-  return hash('sha1', input.subarray(0, length), 'hex');
+// mbox-index-scan.ts computeFingerprint, its input written byte by byte
+// into one buffer kept for the purpose: sha1 of the From line, NUL, the
+// Message-ID (unfolded, white space removed), NUL and the body's first 512
+// bytes (here block[body, body + 512)), in hex: its first 16 digits are the
+// fingerprint. The scan makes the From line a string from UTF-8 and the
+// Message-ID from 'latin1' and writes both as UTF-8, so for ASCII they are
+// their own bytes; anything else takes the scan's own way, as strings. (A
+// hex string costs half what a Buffer of the digest does.)
+const MAX_ID_LINES = 8;
+const idBounds = new Int32Array(2 * MAX_ID_LINES);
+const scratch = Buffer.allocUnsafe(2 * LINE_KEPT * (MAX_ID_LINES + 1) + BODY_PREFIX);
+function fingerprintMatches(text: string, fromLineEnd: number, idCount: number, block: Buffer, at: number, body: number, m: ReadLocation): boolean {
+  let length = 0;
+  let ascii = true;
+  for (let i = 0; i < fromLineEnd; i++) {
+    const c = text.charCodeAt(i);
+    ascii &&= c < 0x80;
+    scratch[length++] = c;
+  }
+  scratch[length++] = 0;
+  for (let n = 0; n < idCount; n++) {
+    for (let i = idBounds[2 * n]; i < idBounds[2 * n + 1]; i++) {
+      const c = text.charCodeAt(i);
+      ascii &&= c < 0x80;
+      if (c !== SPACE && (c < TAB || c > CR)) scratch[length++] = c; // (String \s for ASCII: tab, LF, VT, FF, CR, space)
+    }
+  }
+  let digest: string;
+  if (ascii) {
+    scratch[length++] = 0;
+    length += block.copy(scratch, length, body, body + BODY_PREFIX);
+    digest = hash('sha1', scratch.subarray(0, length), 'hex');
+  } else {
+    const fromLine = block.toString('utf8', at, at + fromLineEnd);
+    let messageId = '';
+    for (let n = 0; n < idCount; n++) messageId += text.slice(idBounds[2 * n], idBounds[2 * n + 1]);
+    digest = computeFingerprint(fromLine, messageId.replace(/\s/g, ''), block.subarray(body, body + BODY_PREFIX));
+  }
+  return parseInt(digest.slice(0, 8), 16) === m.fingerprintHigh && parseInt(digest.slice(8, 16), 16) === m.fingerprintLow;
 }

@@ -38,9 +38,10 @@ export type ReadExtent = 'header' | 'message';
  * WHOLE_CHECK_BYTES (all of it, or with 'header' its header section through
  * the empty line that ends it, or all of it if it has none), else `stream`.
  * `bytes` may share memory with the reader's block: valid during the visit
- * only (copy what must be kept).
+ * only (copy what must be kept). `text`, when there, is `bytes` as a string
+ * ('latin1'), made by the check already: what header parsers read.
  */
-export type MessageContent = { bytes: Buffer; stream: null } | { bytes: null; stream: AsyncIterable<Buffer> };
+export type MessageContent = { bytes: Buffer; stream: null; text?: string } | { bytes: null; stream: AsyncIterable<Buffer>; text?: undefined };
 
 export type { ReadLocation };
 
@@ -88,8 +89,7 @@ export class SequentialReader {
       }
       if (!this.#holds(m.offset, m.offset + m.length + BOUNDARY_BYTES)) await this.#fill(messages, i);
       const bytes = this.#block.subarray(m.offset - this.#start, Math.min(this.#length, m.offset - this.#start + m.length + BOUNDARY_BYTES));
-      const content = extent === 'header' ? this.#headerOf(bytes, m) : wholeOf(bytes, m);
-      const done = visitor(i, { bytes: content, stream: null });
+      const done = visitor(i, extent === 'header' ? this.#headerOf(bytes, m) : { bytes: wholeOf(bytes, m), stream: null });
       if (done) await done;
     }
   }
@@ -100,13 +100,14 @@ export class SequentialReader {
    * body is too short for the fingerprint to be known from its start is
    * checked whole (it is small).
    */
-  #headerOf(bytes: Buffer, m: ReadLocation): Buffer {
+  #headerOf(bytes: Buffer, m: ReadLocation): MessageContent {
     const contentStart = m.contentOffset - m.offset;
     this.#hasCR ??= this.#block.subarray(0, this.#length).indexOf(CR) >= 0;
     const known = knownStart(this.#block, this.#start, this.#hasCR, m);
     if (known) {
       const header = bytes.subarray(contentStart, known.bodyStart - m.offset);
-      return known.quoted ? unquote(header) : header;
+      if (known.headerText !== null) return { bytes: header, stream: null, text: known.headerText };
+      return { bytes: unquote(header), stream: null };
     }
     // Not sure: the exact check decides (it throws if the file changed).
     const content = bytes.subarray(contentStart, Math.min(bytes.length, m.length));
@@ -114,7 +115,7 @@ export class SequentialReader {
     const headerEnd = contentStart + (bodyStart < 0 ? content.length : bodyStart);
     if (bodyStart < 0 || headerEnd + FINGERPRINT_BODY > m.length || bytes.length < m.length) checkWholeMessage(bytes, m);
     else checkMessageStart(bytes.subarray(0, headerEnd + FINGERPRINT_BODY), bytes.subarray(m.length, m.length + BOUNDARY_BYTES), m);
-    return unquote(bytes.subarray(contentStart, headerEnd));
+    return { bytes: unquote(bytes.subarray(contentStart, headerEnd)), stream: null };
   }
 
   // Does the block hold [from, to), or all of it the file has?

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { astring, imapString, listOrNil, literal, nstring, toWire, utf8ByteString } from '../../src/imap/imap-string.ts';
 import { formatAddressList, formatEnvelope } from '../../src/imap/envelope.ts';
 import { parseAddressList } from '../../src/mime/address.ts';
+import { splitHeaderFields } from '../../src/mime/header.ts';
 
 test('strings: quoted, literal or NIL', () => {
   assert.equal(imapString('plain text'), '"plain text"');
@@ -83,4 +84,19 @@ test('sender and reply-to default to from; raw values; last Subject wins; addres
       '((NIL NIL "r" "z")) NIL NIL NIL "<p@x>" NIL)',
   );
   assert.equal(formatEnvelope(Buffer.alloc(0)), '(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)');
+});
+
+test('field names in any case, with white space around them, and names that only look alike', () => {
+  const header = Buffer.from(
+    'fROM : a@x\nX-From: not@this\nFromage: not@this\nFr\xf6m: not@this\nREPLY-to:r@z\n' +
+      'SUBJECT\t: spaced name\nMESSAGE-ID: <m@x>\nmessage-id: <later@x>\nIn-Reply-To : <p@x>\nBcc\xa0: b@y\n',
+    'latin1',
+  );
+  const envelope = formatEnvelope(header);
+  assert.equal(
+    envelope,
+    '(NIL "spaced name" ((NIL NIL "a" "x")) ((NIL NIL "a" "x")) ((NIL NIL "r" "z")) NIL NIL ((NIL NIL "b" "y")) "<p@x>" "<later@x>")',
+  );
+  // The same as from the header's fields one by one (mime/header.ts), the general way.
+  assert.equal(formatEnvelope(splitHeaderFields(header)), envelope);
 });

@@ -174,3 +174,28 @@ test('the quick check is sure only of the message the index describes', async ()
   const fromInBody = Buffer.from(bytes.toString('latin1').replace('one line 3', 'From line3'), 'latin1');
   assert.equal(knownStart(fromInBody, 0, false, messages[0]), null);
 });
+
+test('the quick check finds the fingerprint the scan made, however the Message-ID is written', async () => {
+  const long = `<${'x'.repeat(1500)}@x>`;
+  const headers = [
+    'message-id: <lower@x>\n',
+    'MESSAGE-ID:\t<tab@x>\n',
+    'Message-ID:\n\t<folded\n  @over.three>\n \n',
+    'Message-ID:\nMessage-ID: <second, after an empty one@x>\n',
+    'Message-ID: <first@x>\nMessage-ID: <not this one@x>\n',
+    'Message-ID: < spaced \x0b out \x0c @x >\n',
+    'Message-ID: <caf\xe9@x>\n', // 8-bit: the scan's own way, as strings
+    'Message-ID: <nb\xa0sp@x>\n', // (U+00A0 is white space to a String \s)
+    `Message-ID: ${long}\n`, // (kept up to 1,024 bytes of the line, as the scan keeps it)
+    'Message-ID: <9@x>\n' + Array.from({ length: 10 }, (_, i) => ` part${i}\n`).join(''), // folded over more lines than looked at
+    'X-No-Id: at all\n',
+  ];
+  const messages = headers.map((h, i) => `${from(i === 6 ? 'jos\xe9' : `m${i}`)}Subject: ${i}\n${h}\n${body(`m${i}`)}`);
+  const { file, messages: located } = await mbox(messages.join('\n') + '\nFrom end@x Mon Nov  2 03:05:51 2026\n\n'); // (written as UTF-8)
+  const bytes = await fs.readFile(file);
+  const sure = located.slice(0, headers.length).map((m) => knownStart(bytes, 0, false, m));
+  assert.deepEqual(sure.map((s) => s !== null), headers.map((_, i) => i !== 9), 'sure of all but the one folded over eleven lines');
+  sure.forEach((s, i) => {
+    if (s) assert.equal(s.headerText, Buffer.from(`Subject: ${i}\n${headers[i]}\n`).toString('latin1'), 'the header, a byte per character');
+  });
+});
