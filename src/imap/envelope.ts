@@ -56,9 +56,16 @@ export function formatAddressList(items: readonly AddressListItem[]): WireString
 
 /** ENVELOPE from a header section (the raw fields, as MimePart.header holds them). */
 export function formatEnvelope(header: Buffer | string | readonly HeaderField[]): WireString {
-  // One pass over the header, keeping the values ENVELOPE is made of, by field.
-  const values: (string[] | undefined)[] = new Array(FIELDS.length);
-  const add = (slot: number, value: string) => void (values[slot] ??= []).push(value);
+  // One pass over the header, keeping the values ENVELOPE is made of, by field: a field seen once (almost
+  // all) as its value, one seen more often as the list of its values. (Not a list each: for 50,000
+  // messages the first time a folder is listed, the lists would be most of what this makes.)
+  const values: (string | string[] | undefined)[] = new Array(FIELDS.length);
+  const add = (slot: number, value: string) => {
+    const seen = values[slot];
+    if (seen === undefined) values[slot] = value;
+    else if (typeof seen === 'string') values[slot] = [seen, value];
+    else seen.push(value);
+  };
   if (typeof header === 'string' || Buffer.isBuffer(header)) forEachField(header, ENVELOPE_FIELDS, add);
   else {
     for (const field of header) {
@@ -66,14 +73,18 @@ export function formatEnvelope(header: Buffer | string | readonly HeaderField[])
       if (slot >= 0) add(slot, fieldValue(field));
     }
   }
-  const last = (slot: number) => values[slot]?.at(-1) ?? null;
+  const last = (slot: number) => {
+    const seen = values[slot];
+    return seen === undefined ? null : typeof seen === 'string' ? seen : seen[seen.length - 1];
+  };
   const from = addresses(values[FROM]);
   const sender = addresses(values[SENDER]);
   const replyTo = addresses(values[REPLY_TO]);
-  return (
-    `(${nstring(last(DATE))} ${nstring(forHumans(last(SUBJECT)))} ${from} ${sender === NIL ? from : sender} ${replyTo === NIL ? from : replyTo} ` +
-    `${addresses(values[TO])} ${addresses(values[CC])} ${addresses(values[BCC])} ${nstring(last(IN_REPLY_TO))} ${nstring(last(MESSAGE_ID))})`
-  );
+  // Joined, not added up: one flat string, which is what the cache and the socket write anyway.
+  return [
+    `(${nstring(last(DATE))}`, nstring(forHumans(last(SUBJECT))), from, sender === NIL ? from : sender, replyTo === NIL ? from : replyTo,
+    addresses(values[TO]), addresses(values[CC]), addresses(values[BCC]), nstring(last(IN_REPLY_TO)), `${nstring(last(MESSAGE_ID))})`,
+  ].join(' ');
 }
 
 // Address fields repeat from message to message (the owner's address in
@@ -84,14 +95,14 @@ const formattedLists = new Map<string, WireString>();
 const REMEMBERED_LISTS = 1000;
 
 /** The address list of a field's values (all of them: the lists add up), as ENVELOPE writes it. */
-function addresses(values: readonly string[] | undefined): WireString {
+function addresses(values: string | readonly string[] | undefined): WireString {
   if (values === undefined) return NIL;
-  if (values.length > 1) return formatAddressList(values.flatMap((v) => parseAddressList(v)));
-  let text = formattedLists.get(values[0]);
+  if (typeof values !== 'string') return formatAddressList(values.flatMap((v) => parseAddressList(v)));
+  let text = formattedLists.get(values);
   if (text === undefined) {
     if (formattedLists.size >= REMEMBERED_LISTS) formattedLists.clear();
-    text = formatAddressList(parseAddressList(values[0]));
-    formattedLists.set(values[0], text);
+    text = formatAddressList(parseAddressList(values));
+    formattedLists.set(values, text);
   }
   return text;
 }
