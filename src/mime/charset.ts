@@ -68,8 +68,11 @@ export function decodeCharset(bytes: Uint8Array, charset: string | null): string
 
 /** A header value kept as a byte string (header.ts), read as text: RFC 6532 UTF-8 or Windows-1252. */
 export function byteStringToText(value: string): string {
+  if (!NOT_ASCII.test(value)) return value; // (ASCII reads the same in both: no bytes to make)
   return decodeUnlabelled(Buffer.from(value, 'latin1'));
 }
+
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 /**
  * A decoder for text that arrives in pieces: a character split between

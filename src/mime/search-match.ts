@@ -11,10 +11,13 @@
 
 /** The form both needle and text are compared in. */
 export function foldForSearch(text: string): string {
+  if (!NOT_ASCII.test(text)) return text.toLowerCase(); // (most header text: nothing to normalize, no sigma)
   // toLowerCase() writes a final sigma as "ς" depending on what follows it,
   // which a piece boundary would change; case folding makes it "σ".
   return text.normalize('NFC').toLowerCase().replace(/ς/g, 'σ');
 }
+
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 // The last character and the combining marks after it: NFC may still join
 // them with what the next piece starts with, so they wait for it.
