@@ -88,8 +88,7 @@ export class SequentialReader {
         continue;
       }
       if (!this.#holds(m.offset, m.offset + m.length + BOUNDARY_BYTES)) await this.#fill(messages, i);
-      const bytes = this.#block.subarray(m.offset - this.#start, Math.min(this.#length, m.offset - this.#start + m.length + BOUNDARY_BYTES));
-      const done = visitor(i, extent === 'header' ? this.#headerOf(bytes, m) : { bytes: wholeOf(bytes, m), stream: null });
+      const done = visitor(i, extent === 'header' ? this.#headerOf(m) : { bytes: wholeOf(this.#bytesOf(m), m), stream: null });
       if (done) await done;
     }
   }
@@ -100,22 +99,29 @@ export class SequentialReader {
    * body is too short for the fingerprint to be known from its start is
    * checked whole (it is small).
    */
-  #headerOf(bytes: Buffer, m: ReadLocation): MessageContent {
-    const contentStart = m.contentOffset - m.offset;
+  #headerOf(m: ReadLocation): MessageContent {
     this.#hasCR ??= this.#block.subarray(0, this.#length).indexOf(CR) >= 0;
     const known = knownStart(this.#block, this.#start, this.#hasCR, m);
     if (known) {
-      const header = bytes.subarray(contentStart, known.bodyStart - m.offset);
+      const header = this.#block.subarray(m.contentOffset - this.#start, known.bodyStart - this.#start);
       if (known.headerText !== null) return { bytes: header, stream: null, text: known.headerText };
       return { bytes: unquote(header), stream: null };
     }
     // Not sure: the exact check decides (it throws if the file changed).
+    const bytes = this.#bytesOf(m);
+    const contentStart = m.contentOffset - m.offset;
     const content = bytes.subarray(contentStart, Math.min(bytes.length, m.length));
     const bodyStart = bodyStartOf(content);
     const headerEnd = contentStart + (bodyStart < 0 ? content.length : bodyStart);
     if (bodyStart < 0 || headerEnd + FINGERPRINT_BODY > m.length || bytes.length < m.length) checkWholeMessage(bytes, m);
     else checkMessageStart(bytes.subarray(0, headerEnd + FINGERPRINT_BODY), bytes.subarray(m.length, m.length + BOUNDARY_BYTES), m);
     return { bytes: unquote(bytes.subarray(contentStart, headerEnd)), stream: null };
+  }
+
+  // The message in the block, with the bytes that follow it (as many of BOUNDARY_BYTES as the block has).
+  #bytesOf(m: ReadLocation): Buffer {
+    const at = m.offset - this.#start;
+    return this.#block.subarray(at, Math.min(this.#length, at + m.length + BOUNDARY_BYTES));
   }
 
   // Does the block hold [from, to), or all of it the file has?

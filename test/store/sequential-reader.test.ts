@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { scanForIndex } from '../../src/store/mbox-index-scan.ts';
+import { computeFingerprint, scanForIndex } from '../../src/store/mbox-index-scan.ts';
 import type { ScannedMessage } from '../../src/store/mbox-index-scan.ts';
 import { MessageChangedError, readMessage } from '../../src/store/message-reader.ts';
 import { SequentialReader } from '../../src/store/sequential-reader.ts';
@@ -198,4 +198,20 @@ test('the quick check finds the fingerprint the scan made, however the Message-I
   sure.forEach((s, i) => {
     if (s) assert.equal(s.headerText, Buffer.from(`Subject: ${i}\n${headers[i]}\n`).toString('latin1'), 'the header, a byte per character');
   });
+});
+
+test('the quick check looks for a From line in the first 512 bytes of the body, no further', async () => {
+  // A line starting "From " at body offset 0, 100 and 511 would begin another message within what the
+  // fingerprint covers: not sure, even with the fingerprint of these very bytes. At 513 (its LF at 512)
+  // it lies beyond: sure. (The mailbox is scanned with "Fro_" there, then the bytes changed.)
+  const header = `${from('q')}Subject: q\nMessage-ID: <q@x>\n\n`;
+  for (const [at, sure] of [[0, false], [100, false], [511, false], [513, true]] as const) {
+    const filler = 'b'.repeat(Math.max(0, at - 1)) + (at > 0 ? '\n' : '');
+    const { file, messages } = await mbox(`${header}${filler}Fro_ here\n${body('q')}\n${from('next')}\nnext\n`);
+    const bytes = Buffer.from((await fs.readFile(file, 'latin1')).replace('Fro_ here', 'From here'), 'latin1');
+    const bodyStart = Buffer.byteLength(header);
+    const fingerprint = computeFingerprint(from('q').trimEnd(), '<q@x>', bytes.subarray(bodyStart, bodyStart + 512));
+    const [fingerprintHigh, fingerprintLow] = splitFingerprint(fingerprint);
+    assert.equal(knownStart(bytes, 0, false, { ...messages[0], fingerprintHigh, fingerprintLow }) !== null, sure, `a From line at body offset ${at}`);
+  }
 });
