@@ -54,37 +54,44 @@ export function formatAddressList(items: readonly AddressListItem[]): WireString
   return out === '' ? NIL : `(${out})`;
 }
 
+// The values ENVELOPE is made of, by field, while one is made: a field seen once (almost all) as its value, one
+// seen more often as the list of its values. One array for every ENVELOPE (formatEnvelope runs to its end
+// without waiting): for 50,000 messages the first time a folder is listed, an array and a list per field each
+// time would be most of what this makes.
+const seen: (string | string[] | undefined)[] = new Array(FIELDS.length);
+
+function see(slot: number, value: string): void {
+  const before = seen[slot];
+  if (before === undefined) seen[slot] = value;
+  else if (typeof before === 'string') seen[slot] = [before, value];
+  else before.push(value);
+}
+
+function last(slot: number): string | null {
+  const values = seen[slot];
+  return values === undefined ? null : typeof values === 'string' ? values : values[values.length - 1];
+}
+
 /** ENVELOPE from a header section (the raw fields, as MimePart.header holds them). */
 export function formatEnvelope(header: Buffer | string | readonly HeaderField[]): WireString {
-  // One pass over the header, keeping the values ENVELOPE is made of, by field: a field seen once (almost
-  // all) as its value, one seen more often as the list of its values. (Not a list each: for 50,000
-  // messages the first time a folder is listed, the lists would be most of what this makes.)
-  const values: (string | string[] | undefined)[] = new Array(FIELDS.length);
-  const add = (slot: number, value: string) => {
-    const seen = values[slot];
-    if (seen === undefined) values[slot] = value;
-    else if (typeof seen === 'string') values[slot] = [seen, value];
-    else seen.push(value);
-  };
-  if (typeof header === 'string' || Buffer.isBuffer(header)) forEachField(header, ENVELOPE_FIELDS, add);
+  seen.fill(undefined);
+  if (typeof header === 'string' || Buffer.isBuffer(header)) forEachField(header, ENVELOPE_FIELDS, see);
   else {
     for (const field of header) {
       const slot = FIELDS.indexOf(field.name.toLowerCase());
-      if (slot >= 0) add(slot, fieldValue(field));
+      if (slot >= 0) see(slot, fieldValue(field));
     }
   }
-  const last = (slot: number) => {
-    const seen = values[slot];
-    return seen === undefined ? null : typeof seen === 'string' ? seen : seen[seen.length - 1];
-  };
-  const from = addresses(values[FROM]);
-  const sender = addresses(values[SENDER]);
-  const replyTo = addresses(values[REPLY_TO]);
+  const from = addresses(seen[FROM]);
+  const sender = addresses(seen[SENDER]);
+  const replyTo = addresses(seen[REPLY_TO]);
   // Joined, not added up: one flat string, which is what the cache and the socket write anyway.
-  return [
+  const envelope = [
     `(${nstring(last(DATE))}`, nstring(forHumans(last(SUBJECT))), from, sender === NIL ? from : sender, replyTo === NIL ? from : replyTo,
-    addresses(values[TO]), addresses(values[CC]), addresses(values[BCC]), nstring(last(IN_REPLY_TO)), `${nstring(last(MESSAGE_ID))})`,
+    addresses(seen[TO]), addresses(seen[CC]), addresses(seen[BCC]), nstring(last(IN_REPLY_TO)), `${nstring(last(MESSAGE_ID))})`,
   ].join(' ');
+  seen.fill(undefined); // (nothing of this header kept alive until the next one)
+  return envelope;
 }
 
 // Address fields repeat from message to message (the owner's address in
