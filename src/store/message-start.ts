@@ -52,7 +52,6 @@ const BODY_PREFIX = 512;
 const MESSAGE_ID = 'message-id:';
 const EMPTY_LINE = Buffer.from('\n\n'); // (Buffer.indexOf converts a string needle on every call)
 const FROM_ = [0x46, 0x72, 0x6f, 0x6d, 0x20]; // "From "
-const LF_FROM = Buffer.from('\nFrom ');
 
 /**
  * Where `m`'s body starts, if `block` (file bytes from `blockStart`, with
@@ -71,14 +70,10 @@ export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m:
   const emptyLine = block.indexOf(EMPTY_LINE, at + contentStart - 1); // (from the From line's LF: a header may be empty)
   const body = emptyLine + 2;
   if (emptyLine < 0 || body + BODY_PREFIX > end) return null;
-  // The From line and the header as text; no line of them, nor of the body's first bytes (and 5 more: a From
-  // line starting in them), may start another message.
-  // (In the body, one search: it stops at the latest at the next message's From line, which follows this one.)
-  const text = block.toString('latin1', at, body);
+  // The From line, the header and the body's first bytes (and 5 more: a From line starting in them).
+  const text = block.toString('latin1', at, Math.min(block.length, body + BODY_PREFIX + 5));
   if (text.indexOf('\n') !== contentStart - 1 || !text.startsWith('From ')) return null;
-  if (text.indexOf('\nFrom ', contentStart - 1) >= 0) return null;
-  const nextFrom = block.indexOf(LF_FROM, body - 1);
-  if (nextFrom >= 0 && nextFrom < body + BODY_PREFIX) return null;
+  if (text.indexOf('\nFrom ', contentStart - 1) >= 0) return null; // another message would start there
   // The first Message-ID, as the scan keeps it: where its lines' kept parts lie in `text` (idBounds, pairs of
   // start and end), and how many characters they hold (as the scan's string: a field found while it is still
   // empty starts it afresh).
