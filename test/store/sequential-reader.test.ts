@@ -215,3 +215,52 @@ test('the quick check looks for a From line in the first 512 bytes of the body, 
     assert.equal(knownStart(bytes, 0, false, { ...messages[0], fingerprintHigh, fingerprintLow }) !== null, sure, `a From line at body offset ${at}`);
   }
 });
+
+test('readers hand their blocks on: readers at once, one after another, one stopped half-way, all read right', async () => {
+  // Two mailboxes of about 3 MB each: several 1 MiB blocks per reader.
+  const make = (tag: string) => Array.from({ length: 600 }, (_, i) => `${from(`${tag}${i}`)}Subject: ${tag} ${i}\nMessage-ID: <${tag}${i}@x>\n\n${body(`${tag} ${i}`, 120)}`).join('\n');
+  const [a, b] = [await mbox(make('a')), await mbox(make('b'))];
+  const expected = async (box: { file: string; messages: ReadLocation[] }) => Promise.all(box.messages.map((m) => readOne(box.file, m)));
+  const [wantA, wantB] = [await expected(a), await expected(b)];
+  // A reader whose visitor gives up in its first block while its read ahead of the second is still going (held
+  // here until the next reader is half-way through its own first block): that buffer must not be handed on.
+  const handle = await fs.open(a.file, 'r');
+  let letRead!: () => void;
+  const held = new Promise<void>((resolve) => (letRead = resolve));
+  const slow = { read: async (buffer: Buffer, offset: number, length: number, position: number) => {
+    if (position > 0) await held;
+    return handle.read(buffer, offset, length, position);
+  } };
+  const stop = new Error('enough');
+  try {
+    await assert.rejects(
+      new SequentialReader(slow as unknown as fs.FileHandle).visit(a.messages, 'message', (n) => {
+        if (n === 10) throw stop;
+      }),
+      stop,
+    );
+    const next = await fs.open(a.file, 'r');
+    try {
+      const texts: string[] = [];
+      await new SequentialReader(next).visit(a.messages, 'message', async (n, content) => {
+        if (n === 1) {
+          letRead();
+          await new Promise((resolve) => setTimeout(resolve, 50)); // (the held read lands meanwhile)
+        }
+        texts.push(Buffer.from(content.bytes!).toString('latin1'));
+      });
+      assert.deepEqual(texts, wantA);
+    } finally {
+      await next.close();
+    }
+  } finally {
+    letRead();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await handle.close();
+  }
+  for (let round = 0; round < 2; round++) {
+    const [gotA, gotB] = await Promise.all([readAll(a.file, a.messages, 'message'), readAll(b.file, b.messages, 'message')]);
+    assert.deepEqual(gotA.texts, wantA);
+    assert.deepEqual(gotB.texts, wantB);
+  }
+});
