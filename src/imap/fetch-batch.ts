@@ -18,8 +18,10 @@
 // (store/message-reader.ts readSmallMessage); a larger one is streamed by
 // the general path (`streamOne`).
 //
-// Other items (sections, parts, partials) go through fetch-data.ts, one
-// message at a time. The responses are the same bytes either way.
+// Index items alone (`FETCH 1:* (UID FLAGS)`) take fetch-index-items.ts,
+// written byte by byte. Other items (sections, parts, partials) go through
+// fetch-data.ts, one message at a time. The responses are the same bytes
+// whichever way they take.
 
 import { formatImapDateTime } from '../mime/date.ts';
 import { BODY, BODYSTRUCTURE, ENVELOPE, fetchFill } from './cached-items.ts';

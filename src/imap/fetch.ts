@@ -12,6 +12,7 @@ import type { FetchItem } from './fetch-items.ts';
 import { fetchPieces, serialize, UnknownEncodingError } from './fetch-data.ts';
 import type { FetchSource, ResponsePiece } from './fetch-data.ts';
 import { batchResponses, isBatchable } from './fetch-batch.ts';
+import { indexResponses, isIndexOnly } from './fetch-index-items.ts';
 import type { Selected } from './selected.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
 import { condstore, enabling, pendingUpdates, rev2 } from './extensions.ts';
@@ -49,7 +50,9 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
     next: {
       kind: 'stream',
       body: () =>
-        flagsAdded.size === 0 && isBatchable(items)
+        flagsAdded.size === 0 && isIndexOnly(items)
+          ? indexResponses(selected, wanted, items, rev2Flags)
+          : flagsAdded.size === 0 && isBatchable(items)
           ? batchResponses(selected, wanted, items, rev2Flags, (uid) => serialize(responses(selected, [uid], items, flagsAdded, withModseq, rev2Flags)))
           : serialize(responses(selected, wanted, items, flagsAdded, withModseq, rev2Flags)),
       then: () => {

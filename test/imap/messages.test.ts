@@ -76,6 +76,34 @@ test('FETCH of index items alone (the fast path) says exactly what the general p
   assert.deepEqual(changed.untagged.map((line) => /^(\d+) FETCH \(UID (\d+) FLAGS \(([^)]*)\) MODSEQ/.exec(line)?.slice(1)), [['3', '3', '\\Flagged']]);
 });
 
+test('FETCH of index items over 64 KiB of responses, whole folder and scattered UIDs: the same as the general path says', async (t) => {
+  const server = await imapServer(t);
+  await deliver(server, 'first'); // (makes the mailbox)
+  const mbox = server.mboxPath('jjordan');
+  await withMailboxLock(mbox, async () => {
+    let text = await readFile(mbox, 'utf8');
+    for (let i = 0; i < 1500; i++) text += `From someone@example.net Mon Nov 23 10:00:00 2026\nSubject: m${i}\n\n${'x'.repeat(i % 50)}\n\n`;
+    await writeFile(mbox, text);
+  });
+  const client = await loggedIn(server);
+  for (const store of ['STORE 1:700 +FLAGS (\\Seen)', 'STORE 300:900 +FLAGS (\\Flagged $Label1)', 'STORE 1400 +FLAGS (\\Deleted)']) {
+    assert.equal((await client.command(store)).status, 'OK');
+  }
+  const section = ' BODY.PEEK[HEADER.FIELDS (X-None)]';
+  const strip = (lines: string[]) => lines.map((line) => line.replace(/ BODY\[HEADER\.FIELDS \(X-NONE\)\] \{2\}\r\n\)$/, ')'));
+  for (const command of ['FETCH 1:* (UID FLAGS RFC822.SIZE)', 'UID FETCH 5,900:1000,1499,3000 (FLAGS MODSEQ)', 'FETCH 1501,1,2:3 (RFC822.SIZE UID)']) {
+    const fast = await client.command(command);
+    const general = await client.command(command.replace(/\)$/, `${section})`));
+    assert.equal(fast.status, 'OK', fast.text);
+    assert.deepEqual(fast.untagged, strip(general.untagged), command);
+  }
+  const all = await client.command('FETCH 1:* (UID FLAGS RFC822.SIZE)');
+  assert.equal(all.untagged.length, 1501);
+  assert.ok(all.untagged.join('\r\n').length > 64 * 1024, 'more than one buffer of responses');
+  // (\Recent: this session is the first to see them; MODSEQ: the FETCH of MODSEQ above turned CONDSTORE on.)
+  assert.match(all.untagged[1399], /^1400 FETCH \(UID 1400 FLAGS \(\\Deleted \\Recent\) RFC822\.SIZE \d+ MODSEQ \(\d+\)\)$/);
+});
+
 test('STORE: FLAGS, +FLAGS, -FLAGS, .SILENT, keywords; \\Recent and bad flags are refused; sequence numbers past the end are BAD', async (t) => {
   const server = await imapServer(t);
   await deliver(server, 'one');
