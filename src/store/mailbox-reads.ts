@@ -85,7 +85,7 @@ export function readOneSmall(ctx: ReadContext, uid: number, expected?: MessageRe
 function locate(table: MessageTable, uid: number, expected: MessageRecord | undefined): MessageLocation | Error {
   const k = table.find(uid);
   if (k < 0) return new MessageExpungedError(`message UID ${uid} has been expunged`);
-  const location = { offset: table.offsetAt(k), length: table.lengthAt(k), contentOffset: table.contentOffsetAt(k), size: table.sizeAt(k), fingerprint: table.fingerprintAt(k) };
+  const location = locationOf(table, k);
   const moved = expected !== undefined && (expected.offset !== location.offset || expected.length !== location.length || expected.size !== location.size);
   return moved ? new MessageChangedError(`the mailbox changed: message UID ${uid} is not what the caller saw`) : location;
 }

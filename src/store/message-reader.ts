@@ -7,9 +7,10 @@
 // the first byte goes out (POP3 can still answer -ERR then, IMAP NO), the
 // range is checked:
 //  - a message of up to 128 KiB (almost all mail) is read in one piece and
-//    scanned exactly as the index scan did (mbox-index-scan.ts): it must
-//    start with a From line, end where the index says, and have the same
-//    size and fingerprint;
+//    checked exactly as the index scan would find it (mbox-index-scan.ts):
+//    it must start with a From line, end where the index says, and have
+//    the same size and fingerprint (most mail is seen to be so with a few
+//    String searches, message-start.ts knownWhole; the rest is scanned);
 //  - a larger one: its first 128 KiB must start with its From line, hold no
 //    other From line, and show the same fingerprint (its Message-ID and
 //    first body bytes); then it streams.
@@ -30,6 +31,8 @@ import { READ_CHUNK_BYTES, readInto, readIntoSync } from './file-io.ts';
 import { BufferPool, recycle } from '../buffer-pool.ts';
 import { IndexScanner } from './mbox-index-scan.ts';
 import { MboxrdUnquoter } from './mboxrd.ts';
+import { knownWhole } from './message-start.ts';
+import type { ReadLocation } from './message-start.ts';
 
 /** Where a message is, and what it must look like (a MessageRecord is one). */
 export interface MessageLocation {
@@ -111,10 +114,15 @@ export function checkWholeMessage(bytes: Buffer, m: MessageLocation): void {
   if (bytes.length < m.length) throw changed(m, 'the file is shorter');
   const separator = separatorLength(bytes.subarray(m.length, m.length + BOUNDARY_BYTES));
   if (separator < 0) throw changed(m, 'something other than a message boundary follows it');
+  if (isReadLocation(m) && knownWhole(bytes, m, separator)) return; // (sure without the scan: most mail)
   const scanner = new IndexScanner(m.offset);
   const found = scanner.push(bytes.subarray(0, m.length + separator)).concat(scanner.end());
   const same = found.length === 1 && found[0].offset === m.offset && found[0].length === m.length && found[0].contentOffset === m.contentOffset;
   if (!same || found[0].size !== m.size || found[0].fingerprint !== m.fingerprint) throw changed(m, 'other bytes at its place');
+}
+
+function isReadLocation(m: MessageLocation): m is ReadLocation {
+  return 'fingerprintHigh' in m;
 }
 
 /**

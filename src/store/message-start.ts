@@ -52,6 +52,7 @@ const BODY_PREFIX = 512;
 const MESSAGE_ID = 'message-id:';
 const EMPTY_LINE = Buffer.from('\n\n'); // (Buffer.indexOf converts a string needle on every call)
 const FROM_ = [0x46, 0x72, 0x6f, 0x6d, 0x20]; // "From "
+const BOUNDARY_FROM = 6; // (knownStart looks at the 6 bytes after a message: LF and "From ")
 
 /**
  * Where `m`'s body starts, if `block` (file bytes from `blockStart`, with
@@ -112,6 +113,37 @@ export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m:
   // (Its own string, not a slice of `text`: every search and character read in a slice costs more, and the
   // header parsers do many.)
   return { bodyStart: blockStart + body, quoted, headerText: quoted ? null : block.toString('latin1', at + contentStart, body) };
+}
+
+/**
+ * Is `bytes` (a message read whole from its From line, and the
+ * `separator` bytes after it that message-reader.ts separatorLength
+ * found) surely the message `m` the index describes, exactly as the index
+ * scan would find it again: one message, its start checked as knownStart
+ * checks it, no other From line in it, the same length and the same size?
+ * True only when sure; false sends it to the scan itself (the exact check
+ * of message-reader.ts), which decides. Not sure of: a CR anywhere, a line
+ * starting with ">" (mboxrd quoting changes the size), a body shorter than
+ * the fingerprint's 512 bytes, the end of the file right after it. What
+ * is left is almost all mail, checked with a few String searches instead
+ * of a call into C++ per line.
+ */
+export function knownWhole(bytes: Buffer, m: ReadLocation, separator: number): boolean {
+  const scanned = m.length + separator; // what the exact check would give the scan
+  const contentStart = m.contentOffset - m.offset;
+  if (scanned < 2 || contentStart < 1 || bytes.length < m.length + BOUNDARY_FROM) return false;
+  const text = bytes.toString('latin1', 0, scanned);
+  if (text.includes('\r') || text.indexOf('\n>', contentStart - 1) >= 0) return false;
+  if (text.indexOf('\nFrom ', contentStart - 1) >= 0) return false; // (another message would start there)
+  if (knownStart(bytes, m.offset, false, m) === null) return false;
+  // Where the scan ends it: before the blank line that separates it from the next, if there is one.
+  const blankEnd = text.charCodeAt(scanned - 1) === LF && text.charCodeAt(scanned - 2) === LF;
+  if (scanned - (blankEnd ? 1 : 0) !== m.length) return false;
+  // Its size as sent: every LF (none has a CR here) gains one; the blank line's is not its own.
+  let lineEnds = 0;
+  for (let at = text.indexOf('\n', contentStart); at >= 0; at = text.indexOf('\n', at + 1)) lineEnds++;
+  if (blankEnd) lineEnds--;
+  return m.length - contentStart + lineEnds === m.size;
 }
 
 // What may follow a message (message-reader.ts separatorLength): "\n" and

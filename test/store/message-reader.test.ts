@@ -12,7 +12,9 @@ import * as path from 'node:path';
 import { LineEndNormalizer } from '../../src/store/line-ends.ts';
 import { scanForIndex } from '../../src/store/mbox-index-scan.ts';
 import type { ScannedMessage } from '../../src/store/mbox-index-scan.ts';
-import { MessageChangedError, readMessage, readSmallMessage, WHOLE_CHECK_BYTES } from '../../src/store/message-reader.ts';
+import { checkWholeMessage, MessageChangedError, readMessage, readSmallMessage, separatorLength, WHOLE_CHECK_BYTES } from '../../src/store/message-reader.ts';
+import { knownWhole } from '../../src/store/message-start.ts';
+import { splitFingerprint } from '../../src/store/message-table.ts';
 import { scratchDir } from './helpers.ts';
 import { createHash } from 'node:crypto';
 import { BufferPool, recycle } from '../../src/buffer-pool.ts';
@@ -193,4 +195,50 @@ test('line ends: CRLF and lone CR become LF, also when split between chunks', ()
     const out = Buffer.concat([normalizer.push(Buffer.from(input.slice(0, cut))), normalizer.push(Buffer.from(input.slice(cut))), normalizer.end()]);
     assert.equal(out.toString(), expected, `cut at ${cut}`);
   }
+});
+
+test('the quick whole check (knownWhole) is sure only where the scan agrees: 3,000 same-length changes', async () => {
+  // (Lines starting "Grom ": one byte from a From line.)
+  const body = Array.from({ length: 30 }, (_, i) => `${i % 3 === 0 ? 'Grom ' : ''}line ${i} of a body long enough for the fingerprint`).join('\n');
+  const originals = [
+    `${from('q')}Subject: quick\nMessage-ID:\n <q@x>\n\n${body}\n`, // then a blank line and the next message
+    `${from('r')}Subject: no blank line after\nMessage-ID: <r@x>\n\n${body}\n`,
+    `${from('s')}Subject: its last line is empty\n\n${body}\n\n`,
+  ];
+  const mbox = `${originals[0]}\n${originals[1]}${originals[2]}\n${from('next')}\nnext\n`;
+  const { name, messages } = await file(mbox);
+  const bytes = await fs.readFile(name);
+  const random = (() => {
+    let seed = 7;
+    return () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  })();
+  const scanAccepts = (block: Buffer, m: ScannedMessage) => {
+    try {
+      checkWholeMessage(block, m); // (a ScannedMessage has no fingerprint halves: always the scan)
+      return true;
+    } catch (err) {
+      if (err instanceof MessageChangedError) return false;
+      throw err;
+    }
+  };
+  let sure = 0;
+  for (let n = 0; n < 3000; n++) {
+    const m = messages[n % 3];
+    const block = Buffer.from(bytes.subarray(m.offset, m.offset + m.length + 6));
+    if (n >= 3) {
+      // One to three bytes changed in place, to what makes mbox lines mean something else.
+      for (let changes = 1 + Math.floor(random() * 3); changes > 0; changes--) {
+        // (Half of them near its end, where the blank line and the next From line are.)
+        const at = random() < 0.5 ? block.length - 1 - Math.floor(random() * 12) : Math.floor(random() * block.length);
+        block[at] = '\n\nF>\r x'.charCodeAt(Math.floor(random() * 7));
+      }
+    }
+    const [fingerprintHigh, fingerprintLow] = splitFingerprint(m.fingerprint);
+    const separator = separatorLength(block.subarray(m.length, m.length + 6));
+    const quick = separator >= 0 && knownWhole(block, { ...m, fingerprintHigh, fingerprintLow }, separator);
+    if (quick) sure++;
+    assert.ok(!quick || scanAccepts(block, m), `change ${n}: sure of what the scan refuses: ${JSON.stringify(block.toString('latin1'))}`);
+    if (n < 3) assert.ok(quick, `sure of the unchanged message ${n}`);
+  }
+  assert.ok(sure > 300, `sure of ${sure} (changes past the fingerprint's bytes leave a message the same)`);
 });
