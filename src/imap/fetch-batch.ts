@@ -29,6 +29,7 @@ import { crlfText } from './crlf.ts';
 import { sectionLabel } from './fetch-items.ts';
 import type { FetchItem } from './fetch-items.ts';
 import type { Selected } from './selected.ts';
+import type { MessageRows } from '../store/mailbox.ts';
 
 const INDEX_ITEMS = new Set<FetchItem['kind']>(['uid', 'flags', 'internaldate', 'size', 'modseq']);
 const CACHED_ITEMS: Partial<Record<FetchItem['kind'], number>> = { envelope: ENVELOPE, bodystructure: BODYSTRUCTURE, body: BODY };
@@ -64,12 +65,9 @@ export async function* batchResponses(
   rev2: boolean,
   streamOne: (uid: number) => AsyncIterable<Buffer>,
 ): AsyncIterable<Buffer> {
-  const kinds = cachedKinds(items);
+  const writer = new ResponseWriter(selected, items, rev2);
+  const { kinds } = writer;
   const fill = kinds.length > 0 ? fetchFill(kinds) : null;
-  const slotOf = items.map((item) => kinds.indexOf(CACHED_ITEMS[item.kind] ?? -1));
-  const labels = items.map(wholeMessageLabel);
-  const readsMessage = labels.some((label) => label !== null);
-  const flagTexts = new Map<number, string>(); // flag set number -> "FLAGS (\Seen \Flagged)"
   let text = '';
   for (let first = 0; first < uids.length; ) {
     const batch = uids.slice(first, (first += fill ? BATCH_MESSAGES : uids.length));
@@ -79,53 +77,16 @@ export async function* batchResponses(
       const uid = batch[j];
       const k = rows.find(uid);
       if (k < 0 || (values && values[j * kinds.length] === null)) continue; // expunged since the command began
-      let message = '';
-      if (readsMessage) {
-        const content = selected.mailbox.readSmall(uid); // (throws if the mbox changed: before a byte of it is sent)
-        if (content === null) {
-          if (text.length > 0) yield Buffer.from(text, 'latin1');
-          text = '';
-          yield* streamOne(uid);
-          rows = selected.mailbox.rows();
-          continue;
-        }
-        message = crlfText(content);
-        if (message.length !== rows.sizeAt(k)) throw new Error(`a literal of ${message.length} octets where ${rows.sizeAt(k)} were announced`);
+      const response = writer.response(rows, k, uid, values, j);
+      if (response === null) {
+        // Too large to be read in one piece: streamed on its own.
+        if (text.length > 0) yield Buffer.from(text, 'latin1');
+        text = '';
+        yield* streamOne(uid);
+        rows = selected.mailbox.rows();
+        continue;
       }
-      let response = `* ${selected.seqOf(uid)} FETCH (`;
-      for (let i = 0; i < items.length; i++) {
-        if (i > 0) response += ' ';
-        switch (items[i].kind) {
-          case 'uid':
-            response += `UID ${uid}`;
-            break;
-          case 'flags': {
-            const id = rows.flagIdAt(k);
-            // \Recent belongs to this session, not to the flag set (RFC 3501 2.3.2; gone in IMAP4rev2).
-            if (!rev2 && selected.isRecent(uid)) {
-              response += `FLAGS (${[rows.flags.text(id), '\\Recent'].filter((t) => t !== '').join(' ')})`;
-              break;
-            }
-            let flags = flagTexts.get(id);
-            if (flags === undefined) flagTexts.set(id, (flags = `FLAGS (${rows.flags.text(id)})`));
-            response += flags;
-            break;
-          }
-          case 'internaldate':
-            response += `INTERNALDATE "${formatImapDateTime(new Date(rows.internalDateAt(k) * 1000))}"`;
-            break;
-          case 'size':
-            response += `RFC822.SIZE ${rows.sizeAt(k)}`;
-            break;
-          case 'modseq':
-            response += `MODSEQ (${rows.modseqAt(k)})`;
-            break;
-          default:
-            if (labels[i] !== null) response += `${labels[i]}${message.length}}\r\n${message}`;
-            else response += `${NAMES[items[i].kind]} ${values![j * kinds.length + slotOf[i]]}`;
-        }
-      }
-      text += `${response})\r\n`;
+      text += `* ${response}\r\n`;
       if (text.length >= TEXT_BYTES) {
         yield Buffer.from(text, 'latin1'); // byte strings: an ENVELOPE may hold 8-bit bytes in a literal
         text = '';
@@ -134,6 +95,107 @@ export async function* batchResponses(
     }
   }
   if (text.length > 0) yield Buffer.from(text, 'latin1');
+}
+
+/** At most this many messages are answered at once, without a stream (a client opening a message). */
+const AT_ONCE_MESSAGES = 8;
+
+/**
+ * The responses for a few messages at once, as untagged lines (without
+ * "* " and CRLF), when nothing needs a wait: no cached item, every message
+ * small enough to be read in one piece. Else null: the stream answers.
+ * Throws as Mailbox.readSmall does (before anything is sent).
+ */
+export function responsesAtOnce(selected: Selected, uids: readonly number[], items: readonly FetchItem[], rev2: boolean): string[] | null {
+  if (uids.length > AT_ONCE_MESSAGES) return null;
+  const writer = new ResponseWriter(selected, items, rev2);
+  if (writer.kinds.length > 0) return null;
+  const rows = selected.mailbox.rows();
+  const lines: string[] = [];
+  for (const uid of uids) {
+    const k = rows.find(uid);
+    if (k < 0) continue; // expunged since the command began
+    const response = writer.response(rows, k, uid, null, 0);
+    if (response === null) return null;
+    lines.push(response);
+  }
+  return lines;
+}
+
+// One message's response, "n FETCH (...)", from the index's columns, the
+// cached values and the message itself.
+class ResponseWriter {
+  readonly kinds: number[];
+  readonly #selected: Selected;
+  readonly #items: readonly FetchItem[];
+  readonly #rev2: boolean;
+  readonly #slotOf: number[];
+  readonly #labels: (string | null)[];
+  readonly #readsMessage: boolean;
+  readonly #flagTexts = new Map<number, string>(); // flag set number -> "FLAGS (\Seen \Flagged)"
+
+  constructor(selected: Selected, items: readonly FetchItem[], rev2: boolean) {
+    this.#selected = selected;
+    this.#items = items;
+    this.#rev2 = rev2;
+    this.kinds = cachedKinds(items);
+    this.#slotOf = items.map((item) => this.kinds.indexOf(CACHED_ITEMS[item.kind] ?? -1));
+    this.#labels = items.map(wholeMessageLabel);
+    this.#readsMessage = this.#labels.some((label) => label !== null);
+  }
+
+  /**
+   * The response of the message at row `k`, its cached values in
+   * values[j * kinds.length + ...]; null if it is too large to be read in
+   * one piece. Throws if the mbox changed (before a byte of it is sent).
+   */
+  response(rows: MessageRows, k: number, uid: number, values: readonly (string | null)[] | null, j: number): string | null {
+    const selected = this.#selected;
+    const items = this.#items;
+    let message = '';
+    if (this.#readsMessage) {
+      const content = selected.mailbox.readSmall(uid);
+      if (content === null) return null;
+      message = crlfText(content);
+      if (message.length !== rows.sizeAt(k)) throw new Error(`a literal of ${message.length} octets where ${rows.sizeAt(k)} were announced`);
+    }
+    let response = `${selected.seqOf(uid)} FETCH (`;
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0) response += ' ';
+      switch (items[i].kind) {
+        case 'uid':
+          response += `UID ${uid}`;
+          break;
+        case 'flags': {
+          const id = rows.flagIdAt(k);
+          // \Recent belongs to this session, not to the flag set (RFC 3501 2.3.2; gone in IMAP4rev2).
+          if (!this.#rev2 && selected.isRecent(uid)) {
+            response += `FLAGS (${[rows.flags.text(id), '\\Recent'].filter((t) => t !== '').join(' ')})`;
+            break;
+          }
+          let flags = this.#flagTexts.get(id);
+          if (flags === undefined) this.#flagTexts.set(id, (flags = `FLAGS (${rows.flags.text(id)})`));
+          response += flags;
+          break;
+        }
+        case 'internaldate':
+          response += `INTERNALDATE "${formatImapDateTime(new Date(rows.internalDateAt(k) * 1000))}"`;
+          break;
+        case 'size':
+          response += `RFC822.SIZE ${rows.sizeAt(k)}`;
+          break;
+        case 'modseq':
+          response += `MODSEQ (${rows.modseqAt(k)})`;
+          break;
+        default: {
+          const label = this.#labels[i];
+          if (label !== null) response += `${label}${message.length}}\r\n${message}`;
+          else response += `${NAMES[items[i].kind]} ${values![j * this.kinds.length + this.#slotOf[i]]}`;
+        }
+      }
+    }
+    return `${response})`;
+  }
 }
 
 /** The cache kinds the items need; BODY and BODYSTRUCTURE come from one parse, so both when either is asked. */

@@ -11,7 +11,7 @@ import { readFetchItems, readFetchModifiers } from './fetch-items.ts';
 import type { FetchItem } from './fetch-items.ts';
 import { fetchPieces, serialize, UnknownEncodingError } from './fetch-data.ts';
 import type { FetchSource, ResponsePiece } from './fetch-data.ts';
-import { batchResponses, isBatchable } from './fetch-batch.ts';
+import { batchResponses, isBatchable, responsesAtOnce } from './fetch-batch.ts';
 import { indexResponses, isIndexOnly } from './fetch-index-items.ts';
 import type { Selected } from './selected.ts';
 import type { ImapOutcome, ImapRequest, ImapView } from './types.ts';
@@ -45,6 +45,27 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
   let flagsAdded = new Set<number>();
   if (!selected.readOnly && items.some(setsSeen)) flagsAdded = await markSeen(selected, wanted);
 
+  const done = () => {
+    const updates = pendingUpdates({ ...session.state, ...enable }, byUid, byUid); // (in the form the FETCH may have just enabled)
+    if (expungeIssued) return { reply: { ...no(tag, 'Some of the requested messages no longer exist', 'EXPUNGEISSUED'), untagged: updates } };
+    return { reply: ok(tag, `${verb} completed`, undefined, updates) };
+  };
+  // A few small messages (a client opening one): answered at once, with the tagged reply, without a stream.
+  if (flagsAdded.size === 0 && isBatchable(items)) {
+    let lines: string[] | null;
+    try {
+      lines = responsesAtOnce(selected, wanted, items, rev2Flags);
+    } catch (error) {
+      const reply = storeErrorResponse(tag, error);
+      if (!reply) throw error;
+      return { change: enable, reply };
+    }
+    if (lines !== null) {
+      const { reply } = done();
+      return { change: enable, reply: { ...reply, untagged: [...lines, ...(reply.untagged ?? [])] } };
+    }
+  }
+
   return {
     change: enable,
     next: {
@@ -55,11 +76,7 @@ export async function fetch(session: ImapView, { tag, verb, args }: ImapRequest)
           : flagsAdded.size === 0 && isBatchable(items)
           ? batchResponses(selected, wanted, items, rev2Flags, (uid) => serialize(responses(selected, [uid], items, flagsAdded, withModseq, rev2Flags)))
           : serialize(responses(selected, wanted, items, flagsAdded, withModseq, rev2Flags)),
-      then: () => {
-        const updates = pendingUpdates(session.state, byUid, byUid);
-        if (expungeIssued) return { reply: { ...no(tag, 'Some of the requested messages no longer exist', 'EXPUNGEISSUED'), untagged: updates } };
-        return { reply: ok(tag, `${verb} completed`, undefined, updates) };
-      },
+      then: done,
       onError: (error, sentSome) => {
         // Before a byte went out we can still answer; after, the response is cut and only hanging up is honest.
         if (sentSome) return { next: { kind: 'close' } };
