@@ -40,7 +40,8 @@ export interface LogOptions {
  */
 const TERMINAL_CONTROLS = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
 
-const HAS_TERMINAL_CONTROL = new RegExp(TERMINAL_CONTROLS.source);
+/** What makes an event value need quotes: spaces, quotes, `=`, backslashes, or a control (one test, not two). */
+const NEEDS_QUOTES = new RegExp(`[\\s"=\\\\]|${TERMINAL_CONTROLS.source}`);
 
 const SHORT_ESCAPES: Record<string, string> = { '\t': '\\t', '\r': '\\r', '\n': '\\n' };
 
@@ -70,8 +71,23 @@ export function escapeForTerminal(text: string): string {
 function formatValue(value: string | number | boolean): string {
   if (typeof value !== 'string') return String(value); // a number or a boolean never needs quotes
   const text = value;
-  if (text !== '' && !/[\s"=\\]/.test(text) && !HAS_TERMINAL_CONTROL.test(text)) return text;
+  if (text !== '' && !NEEDS_QUOTES.test(text)) return text;
   return `"${escapeForTerminal(text.replace(/["\\]/g, '\\$&'))}"`;
+}
+
+/**
+ * The time for event lines. A busy server logs several events in the same
+ * millisecond: the ISO string is made once per millisecond, not per line.
+ */
+let lastMs = -1;
+let lastTime = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastTime = new Date(ms).toISOString();
+  }
+  return lastTime;
 }
 
 /**
@@ -122,11 +138,12 @@ export function createLogger(options: LogOptions = {}, prefix = 'main'): Logger 
   return {
     event(name, fields = {}) {
       if (options.quiet) return;
-      const parts = [new Date().toISOString(), prefix, name];
-      for (const [key, value] of Object.entries(fields)) {
-        if (value !== undefined) parts.push(`${key}=${formatValue(value)}`);
+      let line = `${isoNow()} ${prefix} ${name}`;
+      for (const key in fields) {
+        const value = fields[key];
+        if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
       }
-      write(parts.join(' '));
+      write(line);
     },
     tracing: options.trace === true,
     trace(direction, line) {

@@ -25,6 +25,7 @@ function passwordsAllowed(session: Pop3View): boolean {
 }
 
 const NO_CLEAR_PASSWORDS = err('[AUTH] Use STLS first: no passwords in clear');
+const CANNOT_READ = err('[SYS/TEMP] Message could not be read, try again later');
 
 /** CAPA (RFC 2449 5): what this server can do, in this phase. */
 function capa(session: Pop3View): Pop3Outcome {
@@ -136,7 +137,7 @@ function sendMessage(head: Pop3Reply, body: () => AsyncIterable<Buffer>): Pop3Ou
       kind: 'stream',
       head,
       body,
-      onError: (_error, sentSome) => (sentSome ? { next: { kind: 'close' } } : answer(err('[SYS/TEMP] Message could not be read, try again later'))),
+      onError: (_error, sentSome) => (sentSome ? { next: { kind: 'close' } } : answer(CANNOT_READ)),
     },
   };
 }
@@ -145,7 +146,18 @@ function retr(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
   const found = messageArgument(session, argument);
   if (!('message' in found)) return answer(found);
   const drop = session.state.maildrop!;
-  return sendMessage(ok(`${found.message.size} octets`), () => dotStuffed(drop.read(found.message)));
+  const head = ok(`${found.message.size} octets`);
+  // Almost all mail is small: read and checked at once, and sent in one
+  // buffer with its status line. A large message is streamed.
+  let small: Buffer | null;
+  try {
+    small = drop.readSmall(found.message);
+  } catch (error) {
+    // Logged as a failed stream is: nothing was sent yet, so -ERR can still say it.
+    session.log.event('stream-failed', { error: (error as Error).message, partial: false });
+    return answer(CANNOT_READ);
+  }
+  return small ? answer({ ...head, content: small }) : sendMessage(head, () => dotStuffed(drop.read(found.message)));
 }
 
 /** TOP n k (RFC 1939 7): the header, the blank line, and k lines of the body. */

@@ -103,10 +103,30 @@ export class Maildrop {
    * the size this session announced (another program rewrote it).
    */
   read(message: MaildropMessage): AsyncIterable<Buffer> {
-    const record = this.mailbox.message(message.uid);
-    if (!record) return failing(new MessageExpungedError(`message UID ${message.uid} has been expunged`));
-    if (record.size !== message.size) return failing(new MessageChangedError(`message UID ${message.uid} changed size since login`));
+    let record: MessageRecord;
+    try {
+      record = this.recordOf(message);
+    } catch (error) {
+      return failing(error as Error);
+    }
     return readChecked(this.mailbox, message.uid, record);
+  }
+
+  /**
+   * read() of a message of up to 128 KiB (almost all mail) in one buffer,
+   * read and checked at once (Mailbox.readSmall); null for a larger one,
+   * which read() streams. Throws what read() would, before anything is sent.
+   */
+  readSmall(message: MaildropMessage): Buffer | null {
+    return this.mailbox.readSmall(message.uid, this.recordOf(message));
+  }
+
+  /** The message's record now; throws if it was expunged or changed size since login. */
+  private recordOf(message: MaildropMessage): MessageRecord {
+    const record = this.mailbox.message(message.uid);
+    if (!record) throw new MessageExpungedError(`message UID ${message.uid} has been expunged`);
+    if (record.size !== message.size) throw new MessageChangedError(`message UID ${message.uid} changed size since login`);
+    return record;
   }
 
   /** RSET: unmark everything. */

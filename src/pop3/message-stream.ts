@@ -1,9 +1,10 @@
-// The bytes of RETR and TOP (RFC 1939 7): the message as the store keeps it
-// (LF line endings), turned into POP3's multi-line form by the DotWriter
-// (CRLF, dot-stuffing, the final "."). A chunk is encoded only once the
-// next one is known, so the last one carries the end marker in the same
-// buffer: a small message (one chunk) is one buffer, and the connection
-// sends its status line, the message and the next replies in one write.
+// The bytes of a streamed RETR (a message over 128 KiB) and of TOP (RFC
+// 1939 7): the message as the store keeps it (LF line endings), turned into
+// POP3's multi-line form by the DotWriter (CRLF, dot-stuffing, the final
+// "."). A chunk is encoded only once the next one is known, so the last one
+// carries the end marker in the same buffer. (A RETR of a smaller message,
+// almost all mail, skips the stream: commands.ts reads it at once and
+// session.ts's format() puts its status line, text and "." in one buffer.)
 //
 // A large message streams through a few buffers used again and again
 // (buffer-pool.ts): each chunk is encoded into a buffer of `pool`, which the

@@ -30,6 +30,8 @@ export interface Pop3Reply {
   text: string;
   /** A multi-line response (RFC 1939 3): these lines, then ".". */
   lines?: string[];
+  /** RETR of a small message: its stored text, sent dot-stuffed after the status line, then ".". */
+  content?: Buffer;
 }
 
 export interface Pop3Context {

@@ -23,7 +23,7 @@
 // - The state changes only through Outcome.change, so a reader can see in
 //   each handler exactly what a command changes.
 
-import type { Connection } from '../wire/connection.ts';
+import type { Connection, LineResult } from '../wire/connection.ts';
 import type { Logger } from '../log.ts';
 import type { TlsCredentials } from '../tls/certificates.ts';
 import type { SaslExchange } from '../auth/sasl.ts';
@@ -89,8 +89,8 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   private async converse(): Promise<void> {
     this.send(this.dialect.greeting(this));
     while (!this.closing) {
-      const input = this.dialect.read ? await this.dialect.read(this.conn, this) : await this.readLine();
-      let outcome: Outcome<R, S>;
+      const input = this.dialect.read ? await this.dialect.read(this.conn, this) : this.lineInput(await this.conn.readLine());
+      let outcome: Outcome<R, S> | Promise<Outcome<R, S>>;
       switch (input.kind) {
         case 'closed':
         case 'timeout':
@@ -110,13 +110,23 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
           outcome = input.outcome;
           break;
         case 'request':
-          outcome = await this.dispatch(input.request, input.trace);
+          outcome = this.dispatch(input.request, input.trace);
           break;
       }
-      try {
+      // Most commands are answered at once (NOOP, DELE, RCPT): no await for
+      // them, since every await is a pause of its own and a promise to collect.
+      if (outcome instanceof Promise) outcome = await outcome;
+      const done = input.kind === 'request' ? input.done : undefined;
+      if (done) {
+        try {
+          await this.apply(outcome);
+        } finally {
+          await done();
+        }
+      } else if (outcome.next) {
         await this.apply(outcome);
-      } finally {
-        if (input.kind === 'request') await input.done?.();
+      } else {
+        this.settle(outcome);
       }
       if (this.closing || this.conn.isClosed) return;
       if (this.settings.isShuttingDown() && !this.conn.hasBuffered()) {
@@ -127,8 +137,7 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   }
 
   /** The reader of line-based protocols (SMTP, POP3): one line is one command. */
-  private async readLine(): Promise<Input<Request, R, S>> {
-    const line = await this.conn.readLine();
+  private lineInput(line: LineResult): Input<Request, R, S> {
     if (line.kind !== 'line') return line;
     // A cross-protocol attack makes a browser send HTTP to a mail port, hoping the
     // server executes lines of it as commands. Postfix hangs up on these at once.
@@ -138,21 +147,26 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
     return { kind: 'request', request: parsed.request, trace: line.text };
   }
 
-  /** Look the command up, check the phase, run the handler. */
-  private async dispatch(request: Request, trace: string): Promise<Outcome<R, S>> {
+  /** Look the command up, check the phase, run the handler (a promise only if the handler returned one). */
+  private dispatch(request: Request, trace: string): Outcome<R, S> | Promise<Outcome<R, S>> {
     this.request = request;
     const command = Object.hasOwn(this.dialect.commands, request.verb) ? this.dialect.commands[request.verb] : undefined;
-    this.log.trace('C', command?.redact ? command.redact(trace) : trace);
+    if (this.log.tracing) this.log.trace('C', command?.redact ? command.redact(trace) : trace);
     if (!command) return { reply: this.dialect.replies.unknownCommand(this, request) };
     if (!command.allowedIn.includes(this.state.phase)) return { reply: this.dialect.replies.wrongPhase(this, request) };
     try {
-      return await command.handler(this, request);
+      const outcome = command.handler(this, request);
+      return outcome instanceof Promise ? outcome.catch((err: unknown) => this.handlerFailed(request, err)) : outcome;
     } catch (err) {
-      const malformed = this.dialect.argumentError?.(request, err);
-      if (malformed) return { reply: malformed };
-      this.log.event('error', { command: request.verb, error: (err as Error).message });
-      return { reply: this.dialect.replies.internalError(this, request) };
+      return this.handlerFailed(request, err);
     }
+  }
+
+  private handlerFailed(request: Request, err: unknown): Outcome<R, S> {
+    const malformed = this.dialect.argumentError?.(request, err);
+    if (malformed) return { reply: malformed };
+    this.log.event('error', { command: request.verb, error: (err as Error).message });
+    return { reply: this.dialect.replies.internalError(this, request) };
   }
 
   /**
@@ -163,17 +177,22 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   private async apply(first: Outcome<R, S>): Promise<void> {
     let outcome: Outcome<R, S> | null = first;
     while (outcome) {
-      if (outcome.change) this.state = { ...this.state, ...outcome.change };
-      if (outcome.reply !== undefined) this.sendCounted(outcome.reply);
-      if (this.closing || !outcome.next) return;
+      if (!this.settle(outcome)) return;
       try {
-        outcome = await this.followUp(outcome.next);
+        outcome = await this.followUp(outcome.next!);
       } catch (err) {
         const request = this.request!;
         this.log.event('error', { command: request.verb, error: (err as Error).message });
         outcome = { reply: this.dialect.replies.internalError(this, request) };
       }
     }
+  }
+
+  /** The part of apply() that never waits: the state change and the reply. True if a follow-up is to run. */
+  private settle(outcome: Outcome<R, S>): boolean {
+    if (outcome.change) this.state = { ...this.state, ...outcome.change };
+    if (outcome.reply !== undefined) this.sendCounted(outcome.reply);
+    return !this.closing && outcome.next !== undefined;
   }
 
   private async followUp(next: NonNullable<Outcome<R, S>['next']>): Promise<Outcome<R, S> | null> {
@@ -287,7 +306,8 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   send(reply: R): void {
     const wire = this.dialect.format(reply);
     if (this.log.tracing) {
-      const text = typeof wire === 'string' ? wire : wire.toString('utf8');
+      const shown = this.dialect.traced?.(reply) ?? wire;
+      const text = typeof shown === 'string' ? shown : shown.toString('utf8');
       for (const line of text.split('\r\n').slice(0, -1)) this.log.trace('S', line);
     }
     this.conn.send(wire);

@@ -118,6 +118,8 @@ export interface Dialect<View, Request extends BaseRequest, R, S extends PhaseSt
   commands: Record<string, Command<View, Request, R, S>>;
   /** The bytes of a reply on the wire (a string is sent as UTF-8). */
   format(reply: R): string | Buffer;
+  /** What the trace shows of a reply, when not all of its bytes (POP3: a message's status line, not its text). */
+  traced?(reply: R): string | undefined;
   /** Does this reply count towards the error limit (RFC 5321 4.3.2, RFC 2449, RFC 3501 BAD)? */
   isError(reply: R): boolean;
   /** The line that carries a SASL challenge (SMTP `334 x`, POP3 and IMAP `+ x`). */

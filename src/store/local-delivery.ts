@@ -82,11 +82,32 @@ export async function deliverToAccounts(
   const unique = [...new Set(accounts)];
   const results = await Promise.allSettled(
     unique.map(async (account) => {
-      const inbox = mailboxPath(delivery.dataDir, account, 'INBOX');
+      const inbox = inboxPath(delivery.dataDir, account);
       await delivery.appender.append(inbox, { envelopeFrom, date, content });
       mailboxTouched(inbox); // sessions on this INBOX (IMAP IDLE) see the new mail now, not at the next poll
     }),
   );
   const failed = results.find((r) => r.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
+}
+
+/**
+ * INBOX paths by data directory and account. Working one out (and checking
+ * it cannot leave the account's directory, paths.ts) costs more than the
+ * rest of a small delivery's bookkeeping, and it is the same for every
+ * message: so it is done once per account. Bounded: a server with more
+ * accounts than this starts over.
+ */
+const inboxPaths = new Map<string, string>();
+const MAX_INBOX_PATHS = 1024;
+
+function inboxPath(dataDir: string, account: string): string {
+  const key = `${dataDir}\0${account}`;
+  let inbox = inboxPaths.get(key);
+  if (inbox === undefined) {
+    inbox = mailboxPath(dataDir, account, 'INBOX'); // throws for an invalid account name: nothing is kept
+    if (inboxPaths.size >= MAX_INBOX_PATHS) inboxPaths.clear();
+    inboxPaths.set(key, inbox);
+  }
+  return inbox;
 }

@@ -45,21 +45,24 @@ export class DotWriter {
   /**
    * The last chunk and the end marker in one new buffer (what end() adds),
    * so that a small message goes out as one piece without a copy to join them.
+   * `head`, a status line, goes first in the same buffer (POP3's "+OK").
    */
-  pushLast(chunk: Buffer): Buffer {
-    const out = Buffer.allocUnsafe(chunk.length * 2 + CRLF.length + END_MARKER.length);
-    let n = chunk.length === 0 ? 0 : this.encodeInto(chunk, out);
+  pushLast(chunk: Buffer, head = ''): Buffer {
+    const headBytes = head === '' ? 0 : Buffer.byteLength(head);
+    const out = Buffer.allocUnsafe(headBytes + chunk.length * 2 + CRLF.length + END_MARKER.length);
+    let n = headBytes === 0 ? 0 : out.write(head, 0);
+    if (chunk.length > 0) n += this.encodeInto(chunk, out, n);
     n += this.end().copy(out, n);
     return out.subarray(0, n);
   }
 
   /**
-   * Encodes `chunk` into `out` (room for twice its length); returns the
-   * bytes written. For a caller that reuses its output buffers (a large
-   * RETR, pop3/message-stream.ts).
+   * Encodes `chunk` into `out` from `start` (room for twice its length);
+   * returns the bytes written. For a caller that reuses its output buffers
+   * (a large RETR, pop3/message-stream.ts).
    */
-  encodeInto(chunk: Buffer, out: Buffer): number {
-    let n = 0;
+  encodeInto(chunk: Buffer, out: Buffer, start = 0): number {
+    let n = start;
     let from = 0;
     let stuffed = 0;
     if (this.pendingCr) {
@@ -96,8 +99,8 @@ export class DotWriter {
         from = end + 1;
       }
     }
-    this.messageOctets += n - stuffed;
-    return n;
+    this.messageOctets += n - start - stuffed;
+    return n - start;
   }
 
   /** Finish: close an unterminated last line, then the end marker. */

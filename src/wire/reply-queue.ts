@@ -4,11 +4,11 @@
 // few writes as it can: connection.ts queues every reply here and writes
 // the queue out only when the session is about to wait for the client (or
 // once FLUSH_BYTES have gathered, so a long pipeline does not grow memory).
-// The parts are handed to the socket corked, so the kernel gets them in one
-// writev without their being copied into one buffer first (a RETR's status
-// line, message and final "." alike). A pooled buffer (a large IMAP
-// literal, buffer-pool.ts) is recycled in its write's callback: only then
-// has the socket finished with its memory.
+// Text replies are joined into one string; parts that hold buffers are
+// handed to the socket corked, so the kernel gets them in one writev
+// without their being copied into one buffer first (RETR's messages). A
+// pooled buffer (a large IMAP literal, buffer-pool.ts) is recycled in its
+// write's callback: only then has the socket finished with its memory.
 
 import type { Socket } from 'node:net';
 import { isPooled, recycle } from '../buffer-pool.ts';
@@ -40,6 +40,13 @@ export class ReplyQueue {
     if (connectionClosed || socket.destroyed) return;
     if (parts.length === 1) {
       write(socket, parts[0]);
+      return;
+    }
+    // The replies of a pipelined group are mostly short lines (SMTP's 250s,
+    // POP3's +OKs, IMAP's untagged data): joined, they are one plain write,
+    // cheaper than a corked write of each and the writev gathering them.
+    if (parts.every((part) => typeof part === 'string')) {
+      socket.write(parts.join(''));
       return;
     }
     socket.cork();

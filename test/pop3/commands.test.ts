@@ -121,6 +121,16 @@ test('RETR n sends message n, and only that; RETR of no message is -ERR', async 
   assert.equal(client.bareLineFeeds, 0, 'every line ended in CRLF');
 });
 
+test('the trace shows a RETR\'s status line, never the message text', async (t) => {
+  const server = await serverFor(t);
+  await deliver(server, 'Subject: secret plans\r\n\r\nThe text of the message.\r\n');
+  const client = await login(server);
+  const retr = await client.retr(1);
+  assert.equal(retr.ok, true);
+  assert.ok(server.logLines.some((line) => line.endsWith(`S: +OK ${retr.bytes.length} octets`)), 'the status line is traced');
+  assert.ok(!server.logLines.some((line) => /secret plans|The text of the message/.test(line) && / S: /.test(line)), 'the message is not');
+});
+
 test('DELE marks a message: gone from STAT, LIST and UIDL; RETR, TOP, LIST, DELE of it are -ERR; RSET unmarks', async (t) => {
   const server = await serverFor(t);
   await deliverNumbered(server, 3);

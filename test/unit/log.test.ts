@@ -46,3 +46,21 @@ test('escapeForTerminal leaves plain text alone and escapes every C0 control, DE
     if (control) assert.match(escaped, /^\\(x[0-9a-f]{2}|[trn])$/);
   }
 });
+
+test('event lines carry the time they are logged: the time is made once per millisecond, never kept longer', async () => {
+  const { lines, log } = collect(false);
+  log.event('first');
+  log.event('second'); // same millisecond, most likely: the same time, which is right
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  log.event('third');
+  const times = lines.map((line) => Date.parse(line.split(' ')[0]));
+  assert.ok(times.every((time) => Number.isFinite(time)), 'an ISO time starts every line');
+  assert.ok(times[1] >= times[0]);
+  assert.ok(times[2] - times[0] >= 15, 'a later event shows a later time');
+});
+
+test('event values: "=", a tab and an empty string are quoted; a plain value, a number and a boolean are not', () => {
+  const { lines, log } = collect(false);
+  log.event('x', { a: 'k=v', b: 'tab\there', c: '', d: 'plain', e: 7, f: false, skipped: undefined });
+  assert.match(lines[0], / x a="k=v" b="tab\\there" c="" d=plain e=7 f=false$/);
+});

@@ -66,6 +66,41 @@ test('replies to pipelined commands wait until the last buffered command is read
   }
 });
 
+test('text replies to a pipelined group go to the socket in one write call; with a buffer among them, corked', async () => {
+  const { conn, server, client, close } = await pair();
+  try {
+    const writes: string[] = [];
+    const write = server.write.bind(server);
+    server.write = ((data: string | Buffer, ...rest: never[]) => {
+      writes.push(typeof data === 'string' ? 'string' : 'buffer');
+      return write(data, ...rest);
+    }) as typeof server.write;
+    client.write('A\r\nB\r\nC\r\n');
+    const answers = received(client, 'a\r\nb\r\nc\r\n'.length);
+    for (const reply of ['a\r\n', 'b\r\n', 'c\r\n']) {
+      assert.equal((await conn.readLine()).kind, 'line');
+      conn.send(reply);
+    }
+    const next = conn.readLine(); // nothing buffered: the replies go out now
+    assert.equal(await answers, 'a\r\nb\r\nc\r\n');
+    assert.deepEqual(writes, ['string'], 'one write for the three replies');
+
+    client.write('D\r\nE\r\n');
+    assert.equal((await next).kind, 'line');
+    const mixed = received(client, 'd\r\ne\r\n'.length);
+    conn.send('d\r\n');
+    assert.equal((await conn.readLine()).kind, 'line');
+    conn.send(Buffer.from('e\r\n'));
+    const last = conn.readLine();
+    assert.equal(await mixed, 'd\r\ne\r\n', 'the same bytes, in order');
+    assert.deepEqual(writes.slice(1), ['string', 'buffer'], 'each part written (corked) when a buffer is among them');
+    client.write('F\r\n');
+    await last;
+  } finally {
+    close();
+  }
+});
+
 test('a long pipelined run of replies is sent as it grows, not held until the end', async () => {
   const { conn, server, client, close } = await pair();
   try {

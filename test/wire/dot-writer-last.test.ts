@@ -27,3 +27,13 @@ for (const [name, chunks] of cases) {
     assert.equal(b.messageOctets, a.messageOctets);
   });
 }
+
+test('pushLast with a head: the status line first, then the message as push + end give it', () => {
+  const head = '+OK 12 octets\r\n';
+  const expected = new DotWriter();
+  const body = Buffer.concat([expected.push(Buffer.from('.one\ntwo')), expected.end()]);
+  const writer = new DotWriter();
+  const out = writer.pushLast(Buffer.from('.one\ntwo'), head);
+  assert.equal(out.toString('latin1'), head + body.toString('latin1'));
+  assert.equal(writer.messageOctets, expected.messageOctets, 'the head is not counted in the message');
+});
