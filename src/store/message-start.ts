@@ -44,6 +44,7 @@ export interface KnownStart {
 }
 
 const LF = 0x0a;
+const GT = 0x3e;
 const SPACE = 0x20;
 const TAB = 0x09;
 const CR = 0x0d;
@@ -122,8 +123,8 @@ export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m:
  * scan would find it again: one message, its start checked as knownStart
  * checks it, no other From line in it, the same length and the same size?
  * True only when sure; false sends it to the scan itself (the exact check
- * of message-reader.ts), which decides. Not sure of: a CR anywhere, a line
- * starting with ">" (mboxrd quoting changes the size), a body shorter than
+ * of message-reader.ts), which decides. Not sure of: a CR anywhere, a
+ * quoted From line (mboxrd quoting changes the size), a body shorter than
  * the fingerprint's 512 bytes, the end of the file right after it. What
  * is left is almost all mail, checked with a few String searches instead
  * of a call into C++ per line.
@@ -133,7 +134,13 @@ export function knownWhole(bytes: Buffer, m: ReadLocation, separator: number): b
   const contentStart = m.contentOffset - m.offset;
   if (scanned < 2 || contentStart < 1 || bytes.length < m.length + BOUNDARY_FROM) return false;
   const text = bytes.toString('latin1', 0, scanned);
-  if (text.includes('\r') || text.indexOf('\n>', contentStart - 1) >= 0) return false;
+  if (text.includes('\r')) return false;
+  // A quoted From line (/^>+From /) loses a ">" when read: the scan counts them. Other lines starting with ">" are text.
+  for (let at = text.indexOf('\n>', contentStart - 1); at >= 0; at = text.indexOf('\n>', at + 1)) {
+    let from = at + 1;
+    while (text.charCodeAt(from) === GT) from++;
+    if (text.startsWith('From ', from)) return false;
+  }
   if (text.indexOf('\nFrom ', contentStart - 1) >= 0) return false; // (another message would start there)
   if (knownStart(bytes, m.offset, false, m) === null) return false;
   // Where the scan ends it: before the blank line that separates it from the next, if there is one.

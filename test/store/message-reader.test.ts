@@ -198,8 +198,9 @@ test('line ends: CRLF and lone CR become LF, also when split between chunks', ()
 });
 
 test('the quick whole check (knownWhole) is sure only where the scan agrees: 3,000 same-length changes', async () => {
-  // (Lines starting "Grom ": one byte from a From line.)
-  const body = Array.from({ length: 30 }, (_, i) => `${i % 3 === 0 ? 'Grom ' : ''}line ${i} of a body long enough for the fingerprint`).join('\n');
+  // (Lines starting "Grom " and ">Grom ": one byte from a From line or a quoted one; ">" alone is text.)
+  const starts = ['Grom ', '', '>Grom ', '', '> quoted text ', ''];
+  const body = Array.from({ length: 30 }, (_, i) => `${starts[i % 6]}line ${i} of a body long enough for the fingerprint`).join('\n');
   const originals = [
     `${from('q')}Subject: quick\nMessage-ID:\n <q@x>\n\n${body}\n`, // then a blank line and the next message
     `${from('r')}Subject: no blank line after\nMessage-ID: <r@x>\n\n${body}\n`,
@@ -228,8 +229,15 @@ test('the quick whole check (knownWhole) is sure only where the scan agrees: 3,0
     if (n >= 3) {
       // One to three bytes changed in place, to what makes mbox lines mean something else.
       for (let changes = 1 + Math.floor(random() * 3); changes > 0; changes--) {
-        // (Half of them near its end, where the blank line and the next From line are.)
-        const at = random() < 0.5 ? block.length - 1 - Math.floor(random() * 12) : Math.floor(random() * block.length);
+        // (A third of them near its end, where the blank line and the next From line are; a third turn a
+        // "Grom " into a From line, quoted or not.)
+        const choice = random();
+        if (choice < 1 / 3) {
+          const gs = [...block.toString('latin1').matchAll(/Grom /g)].map((match) => match.index);
+          if (gs.length > 0) block[gs[Math.floor(random() * gs.length)]] = 0x46; // "F"
+          continue;
+        }
+        const at = choice < 2 / 3 ? block.length - 1 - Math.floor(random() * 12) : Math.floor(random() * block.length);
         block[at] = '\n\nF>\r x'.charCodeAt(Math.floor(random() * 7));
       }
     }
@@ -240,5 +248,5 @@ test('the quick whole check (knownWhole) is sure only where the scan agrees: 3,0
     assert.ok(!quick || scanAccepts(block, m), `change ${n}: sure of what the scan refuses: ${JSON.stringify(block.toString('latin1'))}`);
     if (n < 3) assert.ok(quick, `sure of the unchanged message ${n}`);
   }
-  assert.ok(sure > 300, `sure of ${sure} (changes past the fingerprint's bytes leave a message the same)`);
+  assert.ok(sure > 200, `sure of ${sure} (changes past the fingerprint's bytes leave a message the same)`);
 });
