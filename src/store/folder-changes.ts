@@ -28,7 +28,7 @@ import { flagJournalPathFor } from './flag-journal.ts';
 import { folderPath, SUBFOLDER_SUFFIX } from './folder-names.ts';
 import { mailboxGone, mailboxReplaced } from './mailbox-registry.ts';
 import { emptyIndex, indexPathFor, saveIndex } from './mbox-index.ts';
-import { cachePathFor } from './message-cache.ts';
+import { cachePathFor } from './message-cache-file.ts';
 import { fsyncDirectory, writeFileAtomic } from './safeio.ts';
 import { readSubscriptions, renamedSubscriptions, writeSubscriptions } from './subscriptions.ts';
 

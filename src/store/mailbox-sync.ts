@@ -20,7 +20,7 @@ import { emptyIndex, newUidValidity, openMbox, persistIndex, updateIndexLocked }
 import type { IndexUpdate, IndexUpdateOptions, MailboxIndex } from './mbox-index.ts';
 import { OpenFile } from './mailbox-files.ts';
 import type { MailboxOptions } from './mailbox-types.ts';
-import { removeMessageCache } from './message-cache.ts';
+import { removeMessageCache } from './message-cache-file.ts';
 
 export class MailboxSync {
   readonly path: string;

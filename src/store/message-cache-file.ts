@@ -20,9 +20,34 @@
 // record torn by a crash or damaged on disk: such a record is not used. The
 // file is a cache: it is written without fsync, and a missing, foreign or
 // damaged one is rebuilt as the values are asked for again.
+//
+// Also here: where the file is (cachePathFor) and its removal when the
+// index is built again (removeMessageCache).
 
+import { unlinkSync } from 'node:fs';
+import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { readInto, readIntoSync, writeAllSync } from './file-io.ts';
+
+/** `<dir>/.<name>.cache`, next to the mbox and its index. */
+export function cachePathFor(mboxPath: string): string {
+  return path.join(path.dirname(mboxPath), `.${path.basename(mboxPath)}.cache`);
+}
+
+/**
+ * Removes the cache of `mboxPath`: its index was built again from the mbox
+ * (another program rewrote it, or the index was lost). The values are keyed
+ * by UID, fingerprint and size, which a rewrite can keep while changing a
+ * header field (mutt editing a message in place); a rescan is rare, and
+ * the values come back as clients ask for them. Call it holding the lock.
+ */
+export function removeMessageCache(mboxPath: string): void {
+  try {
+    unlinkSync(cachePathFor(mboxPath));
+  } catch {
+    // none, or not ours to remove: its records check themselves anyway
+  }
+}
 
 export const FILE_HEADER = Buffer.from('jjordan-cache 1\n', 'latin1');
 export const RECORD_HEADER = 40;

@@ -11,6 +11,8 @@
 // In memory only where each value is (message-cache-directory.ts, typed
 // arrays); values are read back from the file when asked for, many at once,
 // in large reads.
+// Values worked out and not written yet wait, encoded, in
+// message-cache-pending.ts.
 //
 // Never wrong: a value is used only if its record is whole, its CRC holds and
 // it names the message as the index has it now. Anything else (a record torn
@@ -30,9 +32,9 @@
 // reading goes on, and a FETCH or SEARCH never fails because of the cache.
 
 import { closeSync, constants, fstatSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import * as path from 'node:path';
 import { CacheDirectory, MAX_KINDS } from './message-cache-directory.ts';
-import { BufferedWriter, FILE_HEADER, readRecord, readRecords, recordHeaderAt, recordLength, scanRecords, writeAt, writeRecord } from './message-cache-file.ts';
+import { BufferedWriter, cachePathFor, FILE_HEADER, readRecord, readRecords, recordHeaderAt, scanRecords, writeAt } from './message-cache-file.ts';
+import { PendingRecords } from './message-cache-pending.ts';
 import type { CacheRecordRef, CacheWriter, RecordHeader, RecordKey } from './message-cache-file.ts';
 import type { MessageTable } from './message-table.ts';
 
@@ -41,8 +43,6 @@ export type { CacheWriter, RecordKey };
 
 export const MAX_FILE_BYTES = 256 * 1024 * 1024;
 export const MAX_VALUE_BYTES = 64 * 1024;
-/** Values waiting to be written, at most (more are not kept this time). */
-const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 /**
  * Past this much waiting, a write is queued at once; below it, when the
  * reader is done (writeSoon). Each write takes the mailbox's dot-lock (a few
@@ -55,26 +55,6 @@ const MIN_COMPACT_BYTES = 1024 * 1024;
 /** After a write failed (a full disk), values are not written for this long. */
 const WRITE_PAUSE_MS = 60_000;
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
-
-/** `<dir>/.<name>.cache`, next to the mbox and its index. */
-export function cachePathFor(mboxPath: string): string {
-  return path.join(path.dirname(mboxPath), `.${path.basename(mboxPath)}.cache`);
-}
-
-/**
- * Removes the cache of `mboxPath`: its index was built again from the mbox
- * (another program rewrote it, or the index was lost). The values are keyed
- * by UID, fingerprint and size, which a rewrite can keep while changing a
- * header field (mutt editing a message in place); a rescan is rare, and
- * the values come back as clients ask for them. Call it holding the lock.
- */
-export function removeMessageCache(mboxPath: string): void {
-  try {
-    unlinkSync(cachePathFor(mboxPath));
-  } catch {
-    // none, or not ours to remove: its records check themselves anyway
-  }
-}
 
 /** What the mailbox is now: the message table and UIDVALIDITY the values must match. */
 export interface CacheSubject {
@@ -101,7 +81,7 @@ export class MessageCache {
   #end = 0; // where the next record goes: the end of the good records
   #loaded: Promise<void> | null = null;
   #uidValidity = 0;
-  #pending = { bytes: Buffer.alloc(0), length: 0 }; // records put() made, not written yet
+  readonly #pending = new PendingRecords(); // records put() made, not written yet
   #writePausedUntil = 0;
   #writeQueued = false;
   #compactionQueued = false;
@@ -174,16 +154,8 @@ export class MessageCache {
   put(key: RecordKey, value: string): void {
     if (value.length > MAX_VALUE_BYTES || key.kind < 0 || key.kind >= MAX_KINDS || this.#discarded) return;
     if ((this.#opts.now ?? Date.now)() < this.#writePausedUntil) return;
-    const pending = this.#pending;
-    const length = recordLength(value);
-    if (pending.length + length > MAX_PENDING_BYTES) return;
-    if (pending.length + length > pending.bytes.length) {
-      const bigger = Buffer.allocUnsafe(Math.min(MAX_PENDING_BYTES, Math.max(64 * 1024, 2 * (pending.length + length))));
-      pending.bytes.copy(bigger, 0, 0, pending.length);
-      pending.bytes = bigger;
-    }
-    pending.length = writeRecord(pending.bytes, pending.length, key, value);
-    if (pending.length >= WRITE_AT_BYTES) this.writeSoon();
+    if (!this.#pending.add(key, value)) return;
+    if (this.#pending.length >= WRITE_AT_BYTES) this.writeSoon();
   }
 
   /** Queues the write of what put() kept, unless one is queued already. */
@@ -202,18 +174,16 @@ export class MessageCache {
       // (ready() does not fail: a file it cannot read is no cache)
     }
     // From here on synchronous: nothing else touches the file or the directory meanwhile.
-    const pending = this.#pending;
-    this.#pending = { bytes: Buffer.alloc(0), length: 0 };
-    if (pending.length === 0 || this.#discarded) return;
+    const written = this.#pending.take();
+    if (written.length === 0 || this.#discarded) return;
     try {
       this.#openForWriting();
-      if (this.#end + pending.length > MAX_FILE_BYTES) this.#compact();
-      if (this.#end + pending.length > MAX_FILE_BYTES) return; // full: no more values this time
+      if (this.#end + written.length > MAX_FILE_BYTES) this.#compact();
+      if (this.#end + written.length > MAX_FILE_BYTES) return; // full: no more values this time
       if (fstatSync(this.#fd!).size !== this.#end) ftruncateSync(this.#fd!, this.#end); // a torn tail, or another writer's records
-      (this.#opts.write ?? writeAt)(this.#fd!, pending.bytes.subarray(0, pending.length), this.#end);
+      (this.#opts.write ?? writeAt)(this.#fd!, written, this.#end);
       // Now the directory, from the records' own headers.
       const { table } = this.#opts.subject();
-      const written = pending.bytes.subarray(0, pending.length);
       for (let at = 0; at < written.length; ) {
         const record = recordHeaderAt(written, at, MAX_VALUE_BYTES) as RecordHeader; // (written just now by put())
         const k = table.find(record.uid);
@@ -246,7 +216,7 @@ export class MessageCache {
   /** Closes the file for good: values put or queued now are not written (the file was removed: removeMessageCache). */
   discard(): void {
     this.#discarded = true;
-    this.#pending = { bytes: Buffer.alloc(0), length: 0 };
+    this.#pending.clear();
     this.close();
   }
 

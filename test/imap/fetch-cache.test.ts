@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { cp, readdir, readFile, rm, utimes, writeFile, access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { withMailboxLock } from '../../src/store/dotlock.ts';
-import { cachePathFor } from '../../src/store/message-cache.ts';
+import { cachePathFor } from '../../src/store/message-cache-file.ts';
 import { imapServer, loggedIn } from './helpers.ts';
 import type { ImapClient } from '../helpers/imap-client.ts';
 

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cp, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { cachePathFor } from '../../src/store/message-cache.ts';
+import { cachePathFor } from '../../src/store/message-cache-file.ts';
 import { imapServer, loggedIn } from './helpers.ts';
 import type { ImapClient } from '../helpers/imap-client.ts';
 

@@ -16,7 +16,7 @@ import type { CacheFill, MailboxOptions, MessageContent } from '../../src/store/
 import { dropIdleMailboxes } from '../../src/store/mailbox-registry.ts';
 import { MboxAppender } from '../../src/store/mbox-append.ts';
 import { indexPathFor } from '../../src/store/mbox-index.ts';
-import { cachePathFor } from '../../src/store/message-cache.ts';
+import { cachePathFor } from '../../src/store/message-cache-file.ts';
 import { writeAt } from '../../src/store/message-cache-file.ts';
 import { CacheDirectory } from '../../src/store/message-cache-directory.ts';
 import { contentOf, scratchDir } from './helpers.ts';
