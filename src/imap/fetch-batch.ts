@@ -97,8 +97,9 @@ export async function* batchResponses(
   if (text.length > 0) yield Buffer.from(text, 'latin1');
 }
 
-/** At most this many messages are answered at once, without a stream (a client opening a message). */
+/** At most this many messages, and of message text this many bytes, are answered at once, without a stream (a client opening a message). */
 const AT_ONCE_MESSAGES = 8;
+const AT_ONCE_BYTES = 128 * 1024;
 
 /**
  * The responses for a few messages at once, as untagged lines (without
@@ -111,6 +112,15 @@ export function responsesAtOnce(selected: Selected, uids: readonly number[], ite
   const writer = new ResponseWriter(selected, items, rev2);
   if (writer.kinds.length > 0) return null;
   const rows = selected.mailbox.rows();
+  // The whole answer is made in memory before a byte goes out: beyond one message's worth, the stream sends it piece by piece.
+  if (writer.readsMessage) {
+    let bytes = 0;
+    for (const uid of uids) {
+      const k = rows.find(uid);
+      if (k >= 0) bytes += rows.sizeAt(k);
+    }
+    if (bytes > AT_ONCE_BYTES) return null;
+  }
   const lines: string[] = [];
   for (const uid of uids) {
     const k = rows.find(uid);
@@ -131,7 +141,7 @@ class ResponseWriter {
   readonly #rev2: boolean;
   readonly #slotOf: number[];
   readonly #labels: (string | null)[];
-  readonly #readsMessage: boolean;
+  readonly readsMessage: boolean;
   readonly #flagTexts = new Map<number, string>(); // flag set number -> "FLAGS (\Seen \Flagged)"
 
   constructor(selected: Selected, items: readonly FetchItem[], rev2: boolean) {
@@ -141,7 +151,7 @@ class ResponseWriter {
     this.kinds = cachedKinds(items);
     this.#slotOf = items.map((item) => this.kinds.indexOf(CACHED_ITEMS[item.kind] ?? -1));
     this.#labels = items.map(wholeMessageLabel);
-    this.#readsMessage = this.#labels.some((label) => label !== null);
+    this.readsMessage = this.#labels.some((label) => label !== null);
   }
 
   /**
@@ -153,7 +163,7 @@ class ResponseWriter {
     const selected = this.#selected;
     const items = this.#items;
     let message = '';
-    if (this.#readsMessage) {
+    if (this.readsMessage) {
       const content = selected.mailbox.readSmall(uid);
       if (content === null) return null;
       message = crlfText(content);

@@ -37,6 +37,22 @@ test('FETCH: BODY[] is the stored message byte for byte (CRLF, From lines unquot
   assert.equal((await client.command('FETCH 1 FLAGS')).untagged[0], '1 FETCH (FLAGS (\\Recent))', 'PEEK left \\Seen alone');
 });
 
+test('BODY[] of a few messages: small ones answered at once, more than 128 KiB of them streamed; the same bytes either way', async (t) => {
+  const server = await imapServer(t);
+  const line = `${'x'.repeat(70)}\r\n`;
+  for (const [subject, lines] of [['small one', 2], ['big one', 1000], ['big two', 1000], ['small two', 3]] as const) {
+    await deliver(server, subject, 'jjordan@localhost', line.repeat(lines));
+  }
+  const client = await loggedIn(server);
+  const stored = (await server.messages('jjordan')).map((m) => crlf(m.content));
+  for (const set of ['1,4', '1:4', '2', '2:3']) {
+    const reply = await client.command(`FETCH ${set} (UID BODY.PEEK[])`);
+    assert.equal(reply.status, 'OK', reply.text);
+    const seqs = reply.untagged.map((u) => Number(/^(\d+) FETCH/.exec(u)![1]));
+    assert.deepEqual(reply.literals, seqs.map((seq) => stored[seq - 1]), set);
+  }
+});
+
 test('a body FETCH sets \\Seen (and says so); in a mailbox opened with EXAMINE nothing changes', async (t) => {
   const server = await imapServer(t);
   await deliver(server, 'one');
