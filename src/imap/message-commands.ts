@@ -18,11 +18,13 @@ import { pendingUpdates } from './extensions.ts';
 
 const answer = (reply: ImapResponse): ImapOutcome => ({ reply });
 
-/** NOOP (RFC 3501 6.1.2) and CHECK (6.4.1): nothing, then the updates. */
-export async function noop(session: ImapView, { tag, verb, args }: ImapRequest): Promise<ImapOutcome> {
+/**
+ * NOOP (RFC 3501 6.1.2) and CHECK (6.4.1): nothing, then the updates. (What
+ * other programs changed, mutt or procmail, is known already: the session
+ * looks at the selected mailbox before every command, session.ts.)
+ */
+export function noop(session: ImapView, { tag, verb, args }: ImapRequest): ImapOutcome {
   args.end();
-  const selected = session.state.selected;
-  if (selected) await selected.mailbox.refresh(); // changes by other programs (mutt, procmail)
   return answer(ok(tag, `${verb} completed`, undefined, pendingUpdates(session.state, true)));
 }
 
