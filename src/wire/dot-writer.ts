@@ -22,6 +22,7 @@ const CR = 0x0d;
 const DOT = 0x2e;
 
 const CRLF = Buffer.from('\r\n');
+const ASCII = /^[\x00-\x7f]*$/; // (a head the one-string path may write as 'latin1')
 const END_MARKER = Buffer.from('.\r\n');
 
 export class DotWriter {
@@ -48,12 +49,31 @@ export class DotWriter {
    * `head`, a status line, goes first in the same buffer (POP3's "+OK").
    */
   pushLast(chunk: Buffer, head = ''): Buffer {
+    if (this.atLineStart && !this.pendingCr && chunk.length > 0 && ASCII.test(head)) {
+      const whole = this.wholeMessage(chunk, head);
+      if (whole !== null) return whole;
+    }
     const headBytes = head === '' ? 0 : Buffer.byteLength(head);
     const out = Buffer.allocUnsafe(headBytes + chunk.length * 2 + CRLF.length + END_MARKER.length);
     let n = headBytes === 0 ? 0 : out.write(head, 0);
     if (chunk.length > 0) n += this.encodeInto(chunk, out, n);
     n += this.end().copy(out, n);
     return out.subarray(0, n);
+  }
+
+  // A whole message without a CR (almost all mail: the store keeps LF line
+  // ends) as one string and a few searches and replaces through it, all
+  // inside V8. encodeInto's search and copy per line are two calls into C++
+  // for every line: for 5,000 messages of 5.4 KB, 94-103 ms against 70-80.
+  private wholeMessage(chunk: Buffer, head: string): Buffer | null {
+    const text = chunk.toString('latin1'); // (one character per byte, and back: any bytes survive)
+    if (text.includes('\r')) return null;
+    let lines = text.replaceAll('\n', '\r\n');
+    const lastLineOpen = text.charCodeAt(text.length - 1) !== LF;
+    this.messageOctets += lines.length + (lastLineOpen ? CRLF.length : 0);
+    if (lines.charCodeAt(0) === DOT) lines = '.' + lines; // RFC 5321 4.5.2: a leading dot is doubled
+    if (lines.includes('\n.')) lines = lines.replaceAll('\n.', '\n..');
+    return Buffer.from(head + lines + (lastLineOpen ? '\r\n.\r\n' : '.\r\n'), 'latin1');
   }
 
   /**

@@ -37,3 +37,26 @@ test('pushLast with a head: the status line first, then the message as push + en
   assert.equal(out.toString('latin1'), head + body.toString('latin1'));
   assert.equal(writer.messageOctets, expected.messageOctets, 'the head is not counted in the message');
 });
+
+test('pushLast of a whole message (the one-string path when it has no CR): the same bytes and octet count as push + end, over 3,000 random messages', () => {
+  // Few letters, many line ends and dots: every way a line can start and end comes up often.
+  const alphabet = [0x0a, 0x0a, 0x0a, 0x2e, 0x2e, 0x41, 0x20, 0xe9, 0xff, 0x00, 0x0d];
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  for (let n = 0; n < 3000; n++) {
+    const withCr = n % 3 === 0; // a third with CRs (the per-line path), the rest without (the one-string path)
+    const length = 1 + Math.floor(random() * 80);
+    const message = Buffer.alloc(length);
+    for (let i = 0; i < length; i++) {
+      let byte = alphabet[Math.floor(random() * alphabet.length)];
+      if (byte === 0x0d && !withCr) byte = 0x0a;
+      message[i] = byte;
+    }
+    const reference = new DotWriter();
+    const expected = Buffer.concat([reference.push(message), reference.end()]);
+    const writer = new DotWriter();
+    const actual = writer.pushLast(message, '+OK\r\n');
+    assert.equal(actual.toString('latin1'), '+OK\r\n' + expected.toString('latin1'), `message ${JSON.stringify(message.toString('latin1'))}`);
+    assert.equal(writer.messageOctets, reference.messageOctets);
+  }
+});
