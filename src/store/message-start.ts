@@ -62,7 +62,7 @@ const BOUNDARY_FROM = 6; // (knownStart looks at the 6 bytes after a message: LF
  * line of only CR also ends a header (RFC 5322 2.1, as mime/header.ts reads
  * it), and such mail is rare in an mbox.
  */
-export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m: ReadLocation): KnownStart | null {
+export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m: ReadLocation, shortBody = false): KnownStart | null {
   const at = m.offset - blockStart;
   const end = at + m.length;
   const contentStart = m.contentOffset - m.offset;
@@ -71,9 +71,18 @@ export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m:
   // the top); one search for "\n\n" finds the same line here, where hasCR has ruled out a line of only CR.
   const emptyLine = block.indexOf(EMPTY_LINE, at + contentStart - 1); // (from the From line's LF: a header may be empty)
   const body = emptyLine + 2;
-  if (emptyLine < 0 || body + BODY_PREFIX > end) return null;
-  // The From line, the header and the body's first bytes (and 5 more: a From line starting in them).
-  const text = block.toString('latin1', at, Math.min(block.length, body + BODY_PREFIX + 5));
+  if (emptyLine < 0 || body > end) return null;
+  // The fingerprint covers the body's first 512 bytes, or all of a shorter body (mbox-index-scan.ts #finish).
+  // A short body is left to callers that check the rest of the message too (knownWhole: its size above all,
+  // which the fingerprint does not cover and which the exact check of such a message compares).
+  let bodyEnd = body + BODY_PREFIX;
+  if (bodyEnd > end) {
+    if (!shortBody) return null;
+    bodyEnd = end;
+  }
+  // The From line, the header and the body's first bytes (and 5 more: a From line starting in them). A short
+  // body's text stops at the message's end: the next message's From line, right after, is not one inside it.
+  const text = block.toString('latin1', at, bodyEnd === end ? end : Math.min(block.length, bodyEnd + 5));
   if (text.indexOf('\n') !== contentStart - 1 || !text.startsWith('From ')) return null;
   if (text.indexOf('\nFrom ', contentStart - 1) >= 0) return null; // another message would start there
   // The first Message-ID, as the scan keeps it: where its lines' kept parts lie in `text` (idBounds, pairs of
@@ -110,7 +119,7 @@ export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m:
     start = lineEnd + 1;
   }
   const fromLineEnd = Math.min(contentStart - 1, LINE_KEPT);
-  if (!fingerprintMatches(text, fromLineEnd, idCount, block, at, body, m)) return null;
+  if (!fingerprintMatches(text, fromLineEnd, idCount, block, at, body, bodyEnd, m)) return null;
   // (Its own string, not a slice of `text`: every search and character read in a slice costs more, and the
   // header parsers do many.)
   return { bodyStart: blockStart + body, quoted, headerText: quoted ? null : block.toString('latin1', at + contentStart, body) };
@@ -123,11 +132,11 @@ export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m:
  * scan would find it again: one message, its start checked as knownStart
  * checks it, no other From line in it, the same length and the same size?
  * True only when sure; false sends it to the scan itself (the exact check
- * of message-reader.ts), which decides. Not sure of: a CR anywhere, a
- * quoted From line (mboxrd quoting changes the size), a body shorter than
- * the fingerprint's 512 bytes, the end of the file right after it. What
- * is left is almost all mail, checked with a few String searches instead
- * of a call into C++ per line.
+ * of message-reader.ts), which decides. Not sure of: a CR anywhere, the
+ * end of the file right after it. What is left is almost all mail (short
+ * bodies, whose fingerprint covers all of the body, and mboxrd-quoted From
+ * lines, counted as the scan counts them, included), checked with a few
+ * String searches instead of a call into C++ per line.
  */
 export function knownWhole(bytes: Buffer, m: ReadLocation, separator: number): boolean {
   const scanned = m.length + separator; // what the exact check would give the scan
@@ -135,14 +144,16 @@ export function knownWhole(bytes: Buffer, m: ReadLocation, separator: number): b
   if (scanned < 2 || contentStart < 1 || bytes.length < m.length + BOUNDARY_FROM) return false;
   const text = bytes.toString('latin1', 0, scanned);
   if (text.includes('\r')) return false;
-  // A quoted From line (/^>+From /) loses a ">" when read: the scan counts them. Other lines starting with ">" are text.
+  // A quoted From line (/^>+From /) loses a ">" when read, which the size counts (as the scan does). Other
+  // lines starting with ">" are text.
+  let quotedFroms = 0;
   for (let at = text.indexOf('\n>', contentStart - 1); at >= 0; at = text.indexOf('\n>', at + 1)) {
     let from = at + 1;
     while (text.charCodeAt(from) === GT) from++;
-    if (text.startsWith('From ', from)) return false;
+    if (text.startsWith('From ', from)) quotedFroms++;
   }
   if (text.indexOf('\nFrom ', contentStart - 1) >= 0) return false; // (another message would start there)
-  if (knownStart(bytes, m.offset, false, m) === null) return false;
+  if (knownStart(bytes, m.offset, false, m, true) === null) return false;
   // Where the scan ends it: before the blank line that separates it from the next, if there is one.
   const blankEnd = text.charCodeAt(scanned - 1) === LF && text.charCodeAt(scanned - 2) === LF;
   if (scanned - (blankEnd ? 1 : 0) !== m.length) return false;
@@ -150,7 +161,7 @@ export function knownWhole(bytes: Buffer, m: ReadLocation, separator: number): b
   let lineEnds = 0;
   for (let at = text.indexOf('\n', contentStart); at >= 0; at = text.indexOf('\n', at + 1)) lineEnds++;
   if (blankEnd) lineEnds--;
-  return m.length - contentStart + lineEnds === m.size;
+  return m.length - contentStart - quotedFroms + lineEnds === m.size;
 }
 
 // What may follow a message (message-reader.ts separatorLength): "\n" and
@@ -174,7 +185,7 @@ function boundaryFollows(block: Buffer, end: number): boolean {
 const MAX_ID_LINES = 8;
 const idBounds = new Int32Array(2 * MAX_ID_LINES);
 const scratch = Buffer.allocUnsafe(2 * LINE_KEPT * (MAX_ID_LINES + 1) + BODY_PREFIX);
-function fingerprintMatches(text: string, fromLineEnd: number, idCount: number, block: Buffer, at: number, body: number, m: ReadLocation): boolean {
+function fingerprintMatches(text: string, fromLineEnd: number, idCount: number, block: Buffer, at: number, body: number, bodyEnd: number, m: ReadLocation): boolean {
   let length = 0;
   let ascii = true;
   for (let i = 0; i < fromLineEnd; i++) {
@@ -193,13 +204,13 @@ function fingerprintMatches(text: string, fromLineEnd: number, idCount: number, 
   let digest: string;
   if (ascii) {
     scratch[length++] = 0;
-    length += block.copy(scratch, length, body, body + BODY_PREFIX);
+    length += block.copy(scratch, length, body, bodyEnd);
     digest = hash('sha1', scratch.subarray(0, length), 'hex');
   } else {
     const fromLine = block.toString('utf8', at, at + fromLineEnd);
     let messageId = '';
     for (let n = 0; n < idCount; n++) messageId += text.slice(idBounds[2 * n], idBounds[2 * n + 1]);
-    digest = computeFingerprint(fromLine, messageId.replace(/\s/g, ''), block.subarray(body, body + BODY_PREFIX));
+    digest = computeFingerprint(fromLine, messageId.replace(/\s/g, ''), block.subarray(body, bodyEnd));
   }
   return parseInt(digest.slice(0, 8), 16) === m.fingerprintHigh && parseInt(digest.slice(8, 16), 16) === m.fingerprintLow;
 }

@@ -250,3 +250,59 @@ test('the quick whole check (knownWhole) is sure only where the scan agrees: 3,0
   }
   assert.ok(sure > 200, `sure of ${sure} (changes past the fingerprint's bytes leave a message the same)`);
 });
+
+test('knownWhole of short bodies (the fingerprint covers all of the body) and of quoted From lines (the size counts them): sure only where the scan agrees, over 3,000 changes', async () => {
+  // Bodies of 0 to 600 bytes, a header whose empty line is the message's last line, one with no empty line at
+  // all, and mboxrd-quoted From lines (each loses a ">" when read) in bodies and a header.
+  const bodyOf = (length: number) => Array.from({ length: Math.ceil(length / 10) }, (_, i) => `${i % 4 === 1 ? 'Grom ' : ''}b${i}ody.....`.slice(0, 9)).join('\n').slice(0, length);
+  const originals = [0, 1, 9, 10, 100, 505, 511, 512, 513, 600].map((length, i) => `${from(`s${i}`)}Subject: short ${i}\nMessage-ID: <s${i}@x>\n\n${bodyOf(length)}${length > 0 ? '\n' : ''}`);
+  // (At an even place, "header only" gets a blank line after it; without one, the scan takes its empty line for the separator.)
+  originals.push(`${from('h')}Subject: header only\nMessage-ID: <h@x>\n\n`, `${from('n')}Subject: no empty line\nMessage-ID: <n@x>\n`);
+  const noEmptyLine = originals.length - 1; // (the one the quick check cannot be sure of)
+  originals.push(
+    `${from('q1')}Subject: quoted\nMessage-ID: <q1@x>\n\n>From me, a line\n${bodyOf(600)}\n>>From deeper\n>not a From line\n`,
+    `${from('q2')}Subject: quoted, short\nMessage-ID: <q2@x>\n\n>From the start\nGrom x\n`,
+    `${from('q3')}>From: a quoted line in the header\nMessage-ID: <q3@x>\n\n${bodyOf(520)}\n>Grom \n`,
+  );
+  // Every other message without the blank separator line (the next From line right after it).
+  const mbox = originals.map((text, i) => (i % 2 === 0 ? `${text}\n` : text)).join('') + `\n${from('last')}\nlast\n`;
+  const { name, messages } = await file(mbox);
+  assert.equal(messages.length, originals.length + 1);
+  const bytes = await fs.readFile(name);
+  let seed = 11;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const scanAccepts = (block: Buffer, m: ScannedMessage) => {
+    try {
+      checkWholeMessage(block, m);
+      return true;
+    } catch (err) {
+      if (err instanceof MessageChangedError) return false;
+      throw err;
+    }
+  };
+  let sure = 0;
+  for (let n = 0; n < 3000; n++) {
+    const m = messages[n % originals.length];
+    const block = Buffer.from(bytes.subarray(m.offset, m.offset + m.length + 6));
+    if (n >= originals.length) {
+      for (let changes = 1 + Math.floor(random() * 3); changes > 0; changes--) {
+        const choice = random();
+        if (choice < 1 / 4) {
+          const gs = [...block.toString('latin1').matchAll(/Grom /g)].map((match) => match.index);
+          if (gs.length > 0) block[gs[Math.floor(random() * gs.length)]] = 0x46; // "F"
+          continue;
+        }
+        const at = choice < 1 / 2 ? block.length - 1 - Math.floor(random() * 12) : Math.floor(random() * block.length);
+        block[at] = '\n\nF>\r xy'.charCodeAt(Math.floor(random() * 8));
+      }
+    }
+    const [fingerprintHigh, fingerprintLow] = splitFingerprint(m.fingerprint);
+    const separator = separatorLength(block.subarray(m.length, m.length + 6));
+    const quick = separator >= 0 && knownWhole(block, { ...m, fingerprintHigh, fingerprintLow }, separator);
+    if (quick) sure++;
+    assert.ok(!quick || scanAccepts(block, m), `change ${n}: sure of what the scan refuses: ${JSON.stringify(block.toString('latin1'))}`);
+    // Unchanged, every one with an empty line ending its header is sure without the scan.
+    if (n < originals.length && n !== noEmptyLine) assert.ok(quick, `sure of the unchanged message ${n}: ${JSON.stringify(block.toString('latin1'))}`);
+  }
+  assert.ok(sure > 200, `sure of ${sure} (changes past the message leave it the same)`);
+});
