@@ -73,7 +73,13 @@ export class DotWriter {
     this.messageOctets += lines.length + (lastLineOpen ? CRLF.length : 0);
     if (lines.charCodeAt(0) === DOT) lines = '.' + lines; // RFC 5321 4.5.2: a leading dot is doubled
     if (lines.includes('\n.')) lines = lines.replaceAll('\n.', '\n..');
-    return Buffer.from(head + lines + (lastLineOpen ? '\r\n.\r\n' : '.\r\n'), 'latin1');
+    const end = lastLineOpen ? '\r\n.\r\n' : '.\r\n';
+    // Written piece by piece into one buffer: joined first, the three would make one more copy of the message.
+    const out = Buffer.allocUnsafe(head.length + lines.length + end.length);
+    out.write(head, 0, 'latin1');
+    out.write(lines, head.length, 'latin1');
+    out.write(end, head.length + lines.length, 'latin1');
+    return out;
   }
 
   /**
