@@ -15,9 +15,10 @@
 // What it compares is what the index's fingerprint covers (mbox-index-scan.ts
 // computeFingerprint): the From line, the first Message-ID (unfolded, white
 // space removed, each line cut at 1,024 bytes as the scan cuts it) and the
-// first 512 stored bytes of the body; and, as the exact check does, that no
-// other line starts with "From " before the end of those bytes and that a
-// message boundary follows the message (message-reader.ts separatorLength).
+// first 512 stored bytes of the body (all of a shorter one); and, as the
+// exact check does, that no other line starts with "From " before the end
+// of those bytes and that a message boundary follows the message
+// (message-reader.ts separatorLength).
 
 import { hash } from 'node:crypto';
 import { computeFingerprint } from './mbox-index-scan.ts';
@@ -60,7 +61,8 @@ const BOUNDARY_FROM = 6; // (knownStart looks at the 6 bytes after a message: LF
  * the bytes that follow the message) surely holds `m`; null when not sure.
  * A block holding a CR anywhere (`hasCR`) is left to the exact check: a
  * line of only CR also ends a header (RFC 5322 2.1, as mime/header.ts reads
- * it), and such mail is rare in an mbox.
+ * it), and such mail is rare in an mbox. A body shorter than 512 bytes is
+ * judged only with `shortBody` (knownWhole, which checks the size too).
  */
 export function knownStart(block: Buffer, blockStart: number, hasCR: boolean, m: ReadLocation, shortBody = false): KnownStart | null {
   const at = m.offset - blockStart;
@@ -177,11 +179,12 @@ function boundaryFollows(block: Buffer, end: number): boolean {
 // mbox-index-scan.ts computeFingerprint, its input written byte by byte
 // into one buffer kept for the purpose: sha1 of the From line, NUL, the
 // Message-ID (unfolded, white space removed), NUL and the body's first 512
-// bytes (here block[body, body + 512)), in hex: its first 16 digits are the
-// fingerprint. The scan makes the From line a string from UTF-8 and the
-// Message-ID from 'latin1' and writes both as UTF-8, so for ASCII they are
-// their own bytes; anything else takes the scan's own way, as strings. (A
-// hex string costs half what a Buffer of the digest does.)
+// bytes or all of a shorter body (here block[body, bodyEnd)), in hex: its
+// first 16 digits are the fingerprint. The scan makes the From line a
+// string from UTF-8 and the Message-ID from 'latin1' and writes both as
+// UTF-8, so for ASCII they are their own bytes; anything else takes the
+// scan's own way, as strings. (A hex string costs half what a Buffer of the
+// digest does.)
 const MAX_ID_LINES = 8;
 const idBounds = new Int32Array(2 * MAX_ID_LINES);
 const scratch = Buffer.allocUnsafe(2 * LINE_KEPT * (MAX_ID_LINES + 1) + BODY_PREFIX);
