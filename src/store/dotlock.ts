@@ -27,18 +27,19 @@
 //  - Never wait on the network (a client) while holding the lock: callers in
 //    this process queue behind the holder without a time limit.
 //
-// Taking and releasing the lock file are a few tiny metadata calls (create,
-// write a line, link, stat, unlink; no fsync) and are done synchronously: they cost
+// Taking and releasing the lock file are a few tiny metadata calls (link,
+// stat, unlink; no fsync) and are done synchronously: they cost
 // microseconds, whereas through the thread pool each one waits for a turn of
 // the event loop behind every other session's socket traffic, which made a
 // busy server spend longer taking the lock than writing the mail. Waiting for
 // another process's lock stays asynchronous (sleeps between attempts).
 
-import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, futimesSync, linkSync, openSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, futimesSync, openSync, statSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { isDiskFull } from './disk-full.ts';
 import { breakIfStale, isErrno, lockFileContent } from './dotlock-stale.ts';
+import { linkStamp, releaseStamp } from './dotlock-stamp.ts';
+import type { Stamp } from './dotlock-stamp.ts';
 import { writeAllSync } from './file-io.ts';
 
 export { BREAK_STALE_MS, breakFilePath, isStale, lockFileContent, parseLockFile } from './dotlock-stale.ts';
@@ -126,22 +127,20 @@ export async function withProcessMutex<T>(key: string, fn: () => Promise<T>): Pr
 
 // ---- Taking and releasing ----
 
-// The lock file we created, kept open so we can refresh its mtime.
+// The lock file we hold, kept open so we can refresh its mtime: the
+// directory's stamp (dotlock-stamp.ts), or a file created in place.
 interface HeldLock {
   fd: number;
   dev: number;
   ino: number;
-  content: string;
+  stamp: Stamp | null;
 }
 
 async function acquireLockFile(lockPath: string, timeoutMs: number, staleMs: number): Promise<HeldLock> {
   const deadline = Date.now() + timeoutMs;
   for (let attempt = 0; ; ) {
     const created = createLockFile(lockPath, lockFileContent());
-    if (created) {
-      const st = fstatSync(created.fd);
-      return { fd: created.fd, dev: st.dev, ino: st.ino, content: created.content };
-    }
+    if (created) return created;
     if (breakIfStale(lockPath, staleMs)) continue; // retry at once
     const left = deadline - Date.now();
     if (left <= 0) throw new LockTimeoutError(lockPath, timeoutMs);
@@ -151,41 +150,29 @@ async function acquireLockFile(lockPath: string, timeoutMs: number, staleMs: num
 
 /**
  * Creates the lock file with its content in one step, or returns null if
- * someone holds it. The content is written to a private file first, which
- * is then hard-linked to the lock's name: link(2), like an exclusive
- * create, fails with EEXIST when the name is taken, but the lock never
- * exists without its content. (Created empty and then written, a process
- * killed in between leaves an empty lock that only age can break: the
- * mailbox stuck for staleMs.) liblockfile and Dovecot make dot-locks the
- * same way. Where hard links are not supported (a FAT-formatted card) or
- * there is no room for the private file, the lock is created in place.
+ * someone holds it. A private file that already holds the content (this
+ * process's stamp for the directory, made once: dotlock-stamp.ts) is
+ * hard-linked to the lock's name: link(2), like an exclusive create, fails
+ * with EEXIST when the name is taken, but the lock never exists without its
+ * content. (Created empty and then written, a process killed in between
+ * leaves an empty lock that only age can break: the mailbox stuck for
+ * staleMs.) liblockfile and Dovecot make dot-locks the same way. Where hard
+ * links are not supported (a FAT-formatted card) or there is no room for
+ * the private file, the lock is created in place.
  */
-function createLockFile(lockPath: string, content: string): { fd: number; content: string } | null {
-  // Hidden (paths.ts reserves dot names) and unique: never another process's.
-  const privateName = path.join(path.dirname(lockPath), `.${path.basename(lockPath)}-new.${process.pid}.${randomBytes(4).toString('hex')}`);
-  let fd: number;
+function createLockFile(lockPath: string, content: string): HeldLock | null {
+  let stamp: Stamp | null;
   try {
-    fd = openSync(privateName, 'wx', 0o644);
+    stamp = linkStamp(lockPath, content);
   } catch (err) {
-    if (isDiskFull(err)) return createInPlace(lockPath, content);
-    throw err;
-  }
-  try {
-    writeAllSync(fd, Buffer.from(content));
-    linkSync(privateName, lockPath);
-    return { fd, content };
-  } catch (err) {
-    closeSync(fd);
-    if (isErrno(err, 'EEXIST')) return null;
     if (isDiskFull(err) || isErrno(err, 'EPERM') || isErrno(err, 'ENOTSUP') || isErrno(err, 'EOPNOTSUPP')) return createInPlace(lockPath, content);
     throw err;
-  } finally {
-    unlinkQuietly(privateName); // the lock keeps the inode; a crash before this leaves a stray dot file, no lock
   }
+  return stamp && { fd: stamp.fd, dev: stamp.dev, ino: stamp.ino, stamp };
 }
 
 // The plain way: an exclusive create, then the content.
-function createInPlace(lockPath: string, content: string): { fd: number; content: string } | null {
+function createInPlace(lockPath: string, content: string): HeldLock | null {
   let fd: number;
   try {
     fd = openSync(lockPath, 'wx', 0o644); // O_CREAT|O_EXCL: fails with EEXIST if anyone holds the lock
@@ -195,18 +182,18 @@ function createInPlace(lockPath: string, content: string): { fd: number; content
   }
   try {
     writeAllSync(fd, Buffer.from(content));
-    return { fd, content };
   } catch (err) {
-    if (isDiskFull(err)) {
-      // No block left for one line. The empty file still locks (every
-      // tool treats an empty lock as held, and breaks it only by age),
-      // and reading the mailbox must work on a full disk.
-      return { fd, content: '' };
+    // No block left for one line: the empty file still locks (every tool
+    // treats an empty lock as held, and breaks it only by age), and reading
+    // the mailbox must work on a full disk.
+    if (!isDiskFull(err)) {
+      closeSync(fd);
+      unlinkQuietly(lockPath);
+      throw err;
     }
-    closeSync(fd);
-    unlinkQuietly(lockPath);
-    throw err;
   }
+  const { dev, ino } = fstatSync(fd);
+  return { fd, dev, ino, stamp: null };
 }
 
 function touch(fd: number): void {
@@ -219,15 +206,17 @@ function touch(fd: number): void {
 }
 
 function releaseLockFile(lockPath: string, ours: HeldLock): void {
-  // Same inode AND our content inside: an inode number alone is not proof, as
-  // a filesystem may hand the number of a deleted lock to the next one created.
+  // Still our inode? (Someone may have broken the lock and made their own.)
+  // The number is proof: our open fd keeps that inode alive, so no other
+  // file can be given its number meanwhile.
   try {
     const st = statSync(lockPath);
-    if (st.ino === ours.ino && st.dev === ours.dev && readFileSync(lockPath, 'utf8') === ours.content) unlinkSync(lockPath);
+    if (st.ino === ours.ino && st.dev === ours.dev) unlinkSync(lockPath);
   } catch (err) {
     if (!isErrno(err, 'ENOENT')) throw err; // ENOENT: someone broke it; nothing to release
   } finally {
-    closeSync(ours.fd);
+    if (ours.stamp) releaseStamp(ours.stamp);
+    else closeSync(ours.fd);
   }
 }
 

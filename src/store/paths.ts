@@ -6,6 +6,7 @@
 //   <dataDir>/mail/<account>/INBOX               the inbox, an mbox file
 //   <dataDir>/mail/<account>/Archive.sbd/2024    subfolders (folders.ts)
 //   <dataDir>/mail/<account>/INBOX.lock          a dot-lock (dotlock.ts)
+//   <dataDir>/mail/<account>/.lock-stamp.PID.N   what this server's locks there are linked from (dotlock-stamp.ts)
 //   <dataDir>/mail/<account>/.INBOX.index        the side index (mbox-index.ts)
 //   <dataDir>/mail/<account>/.INBOX.flags        its flag journal (flag-journal.ts)
 //   <dataDir>/mail/<account>/.INBOX.append       the append journal (append-journal.ts)

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { removeAllStamps } from '../../src/store/dotlock-stamp.ts';
 
 /** Mounts a tmpfs of `size` (mount's syntax: "1m") on `dir`; null on success, else why not. */
 export function mountTmpfs(dir: string, size: string): string | null {
@@ -21,6 +22,7 @@ export function mountTmpfs(dir: string, size: string): string | null {
 
 /** Unmounts `dir`; throws if that fails (a test must not leave a mount behind unnoticed). */
 export function unmountTmpfs(dir: string): void {
+  removeAllStamps(); // (this process's dot-lock stamps hold files open on it)
   const run = spawnSync('umount', [dir], { encoding: 'utf8' });
   if (run.error || run.status !== 0) throw new Error(`umount ${dir} failed: ${run.error?.message ?? run.stderr.trim()}`);
 }

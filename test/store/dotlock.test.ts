@@ -44,8 +44,8 @@ test('a holder killed while it takes the lock leaves no lock behind: the lock is
   assert.equal(await readOrNull(mbox + '.lock'), null, 'no lock file, empty or not');
   // The next holder gets the mailbox at once, not after staleMs.
   assert.equal(await withMailboxLock(mbox, async () => 'taken', { timeoutMs: 1000 }), 'taken');
-  // What the kill left: the private file the lock was to be linked from (a hidden name, never a lock).
-  const strays = (await fs.readdir(path.dirname(mbox))).filter((name) => name.startsWith(`.${path.basename(mbox)}.lock-new.`));
+  // What the kill left: the private file the lock was to be linked from (its stamp: a hidden name, never a lock).
+  const strays = (await fs.readdir(path.dirname(mbox))).filter((name) => name.startsWith(`.lock-stamp.${child.pid}.`));
   assert.equal(strays.length, 1, 'the private file of the killed holder');
 });
 
@@ -55,8 +55,8 @@ test('where hard links are not supported (a FAT card), the lock is created in pl
   assert.equal(child.status, 0, child.stderr);
   assert.deepEqual(parseLockFile(child.stdout)?.pid, child.pid, 'the lock held the child\'s PID');
   const base = path.basename(mbox);
-  const left = (await fs.readdir(path.dirname(mbox))).filter((name) => name.startsWith(`${base}.`) || name.startsWith(`.${base}.`));
-  assert.deepEqual(left, [], 'nothing left behind');
+  const left = (await fs.readdir(path.dirname(mbox))).filter((name) => name.startsWith(`${base}.`) || name.startsWith(`.${base}.`) || name.startsWith(`.lock-stamp.${child.pid}.`));
+  assert.deepEqual(left, [], 'nothing left behind (no stamp either)');
 });
 
 test('the lock file is removed when fn throws, and the error passes through', async () => {

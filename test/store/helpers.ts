@@ -43,3 +43,8 @@ export function setRowFlags(index: MailboxIndex, k: number, flags: string[]): vo
   const table = index.messages;
   table.setFlagsAt(k, table.flags.idOf(flags), ++index.highestModseq);
 }
+
+/** Directory entries without this process's dot-lock stamps (store/dotlock-stamp.ts: kept between locks). */
+export function withoutStamps(names: string[]): string[] {
+  return names.filter((name) => !name.startsWith(`.lock-stamp.${process.pid}.`));
+}

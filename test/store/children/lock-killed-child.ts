@@ -7,6 +7,8 @@
 //                                             creating the file it writes it into
 //   node lock-killed-child.ts MBOX no-links   hard links fail with EPERM (a FAT card);
 //                                             prints the lock's content while held
+//   node lock-killed-child.ts MBOX plain      nothing replaced: takes the lock, prints
+//                                             its content, exits
 
 import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
@@ -20,7 +22,7 @@ if (mode === 'kill') {
     if (/^\d+:/.test(text)) process.kill(process.pid, 'SIGKILL');
     return (realWriteSync as (...args: unknown[]) => number)(fd, data, ...rest);
   }) as typeof fs.writeSync;
-} else {
+} else if (mode === 'no-links') {
   fs.linkSync = (() => {
     throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
   }) as typeof fs.linkSync;
