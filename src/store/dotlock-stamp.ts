@@ -47,6 +47,9 @@ const IDLE_MS = 30_000;
 const PREFIX = '.lock-stamp.';
 // By directory, least recently used first.
 const stamps = new Map<string, Stamp>();
+// Directories whose file system refused a hard link (a FAT card), with the
+// error: not tried again (dotlock.ts creates those locks in place).
+const refusing = new Map<string, Error>();
 let made = 0;
 let exitHook = false;
 let sweeper: NodeJS.Timeout | null = null;
@@ -60,6 +63,8 @@ let sweeper: NodeJS.Timeout | null = null;
  */
 export function linkStamp(lockPath: string, content: string): Stamp | null {
   const dir = path.dirname(lockPath);
+  const refused = refusing.get(dir);
+  if (refused) throw refused;
   for (let attempt = 0; ; attempt++) {
     const stamp = stampOf(dir, content);
     const now = new Date();
@@ -74,6 +79,10 @@ export function linkStamp(lockPath: string, content: string): Stamp | null {
       // Gone behind our back (its directory deleted or renamed): make it again, once.
       if (isErrno(err, 'ENOENT') && attempt === 0) continue;
       if (!isErrno(err, 'ENOENT')) unlinkQuietly(stamp.path); // (links refused: leave nothing behind)
+      if (isErrno(err, 'EPERM') || isErrno(err, 'ENOTSUP') || isErrno(err, 'EOPNOTSUPP')) {
+        if (refusing.size >= MAX_STAMPS) refusing.clear();
+        refusing.set(dir, err as Error);
+      }
       throw err;
     }
   }

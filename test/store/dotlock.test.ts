@@ -54,6 +54,7 @@ test('where hard links are not supported (a FAT card), the lock is created in pl
   const child = spawnSync(process.execPath, [LOCK_CHILD, mbox, 'no-links'], { encoding: 'utf8' });
   assert.equal(child.status, 0, child.stderr);
   assert.deepEqual(parseLockFile(child.stdout)?.pid, child.pid, 'the lock held the child\'s PID');
+  assert.equal(child.stderr, 'links tried: 1\n', 'a directory that refused a link is not asked again');
   const base = path.basename(mbox);
   const left = (await fs.readdir(path.dirname(mbox))).filter((name) => name.startsWith(`${base}.`) || name.startsWith(`.${base}.`) || name.startsWith(`.lock-stamp.${child.pid}.`));
   assert.deepEqual(left, [], 'nothing left behind (no stamp either)');
