@@ -15,10 +15,11 @@
 // paths.ts reserves those). It goes when it has not been used for IDLE_MS
 // (so a server at rest holds no file open in the mail tree), when newer
 // stamps push it out (at most MAX_STAMPS are kept, each an open file), and
-// when the process exits; it is made again when it vanished (a folder deleted or renamed with its
-// directory took it along). A stamp that moved with a renamed directory, or
-// that a killed process left, is removed when a stamp is next made in the
-// directory it is in, if its owner is this process or provably dead.
+// when the process exits; it is made again when it vanished (a folder
+// deleted or renamed took it along with its directory). A stamp that moved
+// with a renamed directory, or that a killed process left, is removed when
+// a stamp is next made in the directory it is in, if its owner is this
+// process or provably dead.
 //
 // Before each link the stamp's mtime is set to now: a lock is born young,
 // never with the age of the stamp's last use (other programs break a lock
