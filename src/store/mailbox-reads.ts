@@ -183,7 +183,7 @@ const halves = new Uint32Array(2);
 
 function locationOf(table: MessageTable, k: number): ReadLocation {
   table.fingerprintHalves(k, halves);
-  return new Location(table.offsetAt(k), table.lengthAt(k), table.contentOffsetAt(k), table.sizeAt(k), halves[0], halves[1]);
+  return new Location(table.offsetAt(k), table.lengthAt(k), table.contentOffsetAt(k), table.sizeAt(k), halves[0], halves[1], table.crcAt(k));
 }
 
 // A message's place, with its fingerprint as numbers; as text (the exact
@@ -195,8 +195,9 @@ class Location implements ReadLocation {
   readonly size: number;
   readonly fingerprintHigh: number;
   readonly fingerprintLow: number;
-  constructor(offset: number, length: number, contentOffset: number, size: number, high: number, low: number) {
-    [this.offset, this.length, this.contentOffset, this.size, this.fingerprintHigh, this.fingerprintLow] = [offset, length, contentOffset, size, high, low];
+  readonly crc: number;
+  constructor(offset: number, length: number, contentOffset: number, size: number, high: number, low: number, crc: number) {
+    [this.offset, this.length, this.contentOffset, this.size, this.fingerprintHigh, this.fingerprintLow, this.crc] = [offset, length, contentOffset, size, high, low, crc];
   }
   get fingerprint(): string {
     return this.fingerprintHigh.toString(16).padStart(8, '0') + this.fingerprintLow.toString(16).padStart(8, '0');

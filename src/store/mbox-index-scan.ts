@@ -16,6 +16,7 @@
 
 import { hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import { parseFromLineDate } from './from-line.ts';
 
 /** A message as the scan finds it: what the index keeps but its UID, flags and mod-sequence. */
@@ -27,6 +28,13 @@ export interface ScannedMessage {
   fingerprint: string;
   /** The From line's date in seconds (from-line.ts), or null if it has none we can read. */
   internalDate: number | null;
+  /**
+   * CRC-32 of the message's stored bytes, [offset, offset + length): what a
+   * read of it whole is checked by (message-reader.ts); -1 where the scan
+   * did not see them in one chunk (about one message per megabyte read) and
+   * for a message larger than WHOLE_CHECK_BYTES.
+   */
+  crc: number;
 }
 
 /**
@@ -54,6 +62,13 @@ const MESSAGE_ID = Buffer.from('message-id:');
 const BODY_PREFIX = 512;
 const HEAD_MAX = 1024; // bytes kept of a line that a read splits (From line, Message-ID)
 const READ_CHUNK = 1024 * 1024; // one read per megabyte: a 27 MB mbox is 27 reads
+
+/**
+ * A message of up to this many stored bytes is read in one piece and checked
+ * whole (message-reader.ts); a larger one is checked by its start and
+ * streamed, so the scan keeps no CRC for it.
+ */
+export const WHOLE_CHECK_BYTES = 128 * 1024;
 
 // A message whose end is not known yet.
 interface Open {
@@ -84,16 +99,25 @@ export class IndexScanner {
   readonly #body = Buffer.allocUnsafe(BODY_PREFIX); // the open message's first body bytes
   #headLength = 0;
   #current: Open | null = null;
+  // The chunk being scanned, and its absolute offset: a message that lies in
+  // it whole gets its CRC from it when it ends (#finish).
+  #chunk: Buffer | null = null;
+  #chunkStart = 0;
 
   constructor(start = 0) {
     this.#position = start;
     this.#lineStart = start;
   }
 
-  /** Feeds the next chunk; returns the messages it completed. */
+  /**
+   * Feeds the next chunk; returns the messages it completed. The last chunk
+   * pushed must stay unchanged until end() (the last message's CRC).
+   */
   push(chunk: Buffer): ScannedMessage[] {
     const done: ScannedMessage[] = [];
     const base = this.#position;
+    this.#chunk = chunk;
+    this.#chunkStart = base;
     this.#takeBody(chunk, base);
     for (let i = 0; i < chunk.length; ) {
       const nl = chunk.indexOf(LF, i);
@@ -172,6 +196,8 @@ export class IndexScanner {
     const bareLf = m.bareLf - (separator ? 1 : 0);
     const bodyLength = m.bodyOffset < 0 ? 0 : Math.max(0, Math.min(BODY_PREFIX, end - m.bodyOffset));
     const body = this.#body.subarray(0, Math.min(bodyLength, m.bodyBytes));
+    const chunk = this.#chunk;
+    const inChunk = chunk !== null && m.offset >= this.#chunkStart && end <= this.#chunkStart + chunk.length && end - m.offset <= WHOLE_CHECK_BYTES;
     done.push({
       offset: m.offset,
       length: end - m.offset,
@@ -179,6 +205,7 @@ export class IndexScanner {
       size: end - m.contentOffset - m.quoted + bareLf,
       fingerprint: computeFingerprint(m.fromLine, m.messageId.replace(/\s/g, ''), body),
       internalDate: m.internalDate,
+      crc: inChunk ? crc32(chunk.subarray(m.offset - this.#chunkStart, end - this.#chunkStart)) : -1,
     });
   }
 

@@ -28,6 +28,8 @@ import type { MessageLocation } from './message-reader.ts';
 export interface ReadLocation extends MessageLocation {
   fingerprintHigh: number;
   fingerprintLow: number;
+  /** CRC-32 of its stored bytes as the scan saw them (mbox-index-scan.ts); -1 or absent: not known. */
+  crc?: number;
 }
 
 /** What the quick look found. */

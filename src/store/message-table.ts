@@ -51,6 +51,8 @@ export interface NewRow {
   internalDate: number;
   modseq: number;
   flagId: number;
+  /** CRC-32 of its stored bytes, as the scan found them (mbox-index-scan.ts); -1 or absent: not known. */
+  crc?: number;
 }
 
 /**
@@ -84,6 +86,7 @@ export class MessageTable implements MessageRows {
   #dates: Float64Array;
   #modseqs: Float64Array;
   #flagIds: Uint32Array;
+  #crcs: Float64Array; // -1: not known (not kept in the index file: known for what this process scanned)
   #hint = 0; // the row find() found last: FETCH 1:* looks up UIDs in order
 
   constructor(flags = new FlagPool(), capacity = INITIAL_CAPACITY) {
@@ -99,6 +102,7 @@ export class MessageTable implements MessageRows {
     this.#dates = new Float64Array(n);
     this.#modseqs = new Float64Array(n);
     this.#flagIds = new Uint32Array(n);
+    this.#crcs = new Float64Array(n);
   }
 
   get length(): number {
@@ -107,7 +111,7 @@ export class MessageTable implements MessageRows {
 
   /** Bytes the columns take (their capacity), for the benchmark. */
   get byteLength(): number {
-    return this.#uids.length * (4 + 8 + 8 + 4 + 8 + 4 + 4 + 8 + 8 + 4);
+    return this.#uids.length * (4 + 8 + 8 + 4 + 8 + 4 + 4 + 8 + 8 + 4 + 8);
   }
 
   /**
@@ -121,11 +125,11 @@ export class MessageTable implements MessageRows {
   /** Adds a row at the end; its UID must be above the last one. */
   push(row: NewRow): void {
     const [high, low] = splitFingerprint(row.fingerprint);
-    this.pushRaw(row.uid, row.offset, row.length, row.contentOffset - row.offset, row.size, high, low, row.internalDate, row.modseq, row.flagId);
+    this.pushRaw(row.uid, row.offset, row.length, row.contentOffset - row.offset, row.size, high, low, row.internalDate, row.modseq, row.flagId, row.crc ?? -1);
   }
 
   /** push() with the fingerprint already split and contentOffset as the From line's length: the index parser's form. */
-  pushRaw(uid: number, offset: number, length: number, fromLine: number, size: number, high: number, low: number, date: number, modseq: number, flagId: number): void {
+  pushRaw(uid: number, offset: number, length: number, fromLine: number, size: number, high: number, low: number, date: number, modseq: number, flagId: number, crc = -1): void {
     const k = this.#count;
     if (k === this.#uids.length) this.#grow(k * 2);
     this.#uids[k] = uid;
@@ -138,6 +142,7 @@ export class MessageTable implements MessageRows {
     this.#dates[k] = date;
     this.#modseqs[k] = modseq;
     this.#flagIds[k] = flagId;
+    this.#crcs[k] = crc;
     this.#count = k + 1;
   }
 
@@ -145,7 +150,7 @@ export class MessageTable implements MessageRows {
   pushRowOf(from: MessageTable, k: number, shift = 0): void {
     this.pushRaw(
       from.#uids[k], from.#offsets[k] - shift, from.#lengths[k], from.#fromLines[k], from.#sizes[k],
-      from.#fingerprintHigh[k], from.#fingerprintLow[k], from.#dates[k], from.#modseqs[k], from.#flagIds[k],
+      from.#fingerprintHigh[k], from.#fingerprintLow[k], from.#dates[k], from.#modseqs[k], from.#flagIds[k], from.#crcs[k],
     );
   }
 
@@ -199,6 +204,10 @@ export class MessageTable implements MessageRows {
   }
   internalDateAt(k: number): number {
     return this.#dates[k];
+  }
+  /** CRC-32 of the row's stored bytes as scanned, or -1 (not known). */
+  crcAt(k: number): number {
+    return this.#crcs[k];
   }
   modseqAt(k: number): number {
     return this.#modseqs[k];
@@ -254,6 +263,7 @@ export class MessageTable implements MessageRows {
     this.#dates = grow(this.#dates, (n) => new Float64Array(n));
     this.#modseqs = grow(this.#modseqs, (n) => new Float64Array(n));
     this.#flagIds = grow(this.#flagIds, (n) => new Uint32Array(n));
+    this.#crcs = grow(this.#crcs, (n) => new Float64Array(n));
   }
 }
 

@@ -163,6 +163,7 @@ test('readSmallMessage: the bytes readMessage streams, in one piece; null for a 
   assert.equal(messages.length, 5);
   for (const [i, m] of messages.entries()) {
     if (i === 2) assert.equal(await readSmall(name, m), null, 'the large message is left to readMessage');
+    if (i === 2) assert.equal(m.crc, -1, 'and the scan kept no CRC for it');
     else assert.equal(await readSmall(name, m), await read(name, m), `message ${i + 1}`);
   }
   assert.equal(await readSmall(name, messages[3]), 'Subject: stored with CRLF\r\n\r\n>From twice quoted\r\nend\r\n');
@@ -185,6 +186,36 @@ test('readSmallMessage: the bytes readMessage streams, in one piece; null for a 
   const short = await file(`${M1}\n${M2}\n`);
   await fs.truncate(short.name, short.messages[1].offset + 10);
   await rejects(short.name, short.messages[1]);
+});
+
+test('a message read whole is checked by its CRC where the scan that indexed it kept one: the same bytes pass on the CRC alone; another CRC leaves it to the other checks, which still catch a change', async () => {
+  const { name, messages } = await file(`${M1}\n${M2}\n${M3}`);
+  const located = (m: ScannedMessage, change: { crc?: number; fingerprint?: string } = {}) => {
+    const [fingerprintHigh, fingerprintLow] = splitFingerprint(change.fingerprint ?? m.fingerprint);
+    return { ...m, fingerprintHigh, fingerprintLow, crc: change.crc ?? m.crc, fingerprint: change.fingerprint ?? m.fingerprint };
+  };
+  const small = async (m: ScannedMessage & { crc: number }) => {
+    const handle = await fs.open(name, 'r');
+    try {
+      return readSmallMessage(handle, m)?.toString('latin1');
+    } finally {
+      await handle.close();
+    }
+  };
+  for (const [i, m] of messages.entries()) {
+    assert.ok(m.crc >= 0, `message ${i + 1} has a CRC`);
+    const expected = await read(name, m);
+    // The CRC alone decides: a fingerprint that no longer matches is not even looked at.
+    assert.equal(await small(located(m, { fingerprint: '0123456789abcdef' })), expected, `message ${i + 1}, CRC right`);
+    // A CRC that does not match (or none) leaves it to knownWhole and the scan: the same bytes pass.
+    assert.equal(await small(located(m, { crc: (m.crc + 1) >>> 0 })), expected, `message ${i + 1}, CRC wrong`);
+    assert.equal(await small(located(m, { crc: -1 })), expected, `message ${i + 1}, no CRC`);
+    // And neither wrong CRC nor wrong fingerprint: the change is caught.
+    await assert.rejects(small(located(m, { crc: (m.crc + 1) >>> 0, fingerprint: '0123456789abcdef' })), MessageChangedError);
+  }
+  // The file rewritten behind the index (same size): the old CRC does not match, the other checks catch it.
+  await fs.writeFile(name, `${M1}\n${M2}\n${M3}`.replace('Subject: one', 'Subject: one!').replace('no final', 'nofinal'));
+  for (const m of messages) await assert.rejects(small(located(m)), MessageChangedError);
 });
 
 test('line ends: CRLF and lone CR become LF, also when split between chunks', () => {
