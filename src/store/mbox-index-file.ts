@@ -2,8 +2,14 @@
 // line, then one line per message. Text, so an admin can read it with less,
 // and strict, so a damaged file is noticed and rebuilt rather than believed.
 //
-// Version 2 (written):
-//   jjordan-index 2 uidvalidity=V uidnext=N size=S mtime=M tail=T count=C modseq=H recent=R
+// Version 3 (written):
+//   jjordan-index 3 uidvalidity=V uidnext=N size=S mtime=M tail=T count=C modseq=H recent=R
+//   uid offset length contentOffset size fingerprint date modseq crc[ flags...]
+// crc: the CRC-32 of the message's stored bytes as the scan saw them, 8 hex
+// digits, or "-" where it is not known (message-reader.ts checks a message
+// read whole by it).
+// Version 2 (read; its messages' CRCs are not known):
+//   jjordan-index 2 (the same header)
 //   uid offset length contentOffset size fingerprint date modseq[ flags...]
 // Version 1 (read, then upgraded by a rescan; mbox-index.ts):
 //   jjordan-index 1 uidvalidity=V uidnext=N size=S mtime=M tail=T count=C
@@ -18,20 +24,21 @@ import type { MailboxIndex } from './mbox-index.ts';
 import { MessageTable } from './message-table.ts';
 
 const HEADER_V1 = /^jjordan-index 1 uidvalidity=(\d{1,15}) uidnext=(\d{1,15}) size=(\d{1,15}) mtime=(\S+) tail=([0-9a-f]{16}) count=(\d{1,9})$/;
-const HEADER_V2 = /^jjordan-index 2 uidvalidity=(\d{1,15}) uidnext=(\d{1,15}) size=(\d{1,15}) mtime=(\S+) tail=([0-9a-f]{16}) count=(\d{1,9}) modseq=(\d{1,15}) recent=(\d{1,15})$/;
+const HEADER_V2 = /^jjordan-index ([23]) uidvalidity=(\d{1,15}) uidnext=(\d{1,15}) size=(\d{1,15}) mtime=(\S+) tail=([0-9a-f]{16}) count=(\d{1,9}) modseq=(\d{1,15}) recent=(\d{1,15})$/;
 const LF = 0x0a;
 const SPACE = 0x20;
+const DASH = 0x2d;
 const MAX_NUMBER_DIGITS = 15; // below 2^53: exact as a JS number
 
 /**
- * The index as the bytes of a version 2 file (the format in the header).
+ * The index as the bytes of a version 3 file (the format in the header).
  * Written digit by digit into one buffer: turning 400,000 numbers into
  * strings and joining 50,000 lines costs ten times more.
  */
 export function formatIndex(index: MailboxIndex): Buffer {
   const table = index.messages;
   const header =
-    `jjordan-index 2 uidvalidity=${index.uidValidity} uidnext=${index.uidNext} size=${index.mboxSize}` +
+    `jjordan-index 3 uidvalidity=${index.uidValidity} uidnext=${index.uidNext} size=${index.mboxSize}` +
     ` mtime=${index.mboxMtimeMs ?? 0} tail=${index.tailHash} count=${table.length}` +
     ` modseq=${index.highestModseq} recent=${index.recentUid}\n`;
   const out = new ByteWriter(header.length + table.length * 96);
@@ -39,11 +46,14 @@ export function formatIndex(index: MailboxIndex): Buffer {
   const hex = new Uint32Array(2);
   for (let k = 0; k < table.length; k++) {
     const flags = table.flags.text(table.flagIdAt(k));
-    out.reserve(8 * 16 + 16 + 10 + flags.length);
+    out.reserve(8 * 16 + 16 + 10 + 9 + flags.length);
     out.number(table.uidAt(k)).space().number(table.offsetAt(k)).space().number(table.lengthAt(k)).space();
     out.number(table.contentOffsetAt(k)).space().number(table.sizeAt(k)).space();
     table.fingerprintHalves(k, hex);
-    out.hex8(hex[0]).hex8(hex[1]).space().number(Math.max(0, table.internalDateAt(k))).space().number(table.modseqAt(k));
+    out.hex8(hex[0]).hex8(hex[1]).space().number(Math.max(0, table.internalDateAt(k))).space().number(table.modseqAt(k)).space();
+    const crc = table.crcAt(k);
+    if (crc >= 0) out.hex8(crc);
+    else out.byte(DASH);
     if (flags !== '') out.space().text(flags);
     out.byte(LF);
   }
@@ -99,7 +109,7 @@ const HEX_DIGITS = Buffer.from('0123456789abcdef');
 /** A parsed index file and the format version it was in. */
 export interface ParsedIndex {
   index: MailboxIndex;
-  version: 1 | 2;
+  version: 1 | 2 | 3;
 }
 
 /**
@@ -117,15 +127,16 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
   const v2 = HEADER_V2.exec(headerText);
   const header = v2 ?? HEADER_V1.exec(headerText);
   if (!header) return null;
-  const version = v2 ? 2 : 1;
-  const [uidValidity, uidNext, mboxSize] = [header[1], header[2], header[3]].map(Number);
-  const mboxMtimeMs = Number(header[4]);
-  const count = Number(header[6]);
-  const highestModseq = v2 ? Number(v2[7]) : 1;
-  const recentUid = v2 ? Number(v2[8]) : 1;
+  const version = v2 ? (v2[1] === '3' ? 3 : 2) : 1;
+  const at1 = v2 ? 1 : 0; // (the version is the first group of the version 2 and 3 header)
+  const [uidValidity, uidNext, mboxSize] = [header[1 + at1], header[2 + at1], header[3 + at1]].map(Number);
+  const mboxMtimeMs = Number(header[4 + at1]);
+  const count = Number(header[6 + at1]);
+  const highestModseq = v2 ? Number(v2[8]) : 1;
+  const recentUid = v2 ? Number(v2[9]) : 1;
   if (uidValidity === 0 || !Number.isFinite(mboxMtimeMs) || recentUid > uidNext || recentUid === 0) return null; // RFC 3501 9: nz-number
   const table = new MessageTable(undefined, count);
-  const numbers = version === 2 ? 7 : 5; // the decimal fields; the fingerprint comes after the 5th
+  const numbers = version === 1 ? 5 : 7; // the decimal fields; the fingerprint comes after the 5th
   const field = new Float64Array(7);
   const fingerprint = new Uint32Array(2); // its high and low halves
   const n = data.length;
@@ -133,8 +144,9 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
   let previousEnd = 0;
   let at = headerEnd + 1;
   while (at < n) {
-    // "uid offset length contentOffset size fingerprint[ date modseq][ flags]\n"
+    // "uid offset length contentOffset size fingerprint[ date modseq][ crc][ flags]\n"
     let c = 0;
+    let crc = -1;
     for (let f = 0; f < numbers; f++) {
       if (f === 5) {
         if ((at = readFingerprint(data, at, fingerprint)) < 0 || data[at++] !== SPACE) return null;
@@ -148,7 +160,15 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
       if (at === start || at - start > MAX_NUMBER_DIGITS || at === n) return null;
       field[f] = value;
       at++; // the space after it (or, after the last one, a space or the LF)
-      if (f < numbers - 1 ? c !== SPACE : c !== SPACE && c !== LF) return null;
+      if (f < numbers - 1 || version === 3 ? c !== SPACE : c !== SPACE && c !== LF) return null;
+    }
+    if (version === 3) {
+      // The CRC: 8 hex digits, or "-".
+      if (data[at] === DASH) at++;
+      else if ((crc = readHex8(data, at)) < 0) return null;
+      else at += 8;
+      c = data[at++];
+      if (c !== SPACE && c !== LF) return null;
     }
     if (numbers === 5) {
       // Version 1: the fingerprint is last, maybe followed by flags.
@@ -173,28 +193,34 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
     const modseq = numbers === 7 ? field[6] : 1;
     if (uid <= previousUid || uid >= uidNext || offset < previousEnd || modseq > highestModseq || modseq < 1) return null;
     if (contentOffset < offset || contentOffset > offset + length || offset + length > mboxSize) return null;
-    table.pushRaw(uid, offset, length, contentOffset - offset, field[4], fingerprint[0], fingerprint[1], date, modseq, flagId);
+    table.pushRaw(uid, offset, length, contentOffset - offset, field[4], fingerprint[0], fingerprint[1], date, modseq, flagId, crc);
     previousUid = uid;
     previousEnd = offset + length;
   }
   if (table.length !== count) return null;
-  return { index: { uidValidity, uidNext, mboxSize, tailHash: header[5], mboxMtimeMs, highestModseq, recentUid, messages: table }, version };
+  return { index: { uidValidity, uidNext, mboxSize, tailHash: header[5 + at1], mboxMtimeMs, highestModseq, recentUid, messages: table }, version };
 }
 
 // 16 lowercase hex digits at data[at...] into out[0] (high half) and
 // out[1]; returns the position after them, or -1.
 function readFingerprint(data: Uint8Array, at: number, out: Uint32Array): number {
-  let high = 0;
-  let low = 0;
-  for (let i = 0; i < 16; i++) {
-    const digit = hexValue(data[at + i]);
-    if (digit < 0) return -1;
-    if (i < 8) high = high * 16 + digit;
-    else low = low * 16 + digit;
-  }
+  const high = readHex8(data, at);
+  const low = readHex8(data, at + 8);
+  if (high < 0 || low < 0) return -1;
   out[0] = high;
   out[1] = low;
   return at + 16;
+}
+
+// 8 lowercase hex digits at data[at...] as a number; -1 if they are not.
+function readHex8(data: Uint8Array, at: number): number {
+  let value = 0;
+  for (let i = 0; i < 8; i++) {
+    const digit = hexValue(data[at + i]);
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
 }
 
 function hexValue(c: number): number {

@@ -5,25 +5,27 @@
 // before it. So next to each mailbox lives a small text file, ".<name>.index"
 // (names starting with "." are reserved by paths.ts), listing every message:
 //
-//   jjordan-index 2 uidvalidity=1763780751 uidnext=4 size=16384 mtime=1763780751123.45 tail=9f0c5e2a1b3d4c6e count=3 modseq=7 recent=3
-//   1 0 5406 36 5517 6f1d2c3b4a596877 1763780100 5 \Seen
-//   2 5407 5301 5443 5410 0a1b2c3d4e5f6071 1763780200 2
-//   3 10709 5674 10745 5788 1122334455667788 1763780300 7 \Answered \Seen $Label1
+//   jjordan-index 3 uidvalidity=1763780751 uidnext=4 size=16384 mtime=1763780751123.45 tail=9f0c5e2a1b3d4c6e count=3 modseq=7 recent=3
+//   1 0 5406 36 5517 6f1d2c3b4a596877 1763780100 5 8c1e09d2 \Seen
+//   2 5407 5301 5443 5410 0a1b2c3d4e5f6071 1763780200 2 -
+//   3 10709 5674 10745 5788 1122334455667788 1763780300 7 31f0a6b7 \Answered \Seen $Label1
 //
 // Per line: uid, byte offset of the "From " line, length (as MboxEntry), first
 // byte after the From line, size as a client sees it, fingerprint, internal
 // date (RFC 3501 2.3.3, seconds, from the From line), mod-sequence of the
-// last change (RFC 7162), then the flags and keywords (flags.ts; the rest of
-// the line, maybe empty). The header says which UIDs were handed out (RFC
+// last change (RFC 7162), the CRC-32 of the message's bytes as the scan saw
+// them ("-": not known, as for mail indexed from the journal's lines), then
+// the flags and keywords (flags.ts; the rest of the line, maybe empty). The header says which UIDs were handed out (RFC
 // 3501 2.3.1.1: UIDVALIDITY, UIDNEXT), the highest mod-sequence (RFC 7162
 // HIGHESTMODSEQ), the first UID no session has had as \Recent yet, and
 // which state of the mbox the lines describe: its size and mtime and a hash
 // of its last 256 bytes. The format is in mbox-index-file.ts; version 1
 // files (no dates, no mod-sequences) are read and upgraded by a rescan that
-// keeps every UID and flag. Flag changes, and new mail once indexed, go to a
-// journal next to the index (flag-journal.ts, persistIndex), applied on
-// every load and merged into the index whenever it is written: a STORE or
-// a delivery costs a line, not a rewrite of 3 MB.
+// keeps every UID and flag; version 2 files (no CRCs) are read as they
+// are. Flag changes, and new mail once indexed, go to a journal next to
+// the index (flag-journal.ts, persistIndex), applied on every load and
+// merged into the index whenever it is written: a STORE or a delivery
+// costs a line, not a rewrite of 3 MB.
 //
 // The mbox can change behind our back: deliveries append, and mutt or
 // procmail may rewrite it. Each load, under the dot-lock, compares:
@@ -339,7 +341,7 @@ interface StoredIndex {
   state: 'missing' | 'corrupt' | 'valid';
   index: MailboxIndex | null;
   /** The format version of a valid file (1 is upgraded by a rescan). */
-  version: 1 | 2;
+  version: 1 | 2 | 3;
   /** The UIDVALIDITY a corrupt index still shows, if any. */
   oldUidValidity: number | null;
 }

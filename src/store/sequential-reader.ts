@@ -25,7 +25,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { HeaderEndFinder } from '../mime/header.ts';
 import { readInto } from './file-io.ts';
 import { MboxrdUnquoter } from './mboxrd.ts';
-import { BOUNDARY_BYTES, checkMessageStart, checkWholeMessage, readMessage, WHOLE_CHECK_BYTES } from './message-reader.ts';
+import { BOUNDARY_BYTES, checkMessageStart, checkWholeMessage, matchesScan, readMessage, separatorLength, WHOLE_CHECK_BYTES } from './message-reader.ts';
 import type { MessageLocation } from './message-reader.ts';
 import type { ReadLocation } from './message-start.ts';
 import { knownStart } from './message-start.ts';
@@ -55,6 +55,9 @@ const MAX_GAP = 64 * 1024;
 /** The header and this much of the body are what the fingerprint covers (mbox-index-scan.ts). */
 const FINGERPRINT_BODY = 512;
 const CR = 0x0d;
+const GT = 0x3e;
+const EMPTY_LINE = Buffer.from('\n\n');
+const LF_GT = Buffer.from('\n>');
 
 // A new block costs a page fault per page on the first read into it (a
 // megabyte freed is given back to the system, and the next one is fresh
@@ -144,6 +147,8 @@ export class SequentialReader {
    */
   #headerOf(m: ReadLocation): MessageContent {
     this.#hasCR ??= this.#block.subarray(0, this.#length).indexOf(CR) >= 0;
+    const scanned = this.#scannedHeaderOf(m);
+    if (scanned) return scanned;
     const known = knownStart(this.#block, this.#start, this.#hasCR, m);
     if (known) {
       const header = this.#block.subarray(m.contentOffset - this.#start, known.bodyStart - this.#start);
@@ -159,6 +164,27 @@ export class SequentialReader {
     if (bodyStart < 0 || headerEnd + FINGERPRINT_BODY > m.length || bytes.length < m.length) checkWholeMessage(bytes, m);
     else checkMessageStart(bytes.subarray(0, headerEnd + FINGERPRINT_BODY), bytes.subarray(m.length, m.length + BOUNDARY_BYTES), m);
     return { bytes: unquote(bytes.subarray(contentStart, headerEnd)), stream: null };
+  }
+
+  // The header section of a message whose bytes are the very ones the index
+  // scan saw (message-reader.ts matchesScan: its CRC), which need no other
+  // check; null where the CRC is not known or differs.
+  #scannedHeaderOf(m: ReadLocation): MessageContent | null {
+    const bytes = this.#bytesOf(m);
+    if (separatorLength(bytes.subarray(m.length)) < 0 || !matchesScan(bytes, m)) return null;
+    const contentStart = m.contentOffset - m.offset;
+    let headerEnd: number; // (through the empty line)
+    if (this.#hasCR) {
+      const bodyStart = bodyStartOf(bytes.subarray(contentStart, m.length));
+      headerEnd = bodyStart < 0 ? m.length : contentStart + bodyStart;
+    } else {
+      // Without a CR, the empty line is "\n\n" (from the From line's LF: a header may be empty).
+      const emptyLine = bytes.indexOf(EMPTY_LINE, contentStart - 1);
+      headerEnd = emptyLine < 0 || emptyLine + 2 > m.length ? m.length : emptyLine + 2;
+    }
+    const header = bytes.subarray(contentStart, headerEnd);
+    if (header[0] === GT || header.indexOf(LF_GT) >= 0) return { bytes: unquote(header), stream: null }; // (mboxrd quoting: a line may start with ">From")
+    return { bytes: header, stream: null, text: header.toString('latin1') };
   }
 
   // The message in the block, with the bytes that follow it (as many of BOUNDARY_BYTES as the block has).

@@ -97,7 +97,7 @@ test('builds the index: UIDs 1..n, byte ranges of the file, sizes as a client se
   const indexFile = indexPathFor(mbox);
   assert.equal(indexFile, path.join(path.dirname(mbox), '.INBOX.index'));
   assert.equal((await fs.stat(indexFile)).mode & 0o777, 0o600);
-  assert.match(await fs.readFile(indexFile, 'utf8'), /^jjordan-index 2 uidvalidity=\d+ uidnext=5 size=\d+ .* modseq=1 recent=1\n1 0 /);
+  assert.match(await fs.readFile(indexFile, 'utf8'), /^jjordan-index 3 uidvalidity=\d+ uidnext=5 size=\d+ .* modseq=1 recent=1\n1 0 /);
 });
 
 test('a second load is the fast path: no scan of the mbox, the index file untouched', async () => {
@@ -327,7 +327,40 @@ test('a version 1 index is upgraded: UIDs, UIDVALIDITY and flags kept, dates rea
     [7, ['\\Answered', '\\Seen'], DATE.getTime() / 1000],
     [9, [], DATE.getTime() / 1000],
   ]);
-  assert.match(await fs.readFile(indexPathFor(mbox), 'utf8'), /^jjordan-index 2 uidvalidity=1234 uidnext=12 /);
+  assert.match(await fs.readFile(indexPathFor(mbox), 'utf8'), /^jjordan-index 3 uidvalidity=1234 uidnext=12 /);
+});
+
+test('the index keeps each message\'s CRC (version 3), known or "-"; a version 2 index is read with none known, its UIDs and flags kept', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [text(1), text(2), text(3)]);
+  const built = await loadIndex(mbox, clock());
+  const bytes = await fs.readFile(mbox);
+  const crcs = built.messages.records().map((m) => crc32(bytes.subarray(m.offset, m.offset + m.length)));
+  const crcsOf = (index: MailboxIndex) => Array.from({ length: index.messages.length }, (_, k) => index.messages.crcAt(k));
+  assert.deepEqual(crcsOf(built), crcs, 'the scan\'s');
+  const text3 = await fs.readFile(indexPathFor(mbox), 'latin1');
+  const lines = text3.split('\n').slice(1, -1);
+  assert.deepEqual(lines.map((line) => line.split(' ')[8]), crcs.map((crc) => crc.toString(16).padStart(8, '0')), 'written as 8 hex digits');
+  assert.deepEqual(crcsOf(await loadIndex(mbox, clock())), crcs, 'loaded again');
+  // One not known: "-".
+  await fs.writeFile(indexPathFor(mbox), text3.replace(` ${lines[1].split(' ')[8]}`, ' -'));
+  assert.deepEqual(crcsOf(await loadIndex(mbox, clock())), [crcs[0], -1, crcs[2]]);
+  // Version 2: no CRC field; a flag on the second message.
+  const v2 = text3.replace('jjordan-index 3 ', 'jjordan-index 2 ').split('\n').map((line, i) => {
+    if (i === 0 || line === '') return line;
+    const fields = line.split(' ');
+    return [...fields.slice(0, 8), ...(i === 2 ? ['\\Seen'] : []), ...fields.slice(9)].join(' ');
+  }).join('\n');
+  await fs.writeFile(indexPathFor(mbox), v2);
+  const read2 = await loadIndex(mbox, clock());
+  assert.deepEqual(crcsOf(read2), [-1, -1, -1]);
+  assert.deepEqual(read2.messages.records().map((m) => [m.uid, m.flags]), [[1, []], [2, ['\\Seen']], [3, []]]);
+  // Damaged CRC fields make the file damaged (rebuilt), like any other field.
+  for (const bad of ['0123456g', '0123456', '-1']) {
+    await fs.writeFile(indexPathFor(mbox), text3.replace(` ${lines[0].split(' ')[8]}`, ` ${bad}`));
+    const rebuilt = await loadIndex(mbox, clock());
+    assert.deepEqual(crcsOf(rebuilt), crcs, `"${bad}": rebuilt by a scan`);
+  }
 });
 
 test('the From line gives the internal date; without a readable one, the file\'s time', async () => {
