@@ -65,7 +65,10 @@ export class SpooledBody {
     for (let from = 0; from < chunk.length; ) {
       let block = this.blocks[this.blocks.length - 1];
       if (!block || this.used === this.blockBytes()) {
-        block = Buffer.allocUnsafe(Math.min(this.blockBytes(), Math.max(FIRST_BYTES, chunk.length - from)));
+        // Only the first block starts small: a body that fills one is large, and its later blocks are
+        // made whole at once (grown, each would cost twice its size in buffers and copies).
+        const size = block ? this.blockBytes() : Math.min(this.blockBytes(), Math.max(FIRST_BYTES, chunk.length - from));
+        block = Buffer.allocUnsafe(size);
         this.blocks.push(block);
         this.used = 0;
       } else if (this.used === block.length) {
@@ -77,10 +80,10 @@ export class SpooledBody {
     }
   }
 
-  // The last block's buffer starts small and is replaced by a larger copy as
-  // it fills, up to blockBytes (the budget is charged whole blocks all the
-  // same). Most mail is a few KiB: a 256 KiB buffer for each message made
-  // the collector run a full GC every few dozen messages.
+  // The first block's buffer starts small and is replaced by a larger copy
+  // as it fills, up to blockBytes (the budget is charged whole blocks all
+  // the same). Most mail is a few KiB: a 256 KiB buffer for each message
+  // made the collector run a full GC every few dozen messages.
   private grow(block: Buffer, wanted: number): Buffer {
     const larger = Buffer.allocUnsafe(Math.min(this.blockBytes(), Math.max(block.length * 2, this.used + wanted)));
     block.copy(larger, 0, 0, this.used);

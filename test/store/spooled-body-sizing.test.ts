@@ -46,3 +46,24 @@ test('a body that grows keeps every byte in order across the growing buffers and
   assert.deepEqual(read.slice(0, -1).map((p) => p.length), [256 * KiB, 256 * KiB], 'full blocks are whole');
   await body.discard();
 });
+
+test('only the first block grows: a large body\'s later blocks are made whole at once (1 MiB in 64 KiB pieces: 1.2 MiB of buffers, not 1.75)', async () => {
+  const body = new SpooledBody(path.join(dir, 'c'), 2 * 1024 * KiB);
+  const data = Buffer.from(Array.from({ length: 1024 * KiB }, (_, i) => (i * 7) % 253));
+  const realAllocUnsafe = Buffer.allocUnsafe;
+  let allocated = 0;
+  Buffer.allocUnsafe = ((size: number) => {
+    allocated += size;
+    return realAllocUnsafe(size);
+  }) as typeof Buffer.allocUnsafe;
+  try {
+    for (let i = 0; i < data.length; i += 64 * KiB) await body.write(data.subarray(i, i + 64 * KiB));
+  } finally {
+    Buffer.allocUnsafe = realAllocUnsafe;
+  }
+  await body.finish();
+  assert.deepEqual(Buffer.concat(await parts(body)), data);
+  // The first block 64 + 128 + 256 KiB as it grows, then three whole blocks of 256 KiB.
+  assert.equal(allocated, (64 + 128 + 256 + 3 * 256) * KiB);
+  await body.discard();
+});
