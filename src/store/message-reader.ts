@@ -11,10 +11,10 @@
 //    it must start with a From line, end where the index says, and have
 //    the same size and fingerprint (most mail is seen to be so with a few
 //    String searches, message-start.ts knownWhole; the rest is scanned).
-//    Quicker still where the scan that indexed it ran in this process: it
-//    kept a CRC-32 of the message's bytes, and the same CRC over the same
-//    length means the same bytes (but for a chance of 1 in 4 billion per
-//    changed message), so nothing else needs looking at;
+//    Quicker still where the index scan kept a CRC-32 of the message's
+//    bytes (mbox-index-scan.ts; the index file keeps it): the same CRC over
+//    the same length means the same bytes (but for a chance of 1 in 4
+//    billion per changed message), so nothing else needs looking at;
 //  - a larger one: its first 128 KiB must start with its From line, hold no
 //    other From line, and show the same fingerprint (its Message-ID and
 //    first body bytes); then it streams.

@@ -3,7 +3,7 @@
 //
 // A mailbox of 50,000 messages held as objects costs about 150 bytes per
 // message (an object, a boxed number here and there, a 16-character
-// fingerprint string); in columns it is 60 bytes per message, in 10 arrays
+// fingerprint string); in columns it is 68 bytes per message, in 11 arrays
 // instead of 150,000 heap objects the garbage collector has to walk. Flags
 // are the number of a set in the mailbox's FlagPool (flags.ts).
 //
@@ -86,7 +86,7 @@ export class MessageTable implements MessageRows {
   #dates: Float64Array;
   #modseqs: Float64Array;
   #flagIds: Uint32Array;
-  #crcs: Float64Array; // -1: not known (not kept in the index file: known for what this process scanned)
+  #crcs: Float64Array; // -1: not known (index files before version 3, the journal's new-mail lines)
   #hint = 0; // the row find() found last: FETCH 1:* looks up UIDs in order
 
   constructor(flags = new FlagPool(), capacity = INITIAL_CAPACITY) {
