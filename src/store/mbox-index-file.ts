@@ -23,8 +23,9 @@
 import type { MailboxIndex } from './mbox-index.ts';
 import { MessageTable } from './message-table.ts';
 
-const HEADER_V1 = /^jjordan-index 1 uidvalidity=(\d{1,15}) uidnext=(\d{1,15}) size=(\d{1,15}) mtime=(\S+) tail=([0-9a-f]{16}) count=(\d{1,9})$/;
-const HEADER_V2 = /^jjordan-index ([23]) uidvalidity=(\d{1,15}) uidnext=(\d{1,15}) size=(\d{1,15}) mtime=(\S+) tail=([0-9a-f]{16}) count=(\d{1,9}) modseq=(\d{1,15}) recent=(\d{1,15})$/;
+// (The version is group 1 of both, the fields the groups after it.)
+const HEADER_V1 = /^jjordan-index (1) uidvalidity=(\d{1,15}) uidnext=(\d{1,15}) size=(\d{1,15}) mtime=(\S+) tail=([0-9a-f]{16}) count=(\d{1,9})$/;
+const HEADER_V2_V3 = /^jjordan-index ([23]) uidvalidity=(\d{1,15}) uidnext=(\d{1,15}) size=(\d{1,15}) mtime=(\S+) tail=([0-9a-f]{16}) count=(\d{1,9}) modseq=(\d{1,15}) recent=(\d{1,15})$/;
 const LF = 0x0a;
 const SPACE = 0x20;
 const DASH = 0x2d;
@@ -115,7 +116,7 @@ export interface ParsedIndex {
 /**
  * Parses and checks an index file; null if it is not a complete, consistent
  * index. A version 1 file has no dates (-1: unknown) and gives every
- * message mod-sequence 1.
+ * message mod-sequence 1; a version 2 file has no CRCs (-1: unknown).
  */
 export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
   const buffer = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes;
@@ -124,16 +125,14 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
   const headerEnd = data.indexOf(LF);
   if (headerEnd === -1) return null;
   const headerText = buffer.toString('latin1', 0, headerEnd);
-  const v2 = HEADER_V2.exec(headerText);
-  const header = v2 ?? HEADER_V1.exec(headerText);
+  const header = HEADER_V2_V3.exec(headerText) ?? HEADER_V1.exec(headerText);
   if (!header) return null;
-  const version = v2 ? (v2[1] === '3' ? 3 : 2) : 1;
-  const at1 = v2 ? 1 : 0; // (the version is the first group of the version 2 and 3 header)
-  const [uidValidity, uidNext, mboxSize] = [header[1 + at1], header[2 + at1], header[3 + at1]].map(Number);
-  const mboxMtimeMs = Number(header[4 + at1]);
-  const count = Number(header[6 + at1]);
-  const highestModseq = v2 ? Number(v2[8]) : 1;
-  const recentUid = v2 ? Number(v2[9]) : 1;
+  const version = Number(header[1]) as 1 | 2 | 3;
+  const [uidValidity, uidNext, mboxSize] = [header[2], header[3], header[4]].map(Number);
+  const mboxMtimeMs = Number(header[5]);
+  const count = Number(header[7]);
+  const highestModseq = version === 1 ? 1 : Number(header[8]);
+  const recentUid = version === 1 ? 1 : Number(header[9]);
   if (uidValidity === 0 || !Number.isFinite(mboxMtimeMs) || recentUid > uidNext || recentUid === 0) return null; // RFC 3501 9: nz-number
   const table = new MessageTable(undefined, count);
   const numbers = version === 1 ? 5 : 7; // the decimal fields; the fingerprint comes after the 5th
@@ -198,7 +197,7 @@ export function parseIndex(bytes: Buffer | string): ParsedIndex | null {
     previousEnd = offset + length;
   }
   if (table.length !== count) return null;
-  return { index: { uidValidity, uidNext, mboxSize, tailHash: header[5 + at1], mboxMtimeMs, highestModseq, recentUid, messages: table }, version };
+  return { index: { uidValidity, uidNext, mboxSize, tailHash: header[6], mboxMtimeMs, highestModseq, recentUid, messages: table }, version };
 }
 
 // 16 lowercase hex digits at data[at...] into out[0] (high half) and
