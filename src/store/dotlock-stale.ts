@@ -121,7 +121,8 @@ interface Seen {
   content: string;
 }
 
-function look(file: string): Seen | null {
+/** The lock file's stat and content (its first 512 bytes); null if there is none. Throws other errors. */
+export function look(file: string): Seen | null {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -204,11 +205,12 @@ function withBreakFile(lockPath: string, fn: () => boolean): boolean {
   return false;
 }
 
-function unlinkQuietly(file: string): void {
+/** unlink(2), ignoring failure: the file is already gone, or the error that brought us here matters more. */
+export function unlinkQuietly(file: string): void {
   try {
     unlinkSync(file);
   } catch {
-    // already gone, or the error that brought us here matters more
+    // (see above)
   }
 }
 

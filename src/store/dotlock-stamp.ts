@@ -25,9 +25,9 @@
 // never with the age of the stamp's last use (other programs break a lock
 // by age).
 
-import { closeSync, fstatSync, futimesSync, linkSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, futimesSync, linkSync, openSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { isErrno, isStale } from './dotlock-stale.ts';
+import { isErrno, isStale, look, unlinkQuietly } from './dotlock-stale.ts';
 import { writeAllSync } from './file-io.ts';
 
 export interface Stamp {
@@ -146,30 +146,29 @@ function forget(stamp: Stamp): void {
   if (stamp.holders === 0) closeSync(stamp.fd);
 }
 
+// Forgets a stamp and removes its file (locks linked to it keep their own names).
+function drop(stamp: Stamp): void {
+  forget(stamp);
+  unlinkQuietly(stamp.path);
+}
+
 function pushOutOldest(): void {
   for (const stamp of stamps.values()) {
     if (stamps.size <= MAX_STAMPS) return;
-    if (stamp.holders > 0) continue;
-    forget(stamp);
-    unlinkQuietly(stamp.path);
+    if (stamp.holders === 0) drop(stamp);
   }
 }
 
 /** Removes the stamps no lock has used for `idleMs` (a timer calls it; tests too). */
 export function removeIdleStamps(idleMs = IDLE_MS, now = Date.now()): void {
   for (const stamp of [...stamps.values()]) {
-    if (stamp.holders > 0 || now - stamp.idleSince < idleMs) continue;
-    forget(stamp);
-    unlinkQuietly(stamp.path);
+    if (stamp.holders === 0 && now - stamp.idleSince >= idleMs) drop(stamp);
   }
 }
 
 /** Removes this process's stamps (at exit; tests). */
 export function removeAllStamps(): void {
-  for (const stamp of [...stamps.values()]) {
-    forget(stamp);
-    unlinkQuietly(stamp.path);
-  }
+  for (const stamp of [...stamps.values()]) drop(stamp);
 }
 
 // Stamps in `dir` other than `ours` whose owner is this process (one that
@@ -185,20 +184,12 @@ function removeStrays(dir: string, ours: string, content: string): void {
   for (const name of names) {
     if (!name.startsWith(PREFIX) || path.join(dir, name) === ours) continue;
     const file = path.join(dir, name);
-    let text: string;
+    let text: string | undefined;
     try {
-      text = readFileSync(file, 'utf8');
+      text = look(file)?.content; // (its first 512 bytes: a stamp is one or two short lines)
     } catch {
       continue;
     }
-    if (text === content || isStale(text, Date.now(), Infinity)) unlinkQuietly(file);
-  }
-}
-
-function unlinkQuietly(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch {
-    // already gone
+    if (text !== undefined && (text === content || isStale(text, Date.now(), Infinity))) unlinkQuietly(file);
   }
 }

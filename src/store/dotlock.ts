@@ -37,7 +37,7 @@
 import { closeSync, fstatSync, futimesSync, openSync, statSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { isDiskFull } from './disk-full.ts';
-import { breakIfStale, isErrno, lockFileContent } from './dotlock-stale.ts';
+import { breakIfStale, isErrno, lockFileContent, unlinkQuietly } from './dotlock-stale.ts';
 import { linkStamp, releaseStamp } from './dotlock-stamp.ts';
 import type { Stamp } from './dotlock-stamp.ts';
 import { writeAllSync } from './file-io.ts';
@@ -217,14 +217,6 @@ function releaseLockFile(lockPath: string, ours: HeldLock): void {
   } finally {
     if (ours.stamp) releaseStamp(ours.stamp);
     else closeSync(ours.fd);
-  }
-}
-
-function unlinkQuietly(file: string): void {
-  try {
-    unlinkSync(file);
-  } catch {
-    // already gone, or the error that brought us here matters more
   }
 }
 

@@ -170,6 +170,7 @@ export class SequentialReader {
   // scan saw (message-reader.ts matchesScan: its CRC), which need no other
   // check; null where the CRC is not known or differs.
   #scannedHeaderOf(m: ReadLocation): MessageContent | null {
+    if (m.crc === undefined || m.crc < 0) return null; // (no CRC: nothing to look at here)
     const bytes = this.#bytesOf(m);
     if (separatorLength(bytes.subarray(m.length)) < 0 || !matchesScan(bytes, m)) return null;
     const contentStart = m.contentOffset - m.offset;
