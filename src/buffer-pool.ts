@@ -23,6 +23,10 @@
 // happened before pools existed, and nothing is ever overwritten under it.
 // So a pool never blocks, and a chunk someone keeps stays theirs.
 //
+// A pool that outlives one stream (the blocks of message bodies in flight,
+// store/spooled-body.ts) lets its free buffers go after a quiet spell
+// (`idleMs`), so a burst of large mail does not hold its peak for months.
+//
 // This file sits at the top of src/ because three floors use it (store,
 // imap, wire); it depends on nothing but Node.
 
@@ -43,17 +47,23 @@ export class BufferPool {
   readonly size: number;
   /** Free buffers kept at most; more recycled than this are left to the GC. */
   readonly keep: number;
+  /** Free buffers are let go once none has been taken for this long (0: kept for ever). */
+  readonly idleMs: number;
   /** How many buffers this pool has made: a measure of reuse for tests and benchmarks. */
   allocated = 0;
   private readonly free: Buffer[] = [];
+  private lastTake = 0;
+  private idleTimer: NodeJS.Timeout | null = null;
 
-  constructor(size: number, keep = 4) {
+  constructor(size: number, keep = 4, idleMs = 0) {
     this.size = size;
     this.keep = keep;
+    this.idleMs = idleMs;
   }
 
   /** A buffer of `size` bytes (old contents): a recycled one, or a new one when none is free. */
   take(): Buffer {
+    if (this.idleMs > 0) this.lastTake = Date.now();
     let buffer = this.free.pop();
     if (!buffer) {
       // allocUnsafeSlow: memory of its own, never a slice of Node's shared
@@ -78,6 +88,23 @@ export class BufferPool {
     if (lent?.pool !== this || !lent.out) return;
     lent.out = false;
     if (this.free.length < this.keep) this.free.push(lent.buffer); // the whole buffer, even if given a view
+    if (this.idleMs > 0 && !this.idleTimer) this.idleTimer = setTimeout(() => this.releaseIfIdle(), this.idleMs).unref();
+  }
+
+  /** Lets every free buffer go (the GC frees them); later takes make new ones. */
+  releaseFree(): void {
+    this.free.length = 0;
+  }
+
+  // One timer per quiet spell, not one per take: it looks again when a take came meanwhile.
+  private releaseIfIdle(): void {
+    const quietFor = Date.now() - this.lastTake;
+    if (quietFor < this.idleMs) {
+      this.idleTimer = setTimeout(() => this.releaseIfIdle(), this.idleMs - quietFor).unref();
+      return;
+    }
+    this.idleTimer = null;
+    this.releaseFree();
   }
 }
 

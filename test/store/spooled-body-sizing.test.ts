@@ -1,14 +1,14 @@
-// How much memory a small message in flight holds: its body buffer grows
-// with the message, rather than starting at the largest size a block may
-// reach (256 KiB). Most mail is a few KiB, and a 256 KiB buffer per message
-// made the collector run a full GC every few dozen messages. The budget is
-// still charged in whole blocks.
+// How much memory a message in flight holds: a small body sits in a small
+// buffer (16 KiB), not in a block of the largest size (256 KiB); a large one
+// fills whole blocks that come from a pool and go back to it, so one large
+// message after another makes no new buffers. The budget is still charged
+// in whole blocks.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { MemoryBudget } from '../../src/store/memory-budget.ts';
-import { SpooledBody } from '../../src/store/spooled-body.ts';
+import { SpooledBody, wholeBlocks } from '../../src/store/spooled-body.ts';
 import { scratchDir } from './helpers.ts';
 
 const KiB = 1024;
@@ -36,7 +36,7 @@ test('a 5 KiB body is held in a buffer of about its size, and the budget is char
   assert.equal(budget.usedBytes, 0);
 });
 
-test('a body that grows keeps every byte in order across the growing buffers and whole blocks', async () => {
+test('a body that outgrows its small buffer keeps every byte in order across whole blocks', async () => {
   const body = new SpooledBody(path.join(dir, 'b'), 2 * 1024 * KiB);
   const data = Buffer.from(Array.from({ length: 700 * KiB }, (_, i) => (i * 13) % 251));
   for (let i = 0; i < data.length; i += 3001) await body.write(data.subarray(i, i + 3001));
@@ -47,8 +47,7 @@ test('a body that grows keeps every byte in order across the growing buffers and
   await body.discard();
 });
 
-test('only the first block grows: a large body\'s later blocks are made whole at once (1 MiB in 64 KiB pieces: 1.2 MiB of buffers, not 1.75)', async () => {
-  const body = new SpooledBody(path.join(dir, 'c'), 2 * 1024 * KiB);
+test('a large body fills whole blocks from the pool and gives them back: a second 1 MiB body makes no new buffers', async () => {
   const data = Buffer.from(Array.from({ length: 1024 * KiB }, (_, i) => (i * 7) % 253));
   const realAllocUnsafe = Buffer.allocUnsafe;
   let allocated = 0;
@@ -56,14 +55,36 @@ test('only the first block grows: a large body\'s later blocks are made whole at
     allocated += size;
     return realAllocUnsafe(size);
   }) as typeof Buffer.allocUnsafe;
+  const poolMadeBefore = wholeBlocks.allocated;
   try {
-    for (let i = 0; i < data.length; i += 64 * KiB) await body.write(data.subarray(i, i + 64 * KiB));
+    for (const name of ['c1', 'c2']) {
+      const body = new SpooledBody(path.join(dir, name), 2 * 1024 * KiB);
+      for (let i = 0; i < data.length; i += 64 * KiB) await body.write(data.subarray(i, i + 64 * KiB));
+      await body.finish();
+      assert.deepEqual(Buffer.concat(await parts(body)), data);
+      await body.discard();
+    }
   } finally {
     Buffer.allocUnsafe = realAllocUnsafe;
   }
-  await body.finish();
-  assert.deepEqual(Buffer.concat(await parts(body)), data);
-  // The first block 64 + 128 + 256 KiB as it grows, then three whole blocks of 256 KiB.
-  assert.equal(allocated, (64 + 128 + 256 + 3 * 256) * KiB);
-  await body.discard();
+  // Its first 64 KiB do not fit the small buffer: whole blocks from the start, four per body.
+  assert.equal(allocated, 0);
+  assert.ok(wholeBlocks.allocated - poolMadeBefore <= 4, `${wholeBlocks.allocated - poolMadeBefore} whole blocks made for two bodies`);
+});
+
+test('a pooled block goes to another body only after discard(): a live body\'s bytes are never overwritten', async () => {
+  const a = new SpooledBody(path.join(dir, 'd'), 2 * 1024 * KiB);
+  const b = new SpooledBody(path.join(dir, 'e'), 2 * 1024 * KiB);
+  const first = Buffer.alloc(600 * KiB, 'a');
+  const second = Buffer.alloc(600 * KiB, 'b');
+  await a.write(first);
+  await b.write(second);
+  const secondParts = await parts(b);
+  await a.discard();
+  const third = new SpooledBody(path.join(dir, 'f'), 2 * 1024 * KiB);
+  await third.write(Buffer.alloc(600 * KiB, 'c')); // takes a's blocks back from the pool
+  assert.deepEqual(Buffer.concat(secondParts), second, 'b\'s views still hold b\'s bytes');
+  assert.deepEqual(Buffer.concat(await parts(third)), Buffer.alloc(600 * KiB, 'c'));
+  await b.discard();
+  await third.discard();
 });

@@ -50,3 +50,22 @@ test('a buffer recycled to one pool never lands in another', () => {
   recycle(a);
   assert.equal(one.freeCount, 1);
 });
+
+test('a pool with idleMs lets its free buffers go after a quiet spell, and not while buffers are taken', (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const pool = new BufferPool(64, 4, 1000);
+  recycle(pool.take());
+  assert.equal(pool.freeCount, 1);
+  t.mock.timers.tick(600);
+  recycle(pool.take()); // taken again within the spell: the spell starts over
+  t.mock.timers.tick(600);
+  assert.equal(pool.freeCount, 1, 'busy 600 ms ago: kept');
+  t.mock.timers.tick(500);
+  assert.equal(pool.freeCount, 0, 'quiet for 1,100 ms: let go');
+  assert.equal(pool.allocated, 1);
+  recycle(pool.take()); // a new buffer, and a new spell
+  assert.equal(pool.allocated, 2);
+  assert.equal(pool.freeCount, 1);
+  t.mock.timers.tick(1000);
+  assert.equal(pool.freeCount, 0);
+});
