@@ -70,6 +70,12 @@ export async function readInto(file: AsyncReadable | number, buffer: Buffer, len
   return got;
 }
 
+/** The `length` bytes at `position`, in a new buffer (shorter only where the file ends). */
+export async function readAt(file: AsyncReadable | number, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  return buffer.subarray(0, await readInto(file, buffer, length, position));
+}
+
 /** What readInto reads through: a FileHandle, or (in tests) one that reads a few bytes per call. */
 export interface AsyncReadable {
   read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;

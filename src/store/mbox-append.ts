@@ -8,8 +8,8 @@
 // An fsync costs a few milliseconds, so one fsync per message would cap a
 // mailbox at a few hundred deliveries per second. Group commit: requests for
 // the same file queue up, and a single writer per file takes everything
-// queued as one batch: one lock, one fsync of the mbox (and two small ones
-// of the append journal, see append-journal.ts), then every request of the
+// queued as one batch: one lock, one fsync of the mbox (and one or two small
+// ones of the append journal, see append-journal.ts), then every request of the
 // batch is answered. While a batch is being fsynced the next requests pile up and
 // form the next batch, so the busier the mailbox, the bigger the batches.
 //
@@ -30,7 +30,7 @@ import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { AppendIO } from './append-io.ts';
 import { realAppendIO } from './append-io.ts';
-import { AppendJournal, recoverTornTail } from './append-journal.ts';
+import { AppendJournal, PLANNED_MAX_BYTES, recoverTornTail } from './append-journal.ts';
 import { withMailboxLock } from './dotlock.ts';
 import { writeAllSync } from './file-io.ts';
 import { formatFromLine } from './from-line.ts';
@@ -195,19 +195,18 @@ export async function appendBatchLocked(mboxPath: string, requests: readonly App
   let journal: AppendJournal | null = null;
   let start = -1; // the batch's first byte: where a failure cuts back to
   try {
-    journal = await AppendJournal.open(mboxPath);
+    const opened = (journal = await AppendJournal.open(mboxPath));
     // A batch killed half-way leaves a torn tail: cut it first.
-    const mbox = await recoverTornTail(journal, {
+    const mbox = await recoverTornTail(opened, {
       state: () => io.stat(fd),
+      read: (offset, length) => io.readAt(fd, offset, length),
       truncate: (size) => io.truncate(fd, size),
       sync: () => io.fsync(fd),
     });
     start = mbox.size;
-    // The journal's "start" must be on disk before any byte of the
-    // batch is written; the batch is gathered meanwhile.
-    const begun = journal.begin(mbox.ino, start);
-    begun.catch(() => {}); // awaited below; a failure must not go unhandled meanwhile
-    const out = new CoalescingWriter(io, fd, start, buffer, begun);
+    // A batch that outgrows the buffer is written as it comes, after the
+    // journal's "start" is on disk (the writer asks for it before its first write).
+    const out = new CoalescingWriter(io, fd, start, buffer, () => opened.begin(mbox.ino, start));
     await out.add(await separatorPadding(io, fd, start));
     const results: (AppendResult | Error)[] = [];
     for (const request of requests) {
@@ -215,11 +214,17 @@ export async function appendBatchLocked(mboxPath: string, requests: readonly App
       if (result instanceof Error && opts.allOrNothing) throw result;
       results.push(result);
     }
-    await out.flush();
-    await begun; // (an empty batch wrote nothing, so nothing awaited it yet)
-    const written = await io.stat(fd);
-    // The mbox's fsync and the journal's "complete" go to disk together.
-    await allOrFirstError([io.fsync(fd), journal.complete(mbox.ino, start, out.position, written.ctimeNs)]);
+    if (!out.streamed && out.position - start <= PLANNED_MAX_BYTES) {
+      // All of it is in the buffer: one planned record, then the bytes (see append-journal.ts).
+      if (out.position === start) return results; // nothing to write
+      await out.flushAfter(opened.plan(mbox.ino, start, out.buffered));
+      await io.fsync(fd);
+    } else {
+      await out.flush();
+      const written = await io.stat(fd);
+      // The mbox's fsync and the journal's "complete" go to disk together.
+      await allOrFirstError([io.fsync(fd), opened.complete(mbox.ino, start, out.position, written.ctimeNs)]);
+    }
     // A new file's name must be durable too, not just its bytes.
     if (start === 0) await io.fsyncDir(path.dirname(mboxPath));
     return results;
@@ -319,27 +324,38 @@ async function* contentOf(request: AppendRequest): AsyncGenerator<Buffer> {
 // Gathers small pieces into one buffer so a batch costs few write(2) calls,
 // and tracks the absolute file position of the next byte. Each write is
 // awaited before more is buffered, so memory stays bounded however fast the
-// content streams arrive. No write starts before `ready` (the journal's
-// record of the batch) has resolved.
+// content streams arrive. Before its first write it awaits `beforeWriting`
+// (the journal's record of the batch), unless flushAfter gave it another.
 class CoalescingWriter {
   readonly #io: AppendIO;
   readonly #fd: number;
   readonly #buffer: Buffer;
-  readonly #ready: Promise<void>;
+  readonly #beforeWriting: () => Promise<void>;
+  #ready: Promise<void> | null = null;
   #used = 0;
   /** File offset the next added byte will land at. */
   position: number;
 
-  constructor(io: AppendIO, fd: number, startSize: number, buffer: Buffer, ready: Promise<void>) {
+  constructor(io: AppendIO, fd: number, startSize: number, buffer: Buffer, beforeWriting: () => Promise<void>) {
     this.#io = io;
     this.#fd = fd;
     this.position = startSize;
     this.#buffer = buffer;
-    this.#ready = ready;
+    this.#beforeWriting = beforeWriting;
+  }
+
+  /** True once bytes have been written (or are being written): the batch outgrew the buffer. */
+  get streamed(): boolean {
+    return this.#ready !== null;
+  }
+
+  /** What is buffered and not yet written. */
+  get buffered(): Buffer {
+    return this.#buffer.subarray(0, this.#used);
   }
 
   async #write(data: Buffer): Promise<void> {
-    await this.#ready;
+    await (this.#ready ??= this.#beforeWriting());
     await this.#io.write(this.#fd, data);
   }
 
@@ -363,10 +379,21 @@ class CoalescingWriter {
     await this.#write(data);
   }
 
+  /** Writes out what is buffered once `ready` resolves, instead of beforeWriting (nothing written yet). */
+  async flushAfter(ready: Promise<void>): Promise<void> {
+    this.#ready = ready;
+    await this.flush();
+  }
+
   /** Drops everything from `position` on, whether written or still buffered. */
   async rewindTo(position: number): Promise<void> {
-    await this.flush();
-    await this.#io.truncate(this.#fd, position);
+    const bufferedFrom = this.position - this.#used;
+    if (position >= bufferedFrom) {
+      this.#used = position - bufferedFrom; // not written yet: forget it
+    } else {
+      await this.flush();
+      await this.#io.truncate(this.#fd, position);
+    }
     this.position = position;
   }
 }

@@ -7,9 +7,13 @@ import { formatFromLine } from '../../../src/store/from-line.ts';
 export const CRASH_SENDER = 'crash@example.org';
 export const CRASH_DATE = new Date(Date.UTC(2026, 10, 2, 3, 5, 51));
 
-/** Message `id`: 0.6 to 1.6 MB of numbered lines, ending "END <id>". No line starts "From ". */
-export function crashMessage(id: number): Buffer {
-  const target = 600_000 + ((id * 7919) % 1_000_000);
+/**
+ * Message `id`: 0.6 to 1.6 MB of numbered lines, ending "END <id>"; `small`:
+ * 0.3 to 20 KB, so that batches are small enough for a planned journal
+ * record (append-journal.ts). No line starts "From ".
+ */
+export function crashMessage(id: number, small = false): Buffer {
+  const target = small ? 300 + ((id * 7919) % 20_000) : 600_000 + ((id * 7919) % 1_000_000);
   const lines = [`Subject: crash test ${id}`, `Message-ID: <${id}@crash.test>`, ''];
   let size = 0;
   for (let n = 0; size < target; n++) {
@@ -22,6 +26,6 @@ export function crashMessage(id: number): Buffer {
 }
 
 /** The bytes an mbox holds for message `id`: From line, message, blank line. */
-export function storedCrashMessage(id: number): Buffer {
-  return Buffer.concat([Buffer.from(formatFromLine(CRASH_SENDER, CRASH_DATE)), crashMessage(id), Buffer.from('\n')]);
+export function storedCrashMessage(id: number, small = false): Buffer {
+  return Buffer.concat([Buffer.from(formatFromLine(CRASH_SENDER, CRASH_DATE)), crashMessage(id, small), Buffer.from('\n')]);
 }
