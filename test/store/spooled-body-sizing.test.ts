@@ -88,3 +88,34 @@ test('a pooled block goes to another body only after discard(): a live body\'s b
   await b.discard();
   await third.discard();
 });
+
+test('a body in its file is read through one pooled block, read into again for each chunk: reading 3 MiB twice makes no new buffers', async () => {
+  const body = new SpooledBody(path.join(dir, 'g'), 1024 * KiB); // past 1 MiB it moves to its file
+  const data = Buffer.from(Array.from({ length: 3 * 1024 * KiB }, (_, i) => (i * 31) % 255));
+  for (let i = 0; i < data.length; i += 100 * KiB) await body.write(data.subarray(i, i + 100 * KiB));
+  await body.finish();
+  assert.equal(body.inFile, true);
+  await parts(body); // the pool's block for reading exists from now on
+  const realAllocUnsafe = Buffer.allocUnsafe;
+  let allocated = 0;
+  Buffer.allocUnsafe = ((size: number) => {
+    allocated += size;
+    return realAllocUnsafe(size);
+  }) as typeof Buffer.allocUnsafe;
+  const poolMadeBefore = wholeBlocks.allocated;
+  const copies: Buffer[] = [];
+  const memories = new Set<ArrayBufferLike>();
+  try {
+    for await (const chunk of body.read()) {
+      copies.push(Buffer.from(chunk)); // a consumer copies what it keeps
+      memories.add(chunk.buffer);
+    }
+  } finally {
+    Buffer.allocUnsafe = realAllocUnsafe;
+  }
+  assert.deepEqual(Buffer.concat(copies), data);
+  assert.equal(memories.size, 1, 'every chunk in the same memory');
+  assert.equal(allocated, 0);
+  assert.equal(wholeBlocks.allocated, poolMadeBefore);
+  await body.discard();
+});
