@@ -195,7 +195,8 @@ export async function appendBatchLocked(mboxPath: string, requests: readonly App
   let journal: AppendJournal | null = null;
   let start = -1; // the batch's first byte: where a failure cuts back to
   try {
-    const opened = (journal = await AppendJournal.open(mboxPath));
+    journal = await AppendJournal.open(mboxPath);
+    const opened = journal; // (the same, for the closures below)
     // A batch killed half-way leaves a torn tail: cut it first.
     const mbox = await recoverTornTail(opened, {
       state: () => io.stat(fd),
