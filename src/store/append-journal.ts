@@ -67,8 +67,10 @@
 //    left alone.
 // One case remains: after a crash mid-batch, a program that breaks our
 // abandoned lock and appends before any of ours takes the lock again loses
-// that append to the cut. Mutt and procmail break a lock only by age
-// (minutes), and a restarted server recovers at its first lock.
+// that append to the cut (after a planned record, the torn part stays
+// instead: the file no longer holds only the batch's pages). Mutt and
+// procmail break a lock only by age (minutes), and a restarted server
+// recovers at its first lock.
 
 import { hash } from 'node:crypto';
 import type { BigIntStats } from 'node:fs';
