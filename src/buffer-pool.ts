@@ -91,11 +91,6 @@ export class BufferPool {
     if (this.idleMs > 0 && !this.idleTimer) this.idleTimer = setTimeout(() => this.releaseIfIdle(), this.idleMs).unref();
   }
 
-  /** Lets every free buffer go (the GC frees them); later takes make new ones. */
-  releaseFree(): void {
-    this.free.length = 0;
-  }
-
   // One timer per quiet spell, not one per take: it looks again when a take came meanwhile.
   private releaseIfIdle(): void {
     const quietFor = Date.now() - this.lastTake;
@@ -104,7 +99,7 @@ export class BufferPool {
       return;
     }
     this.idleTimer = null;
-    this.releaseFree();
+    this.free.length = 0; // let them go (the GC frees them); later takes make new ones
   }
 }
 

@@ -104,12 +104,12 @@ export interface JournalRecord {
 
 const RECORD_BYTES = 512;
 const RECORD = /^jjordan-append 1 ino=(\d{1,20}) start=(\d{1,15}) end=(-|\d{1,15}) ctime=(-|\d{1,25}) sum=([0-9a-f]{8})$/;
-const PLANNED = /^jjordan-append 1 ino=(\d{1,20}) start=(\d{1,15}) end=(\d{1,15}) pages=([0-9a-f]{8}(?:,[0-9a-f]{8}){0,40}) sum=([0-9a-f]{8})$/;
+const PLANNED = /^jjordan-append 1 ino=(\d{1,20}) start=(\d{1,15}) end=(\d{1,15}) pages=([0-9a-f]{8}(?:,[0-9a-f]{8}){0,16}) sum=([0-9a-f]{8})$/;
 const { O_RDWR, O_CREAT, O_EXCL } = constants;
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0;
 
 /** The page size a crash tears a file's tail at (the kernel writes files back page by page). */
-export const PAGE_BYTES = 4096;
+const PAGE_BYTES = 4096;
 /** The largest batch written with a planned record (at most 17 pages: the record stays small). */
 export const PLANNED_MAX_BYTES = 64 * 1024;
 
@@ -265,6 +265,8 @@ export class AppendJournal {
 
   /** A batch that fits in PLANNED_MAX_BYTES: `bytes` will be written at `start`. Durable when it resolves. */
   async plan(ino: bigint, start: number, bytes: Buffer): Promise<void> {
+    // More pages would not fit the record: it would read back as none, and a torn batch would stay.
+    if (bytes.length > PLANNED_MAX_BYTES) throw new RangeError(`a planned batch is at most ${PLANNED_MAX_BYTES} bytes, not ${bytes.length}`);
     await this.#write({ ino, start, end: start + bytes.length, ctimeNs: null, pages: pageChecksums(start, bytes) });
   }
 

@@ -57,7 +57,7 @@ export class SpooledBody {
   /** Full blocks, then the one being filled (`used` bytes of it). */
   private blocks: Buffer[] = [];
   private used = 0;
-  /** Bytes of `budget` this body holds (the blocks' total size). */
+  /** Bytes of `budget` this body holds (whole blocks, even for the small first buffer). */
   private reserved = 0;
   private file: FileHandle | null = null;
   private filePath: string | null = null;

@@ -264,3 +264,21 @@ test('an append to a mailbox without a journal (an older mailbox) creates one', 
   assert.deepEqual(await bodies(mbox), ['A: 0\n', 'A: 1\n']);
   assert.notEqual(parseRecord(await fs.readFile(journalPathFor(mbox))), null);
 });
+
+test('a planned record is refused for a batch over 64 KiB (its page sums would not fit the record), and the journal keeps what it had', async () => {
+  const mbox = freshMbox();
+  await new MboxAppender().append(mbox, message('Subject: 1\n\none\n'));
+  const before = await fs.readFile(journalPathFor(mbox));
+  const journal = await AppendJournal.open(mbox);
+  try {
+    await assert.rejects(journal.plan(1n, 0, Buffer.alloc(64 * 1024 + 1)), RangeError);
+  } finally {
+    journal.close();
+  }
+  assert.deepEqual(await fs.readFile(journalPathFor(mbox)), before);
+  // The largest planned batch (17 pieces, started mid-page) reads back whole.
+  const bytes = Buffer.alloc(64 * 1024, 'q');
+  const record: JournalRecord = { ino: 99999999999999999999n, start: 999_999_999_999_000 - 65536, end: 999_999_999_999_000, ctimeNs: null, pages: pageChecksums(999_999_999_999_000 - 65536, bytes) };
+  assert.equal(record.pages!.length, 17);
+  assert.deepEqual(parseRecord(formatRecord(record)), record);
+});

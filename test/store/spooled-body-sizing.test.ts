@@ -20,6 +20,22 @@ async function parts(body: SpooledBody): Promise<Buffer[]> {
   return out;
 }
 
+// Bytes asked of Buffer.allocUnsafe while `run` runs.
+async function allocUnsafeBytesDuring(run: () => Promise<void>): Promise<number> {
+  const realAllocUnsafe = Buffer.allocUnsafe;
+  let allocated = 0;
+  Buffer.allocUnsafe = ((size: number) => {
+    allocated += size;
+    return realAllocUnsafe(size);
+  }) as typeof Buffer.allocUnsafe;
+  try {
+    await run();
+  } finally {
+    Buffer.allocUnsafe = realAllocUnsafe;
+  }
+  return allocated;
+}
+
 test('a 5 KiB body is held in a buffer of about its size, and the budget is charged a whole block', async () => {
   const budget = new MemoryBudget(4 * 1024 * KiB);
   const body = new SpooledBody(path.join(dir, 'a'), 2 * 1024 * KiB, { budget });
@@ -49,14 +65,8 @@ test('a body that outgrows its small buffer keeps every byte in order across who
 
 test('a large body fills whole blocks from the pool and gives them back: a second 1 MiB body makes no new buffers', async () => {
   const data = Buffer.from(Array.from({ length: 1024 * KiB }, (_, i) => (i * 7) % 253));
-  const realAllocUnsafe = Buffer.allocUnsafe;
-  let allocated = 0;
-  Buffer.allocUnsafe = ((size: number) => {
-    allocated += size;
-    return realAllocUnsafe(size);
-  }) as typeof Buffer.allocUnsafe;
   const poolMadeBefore = wholeBlocks.allocated;
-  try {
+  const allocated = await allocUnsafeBytesDuring(async () => {
     for (const name of ['c1', 'c2']) {
       const body = new SpooledBody(path.join(dir, name), 2 * 1024 * KiB);
       for (let i = 0; i < data.length; i += 64 * KiB) await body.write(data.subarray(i, i + 64 * KiB));
@@ -64,9 +74,7 @@ test('a large body fills whole blocks from the pool and gives them back: a secon
       assert.deepEqual(Buffer.concat(await parts(body)), data);
       await body.discard();
     }
-  } finally {
-    Buffer.allocUnsafe = realAllocUnsafe;
-  }
+  });
   // Its first 64 KiB do not fit the small buffer: whole blocks from the start, four per body.
   assert.equal(allocated, 0);
   assert.ok(wholeBlocks.allocated - poolMadeBefore <= 4, `${wholeBlocks.allocated - poolMadeBefore} whole blocks made for two bodies`);
@@ -96,23 +104,15 @@ test('a body in its file is read through one pooled block, read into again for e
   await body.finish();
   assert.equal(body.inFile, true);
   await parts(body); // the pool's block for reading exists from now on
-  const realAllocUnsafe = Buffer.allocUnsafe;
-  let allocated = 0;
-  Buffer.allocUnsafe = ((size: number) => {
-    allocated += size;
-    return realAllocUnsafe(size);
-  }) as typeof Buffer.allocUnsafe;
   const poolMadeBefore = wholeBlocks.allocated;
   const copies: Buffer[] = [];
   const memories = new Set<ArrayBufferLike>();
-  try {
+  const allocated = await allocUnsafeBytesDuring(async () => {
     for await (const chunk of body.read()) {
       copies.push(Buffer.from(chunk)); // a consumer copies what it keeps
       memories.add(chunk.buffer);
     }
-  } finally {
-    Buffer.allocUnsafe = realAllocUnsafe;
-  }
+  });
   assert.deepEqual(Buffer.concat(copies), data);
   assert.equal(memories.size, 1, 'every chunk in the same memory');
   assert.equal(allocated, 0);
