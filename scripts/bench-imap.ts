@@ -12,7 +12,8 @@
 //   later-select   connect+LOGIN+SELECT, median of 20 sessions
 //   fetch-sizes    FETCH 1:* (UID FLAGS RFC822.SIZE), median of 5; the
 //                  server's read() bytes show whether it read any body
-//   random-bodies  100 random UID FETCH n BODY.PEEK[], total
+//   random-bodies  100 random UID FETCH n BODY.PEEK[], total; then the same
+//                  after 2,000 more, untimed (the code warm)
 //   big-body       BODY[] of the 25 MiB message: time, and the server's RSS
 //                  growth; again with the client not reading for 2 s
 //   store          STORE +FLAGS on one message: time, files changed in the
@@ -124,6 +125,7 @@ import { fillMailbox } from './lib/imap-mailbox.ts';
 import type { MailboxFill } from './lib/imap-mailbox.ts';
 import { IDLE_PHASE } from './lib/imap-idle.ts';
 import { FETCH_PHASES, mib } from './lib/imap-phases.ts';
+import { collectClientGarbage } from './lib/client-gc.ts';
 import type { BenchContext, Phase, Row } from './lib/imap-session.ts';
 import { STORE_PHASE } from './lib/imap-store-phase.ts';
 import { CACHE_PHASES } from './lib/imap-cache-phases.ts';
@@ -347,6 +349,7 @@ async function main(): Promise<number> {
         await ctx.restartServer();
         console.log(`(${phase.name}: on a restarted server, pid ${ctx.serverPid}; the earlier phases had left it at RSS ${rssBefore === null ? '?' : mib(rssBefore)})`);
       }
+      collectClientGarbage(); // (the earlier phases' garbage, not collected inside this one's timed commands)
       const meter = new CpuMeter(null);
       const cpuBefore = ctx.serverPid ? treeCpu(ctx.serverPid) : null;
       try {

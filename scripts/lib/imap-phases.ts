@@ -9,7 +9,9 @@
 // Every loop has a count and the phase's deadline.
 
 import { performance } from 'node:perf_hooks';
+import { collectClientGarbage } from './client-gc.ts';
 import { ImapError } from './imap-client.ts';
+import type { ImapClient } from './imap-client.ts';
 import { seededRandom } from './imap-mailbox.ts';
 import { median } from './measure.ts';
 import { cpuBetween, ioDelta, processTree, sampleRss, treeCpu, treeIo, treeMemory } from './proc-tree.ts';
@@ -20,6 +22,8 @@ import { readMemory, resetPeak } from './measure.ts';
 const LATER_SESSIONS = 20;
 const FETCH_RUNS = 5;
 const RANDOM_BODIES = 100;
+/** Random bodies fetched, untimed, before the same measure is taken again with the server's code warm. */
+const WARM_UP_BODIES = 2000;
 /** The client stops reading for this long at the start of the slow-reader BODY[]. */
 const SLOW_READER_PAUSE_MS = 2000;
 const MiB = 1024 * 1024;
@@ -155,6 +159,11 @@ async function mailboxFacts(ctx: BenchContext, deadline: number): Promise<Mailbo
   }
 }
 
+// The figure of the issue is the first 100 bodies a freshly started server
+// sends. A server in V8 runs its code for the first time slowly (compiled
+// on first use, then interpreted until it proves hot), so the same measure
+// is taken again after WARM_UP_BODIES more: how it answers once it has been
+// running a while. A server in C (Dovecot) shows no such difference.
 const randomBodies: Phase = {
   name: 'random-bodies',
   async run(ctx) {
@@ -162,31 +171,28 @@ const randomBodies: Phase = {
     const facts = await mailboxFacts(ctx, deadline);
     const random = seededRandom(42);
     const { client } = await openSession(ctx.target, deadline);
+    collectClientGarbage(); // (mailboxFacts may just have read 50,000 responses)
     try {
-      let total = 0;
-      let bytes = 0;
-      let wrongSize = 0;
-      let done = 0;
-      const started = performance.now();
-      for (; done < RANDOM_BODIES && Date.now() < deadline; done++) {
-        let seq = 1 + Math.floor(random() * facts.exists);
-        if (seq === facts.bigSeq) seq = seq === 1 ? 2 : seq - 1; // not the 25 MiB one
-        const result = await client.ok(`UID FETCH ${facts.uids[seq - 1]} BODY.PEEK[]`, deadline);
-        total += result.ms;
-        bytes += result.literalBytes;
-        if (result.literalBytes !== facts.sizes[seq - 1]) wrongSize++;
-      }
-      const wall = performance.now() - started;
-      const notes = [`${done} messages, ${(bytes / 1e6).toFixed(2)} MB; ${ms(total / done)} each on average; wall time ${ms(wall)}`];
-      if (wrongSize > 0) notes.push(`CHECK FAILED: ${wrongSize} bodies differ in size from their RFC822.SIZE`);
+      const first = await fetchRandomBodies(client, facts, random, RANDOM_BODIES, deadline);
+      for (let left = WARM_UP_BODIES; left > 0 && Date.now() < deadline; left -= 100) await fetchRandomBodies(client, facts, random, Math.min(100, left), deadline);
+      collectClientGarbage();
+      const warm = await fetchRandomBodies(client, facts, random, RANDOM_BODIES, deadline);
       return [
         {
-          label: `${done} random UID FETCH n BODY.PEEK[] (total)`,
-          figure: ms(total),
+          label: `${first.done} random UID FETCH n BODY.PEEK[] (total)`,
+          figure: ms(first.total),
           target: '<= 40 ms',
-          met: total <= 40,
-          notes,
-          json: { totalMs: total, messages: done, bytes, wrongSize },
+          met: first.total <= 40,
+          notes: first.notes,
+          json: { totalMs: first.total, messages: first.done, bytes: first.bytes, wrongSize: first.wrongSize },
+        },
+        {
+          label: `  the same after ${WARM_UP_BODIES.toLocaleString('en')} more (code warm)`,
+          figure: ms(warm.total),
+          target: '',
+          met: null,
+          notes: warm.notes,
+          json: { totalMs: warm.total, messages: warm.done, bytes: warm.bytes, wrongSize: warm.wrongSize },
         },
       ];
     } finally {
@@ -194,6 +200,27 @@ const randomBodies: Phase = {
     }
   },
 };
+
+/** `count` random bodies (never the 25 MiB one), one command at a time: the total of their times, and checks. */
+async function fetchRandomBodies(client: ImapClient, facts: MailboxFacts, random: () => number, count: number, deadline: number) {
+  let total = 0;
+  let bytes = 0;
+  let wrongSize = 0;
+  let done = 0;
+  const started = performance.now();
+  for (; done < count && Date.now() < deadline; done++) {
+    let seq = 1 + Math.floor(random() * facts.exists);
+    if (seq === facts.bigSeq) seq = seq === 1 ? 2 : seq - 1; // not the 25 MiB one
+    const result = await client.ok(`UID FETCH ${facts.uids[seq - 1]} BODY.PEEK[]`, deadline);
+    total += result.ms;
+    bytes += result.literalBytes;
+    if (result.literalBytes !== facts.sizes[seq - 1]) wrongSize++;
+  }
+  const wall = performance.now() - started;
+  const notes = [`${done} messages, ${(bytes / 1e6).toFixed(2)} MB; ${ms(total / done)} each on average; wall time ${ms(wall)}`];
+  if (wrongSize > 0) notes.push(`CHECK FAILED: ${wrongSize} bodies differ in size from their RFC822.SIZE`);
+  return { total, bytes, wrongSize, done, notes };
+}
 
 // ---------------------------------------------------------------------------
 // The big message: once read as fast as the client can, once with the
