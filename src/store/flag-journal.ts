@@ -9,12 +9,14 @@
 //   17 4402 \Seen                  UID 17 now has exactly these flags, at mod-sequence 4402
 //   18 4403                        UID 18 now has no flags
 //   recent 51                      UIDs below 51 have been given \Recent
-//   + 51 2000 300 40 310 0a1b2c3d4e5f6071 1763780900 4404 \Seen
+//   +3 51 2000 300 40 310 0a1b2c3d4e5f6071 1763780900 4404 5e0c2a9f \Seen
 //   mbox size=2301 mtime=1763780900123.4 tail=9f0c5e2a1b3d4c6e uidnext=52 modseq=4404
 //
-// The last two are new mail indexed (a "+" line per message, with the
-// fields of an index line) and the state of the mbox the index now
-// describes; "+" lines count only once the "mbox" line after them is there.
+// The last two are new mail indexed (a "+3" line per message, with the
+// fields of a version 3 index line, its CRC included: mbox-index-file.ts)
+// and the state of the mbox the index now describes; "+" lines count only
+// once the "mbox" line after them is there. Lines of the older form,
+// "+ " and no CRC, are still read (the message's CRC then unknown).
 //
 // Loading the index applies the journal (mbox-index.ts); whenever the index
 // is written anyway, or the journal has grown past a share of the index
@@ -43,7 +45,9 @@ import type { MessageTable } from './message-table.ts';
 const HEADER = /^jjordan-flags 1 uidvalidity=(\d{1,15})$/;
 const LINE = /^(\d{1,15}) (\d{1,15})(?: (.*))?$/;
 const RECENT = /^recent (\d{1,15})$/;
-const ADDED = /^\+ (\d{1,15}) (\d{1,15}) (\d{1,15}) (\d{1,15}) (\d{1,15}) ([0-9a-f]{16}) (\d{1,15}) (\d{1,15})(?: (.*))?$/;
+// "+3 uid offset length contentOffset size fingerprint date modseq crc[ flags]"; the older "+ " form has no crc.
+const ADDED = /^\+(3?) (\d{1,15}) (\d{1,15}) (\d{1,15}) (\d{1,15}) (\d{1,15}) ([0-9a-f]{16}) (\d{1,15}) (\d{1,15})(?: (.*))?$/;
+const CRC_FIELD = /^([0-9a-f]{8}|-)(?: (.*))?$/;
 const MBOX = /^mbox size=(\d{1,15}) mtime=(\S+) tail=([0-9a-f]{16}) uidnext=(\d{1,15}) modseq=(\d{1,15})$/;
 const LF = 0x0a;
 // The journal is merged into the index once it passes this share of it.
@@ -89,8 +93,10 @@ export function formatAppended(index: MailboxIndex, from: number): string {
   let text = '';
   for (let k = from; k < table.length; k++) {
     const flags = table.flags.text(table.flagIdAt(k));
-    text += `+ ${table.uidAt(k)} ${table.offsetAt(k)} ${table.lengthAt(k)} ${table.contentOffsetAt(k)} ${table.sizeAt(k)} ` +
-      `${table.fingerprintAt(k)} ${table.internalDateAt(k)} ${table.modseqAt(k)}${flags === '' ? '' : ' ' + flags}\n`;
+    const crc = table.crcAt(k);
+    text += `+3 ${table.uidAt(k)} ${table.offsetAt(k)} ${table.lengthAt(k)} ${table.contentOffsetAt(k)} ${table.sizeAt(k)} ` +
+      `${table.fingerprintAt(k)} ${table.internalDateAt(k)} ${table.modseqAt(k)} ${crc >= 0 ? crc.toString(16).padStart(8, '0') : '-'}` +
+      `${flags === '' ? '' : ' ' + flags}\n`;
   }
   return text + `mbox size=${index.mboxSize} mtime=${index.mboxMtimeMs ?? 0} tail=${index.tailHash} uidnext=${index.uidNext} modseq=${index.highestModseq}\n`;
 }
@@ -124,7 +130,7 @@ export async function applyFlagJournal(mboxPath: string, index: MailboxIndex): P
     return 0;
   }
   const table = index.messages;
-  const pending: RegExpExecArray[] = []; // "+" lines waiting for their "mbox" line
+  const pending: AddedLine[] = []; // "+" lines waiting for their "mbox" line
   for (let i = 1; i < lines.length - 1; i++) {
     const line = lines[i];
     const change = LINE.exec(line);
@@ -140,7 +146,7 @@ export async function applyFlagJournal(mboxPath: string, index: MailboxIndex): P
       index.recentUid = Math.min(Math.max(index.recentUid, Number(recent[1])), index.uidNext);
       continue;
     }
-    const added = ADDED.exec(line);
+    const added = parseAdded(line);
     if (added) {
       pending.push(added);
       continue;
@@ -152,23 +158,48 @@ export async function applyFlagJournal(mboxPath: string, index: MailboxIndex): P
   return complete;
 }
 
+/** A new-mail line's fields; crc -1 where the line has none (the older form, or "-"). */
+interface AddedLine {
+  uid: number;
+  offset: number;
+  length: number;
+  contentOffset: number;
+  size: number;
+  fingerprint: string;
+  date: number;
+  modseq: number;
+  crc: number;
+  flags: string;
+}
+
+function parseAdded(line: string): AddedLine | null {
+  const m = ADDED.exec(line);
+  if (!m) return null;
+  let [crc, flags] = [-1, m[10] ?? ''];
+  if (m[1] === '3') {
+    const rest = CRC_FIELD.exec(flags);
+    if (!rest) return null;
+    [crc, flags] = [rest[1] === '-' ? -1 : parseInt(rest[1], 16), rest[2] ?? ''];
+  }
+  const [uid, offset, length, contentOffset, size, date, modseq] = [m[2], m[3], m[4], m[5], m[6], m[8], m[9]].map(Number);
+  return { uid, offset, length, contentOffset, size, fingerprint: m[7], date, modseq, crc, flags };
+}
+
 // New mail from the journal, if it follows on from the index: UIDs above
 // the last, bytes after the last message, inside the mbox it describes.
-function applyAppended(index: MailboxIndex, added: RegExpExecArray[], mbox: RegExpExecArray): boolean {
+function applyAppended(index: MailboxIndex, added: readonly AddedLine[], mbox: RegExpExecArray): boolean {
   const table: MessageTable = index.messages;
   const [size, mtime, uidNext, modseq] = [Number(mbox[1]), Number(mbox[2]), Number(mbox[4]), Number(mbox[5])];
   if (size < index.mboxSize || !Number.isFinite(mtime) || uidNext < index.uidNext) return false;
   let lastUid = table.length > 0 ? table.uidAt(table.length - 1) : 0;
   let lastEnd = index.mboxSize;
-  for (const m of added) {
-    const [uid, offset, length, contentOffset] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4])];
+  for (const { uid, offset, length, contentOffset } of added) {
     if (uid <= lastUid || uid >= uidNext || offset < lastEnd || contentOffset < offset || contentOffset > offset + length || offset + length > size) return false;
     [lastUid, lastEnd] = [uid, offset + length];
   }
   for (const m of added) {
-    const [high, low] = splitFingerprint(m[6]);
-    const offset = Number(m[2]);
-    table.pushRaw(Number(m[1]), offset, Number(m[3]), Number(m[4]) - offset, Number(m[5]), high, low, Number(m[7]), Number(m[8]), table.flags.idOfText(m[9] ?? ''));
+    const [high, low] = splitFingerprint(m.fingerprint);
+    table.pushRaw(m.uid, m.offset, m.length, m.contentOffset - m.offset, m.size, high, low, m.date, m.modseq, table.flags.idOfText(m.flags), m.crc);
   }
   index.mboxSize = size;
   index.mboxMtimeMs = mtime;

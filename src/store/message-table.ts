@@ -86,7 +86,7 @@ export class MessageTable implements MessageRows {
   #dates: Float64Array;
   #modseqs: Float64Array;
   #flagIds: Uint32Array;
-  #crcs: Float64Array; // -1: not known (index files before version 3, the journal's new-mail lines)
+  #crcs: Float64Array; // -1: not known (index files before version 3, the journal's older "+ " lines)
   #hint = 0; // the row find() found last: FETCH 1:* looks up UIDs in order
 
   constructor(flags = new FlagPool(), capacity = INITIAL_CAPACITY) {

@@ -51,7 +51,7 @@ test('new-mail lines count only with the "mbox" line after them, and only if the
   grown.messages.push({ uid: 6, offset: 300, length: 50, contentOffset: 330, size: 40, fingerprint: FP, internalDate: 2000, modseq: 11, flagId: grown.messages.flags.idOf(['\\Seen']) });
   Object.assign(grown, { mboxSize: 351, uidNext: 7, highestModseq: 11, mboxMtimeMs: 1234.5, tailHash: 'aaaaaaaaaaaaaaaa' });
   const lines = formatAppended(grown, 3);
-  assert.equal(lines, `+ 6 300 50 330 40 ${FP} 2000 11 \\Seen\nmbox size=351 mtime=1234.5 tail=aaaaaaaaaaaaaaaa uidnext=7 modseq=11\n`);
+  assert.equal(lines, `+3 6 300 50 330 40 ${FP} 2000 11 - \\Seen\nmbox size=351 mtime=1234.5 tail=aaaaaaaaaaaaaaaa uidnext=7 modseq=11\n`);
   await journal(mbox, `jjordan-flags 1 uidvalidity=777\n${lines}6 12 \\Answered\n`);
   const index = threeMessages();
   await applyFlagJournal(mbox, index);
@@ -66,6 +66,25 @@ test('new-mail lines count only with the "mbox" line after them, and only if the
   await journal(mbox, `jjordan-flags 1 uidvalidity=777\n${lines}`);
   await applyFlagJournal(mbox, grown);
   assert.equal(grown.messages.length, 4);
+});
+
+test('a new-mail line carries the message\'s CRC ("+3"); the older "+ " form without one is still read', async () => {
+  const mbox = freshMbox();
+  const grown = threeMessages();
+  grown.messages.push({ uid: 6, offset: 300, length: 50, contentOffset: 330, size: 40, fingerprint: FP, internalDate: 2000, modseq: 11, flagId: 0, crc: 0x0bad1dea });
+  Object.assign(grown, { mboxSize: 351, uidNext: 7, highestModseq: 11, mboxMtimeMs: 1234.5, tailHash: 'aaaaaaaaaaaaaaaa' });
+  const mboxLine = 'mbox size=351 mtime=1234.5 tail=aaaaaaaaaaaaaaaa uidnext=7 modseq=11\n';
+  assert.equal(formatAppended(grown, 3), `+3 6 300 50 330 40 ${FP} 2000 11 0bad1dea\n${mboxLine}`);
+  const applied = async (text: string) => {
+    await journal(mbox, `jjordan-flags 1 uidvalidity=777\n${text}`);
+    const index = threeMessages();
+    await applyFlagJournal(mbox, index);
+    return index.messages.length === 4 ? [index.messages.crcAt(3), index.messages.records()[3].flags] : 'not applied';
+  };
+  assert.deepEqual(await applied(formatAppended(grown, 3)), [0x0bad1dea, []]);
+  assert.deepEqual(await applied(`+ 6 300 50 330 40 ${FP} 2000 11 \\Seen\n${mboxLine}`), [-1, ['\\Seen']], 'the older form');
+  assert.deepEqual(await applied(`+3 6 300 50 330 40 ${FP} 2000 11 - $Label\n${mboxLine}`), [-1, ['$Label']]);
+  assert.equal(await applied(`+3 6 300 50 330 40 ${FP} 2000 11 \\Seen\n${mboxLine}`), 'not applied', 'a "+3" line without its CRC is damage');
 });
 
 test('a torn last line is cut off the file; another UIDVALIDITY empties it; damage stops the reading', async () => {

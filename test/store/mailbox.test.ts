@@ -390,7 +390,7 @@ test('new mail seen by an open mailbox goes to the journal, not into a rewritten
     assert.deepEqual(uids, [5]);
     const indexAfter = await fs.stat(indexPathFor(mbox));
     assert.deepEqual([indexAfter.ino, indexAfter.mtimeMs], [indexBefore.ino, indexBefore.mtimeMs], 'the index file was not rewritten');
-    assert.match(await fs.readFile(flagJournalPathFor(mbox), 'utf8'), /\n\+ 3 .*\n\+ 4 .*\nmbox size=.*\n\+ 5 .* \\Seen\nmbox size=/);
+    assert.match(await fs.readFile(flagJournalPathFor(mbox), 'utf8'), /\n\+3 3 .* [0-9a-f]{8}\n\+3 4 .* [0-9a-f]{8}\nmbox size=.*\n\+3 5 .* [0-9a-f]{8} \\Seen\nmbox size=/);
   } finally {
     await box.close();
   }

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
 import { IndexScanner, scanForIndex } from '../../src/store/mbox-index-scan.ts';
 import { indexPathFor, loadIndex, saveIndex } from '../../src/store/mbox-index.ts';
+import { flagJournalPathFor } from '../../src/store/flag-journal.ts';
 import type { MailboxIndex } from '../../src/store/mbox-index.ts';
 import { MboxAppender } from '../../src/store/mbox-append.ts';
 import { MboxScanner, readMessageBuffer, scanMbox } from '../helpers/mbox-read.ts';
@@ -361,6 +362,19 @@ test('the index keeps each message\'s CRC (version 3), known or "-"; a version 2
     const rebuilt = await loadIndex(mbox, clock());
     assert.deepEqual(crcsOf(rebuilt), crcs, `"${bad}": rebuilt by a scan`);
   }
+});
+
+test('mail indexed through the journal keeps its CRC: known again after a reload, as the scan saw it', async () => {
+  const mbox = freshMbox();
+  await deliver(mbox, [text(1), text(2)]);
+  await loadIndex(mbox, clock()); // built and written whole
+  await deliver(mbox, [text(3), text(4)]);
+  await loadIndex(mbox, clock(NOW + 60_000)); // extended: the two new messages go to the journal
+  assert.match(await fs.readFile(flagJournalPathFor(mbox), 'latin1'), /^\+3 3 /m, 'the new mail is in the journal');
+  const reloaded = await loadIndex(mbox, clock(NOW + 120_000)); // the index file and its journal, as after a restart
+  const bytes = await fs.readFile(mbox);
+  const crcs = reloaded.messages.records().map((m) => crc32(bytes.subarray(m.offset, m.offset + m.length)));
+  assert.deepEqual(Array.from({ length: 4 }, (_, k) => reloaded.messages.crcAt(k)), crcs);
 });
 
 test('the From line gives the internal date; without a readable one, the file\'s time', async () => {
