@@ -1,10 +1,10 @@
 // A small scriptable SMTP server for the relay client's tests, on 127.0.0.1
 // with a port the system picks. Each test says what the server offers (EHLO
-// keywords, STARTTLS, implicit TLS, AUTH PLAIN), how it answers (per command,
-// per recipient), where it misbehaves (drop the connection, say nothing,
-// stop reading), and then looks at what it received: every command line,
-// how the lines were grouped into reads (PIPELINING, RFC 2920), and the exact
-// bytes of each DATA, end marker included.
+// keywords, STARTTLS, implicit TLS, AUTH PLAIN and LOGIN), how it answers
+// (per command, per recipient), where it misbehaves (drop the connection,
+// say nothing, stop reading), and then looks at what it received: every
+// command line, how the lines were grouped into reads (PIPELINING, RFC
+// 2920), and the exact bytes of each DATA, end marker included.
 //
 // It is deliberately not the project's own SMTP server: a test of the client
 // against our server could pass with the same mistake on both sides.
@@ -33,7 +33,7 @@ export interface FakeServerOptions {
   /** Key and certificate: STARTTLS works (when listed in `ehlo`), or implicit TLS. */
   tls?: { keyPem: string; certPem: string };
   implicitTls?: boolean;
-  /** Accepted AUTH PLAIN credentials: 235 for these, 535 for others. */
+  /** Accepted AUTH PLAIN or LOGIN credentials: 235 for these, 535 for others. */
   auth?: { username: string; password: string };
   /** Sent in clear right after the 220 to STARTTLS, as a man in the middle would (RFC 3207 4.2). */
   injectAfterStarttls?: string;
@@ -97,6 +97,8 @@ function serve(socket: Socket, session: FakeSession, options: FakeServerOptions,
   let mailOk = false;
   let accepted = 0;
   let stopped = false;
+  // An AUTH LOGIN exchange in progress: the username is asked for, then the password (each line base64).
+  let login: { username?: string } | null = null;
 
   const send = (text: string) => {
     if (!current.destroyed) current.write(text.split('\n').map((line) => line + '\r\n').join(''));
@@ -114,6 +116,7 @@ function serve(socket: Socket, session: FakeSession, options: FakeServerOptions,
   /** Handle one command line; returns false when the connection is finished. */
   const command = (line: string): boolean => {
     session.commands.push({ line, tls: session.tls });
+    if (login) return loginAnswer(line);
     const verb = (line.split(' ')[0] ?? '').toUpperCase() as Verb;
     if (options.dropAt === verb) {
       drop();
@@ -148,7 +151,10 @@ function serve(socket: Socket, session: FakeSession, options: FakeServerOptions,
       case 'AUTH': {
         const [, mechanism, initial] = line.split(' ');
         if (fixed) send(fixed);
-        else if (!options.auth || mechanism?.toUpperCase() !== 'PLAIN' || !initial) send('504 5.5.4 Unrecognized authentication type');
+        else if (options.auth && mechanism?.toUpperCase() === 'LOGIN' && !initial) {
+          login = {};
+          send(`334 ${Buffer.from('Username:').toString('base64')}`);
+        } else if (!options.auth || mechanism?.toUpperCase() !== 'PLAIN' || !initial) send('504 5.5.4 Unrecognized authentication type');
         else {
           const [, user, password] = Buffer.from(initial, 'base64').toString('utf8').split('\0');
           const ok = user === options.auth.username && password === options.auth.password;
@@ -196,6 +202,21 @@ function serve(socket: Socket, session: FakeSession, options: FakeServerOptions,
         send('502 5.5.2 Error: command not recognized');
         return true;
     }
+  };
+
+  /** A line of an AUTH LOGIN exchange: the username, then the password. */
+  const loginAnswer = (line: string): boolean => {
+    const text = Buffer.from(line, 'base64').toString('utf8');
+    if (login!.username === undefined) {
+      login!.username = text;
+      send(`334 ${Buffer.from('Password:').toString('base64')}`);
+      return true;
+    }
+    const ok = login!.username === options.auth!.username && text === options.auth!.password;
+    if (ok) session.authenticated = login!.username;
+    login = null;
+    send(ok ? '235 2.7.0 Authentication successful' : '535 5.7.8 Authentication credentials invalid');
+    return true;
   };
 
   /** Work through the buffer: commands line by line, DATA up to its end marker. */

@@ -358,6 +358,21 @@ test('AUTH PLAIN over TLS with the right credentials; the password never reaches
   assert.ok(log.includes('C: AUTH PLAIN ****'));
 });
 
+test('AUTH LOGIN when the server offers only that: both prompts answered, neither the name nor the password in the log', async () => {
+  const server = await fake({ ehlo: ['STARTTLS'], ehloAfterTls: ['AUTH LOGIN'], tls: cert, auth: { username: 'relay', password: 's3cret' } });
+  const log: string[] = [];
+  assertDone(await deliverMessage(request(server, { tls: 'required', auth: { username: 'relay', password: 's3cret' }, log: (l) => log.push(l) })));
+  assert.equal(server.sessions[0].authenticated, 'relay');
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+  assert.deepEqual(server.sessions[0].commands.map((c) => c.line).filter((line) => line.startsWith('AUTH') || line === b64('relay') || line === b64('s3cret')), ['AUTH LOGIN', b64('relay'), b64('s3cret')]);
+  const secrets = ['s3cret', b64('s3cret'), b64('relay')];
+  assert.ok(!log.some((line) => secrets.some((secret) => line.includes(secret))), log.join('\n'));
+  assert.deepEqual(log.filter((line) => line.startsWith('C: AUTH') || line === 'C: ****'), ['C: AUTH LOGIN', 'C: ****', 'C: ****']);
+  // And a wrong password there: the same temporary failure as with PLAIN.
+  const failed = assertFailed(await deliverMessage(request(server, { tls: 'required', auth: { username: 'relay', password: 'wrong' } })), 'auth', false);
+  assert.equal(failed.reply?.code, 535);
+});
+
 test('AUTH with wrong credentials: a temporary failure (a config error should not bounce mail)', async () => {
   const server = await fake({ ehlo: ['STARTTLS', 'AUTH PLAIN'], tls: cert, auth: { username: 'relay', password: 's3cret' } });
   const failed = assertFailed(await deliverMessage(request(server, { tls: 'required', auth: { username: 'relay', password: 'wrong' } })), 'auth', false);
