@@ -68,10 +68,10 @@ export const BOUNDARY_BYTES = 6;
 export async function* readMessage(file: FileHandle, m: MessageLocation, pool = new BufferPool(READ_CHUNK_BYTES, 2)): AsyncGenerator<Buffer> {
   const whole = m.length <= WHOLE_CHECK_BYTES;
   const firstLength = whole ? m.length : WHOLE_CHECK_BYTES;
-  const first = readAt(file, m.offset, firstLength + (whole ? BOUNDARY_BYTES : 0));
+  const first = readAtSync(file, m.offset, firstLength + (whole ? BOUNDARY_BYTES : 0));
   if (first.length < firstLength) throw changed(m, 'the file is shorter');
   if (whole) checkWholeMessage(first, m);
-  else checkMessageStart(first, readAt(file, m.offset + m.length, BOUNDARY_BYTES), m);
+  else checkMessageStart(first, readAtSync(file, m.offset + m.length, BOUNDARY_BYTES), m);
   // Checked: now the content, unquoted.
   const unquoter = new MboxrdUnquoter();
   yield unquoter.push(first.subarray(m.contentOffset - m.offset, firstLength));
@@ -99,7 +99,7 @@ export async function* readMessage(file: FileHandle, m: MessageLocation, pool = 
  */
 export function readSmallMessage(file: FileHandle, m: MessageLocation): Buffer | null {
   if (m.length > WHOLE_CHECK_BYTES) return null;
-  const bytes = readAt(file, m.offset, m.length + BOUNDARY_BYTES);
+  const bytes = readAtSync(file, m.offset, m.length + BOUNDARY_BYTES);
   checkWholeMessage(bytes, m);
   const unquoter = new MboxrdUnquoter();
   const content = unquoter.push(bytes.subarray(m.contentOffset - m.offset, m.length));
@@ -174,7 +174,7 @@ export function separatorLength(after: Buffer): number {
 // Most mail is a few kilobytes: one synchronous read from the page cache
 // takes microseconds, while a read through the thread pool waits a turn of
 // the event loop (see file-io.ts).
-function readAt(file: FileHandle, position: number, length: number): Buffer {
+function readAtSync(file: FileHandle, position: number, length: number): Buffer {
   const buffer = Buffer.allocUnsafe(length);
   return buffer.subarray(0, readIntoSync(file.fd, buffer, length, position));
 }
