@@ -39,8 +39,7 @@ import { open, truncate } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { MailboxIndex } from './mbox-index.ts';
 import { writeAll } from './file-io.ts';
-import { splitFingerprint } from './message-table.ts';
-import type { MessageTable } from './message-table.ts';
+import type { MessageTable, NewRow } from './message-table.ts';
 
 const HEADER = /^jjordan-flags 1 uidvalidity=(\d{1,15})$/;
 const LINE = /^(\d{1,15}) (\d{1,15})(?: (.*))?$/;
@@ -158,19 +157,8 @@ export async function applyFlagJournal(mboxPath: string, index: MailboxIndex): P
   return complete;
 }
 
-/** A new-mail line's fields; crc -1 where the line has none (the older form, or "-"). */
-interface AddedLine {
-  uid: number;
-  offset: number;
-  length: number;
-  contentOffset: number;
-  size: number;
-  fingerprint: string;
-  date: number;
-  modseq: number;
-  crc: number;
-  flags: string;
-}
+/** A new-mail line: the row it adds, its flags still as text (crc -1 where the line has none: the older form, or "-"). */
+type AddedLine = Omit<NewRow, 'flagId'> & { flags: string };
 
 function parseAdded(line: string): AddedLine | null {
   const m = ADDED.exec(line);
@@ -181,8 +169,8 @@ function parseAdded(line: string): AddedLine | null {
     if (!rest) return null;
     [crc, flags] = [rest[1] === '-' ? -1 : parseInt(rest[1], 16), rest[2] ?? ''];
   }
-  const [uid, offset, length, contentOffset, size, date, modseq] = [m[2], m[3], m[4], m[5], m[6], m[8], m[9]].map(Number);
-  return { uid, offset, length, contentOffset, size, fingerprint: m[7], date, modseq, crc, flags };
+  const [uid, offset, length, contentOffset, size, internalDate, modseq] = [m[2], m[3], m[4], m[5], m[6], m[8], m[9]].map(Number);
+  return { uid, offset, length, contentOffset, size, fingerprint: m[7], internalDate, modseq, crc, flags };
 }
 
 // New mail from the journal, if it follows on from the index: UIDs above
@@ -197,10 +185,7 @@ function applyAppended(index: MailboxIndex, added: readonly AddedLine[], mbox: R
     if (uid <= lastUid || uid >= uidNext || offset < lastEnd || contentOffset < offset || contentOffset > offset + length || offset + length > size) return false;
     [lastUid, lastEnd] = [uid, offset + length];
   }
-  for (const m of added) {
-    const [high, low] = splitFingerprint(m.fingerprint);
-    table.pushRaw(m.uid, m.offset, m.length, m.contentOffset - m.offset, m.size, high, low, m.date, m.modseq, table.flags.idOfText(m.flags), m.crc);
-  }
+  for (const { flags, ...row } of added) table.push({ ...row, flagId: table.flags.idOfText(flags) });
   index.mboxSize = size;
   index.mboxMtimeMs = mtime;
   index.tailHash = mbox[3];
