@@ -38,41 +38,58 @@ export function extendIndex(index: MailboxIndex, scanned: readonly ScannedMessag
  * UID (from old.uidNext) and mod-sequence `modseq`. Greedy, in order, so
  * duplicates of one message take the old entries in order too. The new
  * table shares the old one's flag pool.
+ *
+ * Messages are added one at a time as the scan finds them (`add`), so a
+ * scan of 50,000 messages keeps no list of them: each is in the table as
+ * soon as it is found, and garbage the moment after.
  */
-export function assignUids(scanned: readonly ScannedMessage[], old: MailboxIndex | null, modseq: number, fallbackDate: number): MessageTable {
-  if (!old) {
-    // A first build: every message new, UIDs from 1 (no old entries to look through).
-    const fresh = new MessageTable(undefined, scanned.length);
-    scanned.forEach((m, k) => fresh.push({ ...m, uid: k + 1, internalDate: m.internalDate ?? fallbackDate, modseq, flagId: 0 }));
-    return fresh;
-  }
-  const table = old?.messages;
-  const byFingerprint = new Map<string, number[]>(); // old rows per fingerprint, in order
-  for (let k = 0; table && k < table.length; k++) {
-    const fingerprint = table.fingerprintAt(k);
-    const list = byFingerprint.get(fingerprint);
-    if (list) list.push(k);
-    else byFingerprint.set(fingerprint, [k]);
-  }
-  const used = new Map<string, number>(); // entries consumed per fingerprint
-  const result = new MessageTable(table?.flags, scanned.length);
-  let uidNext = old?.uidNext ?? 1;
-  let lastUid = 0;
-  for (const m of scanned) {
-    const candidates = byFingerprint.get(m.fingerprint) ?? [];
-    let i = used.get(m.fingerprint) ?? 0;
-    while (i < candidates.length && table!.uidAt(candidates[i]) <= lastUid) i++; // would break the order
-    used.set(m.fingerprint, i + 1);
-    const k = candidates[i];
-    if (k === undefined) {
-      lastUid = uidNext++;
-      result.push({ ...m, uid: lastUid, internalDate: m.internalDate ?? fallbackDate, modseq, flagId: 0 });
-    } else {
-      lastUid = table!.uidAt(k);
-      const oldDate = table!.internalDateAt(k);
-      const internalDate = m.internalDate ?? (oldDate >= 0 ? oldDate : fallbackDate);
-      result.push({ ...m, uid: lastUid, internalDate, modseq: table!.modseqAt(k), flagId: table!.flagIdAt(k) });
+export class UidAssigner {
+  readonly table: MessageTable;
+  readonly #old: MessageTable | null;
+  readonly #modseq: number;
+  readonly #fallbackDate: number;
+  readonly #byFingerprint = new Map<string, number[]>(); // old rows per fingerprint, in order
+  readonly #used = new Map<string, number>(); // entries consumed per fingerprint
+  #uidNext: number;
+  #lastUid = 0;
+
+  constructor(previous: MailboxIndex | null, modseq: number, fallbackDate: number, expected = 16) {
+    const old = previous?.messages ?? null;
+    this.#old = old;
+    this.#modseq = modseq;
+    this.#fallbackDate = fallbackDate;
+    this.#uidNext = previous?.uidNext ?? 1;
+    this.table = new MessageTable(old?.flags, Math.max(expected, old?.length ?? 0));
+    for (let k = 0; old && k < old.length; k++) {
+      const fingerprint = old.fingerprintAt(k);
+      const list = this.#byFingerprint.get(fingerprint);
+      if (list) list.push(k);
+      else this.#byFingerprint.set(fingerprint, [k]);
     }
   }
-  return result;
+
+  add(m: ScannedMessage): void {
+    const k = this.#oldRowFor(m.fingerprint);
+    if (k < 0) {
+      this.#lastUid = this.#uidNext++;
+      this.table.push({ ...m, uid: this.#lastUid, internalDate: m.internalDate ?? this.#fallbackDate, modseq: this.#modseq, flagId: 0 });
+      return;
+    }
+    const old = this.#old!;
+    this.#lastUid = old.uidAt(k);
+    const oldDate = old.internalDateAt(k);
+    const internalDate = m.internalDate ?? (oldDate >= 0 ? oldDate : this.#fallbackDate);
+    this.table.push({ ...m, uid: this.#lastUid, internalDate, modseq: old.modseqAt(k), flagId: old.flagIdAt(k) });
+  }
+
+  /** The first unused old row with this fingerprint that keeps the UIDs ascending; -1 if none. */
+  #oldRowFor(fingerprint: string): number {
+    const old = this.#old;
+    if (!old) return -1; // a first build: every message is new
+    const candidates = this.#byFingerprint.get(fingerprint) ?? [];
+    let i = this.#used.get(fingerprint) ?? 0;
+    while (i < candidates.length && old.uidAt(candidates[i]) <= this.#lastUid) i++; // would break the order
+    this.#used.set(fingerprint, i + 1);
+    return candidates[i] ?? -1;
+  }
 }

@@ -290,12 +290,12 @@ function isQuotedFrom(buffer: Buffer, start: number, end: number): boolean {
 }
 
 /**
- * Scans the mbox from `start` (a line start) to its end, in large reads;
- * the next read runs while a chunk is scanned.
+ * Scans the mbox from `start` (a line start) to its end, in large reads,
+ * handing each message to `visit` as it is found (the next read runs while
+ * a chunk is scanned). Returns where the scan ended (the file's size then).
  */
-export async function scanForIndex(handle: FileHandle, start: number): Promise<{ messages: ScannedMessage[]; end: number }> {
+export async function scanMessages(handle: FileHandle, start: number, visit: (m: ScannedMessage) => void): Promise<number> {
   const scanner = new IndexScanner(start);
-  const messages: ScannedMessage[] = [];
   const buffers = [Buffer.allocUnsafe(READ_CHUNK), Buffer.allocUnsafe(READ_CHUNK)];
   let position = start;
   let reading = handle.read(buffers[0], 0, READ_CHUNK, position);
@@ -304,8 +304,15 @@ export async function scanForIndex(handle: FileHandle, start: number): Promise<{
     if (bytesRead === 0) break;
     position += bytesRead;
     reading = handle.read(buffers[turn ^ 1], 0, READ_CHUNK, position);
-    for (const m of scanner.push(buffers[turn].subarray(0, bytesRead))) messages.push(m);
+    for (const m of scanner.push(buffers[turn].subarray(0, bytesRead))) visit(m);
   }
-  for (const m of scanner.end()) messages.push(m);
-  return { messages, end: position };
+  for (const m of scanner.end()) visit(m);
+  return position;
+}
+
+/** scanMessages into a list (what the tests look at). */
+export async function scanForIndex(handle: FileHandle, start: number): Promise<{ messages: ScannedMessage[]; end: number }> {
+  const messages: ScannedMessage[] = [];
+  const end = await scanMessages(handle, start, (m) => messages.push(m));
+  return { messages, end };
 }

@@ -77,14 +77,13 @@ import { withMailboxLock } from './dotlock.ts';
 import { readInto } from './file-io.ts';
 import { appendFlagJournal, applyFlagJournal, formatAppended, isJournalSmall, journalSize, resetFlagJournal } from './flag-journal.ts';
 import { formatIndex, parseIndex } from './mbox-index-file.ts';
-import { assignUids, extendIndex } from './mbox-index-reconcile.ts';
-import { scanForIndex } from './mbox-index-scan.ts';
+import { extendIndex, UidAssigner } from './mbox-index-reconcile.ts';
+import { scanMessages } from './mbox-index-scan.ts';
 import type { ScannedMessage } from './mbox-index-scan.ts';
 import { MessageTable } from './message-table.ts';
 import { writeFileAtomic } from './safeio.ts';
 
 export { computeFingerprint } from './mbox-index-scan.ts';
-export { assignUids };
 export { formatIndex, parseIndex };
 export type { ScannedMessage };
 
@@ -127,8 +126,8 @@ export interface IndexWriters {
 export interface IndexUpdateOptions extends IndexWriters {
   /** Clock in milliseconds (Date.now), for UIDVALIDITY. */
   now?: () => number;
-  /** The scan of the mbox (default scanForIndex); tests count its calls. */
-  scan?: typeof scanForIndex;
+  /** The scan of the mbox (default scanMessages); tests count its calls. */
+  scan?: typeof scanMessages;
   /** false: do not write a changed index; the caller changes it further and saves it. */
   save?: boolean;
 }
@@ -256,27 +255,30 @@ export async function updateIndexLocked(mboxPath: string, opts: IndexUpdateOptio
       if (unsaved) await save(old); // space may be back
       return { index: old, change: 'same', ino }; // the fast path: nothing changed
     }
-    const scan = opts.scan ?? scanForIndex;
+    const scan = opts.scan ?? scanMessages;
     const fallbackDate = Math.floor(mtimeMs / 1000); // for a From line without a readable date
     let change: IndexUpdate['change'] = 'rebuilt';
     let index: MailboxIndex | null = null;
     const rowsBefore = old?.messages.length ?? 0;
     if (old && !upgrade && size > old.mboxSize && (await tailHash(handle, old.mboxSize)) === old.tailHash) {
-      const added = await scan(handle, old.mboxSize);
-      if (extendIndex(old, added.messages, fallbackDate)) {
-        old.mboxSize = added.end;
-        old.tailHash = await tailHash(handle, added.end);
+      const added: ScannedMessage[] = [];
+      const end = await scan(handle, old.mboxSize, (m) => added.push(m));
+      if (extendIndex(old, added, fallbackDate)) {
+        old.mboxSize = end;
+        old.tailHash = await tailHash(handle, end);
         [index, change] = [old, 'extended'];
       }
     }
     if (!index) {
       const uidValidity = old ? old.uidValidity : newUidValidity(mboxPath, now, stored.oldUidValidity);
-      const scanned = await scan(handle, 0);
       const highestModseq = old ? old.highestModseq + 1 : 1; // one change: the rescan
-      const messages = assignUids(scanned.messages, old, highestModseq, fallbackDate);
+      // Each message goes into the new table as the scan finds it: no list of them all is held.
+      const assigner = new UidAssigner(old, highestModseq, fallbackDate);
+      const end = await scan(handle, 0, (m) => assigner.add(m));
+      const messages = assigner.table;
       index = {
         uidValidity, uidNext: Math.max(old?.uidNext ?? 1, messages.length > 0 ? messages.uidAt(messages.length - 1) + 1 : 1),
-        mboxSize: scanned.end, tailHash: await tailHash(handle, scanned.end),
+        mboxSize: end, tailHash: await tailHash(handle, end),
         highestModseq, recentUid: old?.recentUid ?? 1, messages,
       };
     }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from 'node:zlib';
-import { IndexScanner, scanForIndex } from '../../src/store/mbox-index-scan.ts';
+import { IndexScanner, scanMessages } from '../../src/store/mbox-index-scan.ts';
 import { indexPathFor, loadIndex, saveIndex } from '../../src/store/mbox-index.ts';
 import { flagJournalPathFor } from '../../src/store/flag-journal.ts';
 import type { MailboxIndex } from '../../src/store/mbox-index.ts';
@@ -105,9 +105,9 @@ test('a second load is the fast path: no scan of the mbox, the index file untouc
   const mbox = freshMbox();
   await deliver(mbox, [text(1), text(2)]);
   const scans: number[] = [];
-  const counting: typeof scanForIndex = (handle, start) => {
+  const counting: typeof scanMessages = (handle, start, visit) => {
     scans.push(start);
-    return scanForIndex(handle, start);
+    return scanMessages(handle, start, visit);
   };
   const first = await loadIndex(mbox, { ...clock(), scan: counting });
   assert.deepEqual(scans, [0], 'the first load scans the whole file');
