@@ -174,9 +174,11 @@ const randomBodies: Phase = {
     collectClientGarbage(); // (mailboxFacts may just have read 50,000 responses)
     try {
       const first = await fetchRandomBodies(client, facts, random, RANDOM_BODIES, deadline);
-      for (let left = WARM_UP_BODIES; left > 0 && Date.now() < deadline; left -= 100) await fetchRandomBodies(client, facts, random, Math.min(100, left), deadline);
+      let warmUpWrong = 0;
+      for (let left = WARM_UP_BODIES; left > 0 && Date.now() < deadline; left -= 100) warmUpWrong += (await fetchRandomBodies(client, facts, random, Math.min(100, left), deadline)).wrongSize;
       collectClientGarbage();
       const warm = await fetchRandomBodies(client, facts, random, RANDOM_BODIES, deadline);
+      if (warmUpWrong > 0) warm.notes.push(`CHECK FAILED: ${warmUpWrong} bodies of the warm-up differ in size from their RFC822.SIZE`);
       return [
         {
           label: `${first.done} random UID FETCH n BODY.PEEK[] (total)`,
@@ -217,7 +219,7 @@ async function fetchRandomBodies(client: ImapClient, facts: MailboxFacts, random
     if (result.literalBytes !== facts.sizes[seq - 1]) wrongSize++;
   }
   const wall = performance.now() - started;
-  const notes = [`${done} messages, ${(bytes / 1e6).toFixed(2)} MB; ${ms(total / done)} each on average; wall time ${ms(wall)}`];
+  const notes = [done > 0 ? `${done} messages, ${(bytes / 1e6).toFixed(2)} MB; ${ms(total / done)} each on average; wall time ${ms(wall)}` : 'none fetched: the phase\'s time ran out'];
   if (wrongSize > 0) notes.push(`CHECK FAILED: ${wrongSize} bodies differ in size from their RFC822.SIZE`);
   return { total, bytes, wrongSize, done, notes };
 }
