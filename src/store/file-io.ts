@@ -13,7 +13,8 @@
 //   the file ends.
 // - readRange: stream the bytes [start, start + length) of a file, the way
 //   a message is read back from an mbox or a spool file: in bounded chunks,
-//   never the whole range in memory at once.
+//   never the whole range in memory at once (in one buffer lent by the
+//   caller, when it copies each chunk away before asking for the next).
 
 import { read as readCallback, readSync, writeSync, write as writeCallback } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -97,25 +98,29 @@ export type ReadSyncCall = (fd: number, buffer: Buffer, offset: number, length: 
 
 /**
  * Yields the bytes [start, start + length) of `file`, each chunk a new
- * buffer (so a consumer may keep it, or hand it to a socket). Throws if the
- * file ends before the range does: the caller's idea of the file (an index,
- * a stat) is wrong, and a silently short message would be worse.
+ * buffer (so a consumer may keep it, or hand it to a socket). With `into`,
+ * every chunk is read into that one buffer instead, so it is valid only
+ * until the next one is asked for: for a consumer that is done with each
+ * chunk before it asks again (a copy to another file), which then makes no
+ * garbage however long the range. Throws if the file ends before the range
+ * does: the caller's idea of the file (an index, a stat) is wrong, and a
+ * silently short message would be worse.
  */
-export async function* readRange(file: FileHandle, start: number, length: number): AsyncGenerator<Buffer> {
+export async function* readRange(file: FileHandle, start: number, length: number, into?: Buffer): AsyncGenerator<Buffer> {
   if (length <= 0) return;
-  if (length <= SMALL_RANGE_BYTES) {
+  if (length <= SMALL_RANGE_BYTES && (!into || length <= into.length)) {
     // Most mail is a few kilobytes: one synchronous read from the page cache
     // takes microseconds, while a read through the thread pool waits a turn
     // of the event loop (about 20 us on a busy server, several times the read).
-    const buffer = Buffer.allocUnsafe(length);
+    const buffer = into ?? Buffer.allocUnsafe(length);
     if (readIntoSync(file.fd, buffer, length, start) !== length) throw shortFile(start, length);
-    yield buffer;
+    yield buffer.subarray(0, length);
     return;
   }
   const end = start + length;
   for (let position = start; position < end; ) {
-    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, end - position));
-    const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+    const buffer = into ?? Buffer.allocUnsafe(Math.min(READ_CHUNK_BYTES, end - position));
+    const { bytesRead } = await file.read(buffer, 0, Math.min(buffer.length, end - position), position);
     if (bytesRead === 0) throw shortFile(start, length);
     position += bytesRead;
     yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);

@@ -42,7 +42,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { DiskFullError, isDiskFull } from './disk-full.ts';
 import { withMailboxLock } from './dotlock.ts';
-import { readRange, writeAll } from './file-io.ts';
+import { READ_CHUNK_BYTES, readRange, writeAll } from './file-io.ts';
 import { openMbox, saveIndex, tailHash, updateIndexLocked } from './mbox-index.ts';
 import type { IndexWriter, MailboxIndex } from './mbox-index.ts';
 import { MessageTable } from './message-table.ts';
@@ -166,12 +166,19 @@ async function rewriteWithout(mboxPath: string, dropped: Range[], indexedSize: n
       if (process.getuid?.() === 0) await target.chown(original.uid, original.gid);
       // Keep everything between the removed ranges, and whatever lies past
       // the indexed end (not expected under the lock, but never dropped).
+      // Each chunk is written before the next is read, so one buffer serves
+      // the whole copy (a 200 MB mailbox in fresh buffers left 200 MB for the collector).
+      const block = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+      const copyRange = async (start: number, end: number) => {
+        // readRange throws if the file is shorter than that: better than a mailbox with a hole.
+        for await (const chunk of readRange(source, start, end - start, block)) await write(target, chunk);
+      };
       let position = 0;
       for (const range of dropped) {
-        await copyRange(source, target, position, range.start, write);
+        await copyRange(position, range.start);
         position = range.end;
       }
-      await copyRange(source, target, position, original.size, write);
+      await copyRange(position, original.size);
       await target.sync();
       const removedBytes = dropped.reduce((sum, r) => sum + r.end - r.start, 0);
       // The index covers the new file up to the old indexed end, shifted.
@@ -190,12 +197,6 @@ async function rewriteWithout(mboxPath: string, dropped: Range[], indexedSize: n
   }
   await fsyncDirectory(path.dirname(mboxPath));
   return written;
-}
-
-// Copies source[start, end) to the end of `target`. readRange throws if the
-// file is shorter than that: better than a mailbox with a hole.
-async function copyRange(source: FileHandle, target: FileHandle, start: number, end: number, write: (file: FileHandle, data: Buffer) => Promise<void>): Promise<void> {
-  for await (const chunk of readRange(source, start, end - start)) await write(target, chunk);
 }
 
 // A crash before the rename can leave our temporary file behind. We hold

@@ -14,8 +14,9 @@
 // byte after the From line, size as a client sees it, fingerprint, internal
 // date (RFC 3501 2.3.3, seconds, from the From line), mod-sequence of the
 // last change (RFC 7162), the CRC-32 of the message's bytes as the scan saw
-// them ("-": not known, as for mail indexed from the journal's lines), then
-// the flags and keywords (flags.ts; the rest of the line, maybe empty). The header says which UIDs were handed out (RFC
+// them ("-": not known, as for mail an older version indexed), then the
+// flags and keywords (flags.ts; the rest of the line, maybe empty). The
+// header says which UIDs were handed out (RFC
 // 3501 2.3.1.1: UIDVALIDITY, UIDNEXT), the highest mod-sequence (RFC 7162
 // HIGHESTMODSEQ), the first UID no session has had as \Recent yet, and
 // which state of the mbox the lines describe: its size and mtime and a hash

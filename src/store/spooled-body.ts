@@ -33,7 +33,7 @@ import { open, unlink, mkdir } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { readInto, writeAll } from './file-io.ts';
+import { readRange, writeAll } from './file-io.ts';
 import type { MemoryBudget } from './memory-budget.ts';
 import { BufferPool, recycle } from '../buffer-pool.ts';
 
@@ -168,12 +168,7 @@ export class SpooledBody {
     // fresh buffers left 25 MiB for the collector (RSS +20-28 MiB, not +13).
     const block = wholeBlocks.take();
     try {
-      for (let position = 0; position < this.size; ) {
-        const got = await readInto(file, block, Math.min(block.length, this.size - position), position);
-        if (got === 0) throw new Error(`the spooled body's file ends at byte ${position} of ${this.size}`);
-        position += got;
-        yield block.subarray(0, got);
-      }
+      yield* readRange(file, 0, this.size, block);
     } finally {
       recycle(block);
       await file.close();

@@ -94,12 +94,17 @@ test('writeAll: on a descriptor, and through a real FileHandle', async () => {
   assert.deepEqual(await fs.readFile(file), Buffer.concat([MESSAGE, MESSAGE]));
 });
 
-test('readRange: the bytes asked for, small and large; a file that ends early is an error', async () => {
+// A 700 KiB file of a repeating pattern, open for reading.
+async function patternedFile(): Promise<{ big: Buffer; handle: fs.FileHandle }> {
   const file = freshFile();
   const big = Buffer.alloc(700 * 1024);
   for (let i = 0; i < big.length; i++) big[i] = i % 251;
   await fs.writeFile(file, big);
-  const handle = await fs.open(file, 'r');
+  return { big, handle: await fs.open(file, 'r') };
+}
+
+test('readRange: the bytes asked for, small and large; a file that ends early is an error', async () => {
+  const { big, handle } = await patternedFile();
   try {
     const collect = async (start: number, length: number) => {
       const parts: Buffer[] = [];
@@ -111,6 +116,29 @@ test('readRange: the bytes asked for, small and large; a file that ends early is
     assert.equal((await collect(0, 0)).length, 0);
     await assert.rejects(collect(big.length - 10, 20), /file ends before byte/);
     await assert.rejects(collect(big.length - 10, 300 * 1024), /file ends before byte/);
+  } finally {
+    await handle.close();
+  }
+});
+
+test('readRange into a lent buffer: the same bytes, every chunk a view of that one buffer; a file that ends early is still an error', async () => {
+  const { big, handle } = await patternedFile();
+  const lent = Buffer.alloc(64 * 1024);
+  try {
+    const collect = async (start: number, length: number) => {
+      const copies: Buffer[] = [];
+      for await (const part of readRange(handle, start, length, lent)) {
+        assert.equal(part.buffer, lent.buffer, 'a view of the lent buffer');
+        assert.ok(part.length <= lent.length);
+        copies.push(Buffer.from(part)); // (valid only until the next chunk)
+      }
+      return Buffer.concat(copies);
+    };
+    assert.deepEqual(await collect(5, 100), big.subarray(5, 105));
+    assert.deepEqual(await collect(1000, 100 * 1024), big.subarray(1000, 1000 + 100 * 1024), 'small, but larger than the lent buffer');
+    assert.deepEqual(await collect(7, 600 * 1024), big.subarray(7, 7 + 600 * 1024));
+    await assert.rejects(collect(big.length - 10, 20), /file ends before byte/);
+    await assert.rejects(collect(big.length - 100 * 1024, 200 * 1024), /file ends before byte/);
   } finally {
     await handle.close();
   }
