@@ -6,6 +6,7 @@
 //   node scripts/bench-budget.ts
 //   node scripts/bench-budget.ts --before /tmp/old-checkout --compare
 //   node scripts/bench-budget.ts --only rest,burst --repeat 1
+//   node scripts/bench-budget.ts --only smtp --floor
 //
 // The figures (the rows of the table it prints):
 //  - rest: RSS of the server and of its relay 3 s after start, no traffic,
@@ -21,6 +22,14 @@
 //    pipelined (scripts/bench-pop3.ts);
 //  - smtp: 5,000 messages of 5 KB over 10 connections into one mbox and
 //    into 10 mboxes (scripts/bench-smtp.ts).
+// With --floor, the rest row also gets what bounds it (node alone with the
+// start command's options, and the server's modules imported with nothing
+// started), and the SMTP rows three columns from scripts/lib/floor-smtp.ts,
+// the least SMTP receiver Node can run with the same client: replying only,
+// with nothing stored (what no server can pass on this machine with this
+// client); storing with group commit and an fsync per batch; and storing
+// with this server's guarantees (also a dot-lock and a durable record
+// before each batch).
 // Each rate and memory figure is taken --repeat times (default 2) and all
 // are printed, so the noise of a shared machine shows; the growth run is
 // long and is taken once. Rates come with the server's CPU per message,
@@ -29,17 +38,20 @@
 // Safe by construction: loopback only, bounded in count and time
 // (--timeout), temporary directories removed, reference servers stopped.
 // The parts: scripts/lib/budget-phases.ts (the memory phases),
-// reference-servers.ts (Dovecot and Postfix), budget-report.ts (the table).
+// reference-servers.ts (Dovecot and Postfix), floor-smtp.ts (the floor),
+// budget-report.ts (the table).
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
 import { UsageError, failed, integer, loopbackAddress } from './lib/args.ts';
 import { PROJECT_ROOT } from './lib/bench-server.ts';
-import { WARM_UP_SESSIONS, burstPhase, growthPhase, idlePhase, measureLogins, restPhase, warmUp } from './lib/budget-phases.ts';
+import { WARM_UP_SESSIONS, burstPhase, growthPhase, idlePhase, measureLogins, restFloorPhase, restPhase, warmUp } from './lib/budget-phases.ts';
 import type { PhaseContext } from './lib/budget-phases.ts';
 import { startDovecot, startPostfix } from './lib/reference-servers.ts';
 import type { ReferenceServer } from './lib/reference-servers.ts';
@@ -51,6 +63,8 @@ const run = promisify(execFile);
 const USAGE = `usage: node scripts/bench-budget.ts [options]
   --before DIR        also measure the checkout in DIR (an older commit), its own start command
   --compare           also measure Dovecot (POP3) and Postfix (SMTP), as root (apt-get install dovecot-pop3d postfix)
+  --floor             also measure the floors: Node alone and the modules imported (rest),
+                      the least Node SMTP receiver (scripts/lib/floor-smtp.ts)
   --only LIST         phases, comma-separated: rest,growth,burst,idle,pop3,smtp (default: all)
   --repeat R          times each figure is taken, growth aside (default 2)
   --growth N          deliveries in the growth run (default 200000)
@@ -66,6 +80,7 @@ const MiB = 1024 * 1024;
 interface Options {
   before: string | null;
   compare: boolean;
+  floor: boolean;
   only: Set<Phase>;
   repeat: number;
   growth: number;
@@ -81,6 +96,7 @@ function parseOptions(argv: string[]): Options {
     options: {
       before: { type: 'string' },
       compare: { type: 'boolean', default: false },
+      floor: { type: 'boolean', default: false },
       only: { type: 'string', default: PHASES.join(',') },
       repeat: { type: 'string', default: '2' },
       growth: { type: 'string', default: '200000' },
@@ -100,6 +116,7 @@ function parseOptions(argv: string[]): Options {
   return {
     before: values.before ? resolve(values.before) : null,
     compare: values.compare,
+    floor: values.floor,
     only: only as Set<Phase>,
     repeat: integer('--repeat', values.repeat, 1, 10),
     growth: integer('--growth', values.growth, 1000, 10_000_000),
@@ -267,6 +284,57 @@ async function measureReference(opts: Options, deadline: number): Promise<Column
   return { label: 'Dovecot 2.3 / Postfix 3.7', figures };
 }
 
+// ---------------------------------------------------------------------------
+// The floor columns: the least SMTP receiver in Node, with the same client
+
+/**
+ * The floors, each doing a little more: the protocol alone; storing with an
+ * fsync per batch; storing with everything this server guarantees (a
+ * dot-lock and a durable record before each batch: issue 9's crash safety).
+ */
+const FLOORS = [
+  { label: 'floor: replies only', flags: ['--no-fsync'] },
+  { label: 'floor: + fsync', flags: [] },
+  { label: 'floor: + lock, record', flags: ['--record', '--lock'] },
+] as const;
+
+async function measureRestFloor(opts: Options, deadline: number): Promise<Column> {
+  const ctx: PhaseContext = { projectRoot: PROJECT_ROOT, host: opts.host, parentDir: opts.dir, deadline };
+  const restFloor = [];
+  for (let i = 0; i < opts.repeat; i++) {
+    console.error('bench-budget: floor: node alone, then the modules imported');
+    restFloor.push(await restFloorPhase(ctx));
+  }
+  return { label: 'floor: start command', figures: { restFloor } };
+}
+
+async function measureFloor(floor: (typeof FLOORS)[number], opts: Options, deadline: number): Promise<Column> {
+  const figures: Figures = {};
+  const left = () => Math.max(1000, deadline - Date.now());
+  for (const mailboxes of [1, 10]) {
+    for (let i = 0; i < opts.repeat; i++) {
+      console.error(`bench-budget: ${floor.label}: SMTP 5,000 x 5 KB into ${mailboxes} mbox(es)`);
+      const dir = await mkdtemp(join(opts.dir, 'bench-floor-'));
+      const server = spawn(process.execPath, ['scripts/lib/floor-smtp.ts', '0', dir, ...floor.flags], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      try {
+        const [line] = (await Promise.race([once(server.stdout!, 'data'), once(server, 'exit').then(() => ['exited'])])) as [Buffer | string];
+        const port = Number(/listening on [^ ]+:(\d+),/.exec(String(line))?.[1] ?? 0);
+        if (port === 0) throw new Error(`floor-smtp.ts did not start: ${String(line)}`);
+        const boxes = mailboxes === 1 ? ['jjordan'] : Array.from({ length: 10 }, (_, n) => `jjordan${n + 1}`);
+        for (const box of boxes) await writeFile(join(dir, box), ''); // the watcher reads from the start
+        const mbox = join(dir, mailboxes === 1 ? 'jjordan' : 'jjordan{n}');
+        const args = ['--port', String(port), '--to', 'jjordan@localhost', '--mbox', mbox, '--mailboxes', String(mailboxes), '--pid', String(server.pid)];
+        const json = await childBench('bench-smtp.ts', [...args, '--count', '5000', '--size', '5k', '--connections', '10', '--fsync-dir', opts.dir], null, left());
+        (figures[mailboxes === 1 ? 'smtpOne' : 'smtpTen'] ??= []).push(smtpFigure(json));
+      } finally {
+        server.kill('SIGTERM');
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  return { label: floor.label, figures };
+}
+
 async function main(): Promise<number> {
   let opts: Options;
   try {
@@ -282,6 +350,8 @@ async function main(): Promise<number> {
     if (opts.before) columns.push(await measureProject(opts.before, 'before', opts, deadline));
     columns.push(await measureProject(PROJECT_ROOT, 'after', opts, deadline));
     if (opts.compare) columns.push(await measureReference(opts, deadline));
+    if (opts.floor && opts.only.has('rest')) columns.push(await measureRestFloor(opts, deadline));
+    if (opts.floor && opts.only.has('smtp')) for (const floor of FLOORS) columns.push(await measureFloor(floor, opts, deadline));
     printReport(columns, opts);
     return 0;
   } catch (err) {

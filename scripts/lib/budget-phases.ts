@@ -12,11 +12,12 @@
 // The rates (POP3 downloads, SMTP deliveries) come from bench-pop3.ts and
 // bench-smtp.ts, run as child processes by bench-budget.ts.
 
+import { spawn } from 'node:child_process';
 import { scrypt, randomBytes } from 'node:crypto';
 import { appendFile, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { POP3_SETTINGS, prepareProjectServer, smtpSettings } from './bench-server.ts';
+import { POP3_SETTINGS, prepareProjectServer, smtpSettings, startCommand } from './bench-server.ts';
 import type { ServerOptions } from './bench-server.ts';
 import { MessageFactory } from './bench-messages.ts';
 import { sender } from './senders.ts';
@@ -73,6 +74,37 @@ export async function restPhase(ctx: PhaseContext): Promise<RestResult> {
   await startAndMeasure(ctx, {}); // fills the compile cache, if the start command has one
   const warm = await startAndMeasure(ctx, {});
   return { coldServer: cold.server, coldRelay: cold.relay, ...warm };
+}
+
+/** What bounds the rest figure (bench-budget --floor): Node alone, and the server's modules loaded but nothing started. */
+export interface RestFloor {
+  /** MiB: node with the start command's options, running an empty program. */
+  node: number;
+  /** MiB: the same, after importing src/main.ts (every module the server loads; main() does not run when imported). */
+  imported: number;
+}
+
+/** Node with the start command's options and `program`, RSS after SETTLE_MS. */
+async function programRss(ctx: PhaseContext, program: string): Promise<number> {
+  const { env, nodeArgs } = await startCommand(ctx.projectRoot);
+  const child = spawn(process.execPath, [...nodeArgs, '--input-type=module', '-e', `${program}\nsetInterval(() => {}, 60_000);`], {
+    cwd: ctx.projectRoot,
+    env: { ...process.env, ...env },
+    stdio: 'ignore',
+  });
+  try {
+    await sleep(SETTLE_MS);
+    if (child.exitCode !== null) throw new Error(`the floor program exited (${child.exitCode}): ${program}`);
+    return processRss(child.pid!) / MiB;
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+export async function restFloorPhase(ctx: PhaseContext): Promise<RestFloor> {
+  const main = `await import(${JSON.stringify(join(ctx.projectRoot, 'src/main.ts'))});`;
+  await programRss(ctx, main); // the compile cache, as a later start of the server finds it
+  return { node: await programRss(ctx, ''), imported: await programRss(ctx, main) };
 }
 
 // ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 // The table bench-budget.ts prints: one row per figure of the issue "a small
 // board's budget", one column per server measured (before, after, Dovecot/
-// Postfix), every repeat shown, and whether "after" meets the target. Then
-// the same as one JSON line. MB here are MiB (what /proc's kB / 1024 give).
+// Postfix, and with --floor the floors: Node alone and the server's modules
+// loaded for the rest row, scripts/lib/floor-smtp.ts for the SMTP rows),
+// every repeat shown, and whether "after" meets the target. Then the same as
+// one JSON line. MB here are MiB (what /proc's kB / 1024 give).
 
-import type { GrowthResult, RestResult } from './budget-phases.ts';
+import type { GrowthResult, RestFloor, RestResult } from './budget-phases.ts';
 
 export interface Rate {
   perSec: number;
@@ -16,6 +18,7 @@ export interface Rate {
 
 export interface Figures {
   rest?: RestResult[];
+  restFloor?: RestFloor[];
   restDovecot?: number;
   restPostfix?: number;
   growth?: GrowthResult;
@@ -58,6 +61,10 @@ function growthText(growth: GrowthResult | undefined): string {
 }
 
 function restText(figures: Figures): string {
+  if (figures.restFloor?.length) {
+    const floor = figures.restFloor;
+    return `node alone ${list(floor.map((f) => f.node), 1)} MB, the server's modules imported, nothing started ${list(floor.map((f) => f.imported), 1)} MB`;
+  }
   if (figures.restDovecot !== undefined || figures.restPostfix !== undefined) {
     return `Dovecot ${figures.restDovecot?.toFixed(1) ?? '-'} MB, Postfix ${figures.restPostfix?.toFixed(1) ?? '-'} MB (all processes)`;
   }
@@ -70,8 +77,37 @@ function restText(figures: Figures): string {
   );
 }
 
-/** The target of each row, checked against the "after" column (and the reference, where the target is relative). */
-function verdicts(after: Figures, reference: Figures | null): Record<string, string> {
+const FLOOR = 'floor:';
+/** The floor that keeps this server's guarantees (bench-budget.ts FLOORS). */
+const SAME_GUARANTEES = 'floor: + lock, record';
+const meanRate = (values: Rate[] | undefined) => (values?.length ? mean(values.map((r) => r.perSec)) : null);
+
+/** What the floors say about an SMTP row: the least server's rates, and this one's share of the one with its guarantees. */
+function floorNote(after: Rate[] | undefined, floors: Column[], row: 'smtpOne' | 'smtpTen'): string {
+  const parts: string[] = [];
+  for (const floor of floors) {
+    const rate = meanRate(floor.figures[row]);
+    if (rate !== null) parts.push(`"${floor.label}" ${rate.toFixed(0)}/s`);
+  }
+  const same = meanRate(floors.find((f) => f.label === SAME_GUARANTEES)?.figures[row]);
+  const ours = meanRate(after);
+  if (same && ours !== null) parts.push(`this server ${(ours / same).toFixed(2)}x "${SAME_GUARANTEES}"`);
+  if (row === 'smtpTen') {
+    for (const floor of floors) {
+      const one = meanRate(floor.figures.smtpOne);
+      const ten = meanRate(floor.figures.smtpTen);
+      if (one && ten !== null) parts.push(`"${floor.label}" ${(ten / one).toFixed(2)}x its one-mailbox rate`);
+    }
+  }
+  return parts.join('; ');
+}
+
+/**
+ * The target of each row, checked against the "after" column (and the
+ * reference, where the target is relative); for the SMTP rows also what the
+ * floors say ("smtpOneFloors", "smtpTenFloors").
+ */
+function verdicts(after: Figures, reference: Figures | null, floors: Column[]): Record<string, string> {
   const met = (ok: boolean | null) => (ok === null ? 'not measured' : ok ? 'met' : 'NOT met');
   const rest = after.rest;
   const growth = after.growth;
@@ -89,29 +125,37 @@ function verdicts(after: Figures, reference: Figures | null): Record<string, str
     pop3Serial: serial === null ? 'not measured' : `${met(serial >= 1)} (${serial.toFixed(2)}x Dovecot)`,
     smtpOne: met(after.smtpOne?.length ? mean(after.smtpOne.map((r) => r.perSec)) >= 5000 : null),
     smtpTen: ten === null ? 'not measured' : `${met(ten >= 0.8)} (${ten.toFixed(2)}x the one-mailbox rate)`,
+    smtpOneFloors: floorNote(after.smtpOne, floors, 'smtpOne'),
+    smtpTenFloors: floorNote(after.smtpTen, floors, 'smtpTen'),
   };
 }
 
 export function printReport(columns: Column[], opts: { growth: number; sessions: number; repeat: number }): void {
   const projects = columns.filter((c) => c.label === 'before' || c.label === 'after');
-  const reference = columns.find((c) => c.label !== 'before' && c.label !== 'after') ?? null;
+  const floors = columns.filter((c) => c.label.startsWith(FLOOR));
+  const reference = columns.find((c) => !projects.includes(c) && !floors.includes(c)) ?? null;
   const after = projects.find((c) => c.label === 'after')!.figures;
-  const check = verdicts(after, reference?.figures ?? null);
-  const rows: [string, (f: Figures) => string, string, string][] = [
+  const check = verdicts(after, reference?.figures ?? null, floors);
+  const rows: [string, (f: Figures) => string, string, string, string?][] = [
     ['RSS right after start, no traffic', restText, 'server <= 64 MB, relay <= 56 MB', check.rest],
     [`RSS growth per delivered message (${opts.growth} x 1 KiB)`, (f) => growthText(f.growth), `RSS after ${opts.growth} within 16 MB of after ${opts.growth / 10}`, check.growth],
     ['first burst of 8 logins', (f) => (f.burstMiB ? `+${list(f.burstMiB, 1)} MB` : '-'), '<= +16 MB', check.burst],
     [`${opts.sessions} idle POP3 sessions`, (f) => (f.idleKiB ? `${list(f.idleKiB, 1)} KiB each` : '-'), '<= 32 KiB each', check.idle],
     ['POP3 RETR of 5,000, pipelined', (f) => rates(f.pop3Pipelined), '>= Dovecot in the same run', check.pop3Pipelined],
     ['POP3 RETR of 5,000, one at a time', (f) => rates(f.pop3Serial), '>= Dovecot', check.pop3Serial],
-    ['SMTP 5,000 x 5 KB, 10 connections, one mbox', (f) => rates(f.smtpOne), '>= 5,000 msg/s', check.smtpOne],
-    ['SMTP into 10 different mailboxes', (f) => rates(f.smtpTen), '>= 0.8x the one-mailbox rate', check.smtpTen],
+    ['SMTP 5,000 x 5 KB, 10 connections, one mbox', (f) => rates(f.smtpOne), '>= 5,000 msg/s', check.smtpOne, check.smtpOneFloors],
+    ['SMTP into 10 different mailboxes', (f) => rates(f.smtpTen), '>= 0.8x the one-mailbox rate', check.smtpTen, check.smtpTenFloors],
   ];
   const lines = [`bench-budget: every figure ${opts.repeat} time(s) (growth once); MB = MiB`];
-  for (const [measure, text, target, verdict] of rows) {
+  for (const [measure, text, target, verdict, floorSays] of rows) {
     lines.push('', measure);
-    for (const column of columns) lines.push(`  ${column.label.padEnd(26)}${text(column.figures)}`);
+    for (const column of columns) {
+      const shown = text(column.figures);
+      if (shown === '-' && floors.includes(column)) continue; // a floor has a few rows only
+      lines.push(`  ${column.label.padEnd(26)}${shown}`);
+    }
     lines.push(`  ${'target'.padEnd(26)}${target}: ${verdict}`);
+    if (floorSays) lines.push(`  ${'the floors'.padEnd(26)}${floorSays}`);
   }
   console.log(lines.join('\n'));
   console.log(JSON.stringify({ bench: 'budget', date: new Date().toISOString(), node: process.version, columns, verdicts: check }));
