@@ -7,6 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ImapClient } from '../../src/webmail/imap-client/client.ts';
 import { eventually } from '../helpers/test-server.ts';
 import type { TestServer } from '../helpers/test-server.ts';
@@ -271,4 +273,30 @@ test('folders: create (with a child), rename, delete; the server\'s refusals are
   assert.equal((await post('/folders/delete', { name: 'Reisen' })).status, 303);
   assert.ok(!(await imap.listFolders()).some((f) => f.name.startsWith('Reisen')));
   assert.equal((await post('/folders/delete', { name: 'INBOX' })).status, 400, 'INBOX stays');
+});
+
+test('a deleted Sent or Drafts is made again by the next send or draft; a Sent that cannot be made is said so and the message still goes', async (t) => {
+  const server = await mailServer(t);
+  const imap = await imapAs(t, server);
+  await imap.deleteFolder('Sent');
+  await imap.deleteFolder('Drafts');
+  const webmail = await startTestWebmail(t, server);
+  const browser = await webmail.loggedIn();
+
+  const sent = await compose(browser, '/compose', { to: 'ana@localhost', subject: 'first', text: 'one', action: 'send' });
+  assert.equal(sent.status, 303, sent.text);
+  assert.match((await browser.get('/mail')).text, /Message sent; a copy is in Sent\./);
+  assert.equal((await imap.status('Sent')).messages, 1);
+
+  const draft = await compose(browser, '/compose', { to: 'ana@localhost', subject: 'later', text: 'two', action: 'draft' });
+  assert.equal(draft.location, '/mail?folder=Drafts', draft.text);
+  assert.equal((await imap.status('Drafts')).messages, 1);
+
+  // Sent deleted, and a directory left where its mbox would go (another program's mess): it cannot be made again.
+  await imap.deleteFolder('Sent');
+  await mkdir(join(dirname(server.mboxPath('jjordan')), 'Sent'));
+  const again = await compose(browser, '/compose', { to: 'ana@localhost', subject: 'second', text: 'three', action: 'send' });
+  assert.equal(again.status, 303, again.text);
+  assert.match((await browser.get('/mail')).text, /Message sent, but no copy could be kept in Sent: [^<]+\./);
+  await eventually(async () => (await server.messages('ana')).length === 2, 'both messages in ana\'s INBOX');
 });

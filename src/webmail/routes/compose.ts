@@ -14,6 +14,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { RequestContext } from '../app.ts';
+import type { ImapClient } from '../imap-client/client.ts';
 import { tokensMatch } from '../http/csrf.ts';
 import { BodyError, multipartBoundary } from '../http/form.ts';
 import { parseMultipart } from '../http/multipart.ts';
@@ -186,7 +187,7 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
 
   if (saveDraft) {
     const drafts = await app.pool.use(session, async (client) => {
-      const name = specialFolder(await client.listFolders(), '\\Drafts') ?? 'Drafts';
+      const name = await folderFor(client, '\\Drafts');
       await client.append(name, ['\\Draft', '\\Seen'], size, content);
       if (draftUid && source) await client.expunge(source.folder, [draftUid]); // the older version
       return name;
@@ -210,23 +211,39 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
     return again(502, `The message was not sent: ${result.reason}.${filesNote}`);
   }
   app.log.event('webmail-sent', { user: session.username, recipients: everyone.length, size });
-  const savedTo = await app.pool.use(session, async (client) => {
-    const folders = await client.listFolders();
-    const sent = specialFolder(folders, '\\Sent');
-    let saved: string | null = null;
-    if (sent) {
+  const copy = await app.pool.use(session, async (client) => {
+    // The message is sent: a copy that cannot be kept is said so, not shown as a failed send.
+    let copied: string;
+    try {
+      const sent = await folderFor(client, '\\Sent');
       await client.append(sent, ['\\Seen'], size, content);
-      saved = sent;
+      copied = `; a copy is in ${sent}`;
+    } catch (err) {
+      app.log.event('webmail-copy-failed', { user: session.username, error: (err as Error).message });
+      copied = `, but no copy could be kept in Sent: ${(err as Error).message}`;
     }
     if (draftUid && source) await client.expunge(source.folder, [draftUid]);
     // The keywords Thunderbird and Dovecot's clients use (RFC 3501 2.3.2; $Forwarded, RFC 5788 registry).
     if (source && (mode === 'reply' || mode === 'reply-all')) await client.setFlags(source.folder, [source.uid], true, ['\\Answered']);
     if (source && mode === 'forward') await client.setFlags(source.folder, [source.uid], true, ['$Forwarded']);
-    return saved;
+    return copied;
   });
   const refused = result.refused.length > 0 ? ` Not accepted: ${result.refused.map((r) => `${r.address} (${r.reason})`).join(', ')}.` : '';
-  session.notice = `Message sent${savedTo ? `; a copy is in ${savedTo}` : ''}.${refused}`;
+  session.notice = `Message sent${copy}.${refused}`;
   return { kind: 'redirect', location: url('/mail', { folder: source && mode !== 'draft' ? source.folder : 'INBOX' }) };
+}
+
+/**
+ * The folder for sent mail or drafts: the one marked for that use (RFC
+ * 6154), or one with its usual name; if the user deleted it, made again
+ * under that name, as Thunderbird does, so no copy is lost without a word.
+ */
+async function folderFor(client: ImapClient, use: '\\Sent' | '\\Drafts'): Promise<string> {
+  const found = specialFolder(await client.listFolders(), use);
+  if (found) return found;
+  const name = use.slice(1);
+  await client.createFolder(name);
+  return name;
 }
 
 async function sourceAttachments(context: RequestContext, source: { folder: string; uid: number }): Promise<Attachment[]> {
