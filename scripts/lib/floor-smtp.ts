@@ -15,7 +15,8 @@
 //  - store each message as the real server stores it: a "From " line, LF
 //    line ends, the dots of dot-stuffing removed, ">From " quoting (mboxrd);
 //  - make it durable before the 250 (unless --no-fsync: then it measures
-//    the protocol alone, a ceiling no server can pass with this client):
+//    the protocol and a write into the page cache, a ceiling no durable
+//    server can pass with this client):
 //    group commit per mbox, every message waiting for a file written in one
 //    write and made durable by one fsync, then each one answered;
 //  - with --record, before each batch, a 512-byte record rewritten in place
