@@ -22,14 +22,16 @@
 //    pipelined (scripts/bench-pop3.ts);
 //  - smtp: 5,000 messages of 5 KB over 10 connections into one mbox and
 //    into 10 mboxes (scripts/bench-smtp.ts).
-// With --floor, the rest row also gets what bounds it (node alone with the
-// start command's options, and the server's modules imported with nothing
-// started), and the SMTP rows three columns from scripts/lib/floor-smtp.ts,
-// the least SMTP receiver Node can run with the same client: storing without
-// an fsync (nothing durable: what no server can pass on this machine with
-// this client); storing with group commit and an fsync per batch; and storing
-// with this server's guarantees (also a dot-lock and a durable record
-// before each batch).
+// With --floor, each row that is not met also gets what bounds it: at rest,
+// node alone with the start command's options and the server's modules
+// imported with nothing started; for POP3, the least POP3 server Node can
+// run with the same client (scripts/lib/floor-pop3.ts: each message read
+// from the mbox, checked, converted and sent as this server does); for SMTP,
+// three columns from scripts/lib/floor-smtp.ts, the least SMTP receiver Node
+// can run with the same client: storing without an fsync (nothing durable:
+// what no server can pass on this machine with this client); storing with
+// group commit and an fsync per batch; and storing with this server's
+// guarantees (also a dot-lock and a durable record before each batch).
 // Each rate and memory figure is taken --repeat times (default 2) and all
 // are printed, so the noise of a shared machine shows; the growth run is
 // long and is taken once. Rates come with the server's CPU per message,
@@ -38,7 +40,7 @@
 // Safe by construction: loopback only, bounded in count and time
 // (--timeout), temporary directories removed, reference servers stopped.
 // The parts: scripts/lib/budget-phases.ts (the memory phases),
-// reference-servers.ts (Dovecot and Postfix), floor-smtp.ts (the floor),
+// reference-servers.ts (Dovecot and Postfix), floor-pop3.ts and floor-smtp.ts (the floors),
 // budget-report.ts (the table).
 
 import { execFile, spawn } from 'node:child_process';
@@ -64,7 +66,7 @@ const USAGE = `usage: node scripts/bench-budget.ts [options]
   --before DIR        also measure the checkout in DIR (an older commit), its own start command
   --compare           also measure Dovecot (POP3) and Postfix (SMTP), as root (apt-get install dovecot-pop3d postfix)
   --floor             also measure the floors: Node alone and the modules imported (rest),
-                      the least Node SMTP receiver (scripts/lib/floor-smtp.ts)
+                      the least Node POP3 server and SMTP receiver (scripts/lib/floor-*.ts)
   --only LIST         phases, comma-separated: rest,growth,burst,idle,pop3,smtp (default: all)
   --repeat R          times each figure is taken, growth aside (default 2)
   --growth N          deliveries in the growth run (default 200000)
@@ -285,7 +287,46 @@ async function measureReference(opts: Options, deadline: number): Promise<Column
 }
 
 // ---------------------------------------------------------------------------
-// The floor columns: the least SMTP receiver in Node, with the same client
+// The floor columns: the least POP3 server and SMTP receiver in Node, with the same clients
+
+/** Starts scripts/lib/floor-*.ts on a free port; its first line of output says which. */
+async function startFloor(script: string, args: string[]): Promise<{ port: number; pid: number; stop: () => void }> {
+  const child = spawn(process.execPath, [`scripts/lib/${script}`, '0', ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => ['exited'])])) as [Buffer | string];
+  const port = Number(/listening on [^ ]+:(\d+),/.exec(String(line))?.[1] ?? 0);
+  if (port === 0) {
+    child.kill('SIGKILL');
+    throw new Error(`${script} did not start: ${String(line)}`);
+  }
+  return { port, pid: child.pid!, stop: () => child.kill('SIGTERM') };
+}
+
+/** POP3 against floor-pop3.ts: its own mbox, filled by the first run as Dovecot's is. */
+async function measurePop3Floor(opts: Options, deadline: number): Promise<Column> {
+  const figures: Figures = {};
+  const left = () => Math.max(1000, deadline - Date.now());
+  const dir = await mkdtemp(join(opts.dir, 'bench-floor-'));
+  const mbox = join(dir, 'jjordan');
+  await writeFile(mbox, '');
+  const floor = await startFloor('floor-pop3.ts', [mbox]);
+  try {
+    let filled = false;
+    for (const pipelining of [false, true]) {
+      for (let i = 0; i < opts.repeat; i++) {
+        console.error(`bench-budget: floor: POP3 RETR of 5,000, ${pipelining ? 'pipelined' : 'one at a time'}`);
+        const args = ['--port', String(floor.port), '--user', 'jjordan', '--password', 'any', '--count-sessions', '2', '--pid', String(floor.pid)];
+        if (!filled) args.push('--mbox', mbox, '--fill', '5000');
+        filled = true;
+        const json = await childBench('bench-pop3.ts', [...args, ...(pipelining ? ['--pipelining'] : [])], null, left());
+        (figures[pipelining ? 'pop3Pipelined' : 'pop3Serial'] ??= []).push(pop3Figure(json));
+      }
+    }
+  } finally {
+    floor.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return { label: 'floor: POP3', figures };
+}
 
 /**
  * The floors, each doing a little more: the protocol and a write, no fsync;
@@ -316,19 +357,19 @@ async function measureFloor(floor: (typeof FLOORS)[number], opts: Options, deadl
     for (let i = 0; i < opts.repeat; i++) {
       console.error(`bench-budget: ${floor.label}: SMTP 5,000 x 5 KB into ${mailboxes} mbox(es)`);
       const dir = await mkdtemp(join(opts.dir, 'bench-floor-'));
-      const server = spawn(process.execPath, ['scripts/lib/floor-smtp.ts', '0', dir, ...floor.flags], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      const server = await startFloor('floor-smtp.ts', [dir, ...floor.flags]).catch(async (err: Error) => {
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      });
       try {
-        const [line] = (await Promise.race([once(server.stdout!, 'data'), once(server, 'exit').then(() => ['exited'])])) as [Buffer | string];
-        const port = Number(/listening on [^ ]+:(\d+),/.exec(String(line))?.[1] ?? 0);
-        if (port === 0) throw new Error(`floor-smtp.ts did not start: ${String(line)}`);
         const boxes = mailboxes === 1 ? ['jjordan'] : Array.from({ length: 10 }, (_, n) => `jjordan${n + 1}`);
         for (const box of boxes) await writeFile(join(dir, box), ''); // the watcher reads from the start
         const mbox = join(dir, mailboxes === 1 ? 'jjordan' : 'jjordan{n}');
-        const args = ['--port', String(port), '--to', 'jjordan@localhost', '--mbox', mbox, '--mailboxes', String(mailboxes), '--pid', String(server.pid)];
+        const args = ['--port', String(server.port), '--to', 'jjordan@localhost', '--mbox', mbox, '--mailboxes', String(mailboxes), '--pid', String(server.pid)];
         const json = await childBench('bench-smtp.ts', [...args, '--count', '5000', '--size', '5k', '--connections', '10', '--fsync-dir', opts.dir], null, left());
         (figures[mailboxes === 1 ? 'smtpOne' : 'smtpTen'] ??= []).push(smtpFigure(json));
       } finally {
-        server.kill('SIGTERM');
+        server.stop();
         await rm(dir, { recursive: true, force: true });
       }
     }
@@ -352,6 +393,7 @@ async function main(): Promise<number> {
     columns.push(await measureProject(PROJECT_ROOT, 'after', opts, deadline));
     if (opts.compare) columns.push(await measureReference(opts, deadline));
     if (opts.floor && opts.only.has('rest')) columns.push(await measureRestFloor(opts, deadline));
+    if (opts.floor && opts.only.has('pop3')) columns.push(await measurePop3Floor(opts, deadline));
     if (opts.floor && opts.only.has('smtp')) for (const floor of FLOORS) columns.push(await measureFloor(floor, opts, deadline));
     printReport(columns, opts);
     return 0;

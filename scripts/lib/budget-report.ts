@@ -1,7 +1,8 @@
 // The table bench-budget.ts prints: one row per figure of the issue "a small
 // board's budget", one column per server measured (before, after, Dovecot/
 // Postfix, and with --floor the floors: Node alone and the server's modules
-// loaded for the rest row, scripts/lib/floor-smtp.ts for the SMTP rows),
+// loaded for the rest row, scripts/lib/floor-pop3.ts and floor-smtp.ts for
+// the POP3 and SMTP rows),
 // every repeat shown, and whether "after" meets the target. Then the same as
 // one JSON line. MB here are MiB (what /proc's kB / 1024 give).
 
@@ -78,20 +79,24 @@ function restText(figures: Figures): string {
 }
 
 const FLOOR = 'floor:';
-/** The floor that keeps this server's guarantees (bench-budget.ts FLOORS). */
-const SAME_GUARANTEES = 'floor: + lock, record';
 const meanRate = (values: Rate[] | undefined) => (values?.length ? mean(values.map((r) => r.perSec)) : null);
 
-/** What the floors say about an SMTP row: the least server's rates, and this one's share of the one with its guarantees. */
-function floorNote(after: Rate[] | undefined, floors: Column[], row: 'smtpOne' | 'smtpTen'): string {
+/**
+ * What the floors say about a rate row: each floor's rate, and this server's
+ * share of the last one's (bench-budget lists them from the least work to
+ * the same guarantees as this server).
+ */
+function floorNote(after: Rate[] | undefined, floors: Column[], row: 'pop3Serial' | 'pop3Pipelined' | 'smtpOne' | 'smtpTen'): string {
   const parts: string[] = [];
+  let last: { label: string; rate: number } | null = null;
   for (const floor of floors) {
     const rate = meanRate(floor.figures[row]);
-    if (rate !== null) parts.push(`"${floor.label}" ${rate.toFixed(0)}/s`);
+    if (rate === null) continue;
+    parts.push(`"${floor.label}" ${rate.toFixed(0)}/s`);
+    last = { label: floor.label, rate };
   }
-  const same = meanRate(floors.find((f) => f.label === SAME_GUARANTEES)?.figures[row]);
   const ours = meanRate(after);
-  if (same && ours !== null) parts.push(`this server ${(ours / same).toFixed(2)}x "${SAME_GUARANTEES}"`);
+  if (last && ours !== null) parts.push(`this server ${(ours / last.rate).toFixed(2)}x "${last.label}"`);
   if (row === 'smtpTen') {
     for (const floor of floors) {
       const one = meanRate(floor.figures.smtpOne);
@@ -104,8 +109,8 @@ function floorNote(after: Rate[] | undefined, floors: Column[], row: 'smtpOne' |
 
 /**
  * The target of each row, checked against the "after" column (and the
- * reference, where the target is relative); for the SMTP rows also what the
- * floors say ("smtpOneFloors", "smtpTenFloors").
+ * reference, where the target is relative); for the rate rows also what the
+ * floors say ("pop3SerialFloors", "smtpOneFloors", ...).
  */
 function verdicts(after: Figures, reference: Figures | null, floors: Column[]): Record<string, string> {
   const met = (ok: boolean | null) => (ok === null ? 'not measured' : ok ? 'met' : 'NOT met');
@@ -125,6 +130,8 @@ function verdicts(after: Figures, reference: Figures | null, floors: Column[]): 
     pop3Serial: serial === null ? 'not measured' : `${met(serial >= 1)} (${serial.toFixed(2)}x Dovecot)`,
     smtpOne: met(after.smtpOne?.length ? mean(after.smtpOne.map((r) => r.perSec)) >= 5000 : null),
     smtpTen: ten === null ? 'not measured' : `${met(ten >= 0.8)} (${ten.toFixed(2)}x the one-mailbox rate)`,
+    pop3PipelinedFloors: floorNote(after.pop3Pipelined, floors, 'pop3Pipelined'),
+    pop3SerialFloors: floorNote(after.pop3Serial, floors, 'pop3Serial'),
     smtpOneFloors: floorNote(after.smtpOne, floors, 'smtpOne'),
     smtpTenFloors: floorNote(after.smtpTen, floors, 'smtpTen'),
   };
@@ -141,8 +148,8 @@ export function printReport(columns: Column[], opts: { growth: number; sessions:
     [`RSS growth per delivered message (${opts.growth} x 1 KiB)`, (f) => growthText(f.growth), `RSS after ${opts.growth} within 16 MB of after ${opts.growth / 10}`, check.growth],
     ['first burst of 8 logins', (f) => (f.burstMiB ? `+${list(f.burstMiB, 1)} MB` : '-'), '<= +16 MB', check.burst],
     [`${opts.sessions} idle POP3 sessions`, (f) => (f.idleKiB ? `${list(f.idleKiB, 1)} KiB each` : '-'), '<= 32 KiB each', check.idle],
-    ['POP3 RETR of 5,000, pipelined', (f) => rates(f.pop3Pipelined), '>= Dovecot in the same run', check.pop3Pipelined],
-    ['POP3 RETR of 5,000, one at a time', (f) => rates(f.pop3Serial), '>= Dovecot', check.pop3Serial],
+    ['POP3 RETR of 5,000, pipelined', (f) => rates(f.pop3Pipelined), '>= Dovecot in the same run', check.pop3Pipelined, check.pop3PipelinedFloors],
+    ['POP3 RETR of 5,000, one at a time', (f) => rates(f.pop3Serial), '>= Dovecot', check.pop3Serial, check.pop3SerialFloors],
     ['SMTP 5,000 x 5 KB, 10 connections, one mbox', (f) => rates(f.smtpOne), '>= 5,000 msg/s', check.smtpOne, check.smtpOneFloors],
     ['SMTP into 10 different mailboxes', (f) => rates(f.smtpTen), '>= 0.8x the one-mailbox rate', check.smtpTen, check.smtpTenFloors],
   ];

@@ -1,0 +1,133 @@
+// The least a POP3 server written in Node must do to hand over mail kept in
+// an mbox, as a floor to hold this project's server against
+// (scripts/bench-budget.ts --floor). Not a mail server: any user name and
+// password are taken, one maildrop, no DELE, no limits, no TLS, no logging.
+//
+//   node scripts/lib/floor-pop3.ts PORT MBOX
+//
+// (PORT 0: any free port.) Its first line of output says where it listens:
+// "floor-pop3 listening on 127.0.0.1:PORT, pid N".
+//
+// What it does keep is what a server must do per message:
+//  - at PASS, a scan of the mbox (RFC 4155: a line starting "From " opens a
+//    message), keeping each message's place, size on the wire and CRC-32;
+//  - RETR (RFC 1939 7): the message read from the file, checked against its
+//    CRC (so a file changed behind our back is never served as the message),
+//    ">From " unquoted (mboxrd), LF made CRLF, a leading dot doubled, and
+//    the status line, the message and the "." sent in one write;
+//  - pipelined commands (RFC 2449 6.6) answered in one write per read.
+// The figures it gives say how far above the least work the real server is.
+//
+// Safe: listens on 127.0.0.1 only; stops on SIGTERM.
+
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { crc32 } from 'node:zlib';
+
+const [portText, mboxPath] = process.argv.slice(2);
+
+interface Message {
+  /** Where the message starts (after its From line) and its stored length. */
+  offset: number;
+  length: number;
+  /** Octets as RETR sends them, without the dot-stuffing (LIST, RFC 1939 5). */
+  size: number;
+  crc: number;
+}
+
+let messages: Message[] = [];
+let fd = -1;
+
+/** The message as it goes on the wire: unquoted, CRLF line ends; not yet dot-stuffed. */
+function wireText(stored: Buffer): string {
+  let text = stored.toString('latin1');
+  if (text.includes('>From ')) text = text.replace(/^>(>*From )/gm, '$1');
+  return text.replaceAll('\n', '\r\n');
+}
+
+/**
+ * Reads the mbox once and notes every message: it runs from after its From
+ * line to the line end before the blank line that precedes the next From
+ * line (or the end of the file).
+ */
+function scan(): void {
+  if (fd >= 0) closeSync(fd);
+  fd = openSync(mboxPath, 'r');
+  const text = readFileSync(fd, 'latin1'); // (a floor may hold the file while it scans; the server does not)
+  const starts: number[] = text.startsWith('From ') ? [0] : [];
+  for (let at = text.indexOf('\nFrom '); at >= 0; at = text.indexOf('\nFrom ', at + 1)) starts.push(at + 1);
+  messages = starts.map((start, i) => {
+    const offset = text.indexOf('\n', start) + 1;
+    let end = i + 1 < starts.length ? starts[i + 1] : text.length;
+    if (text.endsWith('\n\n', end)) end--; // the blank line that separates messages
+    const stored = Buffer.from(text.slice(offset, end), 'latin1');
+    return { offset, length: stored.length, size: Buffer.byteLength(wireText(stored), 'latin1'), crc: crc32(stored) };
+  });
+}
+
+function retr(n: number): Buffer | string {
+  const message = messages[n - 1];
+  if (!message) return '-ERR no such message\r\n';
+  const stored = Buffer.allocUnsafe(message.length);
+  readSync(fd, stored, 0, message.length, message.offset);
+  if (crc32(stored) !== message.crc) return '-ERR the mailbox changed\r\n';
+  let text = wireText(stored);
+  if (text.startsWith('.')) text = '.' + text;
+  if (text.includes('\n.')) text = text.replaceAll('\n.', '\n..');
+  const open = text.length > 0 && !text.endsWith('\r\n') ? '\r\n' : '';
+  return Buffer.from(`+OK ${message.size} octets\r\n${text}${open}.\r\n`, 'latin1');
+}
+
+function answer(line: string): Buffer | string {
+  const [verb, argument] = line.split(' ');
+  switch (verb.toUpperCase()) {
+    case 'CAPA':
+      return '+OK\r\nUSER\r\nPIPELINING\r\nUIDL\r\n.\r\n';
+    case 'USER':
+    case 'NOOP':
+      return '+OK\r\n';
+    case 'PASS':
+      scan();
+      return `+OK ${messages.length} messages\r\n`;
+    case 'STAT':
+      return `+OK ${messages.length} ${messages.reduce((sum, m) => sum + m.size, 0)}\r\n`;
+    case 'LIST':
+      return `+OK\r\n${messages.map((m, i) => `${i + 1} ${m.size}\r\n`).join('')}.\r\n`;
+    case 'UIDL':
+      return `+OK\r\n${messages.map((m, i) => `${i + 1} ${m.offset.toString(36)}\r\n`).join('')}.\r\n`;
+    case 'RETR':
+      return retr(Number(argument));
+    default:
+      return '-ERR not here\r\n';
+  }
+}
+
+function session(socket: Socket): void {
+  let input = '';
+  socket.on('error', () => socket.destroy());
+  socket.write('+OK floor POP3\r\n');
+  socket.on('data', (chunk: Buffer) => {
+    input += chunk.toString('latin1');
+    const replies: (Buffer | string)[] = [];
+    for (let lf = input.indexOf('\n'); lf >= 0; lf = input.indexOf('\n')) {
+      const line = input.slice(0, lf).trimEnd();
+      input = input.slice(lf + 1);
+      if (line.toUpperCase() === 'QUIT') {
+        replies.push('+OK bye\r\n');
+        socket.end(Buffer.concat(replies.map((r) => (typeof r === 'string' ? Buffer.from(r, 'latin1') : r))));
+        return;
+      }
+      replies.push(answer(line));
+    }
+    if (replies.length === 1) socket.write(replies[0]);
+    else if (replies.length > 1) socket.write(Buffer.concat(replies.map((r) => (typeof r === 'string' ? Buffer.from(r, 'latin1') : r))));
+  });
+}
+
+const server = createServer(session);
+server.listen(Number(portText), '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  console.log(`floor-pop3 listening on 127.0.0.1:${port}, pid ${process.pid}`);
+});
+process.on('SIGTERM', () => process.exit(0));
