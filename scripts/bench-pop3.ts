@@ -22,7 +22,10 @@
 //     in flight. Reported: messages/s and MB/s (1 MB = 10^6 bytes; the
 //     messages' octets, and all bytes received besides), and every RETR's
 //     octet count checked against the size LIST gave for it, and, for the
-//     messages this run filled in, that RETR n returned message n.
+//     messages this run filled in, that RETR n returned message n. With
+//     --downloads D, D-1 more sessions download the same again: a server
+//     that compiles its code as it runs (Node's V8) shows there what it
+//     does once warm, beside the figure of its first download.
 //  3. With --start-server, a second phase on a fresh server: a maildrop of
 //     --big-fill small messages (50,000 x 1 KiB by default), time to first
 //     answer only.
@@ -70,6 +73,7 @@ const USAGE = `usage: node scripts/bench-pop3.ts [options]
                         (default 0; 5000 with --start-server)
   --size S              octets per filled message: 5000, 5.4k, 1m (default 5.4k; k/m = 1024-based)
   --count-sessions K    login+STAT sessions: the first, then K-1 later ones (default 4)
+  --downloads D         download sessions: the first, then D-1 more, the same again (default 1)
   --first-answer-only   only the login+STAT sessions: no LIST, UIDL, RETR
   --timeout SECONDS     bound on the whole run (default 900)
   --start-server        run this project's server on a fresh data dir, the maildrop
@@ -129,6 +133,7 @@ function parseOptions(argv: string[]): Options {
       fill: { type: 'string' },
       size: { type: 'string', default: '5.4k' },
       'count-sessions': { type: 'string', default: '4' },
+      downloads: { type: 'string', default: '1' },
       'first-answer-only': { type: 'boolean', default: false },
       timeout: { type: 'string', default: '900' },
       'start-server': { type: 'boolean', default: false },
@@ -165,6 +170,7 @@ function parseOptions(argv: string[]): Options {
     fill,
     size: parseSize(values.size, MAX_SIZE),
     sessions: integer('--count-sessions', values['count-sessions'], 1, MAX_SESSIONS),
+    downloads: integer('--downloads', values.downloads, 1, 10),
     firstAnswerOnly: values['first-answer-only'],
     timeoutSeconds: integer('--timeout', values.timeout, 1, 24 * 3600),
     startServer,
@@ -244,6 +250,10 @@ function reportPhase(result: PhaseResult, scrypt: ScryptCost | null, opts: Optio
     );
     if (spec.targets) row('', `target >= ${TARGET_RETR_PER_SEC} msg/s: ${verdict(perSec >= TARGET_RETR_PER_SEC)}`);
     if (dl.cpu) row('CPU during RETR', describeUse(dl.cpu));
+    for (const later of result.laterDownloads) {
+      const cpuUs = later.cpu?.server != null && later.retrieved ? ` (server CPU ${((1e6 * later.cpu.server) / later.retrieved).toFixed(0)} us per message)` : '';
+      row('the same again', `${later.retrieved} messages: ${retrRate(later).toFixed(0)} msg/s${cpuUs}, in a new session`);
+    }
     row(
       'RETR sizes',
       dl.sizeMismatches === 0 && dl.refused === 0

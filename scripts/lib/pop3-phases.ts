@@ -34,6 +34,8 @@ export interface PhaseResult {
   sessions: LoginTiming[];
   download: DownloadResult | null;
   downloadLogin: LoginTiming | null;
+  /** The same download again in new sessions (--downloads): the server's code warm. */
+  laterDownloads: DownloadResult[];
   errors: string[];
   serverPeakRss: number | null;
   /** Where the CPU went from the first connect to the end of the phase. */
@@ -52,6 +54,8 @@ export interface PhaseOptions {
   pipelining: boolean;
   window: number;
   sessions: number;
+  /** Download sessions: the first, then the same again. */
+  downloads: number;
   dir: string;
   nodeArgs: string[];
 }
@@ -65,7 +69,7 @@ export async function runSessions(
   clock: Clock,
 ): Promise<Measured> {
   const meter = new CpuMeter(pid);
-  const result: Measured = { spec, sessions: [], download: null, downloadLogin: null, errors: [], cpu: null };
+  const result: Measured = { spec, sessions: [], download: null, downloadLogin: null, laterDownloads: [], errors: [], cpu: null };
   try {
     await measureSessions(result, spec, target, opts, pid, clock);
   } finally {
@@ -92,17 +96,20 @@ async function measureSessions(
       if (i === 0) return; // the first login failing says enough
     }
   }
-  if (!spec.full || Date.now() >= clock.deadline) return;
-  try {
-    const { client, timing } = await loginAndStat(target, clock);
-    result.downloadLogin = timing;
+  for (let i = 0; i < opts.downloads && spec.full && Date.now() < clock.deadline; i++) {
     try {
-      result.download = await download(client, timing, { pipelining: opts.pipelining, window: opts.window, filled: spec.fill, filledSize: spec.size, pid }, clock);
-    } finally {
-      await client.quit(Math.min(clock.deadline, Date.now() + 10_000));
+      const { client, timing } = await loginAndStat(target, clock);
+      try {
+        const done = await download(client, timing, { pipelining: opts.pipelining, window: opts.window, filled: spec.fill, filledSize: spec.size, pid }, clock);
+        if (i === 0) [result.download, result.downloadLogin] = [done, timing];
+        else result.laterDownloads.push(done);
+      } finally {
+        await client.quit(Math.min(clock.deadline, Date.now() + 10_000));
+      }
+    } catch (err) {
+      result.errors.push(`download session ${i + 1}: ${(err as Error).message}`);
+      return;
     }
-  } catch (err) {
-    result.errors.push(`download session: ${(err as Error).message}`);
   }
 }
 
@@ -152,9 +159,9 @@ export function laterSessions(result: PhaseResult): LoginTiming[] {
 
 /** True when the phase ran cleanly (targets aside). */
 export function clean(result: PhaseResult): boolean {
-  const dl = result.download;
-  const downloadOk = !dl || (dl.refused === 0 && dl.sizeMismatches === 0 && dl.seqWrong === 0 && dl.uniqueUids === dl.uids && dl.retrieved === dl.listed);
-  return result.errors.length === 0 && result.sessions.length > 0 && downloadOk;
+  const downloadOk = (dl: DownloadResult) => dl.refused === 0 && dl.sizeMismatches === 0 && dl.seqWrong === 0 && dl.uniqueUids === dl.uids && dl.retrieved === dl.listed;
+  const downloads = [...(result.download ? [result.download] : []), ...result.laterDownloads];
+  return result.errors.length === 0 && result.sessions.length > 0 && downloads.every(downloadOk);
 }
 
 function cpuJson(cpu: CpuUse | null): Record<string, number | null> | null {
@@ -206,6 +213,7 @@ export function phaseJson(result: PhaseResult): Record<string, unknown> {
           unexpectedSizes: dl.unexpectedSizes,
         }
       : null,
+    laterDownloads: result.laterDownloads.map((later) => ({ msgPerSec: round(retrRate(later), 0), retrieved: later.retrieved, cpu: cpuJson(later.cpu) })),
     cpu: cpuJson(result.cpu),
     serverPeakRssMiB: result.serverPeakRss === null ? null : round(result.serverPeakRss / MiB, 1),
     errors: result.errors,
