@@ -62,7 +62,9 @@ function scan(): void {
     let end = i + 1 < starts.length ? starts[i + 1] : text.length;
     if (text.endsWith('\n\n', end)) end--; // the blank line that separates messages
     const stored = Buffer.from(text.slice(offset, end), 'latin1');
-    return { offset, length: stored.length, size: Buffer.byteLength(wireText(stored), 'latin1'), crc: crc32(stored) };
+    const wire = wireText(stored);
+    const open = wire.length > 0 && !wire.endsWith('\r\n') ? 2 : 0; // RETR closes an open last line (RFC 1939 3)
+    return { offset, length: stored.length, size: wire.length + open, crc: crc32(stored) };
   });
 }
 
