@@ -101,6 +101,7 @@ function firstUnseen(selected: Selected): number {
 async function create(session: ImapView, { tag, args }: ImapRequest): Promise<ImapOutcome> {
   let name = readMailboxName(args.sp(), session.state);
   args.end();
+  // A server that does not need that declaration MUST ignore it (every folder here can hold subfolders).
   if (name.endsWith(DELIMITER)) name = name.slice(0, -1);
   if (isInbox(name)) return answer(no(tag, 'INBOX always exists', 'ALREADYEXISTS'));
   const done = await storeCall(tag, false, () => createFolder(accountOf(session), name));
