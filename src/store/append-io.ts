@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { promisify } from 'node:util';
 import type { MboxState } from './append-journal.ts';
 import { stateOf } from './append-journal.ts';
-import { readIntoSync, writeAll } from './file-io.ts';
+import { readAtSync, writeAll } from './file-io.ts';
 import { fsyncDirectory } from './safeio.ts';
 
 export interface AppendIO {
@@ -48,10 +48,7 @@ const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 export const realAppendIO: AppendIO = {
   open: async (path) => fs.openSync(path, O_RDWR | O_CREAT | O_APPEND | O_NOFOLLOW, 0o600),
   stat: async (fd) => stateOf(fs.fstatSync(fd, { bigint: true })),
-  async readAt(fd, position, length) {
-    const buffer = Buffer.alloc(length);
-    return buffer.subarray(0, readIntoSync(fd, buffer, length, position));
-  },
+  readAt: async (fd, position, length) => readAtSync(fd, position, length),
   write: (fd, data) => writeAll(fd, data),
   fsync: (fd) => fsyncAsync(fd),
   truncate: (fd, size) => ftruncateAsync(fd, size),

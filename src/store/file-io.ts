@@ -10,7 +10,7 @@
 //   before the end of the file (a signal, a network file system). These read
 //   N bytes at position P into a buffer the caller owns (so a reader that
 //   reuses its 1 MiB block keeps doing so), looping until they have all or
-//   the file ends.
+//   the file ends; readAt / readAtSync read them into a new buffer.
 // - readRange: stream the bytes [start, start + length) of a file, the way
 //   a message is read back from an mbox or a spool file: in bounded chunks,
 //   never the whole range in memory at once (in one buffer lent by the
@@ -91,6 +91,16 @@ export function readIntoSync(fd: number, buffer: Buffer, length: number, positio
     got += bytesRead;
   }
   return got;
+}
+
+/**
+ * The `length` bytes at `position`, in a new buffer (shorter only where the
+ * file ends), read at once: small reads from the page cache, where a turn of
+ * the thread pool would cost more than the read.
+ */
+export function readAtSync(fd: number, position: number, length: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  return buffer.subarray(0, readIntoSync(fd, buffer, length, position));
 }
 
 /** fs.readSync's shape; tests pass one that reads a few bytes per call. */

@@ -53,13 +53,13 @@ export class UidAssigner {
   #uidNext: number;
   #lastUid = 0;
 
-  constructor(previous: MailboxIndex | null, modseq: number, fallbackDate: number, expected = 16) {
+  constructor(previous: MailboxIndex | null, modseq: number, fallbackDate: number) {
     const old = previous?.messages ?? null;
     this.#old = old;
     this.#modseq = modseq;
     this.#fallbackDate = fallbackDate;
     this.#uidNext = previous?.uidNext ?? 1;
-    this.table = new MessageTable(old?.flags, Math.max(expected, old?.length ?? 0));
+    this.table = new MessageTable(old?.flags, Math.max(16, old?.length ?? 0)); // (an old table's size: a rescan finds about as many)
     for (let k = 0; old && k < old.length; k++) {
       const fingerprint = old.fingerprintAt(k);
       const list = this.#byFingerprint.get(fingerprint);

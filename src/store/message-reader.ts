@@ -32,7 +32,7 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { READ_CHUNK_BYTES, readInto, readIntoSync } from './file-io.ts';
+import { READ_CHUNK_BYTES, readAtSync, readInto } from './file-io.ts';
 import { BufferPool, recycle } from '../buffer-pool.ts';
 import { IndexScanner, WHOLE_CHECK_BYTES } from './mbox-index-scan.ts';
 import { MboxrdUnquoter } from './mboxrd.ts';
@@ -68,10 +68,10 @@ export const BOUNDARY_BYTES = 6;
 export async function* readMessage(file: FileHandle, m: MessageLocation, pool = new BufferPool(READ_CHUNK_BYTES, 2)): AsyncGenerator<Buffer> {
   const whole = m.length <= WHOLE_CHECK_BYTES;
   const firstLength = whole ? m.length : WHOLE_CHECK_BYTES;
-  const first = readAtSync(file, m.offset, firstLength + (whole ? BOUNDARY_BYTES : 0));
+  const first = readAtSync(file.fd, m.offset, firstLength + (whole ? BOUNDARY_BYTES : 0));
   if (first.length < firstLength) throw changed(m, 'the file is shorter');
   if (whole) checkWholeMessage(first, m);
-  else checkMessageStart(first, readAtSync(file, m.offset + m.length, BOUNDARY_BYTES), m);
+  else checkMessageStart(first, readAtSync(file.fd, m.offset + m.length, BOUNDARY_BYTES), m);
   // Checked: now the content, unquoted.
   const unquoter = new MboxrdUnquoter();
   yield unquoter.push(first.subarray(m.contentOffset - m.offset, firstLength));
@@ -99,7 +99,7 @@ export async function* readMessage(file: FileHandle, m: MessageLocation, pool = 
  */
 export function readSmallMessage(file: FileHandle, m: MessageLocation): Buffer | null {
   if (m.length > WHOLE_CHECK_BYTES) return null;
-  const bytes = readAtSync(file, m.offset, m.length + BOUNDARY_BYTES);
+  const bytes = readAtSync(file.fd, m.offset, m.length + BOUNDARY_BYTES);
   checkWholeMessage(bytes, m);
   const unquoter = new MboxrdUnquoter();
   const content = unquoter.push(bytes.subarray(m.contentOffset - m.offset, m.length));
@@ -169,14 +169,6 @@ export function separatorLength(after: Buffer): number {
   if (after.length === 0) return 0;
   if (after[0] === LF && (after.length === 1 || after.subarray(1).equals(FROM_))) return 1;
   return after.length >= FROM_.length && after.subarray(0, FROM_.length).equals(FROM_) ? 0 : -1;
-}
-
-// Most mail is a few kilobytes: one synchronous read from the page cache
-// takes microseconds, while a read through the thread pool waits a turn of
-// the event loop (see file-io.ts).
-function readAtSync(file: FileHandle, position: number, length: number): Buffer {
-  const buffer = Buffer.allocUnsafe(length);
-  return buffer.subarray(0, readIntoSync(file.fd, buffer, length, position));
 }
 
 function changed(m: MessageLocation, why: string): MessageChangedError {
