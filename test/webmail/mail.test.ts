@@ -275,6 +275,28 @@ test('folders: create (with a child), rename, delete; the server\'s refusals are
   assert.equal((await post('/folders/delete', { name: 'INBOX' })).status, 400, 'INBOX stays');
 });
 
+test('once a message is sent, what fails in the mailbox after it is said in the notice, never as a failed send', async (t) => {
+  const server = await mailServer(t, { accounts: [{ name: 'jjordan', password: 'secret' }, { name: 'ana', password: 'ana-pw' }] });
+  await deliver(server, 'From: Ana <ana@localhost>\r\nSubject: Plans\r\nMessage-ID: <plans@example.net>\r\n\r\nShall we meet?\r\n');
+  const imap = await imapAs(t, server);
+  await imap.createFolder('Projects');
+  await imap.move('INBOX', [1], 'Projects');
+  const webmail = await startTestWebmail(t, server);
+  const browser = await webmail.loggedIn();
+  const form = await browser.get('/compose?mode=reply&folder=Projects&uid=1');
+  assert.equal(form.status, 200, form.text);
+  // Meanwhile another client deletes the folder of the message being answered.
+  await imap.deleteFolder('Projects');
+  const sent = await browser.postMultipart('/compose', withValues(formFields(form.text, '/compose'), { text: 'Yes.\n', action: 'send' }));
+  assert.equal(sent.status, 303, sent.text);
+  assert.equal(sent.location, '/mail?folder=INBOX', 'not back to a folder that is gone');
+  const page = await browser.get(sent.location!);
+  assert.equal(page.status, 200, page.text);
+  assert.match(page.text, /Message sent; a copy is in Sent; the original could not be marked answered: [^<]+\./);
+  await eventually(async () => (await server.messages('ana')).length === 1, 'the reply in ana\'s INBOX');
+  assert.equal((await imap.status('Sent')).messages, 1, 'one copy, sent once');
+});
+
 test('a deleted Sent or Drafts is made again by the next send or draft; a Sent that cannot be made is said so and the message still goes', async (t) => {
   const server = await mailServer(t);
   const imap = await imapAs(t, server);

@@ -211,26 +211,56 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
     return again(502, `The message was not sent: ${result.reason}.${filesNote}`);
   }
   app.log.event('webmail-sent', { user: session.username, recipients: everyone.length, size });
-  const copy = await app.pool.use(session, async (client) => {
-    // The message is sent: a copy that cannot be kept is said so, not shown as a failed send.
-    let copied: string;
-    try {
-      const sent = await folderFor(client, '\\Sent');
-      await client.append(sent, ['\\Seen'], size, content);
-      copied = `; a copy is in ${sent}`;
-    } catch (err) {
-      app.log.event('webmail-copy-failed', { user: session.username, error: (err as Error).message });
-      copied = `, but no copy could be kept in Sent: ${(err as Error).message}`;
-    }
-    if (draftUid && source) await client.expunge(source.folder, [draftUid]);
-    // The keywords Thunderbird and Dovecot's clients use (RFC 3501 2.3.2; $Forwarded, RFC 5788 registry).
-    if (source && (mode === 'reply' || mode === 'reply-all')) await client.setFlags(source.folder, [source.uid], true, ['\\Answered']);
-    if (source && mode === 'forward') await client.setFlags(source.folder, [source.uid], true, ['$Forwarded']);
-    return copied;
-  });
+  const after = await afterSending(context, { size, content, draftUid, source, mode });
   const refused = result.refused.length > 0 ? ` Not accepted: ${result.refused.map((r) => `${r.address} (${r.reason})`).join(', ')}.` : '';
-  session.notice = `Message sent${copy}.${refused}`;
-  return { kind: 'redirect', location: url('/mail', { folder: source && mode !== 'draft' ? source.folder : 'INBOX' }) };
+  session.notice = `Message sent${after.notice}.${refused}`;
+  // Back to the original's folder, unless it could not be reached there (deleted meanwhile, say).
+  return { kind: 'redirect', location: url('/mail', { folder: source && mode !== 'draft' && after.sourceUpdated ? source.folder : 'INBOX' }) };
+}
+
+/**
+ * What follows a send in the mailbox: the copy in Sent, the draft it came
+ * from removed, the original marked answered or forwarded. The message has
+ * gone by then, so nothing here may turn into an error page (the user would
+ * send it again): each failure is logged and said in the notice it returns
+ * (to follow "Message sent"). `sourceUpdated` is false when the original's
+ * folder could not be updated.
+ */
+async function afterSending(
+  { app, session }: RequestContext,
+  sent: { size: number; content: () => AsyncIterable<Buffer>; draftUid: number | null; source: { folder: string; uid: number } | null; mode: ComposeMode },
+): Promise<{ notice: string; sourceUpdated: boolean }> {
+  const { size, content, draftUid, source, mode } = sent;
+  let copied = '';
+  const failed = (what: string, err: unknown): string => {
+    app.log.event('webmail-after-send-failed', { user: session.username, step: what, error: (err as Error).message });
+    return `${what}: ${(err as Error).message}`;
+  };
+  try {
+    return await app.pool.use(session, async (client) => {
+      try {
+        const folder = await folderFor(client, '\\Sent');
+        await client.append(folder, ['\\Seen'], size, content);
+        copied = `; a copy is in ${folder}`;
+      } catch (err) {
+        copied = `, but ${failed('no copy could be kept in Sent', err)}`;
+      }
+      try {
+        if (draftUid && source) await client.expunge(source.folder, [draftUid]);
+        // The keywords Thunderbird and Dovecot's clients use (RFC 3501 2.3.2; $Forwarded, RFC 5788 registry).
+        if (source && (mode === 'reply' || mode === 'reply-all')) await client.setFlags(source.folder, [source.uid], true, ['\\Answered']);
+        if (source && mode === 'forward') await client.setFlags(source.folder, [source.uid], true, ['$Forwarded']);
+      } catch (err) {
+        const what = mode === 'draft' ? 'the draft could not be removed' : `the original could not be marked ${mode === 'forward' ? 'forwarded' : 'answered'}`;
+        return { notice: `${copied}; ${failed(what, err)}`, sourceUpdated: false };
+      }
+      return { notice: copied, sourceUpdated: true };
+    });
+  } catch (err) {
+    // The mailbox could not be reached at all (or went away midway).
+    const notice = copied === '' ? `, but ${failed('no copy could be kept in Sent', err)}` : `${copied}; ${failed('the mailbox could not be updated', err)}`;
+    return { notice, sourceUpdated: false };
+  }
 }
 
 /**
