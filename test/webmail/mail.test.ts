@@ -297,6 +297,31 @@ test('once a message is sent, what fails in the mailbox after it is said in the 
   assert.equal((await imap.status('Sent')).messages, 1, 'one copy, sent once');
 });
 
+test('a draft whose older version cannot be removed is still saved, and still sent, with a word about it', async (t) => {
+  const server = await mailServer(t, { accounts: [{ name: 'jjordan', password: 'secret' }, { name: 'ana', password: 'ana-pw' }] });
+  const webmail = await startTestWebmail(t, server);
+  const browser = await webmail.loggedIn();
+  const imap = await imapAs(t, server);
+  const first = await compose(browser, '/compose', { to: 'ana@localhost', subject: 'later', text: 'one', action: 'draft' });
+  assert.equal(first.location, '/mail?folder=Drafts', first.text);
+  // The draft moved to a folder of its own, opened twice, and that folder deleted meanwhile by another client.
+  await imap.createFolder('Later');
+  await imap.move('Drafts', [1], 'Later');
+  const toSave = await browser.get('/compose?mode=draft&folder=Later&uid=1');
+  const toSend = await browser.get('/compose?mode=draft&folder=Later&uid=1');
+  await imap.deleteFolder('Later');
+
+  const saved = await browser.postMultipart('/compose', withValues(formFields(toSave.text, '/compose'), { text: 'two', action: 'draft' }));
+  assert.equal(saved.status, 303, saved.text);
+  assert.match((await browser.get(saved.location!)).text, /Draft saved in Drafts; the older version could not be removed: [^<]+\./);
+  assert.equal((await imap.status('Drafts')).messages, 1);
+
+  const sent = await browser.postMultipart('/compose', withValues(formFields(toSend.text, '/compose'), { action: 'send' }));
+  assert.equal(sent.status, 303, sent.text);
+  assert.match((await browser.get(sent.location!)).text, /Message sent; a copy is in Sent; the draft could not be removed: [^<]+\./);
+  await eventually(async () => (await server.messages('ana')).length === 1, 'the message in ana\'s INBOX');
+});
+
 test('a deleted Sent or Drafts is made again by the next send or draft; a Sent that cannot be made is said so and the message still goes', async (t) => {
   const server = await mailServer(t);
   const imap = await imapAs(t, server);

@@ -186,14 +186,21 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
   const content = () => createReadStream(messageFile);
 
   if (saveDraft) {
-    const drafts = await app.pool.use(session, async (client) => {
+    const saved = await app.pool.use(session, async (client) => {
       const name = await folderFor(client, '\\Drafts');
       await client.append(name, ['\\Draft', '\\Seen'], size, content);
-      if (draftUid && source) await client.expunge(source.folder, [draftUid]); // the older version
-      return name;
+      if (!draftUid || !source) return { name, note: '' };
+      try {
+        await client.expunge(source.folder, [draftUid]); // the older version
+        return { name, note: '' };
+      } catch (err) {
+        // The new version is saved: an error page now would have the user save it again.
+        app.log.event('webmail-after-draft-failed', { user: session.username, error: (err as Error).message });
+        return { name, note: `; the older version could not be removed: ${(err as Error).message}` };
+      }
     });
-    session.notice = `Draft saved in ${drafts}.`;
-    return { kind: 'redirect', location: url('/mail', { folder: drafts }) };
+    session.notice = `Draft saved in ${saved.name}${saved.note}.`;
+    return { kind: 'redirect', location: url('/mail', { folder: saved.name }) };
   }
 
   const result = await submitMessage(app.settings.submission, {
