@@ -178,10 +178,14 @@ function floorBounds(floors: Column[], reference: Figures | null): { rest?: stri
     const ratio = (meanRate(same.figures.smtpTen) ?? 0) / (meanRate(same.figures.smtpOne) ?? 1);
     bounds.smtpTen = ratio < TARGET.tenMailboxes ? `out of reach with this server's guarantees: "${same.label}" reaches ${ratio.toFixed(2)}x` : 'a floor with the same guarantees reaches it: not floor-bound';
   }
+  // The last POP3 floor runs on this server's shared protocol layer (bench-budget lists it last).
   const dovecot = meanRate(reference?.pop3Serial);
-  if (dovecot !== null && floors.some((f) => f.figures.pop3Serial)) {
+  const layered = [...floors].reverse().find((f) => f.figures.pop3Serial);
+  if (dovecot !== null && layered) {
     const best = bestOf('pop3Serial');
-    bounds.pop3Serial = `${best >= dovecot ? 'not floor-bound' : 'out of reach here'}: the best floor does ${best.toFixed(0)}/s, Dovecot ${dovecot.toFixed(0)}/s`;
+    const onLayer = meanRate(layered.figures.pop3Serial) ?? 0;
+    const figures = `the best floor does ${best.toFixed(0)}/s, "${layered.label}" ${onLayer.toFixed(0)}/s, Dovecot ${dovecot.toFixed(0)}/s`;
+    bounds.pop3Serial = `${best < dovecot ? 'out of reach here' : onLayer < dovecot ? 'out of reach on this protocol layer' : 'not floor-bound'}: ${figures}`;
   }
   return bounds;
 }

@@ -3,7 +3,7 @@
 // (scripts/bench-budget.ts --floor). Not a mail server: any user name and
 // password are taken, one maildrop, no DELE, no limits, no TLS, no logging.
 //
-//   node scripts/lib/floor-pop3.ts PORT MBOX
+//   node scripts/lib/floor-pop3.ts PORT MBOX [--layer]
 //
 // (PORT 0: any free port.) Its first line of output says where it listens:
 // "floor-pop3 listening on 127.0.0.1:PORT, pid N".
@@ -18,14 +18,26 @@
 //  - pipelined commands (RFC 2449 6.6) answered in one write per read.
 // The figures it gives say how far above the least work the real server is.
 //
+// With --layer, the same answers go through the project's shared protocol
+// layer, as every protocol of the server runs on it (wire/connection.ts,
+// protocol/session.ts): lines cut with a length limit, a deadline per
+// command, back-pressure, a command table, replies queued and written
+// together. Its figures say what that layer costs per command, and how far
+// above it the real server's POP3 (its store, its checks) is.
+//
 // Safe: listens on 127.0.0.1 only; stops on SIGTERM.
 
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { crc32 } from 'node:zlib';
+import { createLogger } from '../../src/log.ts';
+import { ProtocolSession } from '../../src/protocol/session.ts';
+import type { LoginService } from '../../src/auth/login.ts';
+import type { Dialect, PhaseState } from '../../src/protocol/types.ts';
+import { Connection } from '../../src/wire/connection.ts';
 
-const [portText, mboxPath] = process.argv.slice(2);
+const [portText, mboxPath, mode] = process.argv.slice(2);
 
 interface Message {
   /** Where the message starts (after its From line) and its stored length. */
@@ -127,7 +139,41 @@ function session(socket: Socket): void {
   });
 }
 
-const server = createServer(session);
+/** --layer: one command per handler call of the shared session loop; a reply is its bytes on the wire. */
+type LayerRequest = { verb: string; line: string };
+const layerCommand = { allowedIn: ['transaction'], handler: (_view: unknown, request: LayerRequest) => ({ reply: answer(request.line) }) };
+const layerDialect: Dialect<unknown, LayerRequest, string | Buffer, PhaseState> = {
+  name: 'floor-pop3',
+  greeting: () => '+OK floor POP3\r\n',
+  parse: (line) => ({ request: { verb: line.split(' ')[0].toUpperCase(), line } }),
+  commands: {
+    ...Object.fromEntries(['CAPA', 'USER', 'PASS', 'NOOP', 'STAT', 'LIST', 'UIDL', 'RETR'].map((verb) => [verb, layerCommand])),
+    QUIT: { allowedIn: ['transaction'], handler: () => ({ reply: '+OK bye\r\n', next: { kind: 'close' } }) },
+  },
+  format: (reply) => reply,
+  isError: (reply) => typeof reply === 'string' && reply.startsWith('-ERR'),
+  saslChallenge: (challenge) => `+ ${challenge}`,
+  afterTls: () => ({}),
+  replies: {
+    unknownCommand: () => '-ERR not here\r\n',
+    wrongPhase: () => '-ERR not now\r\n',
+    lineTooLong: () => '-ERR line too long\r\n',
+    idle: () => '-ERR idle\r\n',
+    shuttingDown: () => '-ERR shutting down\r\n',
+    tooManyErrors: () => '-ERR too many errors\r\n',
+    internalError: () => '-ERR internal error\r\n',
+  },
+};
+const quiet = createLogger({ quiet: true });
+
+function sessionOnLayer(socket: Socket): void {
+  // The POP3 server's limits (pop3/server.ts: 1024-octet lines, RFC 1939's 10-minute idle timer).
+  const conn = new Connection(socket, { maxLineBytes: 1024, idleTimeoutMs: 600_000 });
+  const settings = { maxErrors: 20, isShuttingDown: () => false, login: null as unknown as LoginService, tls: null, log: quiet };
+  void new ProtocolSession(conn, layerDialect, { phase: 'transaction' }, null, settings).run();
+}
+
+const server = createServer(mode === '--layer' ? sessionOnLayer : session);
 server.listen(Number(portText), '127.0.0.1', () => {
   const { port } = server.address() as AddressInfo;
   console.log(`floor-pop3 listening on 127.0.0.1:${port}, pid ${process.pid}`);

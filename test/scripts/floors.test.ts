@@ -6,7 +6,8 @@
 //    dots unstuffed, a body "From " line quoted), its lock gone, its record;
 //  - floor-pop3: an mbox written by the real store (a quoted ">From " line,
 //    a line that starts with a dot, a last line without its newline), then
-//    STAT, LIST and RETR compared with the server's RETR rules.
+//    STAT, LIST and RETR compared with the server's RETR rules; on its own
+//    and on the project's shared protocol layer (--layer).
 
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
@@ -77,11 +78,12 @@ const MESSAGES = [
   'Subject: three\n\n\n',
 ];
 
-test('floor-pop3 hands over each message as the server does: unquoted, CRLF, dot-stuffed, sizes as LIST says', async (t) => {
+for (const [how, flags] of [['', []], [' on the shared protocol layer', ['--layer']]] as const) {
+test(`floor-pop3${how} hands over each message as the server does: unquoted, CRLF, dot-stuffed, sizes as LIST says`, async (t) => {
   const mbox = join(await tempDir(t, 'floor-pop3'), 'INBOX');
   const appender = new MboxAppender();
   for (const text of MESSAGES) await appender.append(mbox, { envelopeFrom: 'a@example.org', date: new Date(), content: async function* () { yield Buffer.from(text); } });
-  const { socket, until, received } = await floorSession(t, 'floor-pop3.ts', [mbox]);
+  const { socket, until, received } = await floorSession(t, 'floor-pop3.ts', [mbox, ...flags]);
   await until((text) => /^\+OK.*\r\n/.test(text));
   socket.write('USER u\r\nPASS p\r\nSTAT\r\nLIST\r\nRETR 1\r\nRETR 2\r\nRETR 3\r\nQUIT\r\n');
   await until((text) => text.endsWith('+OK bye\r\n'));
@@ -96,3 +98,4 @@ test('floor-pop3 hands over each message as the server does: unquoted, CRLF, dot
   assert.equal(replies[4], `+OK\r\n${sizes.map((s, i) => `${i + 1} ${s}\r\n`).join('')}.\r\n`);
   for (let i = 0; i < 3; i++) assert.equal(replies[5 + i], `+OK ${sizes[i]} octets\r\n${expected[i]}.\r\n`, `RETR ${i + 1}`);
 });
+}
