@@ -100,7 +100,8 @@ export function readIntoSync(fd: number, buffer: Buffer, length: number, positio
  */
 export function readAtSync(fd: number, position: number, length: number): Buffer {
   const buffer = Buffer.allocUnsafe(length);
-  return buffer.subarray(0, readIntoSync(fd, buffer, length, position));
+  const got = readIntoSync(fd, buffer, length, position);
+  return got === length ? buffer : buffer.subarray(0, got);
 }
 
 /** fs.readSync's shape; tests pass one that reads a few bytes per call. */

@@ -197,7 +197,13 @@ class Location implements ReadLocation {
   readonly fingerprintLow: number;
   readonly crc: number;
   constructor(offset: number, length: number, contentOffset: number, size: number, high: number, low: number, crc: number) {
-    [this.offset, this.length, this.contentOffset, this.size, this.fingerprintHigh, this.fingerprintLow, this.crc] = [offset, length, contentOffset, size, high, low, crc];
+    this.offset = offset;
+    this.length = length;
+    this.contentOffset = contentOffset;
+    this.size = size;
+    this.fingerprintHigh = high;
+    this.fingerprintLow = low;
+    this.crc = crc;
   }
   get fingerprint(): string {
     return this.fingerprintHigh.toString(16).padStart(8, '0') + this.fingerprintLow.toString(16).padStart(8, '0');

@@ -13,6 +13,7 @@
 // whole index at the next save that finds room.
 
 import { statSync } from 'node:fs';
+import type { Stats } from 'node:fs';
 import * as path from 'node:path';
 import { isDiskFull } from './disk-full.ts';
 import { appendFlagJournal, isJournalSmall, journalSize } from './flag-journal.ts';
@@ -89,17 +90,14 @@ export class MailboxSync {
     // sessions, and a refresh that looked in between would wrongly find
     // nothing new (and its caller would not wait for the news).
     const seen = this.#synced;
-    let size = 0;
-    let mtimeMs: number | undefined = undefined;
-    let ino = 0;
+    let st: Stats;
     try {
-      const st = statSync(this.path);
-      [size, mtimeMs, ino] = [st.size, st.mtimeMs, st.ino];
+      st = statSync(this.path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       return seen.ino === 0 && seen.size === 0;
     }
-    return size === seen.size && mtimeMs === seen.mtimeMs && ino === seen.ino;
+    return st.size === seen.size && st.mtimeMs === seen.mtimeMs && st.ino === seen.ino;
   }
 
   /** Remembers the file as the index now describes it: the state sessions have been told about. */

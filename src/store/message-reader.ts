@@ -101,8 +101,10 @@ export function readSmallMessage(file: FileHandle, m: MessageLocation): Buffer |
   if (m.length > WHOLE_CHECK_BYTES) return null;
   const bytes = readAtSync(file.fd, m.offset, m.length + BOUNDARY_BYTES);
   checkWholeMessage(bytes, m);
+  const body = bytes.subarray(m.contentOffset - m.offset, m.length);
+  if (body.indexOf(FROM_) < 0) return body; // no "From " line at all, so none quoted (most mail)
   const unquoter = new MboxrdUnquoter();
-  const content = unquoter.push(bytes.subarray(m.contentOffset - m.offset, m.length));
+  const content = unquoter.push(body);
   const rest = unquoter.end(); // a ">From" cut short by the end of the message
   return rest.length > 0 ? Buffer.concat([content, rest]) : content;
 }
