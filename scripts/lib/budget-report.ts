@@ -184,8 +184,7 @@ function floorBounds(floors: Column[], reference: Figures | null): { rest?: stri
   if (dovecot !== null && layered) {
     const best = bestOf('pop3Serial');
     const onLayer = meanRate(layered.figures.pop3Serial) ?? 0;
-    const figures = `the best floor does ${best.toFixed(0)}/s, "${layered.label}" ${onLayer.toFixed(0)}/s, Dovecot ${dovecot.toFixed(0)}/s`;
-    bounds.pop3Serial = `${best < dovecot ? 'out of reach here' : onLayer < dovecot ? 'out of reach on this protocol layer' : 'not floor-bound'}: ${figures}`;
+    bounds.pop3Serial = `${best < dovecot ? 'out of reach here' : onLayer < dovecot ? `out of reach on this protocol layer ("${layered.label}")` : 'not floor-bound'}: Dovecot ${dovecot.toFixed(0)}/s`;
   }
   return bounds;
 }
@@ -209,15 +208,16 @@ export function printReport(columns: Column[], opts: { growth: number; sessions:
     ['SMTP into 10 different mailboxes', (f) => rates(f.smtpTen), '>= 0.8x the one-mailbox rate', check.smtpTen, check.smtpTenFloors],
   ];
   const lines = [`bench-budget: every figure ${opts.repeat} time(s) (growth once); MB = MiB`];
+  const width = Math.max(26, ...columns.map((c) => c.label.length + 2));
   for (const [measure, text, target, verdict, floorSays] of rows) {
     lines.push('', measure);
     for (const column of columns) {
       const shown = text(column.figures);
       if (shown === '-' && floors.includes(column)) continue; // a floor has a few rows only
-      lines.push(`  ${column.label.padEnd(26)}${shown}`);
+      lines.push(`  ${column.label.padEnd(width)}${shown}`);
     }
-    lines.push(`  ${'target'.padEnd(26)}${target}: ${verdict}`);
-    if (floorSays) lines.push(`  ${'the floors'.padEnd(26)}${floorSays}`);
+    lines.push(`  ${'target'.padEnd(width)}${target}: ${verdict}`);
+    if (floorSays) lines.push(`  ${'the floors'.padEnd(width)}${floorSays}`);
   }
   console.log(lines.join('\n'));
   console.log(JSON.stringify({ bench: 'budget', date: new Date().toISOString(), node: process.version, columns, verdicts: check }));
