@@ -322,7 +322,7 @@ test('a draft whose older version cannot be removed is still saved, and still se
   await eventually(async () => (await server.messages('ana')).length === 1, 'the message in ana\'s INBOX');
 });
 
-test('a deleted Sent or Drafts is made again by the next send or draft; a Sent that cannot be made is said so and the message still goes', async (t) => {
+test('a deleted Sent or Drafts is made again by the next send or draft; a Sent that cannot be made is said so and the message still goes; a draft that cannot be saved brings the form back', async (t) => {
   const server = await mailServer(t);
   const imap = await imapAs(t, server);
   await imap.deleteFolder('Sent');
@@ -346,4 +346,12 @@ test('a deleted Sent or Drafts is made again by the next send or draft; a Sent t
   assert.equal(again.status, 303, again.text);
   assert.match((await browser.get('/mail')).text, /Message sent, but no copy could be kept in Sent: [^<]+\./);
   await eventually(async () => (await server.messages('ana')).length === 2, 'both messages in ana\'s INBOX');
+
+  // The same for Drafts: nothing is saved, and the form comes back as typed, with why.
+  await imap.deleteFolder('Drafts');
+  await mkdir(join(dirname(server.mboxPath('jjordan')), 'Drafts'));
+  const unsaved = await compose(browser, '/compose', { to: 'ana@localhost', subject: 'kept as typed', text: 'four', action: 'draft' });
+  assert.equal(unsaved.status, 502, unsaved.text);
+  assert.match(unsaved.text, /The draft was not saved: [^<]+\./);
+  assert.equal(new Map(formFields(unsaved.text, '/compose')).get('subject'), 'kept as typed');
 });

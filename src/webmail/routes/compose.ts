@@ -186,19 +186,26 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
   const content = () => createReadStream(messageFile);
 
   if (saveDraft) {
-    const saved = await app.pool.use(session, async (client) => {
-      const name = await folderFor(client, '\\Drafts');
-      await client.append(name, ['\\Draft', '\\Seen'], size, content);
-      if (!draftUid || !source) return { name, note: '' };
-      try {
-        await client.expunge(source.folder, [draftUid]); // the older version
-        return { name, note: '' };
-      } catch (err) {
-        // The new version is saved: an error page now would have the user save it again.
-        app.log.event('webmail-after-draft-failed', { user: session.username, error: (err as Error).message });
-        return { name, note: `; the older version could not be removed: ${(err as Error).message}` };
-      }
-    });
+    let saved: { name: string; note: string };
+    try {
+      saved = await app.pool.use(session, async (client) => {
+        const name = await folderFor(client, '\\Drafts');
+        await client.append(name, ['\\Draft', '\\Seen'], size, content);
+        if (!draftUid || !source) return { name, note: '' };
+        try {
+          await client.expunge(source.folder, [draftUid]); // the older version
+          return { name, note: '' };
+        } catch (err) {
+          // The new version is saved: an error page now would have the user save it again.
+          app.log.event('webmail-after-draft-failed', { user: session.username, error: (err as Error).message });
+          return { name, note: `; the older version could not be removed: ${(err as Error).message}` };
+        }
+      });
+    } catch (err) {
+      // Nothing was saved (no Drafts folder could be found or made, or the mailbox could not be reached): the form again, as typed.
+      app.log.event('webmail-draft-failed', { user: session.username, error: (err as Error).message });
+      return again(502, `The draft was not saved: ${(err as Error).message}.${filesNote}`);
+    }
     session.notice = `Draft saved in ${saved.name}${saved.note}.`;
     return { kind: 'redirect', location: url('/mail', { folder: saved.name }) };
   }
