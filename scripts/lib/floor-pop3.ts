@@ -1,7 +1,8 @@
 // The least a POP3 server written in Node must do to hand over mail kept in
 // an mbox, as a floor to hold this project's server against
 // (scripts/bench-budget.ts --floor). Not a mail server: any user name and
-// password are taken, one maildrop, no DELE, no limits, no TLS, no logging.
+// password are taken, one maildrop, no DELE, no limits (with --layer, the
+// shared layer's), no TLS, no logging.
 //
 //   node scripts/lib/floor-pop3.ts PORT MBOX [--layer]
 //
@@ -169,6 +170,7 @@ const quiet = createLogger({ quiet: true });
 function sessionOnLayer(socket: Socket): void {
   // The POP3 server's limits (pop3/server.ts: 1024-octet lines, RFC 1939's 10-minute idle timer).
   const conn = new Connection(socket, { maxLineBytes: 1024, idleTimeoutMs: 600_000 });
+  // No login service: PASS is answered by the table like any command, so the loop never asks for one.
   const settings = { maxErrors: 20, isShuttingDown: () => false, login: null as unknown as LoginService, tls: null, log: quiet };
   void new ProtocolSession(conn, layerDialect, { phase: 'transaction' }, null, settings).run();
 }

@@ -185,30 +185,7 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
   if (size > app.settings.maxUploadBytes) return again(413, `The message is larger than allowed (${app.settings.maxUploadBytes} bytes).${filesNote}`);
   const content = () => createReadStream(messageFile);
 
-  if (saveDraft) {
-    let saved: { name: string; note: string };
-    try {
-      saved = await app.pool.use(session, async (client) => {
-        const name = await folderFor(client, '\\Drafts');
-        await client.append(name, ['\\Draft', '\\Seen'], size, content);
-        if (!draftUid || !source) return { name, note: '' };
-        try {
-          await client.expunge(source.folder, [draftUid]); // the older version
-          return { name, note: '' };
-        } catch (err) {
-          // The new version is saved: an error page now would have the user save it again.
-          app.log.event('webmail-after-draft-failed', { user: session.username, error: (err as Error).message });
-          return { name, note: `; the older version could not be removed: ${(err as Error).message}` };
-        }
-      });
-    } catch (err) {
-      // Nothing was saved (no Drafts folder could be found or made, or the mailbox could not be reached): the form again, as typed.
-      app.log.event('webmail-draft-failed', { user: session.username, error: (err as Error).message });
-      return again(502, `The draft was not saved: ${(err as Error).message}.${filesNote}`);
-    }
-    session.notice = `Draft saved in ${saved.name}${saved.note}.`;
-    return { kind: 'redirect', location: url('/mail', { folder: saved.name }) };
-  }
+  if (saveDraft) return keepDraft(context, { size, content, draftUid, source }, (error) => again(502, `${error}${filesNote}`));
 
   const result = await submitMessage(app.settings.submission, {
     username: session.username,
@@ -230,6 +207,43 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
   session.notice = `Message sent${after.notice}.${refused}`;
   // Back to the original's folder, unless it could not be reached there (deleted meanwhile, say).
   return { kind: 'redirect', location: url('/mail', { folder: source && mode !== 'draft' && after.sourceUpdated ? source.folder : 'INBOX' }) };
+}
+
+/**
+ * Saving a draft: the new version goes into Drafts (made again if the user
+ * deleted it), then the older version it replaces is removed. Once the new
+ * version is in, nothing here turns into an error page (the user would
+ * save it again): a failure to remove the older one is said in the notice.
+ * If the new version could not be put in, `formAgain` shows the form as
+ * typed, with why.
+ */
+async function keepDraft(
+  { app, session }: RequestContext,
+  draft: { size: number; content: () => AsyncIterable<Buffer>; draftUid: number | null; source: { folder: string; uid: number } | null },
+  formAgain: (error: string) => Promise<Reply>,
+): Promise<Reply> {
+  const { size, content, draftUid, source } = draft;
+  let saved: { name: string; note: string };
+  try {
+    saved = await app.pool.use(session, async (client) => {
+      const name = await folderFor(client, '\\Drafts');
+      await client.append(name, ['\\Draft', '\\Seen'], size, content);
+      if (!draftUid || !source) return { name, note: '' };
+      try {
+        await client.expunge(source.folder, [draftUid]); // the older version
+        return { name, note: '' };
+      } catch (err) {
+        app.log.event('webmail-after-draft-failed', { user: session.username, error: (err as Error).message });
+        return { name, note: `; the older version could not be removed: ${(err as Error).message}` };
+      }
+    });
+  } catch (err) {
+    // Nothing was saved: no Drafts folder could be found or made, or the mailbox could not be reached.
+    app.log.event('webmail-draft-failed', { user: session.username, error: (err as Error).message });
+    return formAgain(`The draft was not saved: ${(err as Error).message}.`);
+  }
+  session.notice = `Draft saved in ${saved.name}${saved.note}.`;
+  return { kind: 'redirect', location: url('/mail', { folder: saved.name }) };
 }
 
 /**
