@@ -39,7 +39,11 @@
 // guarantees (also a dot-lock and a durable record before each batch).
 // Each rate and memory figure is taken --repeat times (default 2) and all
 // are printed, so the noise of a shared machine shows; the growth run is
-// long and is taken once. Rates come with the server's CPU per message,
+// long and is taken once. Columns are measured one after the other, each
+// with all its repetitions; with --interleave the repetitions are taken in
+// rounds instead (this server, the one before, Dovecot and Postfix, the
+// floors, then all again), so that a drift of the machine's speed within
+// the run falls on every column alike and their ratios stay fair. Rates come with the server's CPU per message,
 // which other jobs on the machine disturb less than the rates.
 //
 // Safe by construction: loopback only, bounded in count and time
@@ -63,7 +67,7 @@ import type { PhaseContext } from './lib/budget-phases.ts';
 import { startDovecot, startPostfix } from './lib/reference-servers.ts';
 import type { ReferenceServer } from './lib/reference-servers.ts';
 import { treeMemory } from './lib/proc-tree.ts';
-import { printReport } from './lib/budget-report.ts';
+import { mergeColumns, printReport } from './lib/budget-report.ts';
 import type { Column, Figures } from './lib/budget-report.ts';
 
 const run = promisify(execFile);
@@ -74,6 +78,7 @@ const USAGE = `usage: node scripts/bench-budget.ts [options]
                       the least Node POP3 server and SMTP receiver (scripts/lib/floor-*.ts)
   --only LIST         phases, comma-separated: rest,growth,burst,idle,pop3,smtp (default: all)
   --repeat R          times each figure is taken, growth aside (default 2)
+  --interleave        take the repetitions in rounds, every column once a round
   --growth N          deliveries in the growth run (default 200000)
   --sessions N        idle POP3 sessions (default 300)
   --host H            loopback address (default 127.0.0.1)
@@ -90,6 +95,7 @@ interface Options {
   floor: boolean;
   only: Set<Phase>;
   repeat: number;
+  interleave: boolean;
   growth: number;
   sessions: number;
   host: string;
@@ -106,6 +112,7 @@ function parseOptions(argv: string[]): Options {
       floor: { type: 'boolean', default: false },
       only: { type: 'string', default: PHASES.join(',') },
       repeat: { type: 'string', default: '2' },
+      interleave: { type: 'boolean', default: false },
       growth: { type: 'string', default: '200000' },
       sessions: { type: 'string', default: '300' },
       host: { type: 'string', default: '127.0.0.1' },
@@ -126,6 +133,7 @@ function parseOptions(argv: string[]): Options {
     floor: values.floor,
     only: only as Set<Phase>,
     repeat: integer('--repeat', values.repeat, 1, 10),
+    interleave: values.interleave,
     growth: integer('--growth', values.growth, 1000, 10_000_000),
     sessions: integer('--sessions', values.sessions, 1, 2000),
     host: values.host,
@@ -389,6 +397,19 @@ async function measureFloor(floor: (typeof FLOORS)[number], opts: Options, deadl
   return { label: floor.label, figures };
 }
 
+/** Every column once, in the report's order. */
+async function measureColumns(opts: Options, deadline: number): Promise<Column[]> {
+  const columns: Column[] = [];
+  if (opts.before) columns.push(await measureProject(opts.before, 'before', opts, deadline));
+  columns.push(await measureProject(PROJECT_ROOT, 'after', opts, deadline));
+  if (opts.compare) columns.push(await measureReference(opts, deadline));
+  if (opts.floor && opts.only.has('rest')) columns.push(await measureRestFloor(opts, deadline));
+  // (In this order: budget-report.ts takes the last POP3 floor as the one on this server's protocol layer.)
+  if (opts.floor && opts.only.has('pop3')) for (const layer of [false, true]) columns.push(await measurePop3Floor(opts, deadline, layer));
+  if (opts.floor && opts.only.has('smtp')) for (const floor of FLOORS) columns.push(await measureFloor(floor, opts, deadline));
+  return columns;
+}
+
 async function main(): Promise<number> {
   let opts: Options;
   try {
@@ -400,14 +421,15 @@ async function main(): Promise<number> {
   }
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
   try {
-    const columns: Column[] = [];
-    if (opts.before) columns.push(await measureProject(opts.before, 'before', opts, deadline));
-    columns.push(await measureProject(PROJECT_ROOT, 'after', opts, deadline));
-    if (opts.compare) columns.push(await measureReference(opts, deadline));
-    if (opts.floor && opts.only.has('rest')) columns.push(await measureRestFloor(opts, deadline));
-    // (In this order: budget-report.ts takes the last POP3 floor as the one on this server's protocol layer.)
-    if (opts.floor && opts.only.has('pop3')) for (const layer of [false, true]) columns.push(await measurePop3Floor(opts, deadline, layer));
-    if (opts.floor && opts.only.has('smtp')) for (const floor of FLOORS) columns.push(await measureFloor(floor, opts, deadline));
+    let columns: Column[] = [];
+    // With --interleave, `repeat` rounds of one repetition each; the growth run in the first only.
+    const rounds = opts.interleave ? opts.repeat : 1;
+    for (let round = 0; round < rounds; round++) {
+      const only = new Set([...opts.only].filter((phase) => round === 0 || phase !== 'growth'));
+      const pass = opts.interleave ? { ...opts, repeat: 1, only } : opts;
+      if (rounds > 1) console.error(`bench-budget: round ${round + 1} of ${rounds}`);
+      columns = mergeColumns(columns, await measureColumns(pass, deadline));
+    }
     printReport(columns, opts);
     return 0;
   } catch (err) {

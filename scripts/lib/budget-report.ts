@@ -39,6 +39,28 @@ export interface Column {
   figures: Figures;
 }
 
+/**
+ * The columns of several rounds as one (bench-budget --interleave): each
+ * column's lists of figures joined, in the order taken; a single figure
+ * (the growth run, the peers' memory at rest) kept from the round that took it.
+ */
+export function mergeColumns(earlier: Column[], round: Column[]): Column[] {
+  const merged = earlier.map((column) => ({ label: column.label, figures: { ...column.figures } }));
+  for (const column of round) {
+    const into = merged.find((c) => c.label === column.label);
+    if (!into) {
+      merged.push({ label: column.label, figures: { ...column.figures } });
+      continue;
+    }
+    const figures = into.figures as Record<string, unknown>;
+    for (const [key, value] of Object.entries(column.figures)) {
+      const held = figures[key];
+      figures[key] = Array.isArray(held) && Array.isArray(value) ? [...held, ...value] : (held ?? value);
+    }
+  }
+  return merged;
+}
+
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
 const list = (values: number[], digits = 0) => values.map((v) => v.toFixed(digits)).join(' / ');
 
@@ -189,7 +211,7 @@ function floorBounds(floors: Column[], reference: Figures | null): { rest?: stri
   return bounds;
 }
 
-export function printReport(columns: Column[], opts: { growth: number; sessions: number; repeat: number }): void {
+export function printReport(columns: Column[], opts: { growth: number; sessions: number; repeat: number; interleave?: boolean }): void {
   const projects = columns.filter((c) => c.label === 'before' || c.label === 'after');
   const floors = columns.filter((c) => c.label.startsWith(FLOOR));
   const reference = columns.find((c) => !projects.includes(c) && !floors.includes(c)) ?? null;
@@ -207,7 +229,8 @@ export function printReport(columns: Column[], opts: { growth: number; sessions:
     ['SMTP 5,000 x 5 KB, 10 connections, one mbox', (f) => rates(f.smtpOne), '>= 5,000 msg/s', check.smtpOne, check.smtpOneFloors],
     ['SMTP into 10 different mailboxes', (f) => rates(f.smtpTen), '>= 0.8x the one-mailbox rate', check.smtpTen, check.smtpTenFloors],
   ];
-  const lines = [`bench-budget: every figure ${opts.repeat} time(s) (growth once); MB = MiB`];
+  const order = opts.interleave ? ', in rounds (every column once a round)' : ', column after column';
+  const lines = [`bench-budget: every figure ${opts.repeat} time(s)${order} (growth once); MB = MiB`];
   const width = Math.max(26, ...columns.map((c) => c.label.length + 2));
   for (const [measure, text, target, verdict, floorSays] of rows) {
     lines.push('', measure);
