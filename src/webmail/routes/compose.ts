@@ -259,13 +259,13 @@ async function afterSending(
   sent: { size: number; content: () => AsyncIterable<Buffer>; draftUid: number | null; source: { folder: string; uid: number } | null; mode: ComposeMode },
 ): Promise<{ notice: string; sourceUpdated: boolean }> {
   const { size, content, draftUid, source, mode } = sent;
-  let copied = '';
   const failed = (what: string, err: unknown): string => {
     app.log.event('webmail-after-send-failed', { user: session.username, step: what, error: (err as Error).message });
     return `${what}: ${(err as Error).message}`;
   };
   try {
     return await app.pool.use(session, async (client) => {
+      let copied: string;
       try {
         const folder = await folderFor(client, '\\Sent');
         await client.append(folder, ['\\Seen'], size, content);
@@ -285,9 +285,8 @@ async function afterSending(
       return { notice: copied, sourceUpdated: true };
     });
   } catch (err) {
-    // The mailbox could not be reached at all (or went away midway).
-    const notice = copied === '' ? `, but ${failed('no copy could be kept in Sent', err)}` : `${copied}; ${failed('the mailbox could not be updated', err)}`;
-    return { notice, sourceUpdated: false };
+    // Every step above catches its own failure: this is the mailbox not reached at all, so nothing was done.
+    return { notice: `, but ${failed('no copy could be kept in Sent', err)}`, sourceUpdated: false };
   }
 }
 
