@@ -149,15 +149,15 @@ function retr(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
   const head = ok(`${found.message.size} octets`);
   // Almost all mail is small: read and checked at once, and sent in one
   // buffer with its status line. A large message is streamed.
-  let small: Buffer | null;
+  let small: string | null;
   try {
-    small = drop.readSmall(found.message);
+    small = drop.readSmallText(found.message);
   } catch (error) {
     // Logged as a failed stream is: nothing was sent yet, so -ERR can still say it.
     session.log.event('stream-failed', { error: (error as Error).message, partial: false });
     return answer(CANNOT_READ);
   }
-  return small ? answer({ ...head, content: small }) : sendMessage(head, () => dotStuffed(drop.read(found.message)));
+  return small !== null ? answer({ ...head, content: small }) : sendMessage(head, () => dotStuffed(drop.read(found.message)));
 }
 
 /** TOP n k (RFC 1939 7): the header, the blank line, and k lines of the body. */

@@ -76,7 +76,7 @@ export class Maildrop {
   get(n: number): MaildropMessage | null {
     if (!Number.isInteger(n) || n < 1 || n > this.messages.length || this.deleted.has(n)) return null;
     const message = this.messages[n - 1];
-    return this.mailbox.message(message.uid) ? message : null;
+    return this.mailbox.rows().find(message.uid) >= 0 ? message : null;
   }
 
   /** Messages not marked deleted and their total size (STAT). */
@@ -113,20 +113,28 @@ export class Maildrop {
   }
 
   /**
-   * read() of a message of up to 128 KiB (almost all mail) in one buffer,
-   * read and checked at once (Mailbox.readSmall); null for a larger one,
-   * which read() streams. Throws what read() would, before anything is sent.
+   * read() of a message of up to 128 KiB (almost all mail) as text, one
+   * character per byte, read and checked at once (Mailbox.readSmallText);
+   * null for a larger one, which read() streams. Throws what read() would,
+   * before anything is sent.
    */
-  readSmall(message: MaildropMessage): Buffer | null {
-    return this.mailbox.readSmall(message.uid, this.recordOf(message));
+  readSmallText(message: MaildropMessage): string | null {
+    this.checkUnchanged(message);
+    return this.mailbox.readSmallText(message.uid); // (checked against the index as it is now: nothing waited in between)
   }
 
   /** The message's record now; throws if it was expunged or changed size since login. */
   private recordOf(message: MaildropMessage): MessageRecord {
-    const record = this.mailbox.message(message.uid);
-    if (!record) throw new MessageExpungedError(`message UID ${message.uid} has been expunged`);
-    if (record.size !== message.size) throw new MessageChangedError(`message UID ${message.uid} changed size since login`);
-    return record;
+    this.checkUnchanged(message);
+    return this.mailbox.message(message.uid)!;
+  }
+
+  /** Throws if the message was expunged or changed size since login. */
+  private checkUnchanged(message: MaildropMessage): void {
+    const rows = this.mailbox.rows();
+    const k = rows.find(message.uid);
+    if (k < 0) throw new MessageExpungedError(`message UID ${message.uid} has been expunged`);
+    if (rows.sizeAt(k) !== message.size) throw new MessageChangedError(`message UID ${message.uid} changed size since login`);
   }
 
   /** RSET: unmark everything. */

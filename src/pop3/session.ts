@@ -25,7 +25,7 @@ import type { Pop3Context, Pop3Reply, Pop3Request, Pop3State, Pop3View } from '.
 function format(reply: Pop3Reply): string | Buffer {
   let text = statusLine(reply);
   // One buffer for the status line and the message: one write for the lot.
-  if (reply.content) return new DotWriter().pushLast(reply.content, text);
+  if (reply.content !== undefined) return new DotWriter().pushLastText(reply.content, text);
   if (reply.lines) {
     // RFC 1939 3: a line starting with "." gets one more; "." ends the list.
     for (const line of reply.lines) text += `${line.startsWith('.') ? '.' : ''}${line}\r\n`;
@@ -49,7 +49,7 @@ export const pop3Dialect: Dialect<Pop3View, Pop3Request, Pop3Reply, Pop3State> =
   commands: commandTable,
   format,
   // A message's text is not traced, only its status line (as for a streamed one).
-  traced: (reply) => (reply.content ? statusLine(reply) : undefined),
+  traced: (reply) => (reply.content !== undefined ? statusLine(reply) : undefined),
   isError: (reply) => !reply.ok,
   // RFC 5034 4: "+ " then the base64 challenge.
   saslChallenge: (challenge) => `+ ${challenge}`,

@@ -30,8 +30,11 @@ export interface Pop3Reply {
   text: string;
   /** A multi-line response (RFC 1939 3): these lines, then ".". */
   lines?: string[];
-  /** RETR of a small message: its stored text, sent dot-stuffed after the status line, then ".". */
-  content?: Buffer;
+  /**
+   * RETR of a small message: its stored text (LF line ends), one character
+   * per byte, sent dot-stuffed after the status line, then ".".
+   */
+  content?: string;
 }
 
 export interface Pop3Context {

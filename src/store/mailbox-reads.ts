@@ -9,8 +9,9 @@
 //    from the messages the cache does not have yet: FETCH 1:* (ENVELOPE)
 //    and SEARCH.
 
+import type { FileHandle } from 'node:fs/promises';
 import type { MessageCache, RecordKey } from './message-cache.ts';
-import { MessageChangedError, readMessage, readSmallMessage } from './message-reader.ts';
+import { MessageChangedError, readMessage, readSmallMessage, readSmallText } from './message-reader.ts';
 import type { MessageLocation } from './message-reader.ts';
 import type { MessageRecord } from './message-table.ts';
 import { MessageExpungedError } from './store-errors.ts';
@@ -69,11 +70,20 @@ export function readOne(ctx: ReadContext, uid: number, expected?: MessageRecord)
 
 /** readOne() of a small message, in one buffer and at once (readSmallMessage); null for a larger one. Throws as readOne does. */
 export function readOneSmall(ctx: ReadContext, uid: number, expected?: MessageRecord): Buffer | null {
+  return readAtOnce(ctx, uid, expected, readSmallMessage);
+}
+
+/** readOneSmall() as text, one character per byte (readSmallText). */
+export function readOneSmallText(ctx: ReadContext, uid: number, expected?: MessageRecord): string | null {
+  return readAtOnce(ctx, uid, expected, readSmallText);
+}
+
+function readAtOnce<T>(ctx: ReadContext, uid: number, expected: MessageRecord | undefined, read: (file: FileHandle, m: MessageLocation) => T): T {
   const location = locate(ctx.table(), uid, expected);
   if (location instanceof Error) throw location;
   const file = checkOpen(ctx.file());
   try {
-    return readSmallMessage(file.handle, location); // (no wait: the file stays open throughout)
+    return read(file.handle, location); // (no wait: the file stays open throughout)
   } catch (err) {
     if (err instanceof MessageChangedError) ctx.changed();
     throw err;

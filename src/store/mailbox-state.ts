@@ -36,7 +36,7 @@ import { POLL_MS } from './mailbox-types.ts';
 import type { AppendItem, FlagChange, FlagsEvent, Listener, MailboxChange, MailboxOptions, MailboxStatus, Snapshot } from './mailbox-types.ts';
 import { NoSuchFolderError } from './store-errors.ts';
 import { MessageCache } from './message-cache.ts';
-import { readOne, readOneSmall } from './mailbox-reads.ts';
+import { readOne, readOneSmall, readOneSmallText } from './mailbox-reads.ts';
 import type { ReadContext } from './mailbox-reads.ts';
 
 export class MailboxState {
@@ -223,7 +223,8 @@ export class MailboxState {
   /**
    * The message's content (see message-reader.ts), checked against
    * `expected` (default: the record now); readSmall() the same in one
-   * buffer, or null for a large message. Both in mailbox-reads.ts.
+   * buffer (readSmallText() as text), or null for a large message. All in
+   * mailbox-reads.ts.
    */
   read(uid: number, expected?: MessageRecord): AsyncIterable<Buffer> {
     return readOne(this.reads, uid, expected);
@@ -231,6 +232,10 @@ export class MailboxState {
 
   readSmall(uid: number, expected?: MessageRecord): Buffer | null {
     return readOneSmall(this.reads, uid, expected);
+  }
+
+  readSmallText(uid: number, expected?: MessageRecord): string | null {
+    return readOneSmallText(this.reads, uid, expected);
   }
 
   /** What reads of messages and the message cache need (mailbox-reads.ts). */

@@ -166,6 +166,15 @@ export class Mailbox extends EventEmitter {
   }
 
   /**
+   * readSmall() as a string of one character per byte ('latin1'), for a
+   * caller that works on the message as text (POP3's RETR): no buffer is
+   * made for it (message-reader.ts readSmallText).
+   */
+  readSmallText(uid: number, expected?: MessageRecord): string | null {
+    return this.#open.readSmallText(uid, expected);
+  }
+
+  /**
    * The messages with these UIDs (ascending; those no longer there are
    * skipped), each visited in file order with its header section or all of
    * it, read in large blocks and checked as read() checks (a changed file

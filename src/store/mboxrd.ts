@@ -109,3 +109,11 @@ export function unquoteMboxrd(stored: Buffer): Buffer {
   const unquoter = new MboxrdUnquoter();
   return Buffer.concat([unquoter.push(stored), unquoter.end()]);
 }
+
+/** A line of ">"s and "From ": group 1 is the line start (none: the text's start), group 2 what stays of the line. */
+const QUOTED_FROM_LINE = /(^|\n)>(>*From )/g;
+
+/** Unquotes a whole message held as text, one character per byte (message-reader.ts readSmallText). */
+export function unquoteMboxrdText(stored: string): string {
+  return stored.replace(QUOTED_FROM_LINE, '$1$2');
+}

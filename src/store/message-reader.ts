@@ -22,7 +22,8 @@
 // message: the end of the file, or a blank line and the next From line.
 // Anything else throws MessageChangedError, and nothing is sent. The one
 // read path for POP3 (pop3/maildrop.ts) and IMAP (mailbox.ts): readMessage
-// streams; readSmallMessage hands a small message over in one piece.
+// streams; readSmallMessage hands a small message over in one piece, and
+// readSmallText as text.
 //
 // A large message is read in chunks taken from a small pool
 // (buffer-pool.ts): a consumer that copies each chunk and recycles it (the
@@ -32,10 +33,10 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { READ_CHUNK_BYTES, readAtSync, readInto } from './file-io.ts';
+import { READ_CHUNK_BYTES, readAtSync, readInto, readIntoSync } from './file-io.ts';
 import { BufferPool, recycle } from '../buffer-pool.ts';
 import { IndexScanner, WHOLE_CHECK_BYTES } from './mbox-index-scan.ts';
-import { MboxrdUnquoter } from './mboxrd.ts';
+import { MboxrdUnquoter, unquoteMboxrdText } from './mboxrd.ts';
 import { knownWhole } from './message-start.ts';
 import type { ReadLocation } from './message-start.ts';
 
@@ -109,6 +110,26 @@ export function readSmallMessage(file: FileHandle, m: MessageLocation): Buffer |
   return rest.length > 0 ? Buffer.concat([content, rest]) : content;
 }
 
+/** The buffer readSmallText reads into, kept for the next read; it grows up to one small message. */
+let textBuffer = Buffer.allocUnsafe(16 * 1024);
+
+/**
+ * readSmallMessage's content as a string of one character per byte
+ * ('latin1': any bytes go in and come back out unchanged), for a caller that
+ * works on text: POP3's RETR (wire/dot-writer.ts pushLastText). The string
+ * is a copy, so the bytes are read into one buffer used again for every
+ * message: no new buffer, and no garbage, per message.
+ */
+export function readSmallText(file: FileHandle, m: MessageLocation): string | null {
+  if (m.length > WHOLE_CHECK_BYTES) return null;
+  const want = m.length + BOUNDARY_BYTES;
+  if (textBuffer.length < want) textBuffer = Buffer.allocUnsafe(Math.min(Math.max(want, 2 * textBuffer.length), WHOLE_CHECK_BYTES + BOUNDARY_BYTES));
+  const bytes = textBuffer.subarray(0, readIntoSync(file.fd, textBuffer, want, m.offset));
+  checkWholeMessage(bytes, m);
+  const text = bytes.toString('latin1', m.contentOffset - m.offset, m.length);
+  return text.includes('From ') ? unquoteMboxrdText(text) : text; // (no "From " at all, so none quoted: most mail)
+}
+
 /**
  * The check of a message read in one piece: `bytes` holds it from its From
  * line on, and after it the BOUNDARY_BYTES that follow it in the file (fewer
@@ -118,7 +139,7 @@ export function readSmallMessage(file: FileHandle, m: MessageLocation): Buffer |
  */
 export function checkWholeMessage(bytes: Buffer, m: MessageLocation): void {
   if (bytes.length < m.length) throw changed(m, 'the file is shorter');
-  const separator = separatorLength(bytes.subarray(m.length, m.length + BOUNDARY_BYTES));
+  const separator = separatorLength(bytes, m.length);
   if (separator < 0) throw changed(m, 'something other than a message boundary follows it');
   if (matchesScan(bytes, m)) return; // (the very bytes the scan saw)
   if (isReadLocation(m) && knownWhole(bytes, m, separator)) return; // (sure without the scan: most mail)
@@ -166,11 +187,20 @@ export function checkMessageStart(first: Buffer, after: Buffer, m: MessageLocati
  * or, after a message whose last line is not empty, the next From line
  * right away. Returns how many of those bytes the scanner needs to see to
  * end the message where the index did (the separator's LF), or -1.
+ * `bytes` from `at` on are what follows the message in the file: up to
+ * BOUNDARY_BYTES, fewer only where the file ends.
  */
-export function separatorLength(after: Buffer): number {
-  if (after.length === 0) return 0;
-  if (after[0] === LF && (after.length === 1 || after.subarray(1).equals(FROM_))) return 1;
-  return after.length >= FROM_.length && after.subarray(0, FROM_.length).equals(FROM_) ? 0 : -1;
+export function separatorLength(bytes: Buffer, at = 0): number {
+  if (at >= bytes.length) return 0;
+  if (bytes[at] === LF) return at + 1 === bytes.length || isFromAt(bytes, at + 1) ? 1 : -1;
+  return isFromAt(bytes, at) ? 0 : -1;
+}
+
+/** "From " at `at` (looked at byte by byte: a subarray for each look would cost more than the look). */
+function isFromAt(bytes: Buffer, at: number): boolean {
+  if (bytes.length - at < FROM_.length) return false;
+  for (let i = 0; i < FROM_.length; i++) if (bytes[at + i] !== FROM_[i]) return false;
+  return true;
 }
 
 function changed(m: MessageLocation, why: string): MessageChangedError {

@@ -172,7 +172,7 @@ export class SequentialReader {
   #scannedHeaderOf(m: ReadLocation): MessageContent | null {
     if (m.crc === undefined || m.crc < 0) return null; // (no CRC: nothing to look at here)
     const bytes = this.#bytesOf(m);
-    if (separatorLength(bytes.subarray(m.length)) < 0 || !matchesScan(bytes, m)) return null;
+    if (separatorLength(bytes, m.length) < 0 || !matchesScan(bytes, m)) return null;
     const contentStart = m.contentOffset - m.offset;
     let headerEnd: number; // (through the empty line)
     if (this.#hasCR) {

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MboxrdQuoter, MboxrdUnquoter, quoteMboxrd, unquoteMboxrd } from '../../src/store/mboxrd.ts';
+import { MboxrdQuoter, MboxrdUnquoter, quoteMboxrd, unquoteMboxrd, unquoteMboxrdText } from '../../src/store/mboxrd.ts';
 
 // The definition, written the obvious way (whole text, regex per line).
 const referenceQuote = (s: string) => s.replace(/^(>*From )/gm, '>$1');
@@ -114,6 +114,15 @@ test('random texts: quoting and unquoting match the definition at every chunk sp
     }
     assert.equal(unquoteMboxrd(Buffer.from(quoted)).toString(), text, `round trip ${JSON.stringify(text)}`);
   }
+});
+
+test('unquoteMboxrdText (a whole message as text) unquotes as the streaming unquoter does: the tricky lines, random texts, 8-bit bytes, and a CR that is not a line start', () => {
+  const texts = [TRICKY, ...randomTexts(300, 40), '\xe9\n>From caf\xe9\n\xff>From not at a line start\n', 'a\r>From after a bare CR\n>From x\r\n', '>From', '>>From '];
+  for (const text of texts) {
+    const streamed = unquoteMboxrd(Buffer.from(text, 'latin1')).toString('latin1');
+    assert.equal(unquoteMboxrdText(text), streamed, JSON.stringify(text));
+  }
+  assert.equal(unquoteMboxrdText('a\r>From x\n>>From y\n'), 'a\r>From x\n>From y\n', 'a line starts after LF only, as the store keeps lines');
 });
 
 test('one byte at a time', () => {

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { LineEndNormalizer } from '../../src/store/line-ends.ts';
 import { scanForIndex } from '../../src/store/mbox-index-scan.ts';
 import type { ScannedMessage } from '../../src/store/mbox-index-scan.ts';
-import { checkWholeMessage, MessageChangedError, readMessage, readSmallMessage, separatorLength, WHOLE_CHECK_BYTES } from '../../src/store/message-reader.ts';
+import { checkWholeMessage, MessageChangedError, readMessage, readSmallMessage, readSmallText, separatorLength, WHOLE_CHECK_BYTES } from '../../src/store/message-reader.ts';
 import { knownWhole } from '../../src/store/message-start.ts';
 import { splitFingerprint } from '../../src/store/message-table.ts';
 import { scratchDir } from './helpers.ts';
@@ -147,26 +147,39 @@ test('a large message is read through one pooled buffer when its consumer recycl
   }
 });
 
+/** readSmallMessage's bytes as latin1 text; readSmallText must give the same text, or throw the same. */
 async function readSmall(name: string, m: ScannedMessage): Promise<string | null> {
   const handle = await fs.open(name, 'r');
   try {
-    return readSmallMessage(handle, m)?.toString('latin1') ?? null;
+    let bytes: Buffer | null;
+    try {
+      bytes = readSmallMessage(handle, m);
+    } catch (error) {
+      assert.throws(() => readSmallText(handle, m), MessageChangedError, 'readSmallText refuses it too');
+      throw error;
+    }
+    const text = bytes?.toString('latin1') ?? null;
+    assert.equal(readSmallText(handle, m), text, 'readSmallText: the same, as text');
+    return text;
   } finally {
     await handle.close();
   }
 }
 
-test('readSmallMessage: the bytes readMessage streams, in one piece; null for a large message; a changed file throws', async () => {
+test('readSmallMessage and readSmallText: the bytes readMessage streams, in one piece (as text: one character per byte); null for a large message; a changed file throws', async () => {
   const big = `${from('big')}Subject: big\nMessage-ID: <big@x>\n\n${'line of a large message\n'.repeat(Math.ceil((2 * WHOLE_CHECK_BYTES) / 24))}`;
   const crlf = `${from('d')}Subject: stored with CRLF\r\n\r\n>>From twice quoted\r\nend\r\n`;
-  const { name, messages } = await file(`${M1}\n${M2}\n${big}\n${crlf}\n${M3}`);
-  assert.equal(messages.length, 5);
+  const eightBit = `${from('e')}Subject: 8-bit\n\ncaf\xe9 \xff\x00\n>From caf\xe9\n`;
+  const medium = `${from('f')}Subject: larger than the text buffer's first size\n\n${'a line of 24 characters\n'.repeat(2000)}`;
+  const { name, messages } = await file(Buffer.from(`${M1}\n${M2}\n${big}\n${crlf}\n${eightBit}\n${medium}\n${M3}`, 'latin1'));
+  assert.equal(messages.length, 7);
   for (const [i, m] of messages.entries()) {
     if (i === 2) assert.equal(await readSmall(name, m), null, 'the large message is left to readMessage');
     if (i === 2) assert.equal(m.crc, -1, 'and the scan kept no CRC for it');
     else assert.equal(await readSmall(name, m), await read(name, m), `message ${i + 1}`);
   }
   assert.equal(await readSmall(name, messages[3]), 'Subject: stored with CRLF\r\n\r\n>From twice quoted\r\nend\r\n');
+  assert.equal(await readSmall(name, messages[4]), 'Subject: 8-bit\n\ncaf\xe9 \xff\x00\nFrom caf\xe9\n', 'any byte comes back as it was');
   const tight = await file(`${M1}${M3}`);
   assert.equal(await readSmall(tight.name, tight.messages[1]), 'Subject: three\n\nbody three, no final blank line\n');
 
