@@ -126,8 +126,7 @@ export function readSmallText(file: FileHandle, m: MessageLocation): string | nu
   if (textBuffer.length < want) textBuffer = Buffer.allocUnsafe(Math.min(Math.max(want, 2 * textBuffer.length), WHOLE_CHECK_BYTES + BOUNDARY_BYTES));
   const bytes = textBuffer.subarray(0, readIntoSync(file.fd, textBuffer, want, m.offset));
   checkWholeMessage(bytes, m);
-  const text = bytes.toString('latin1', m.contentOffset - m.offset, m.length);
-  return text.includes('From ') ? unquoteMboxrdText(text) : text; // (no "From " at all, so none quoted: most mail)
+  return unquoteMboxrdText(bytes.toString('latin1', m.contentOffset - m.offset, m.length)); // (most mail: one search, no ">From ")
 }
 
 /**
