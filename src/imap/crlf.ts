@@ -97,9 +97,12 @@ export function crlfBuffer(bytes: Buffer): Buffer {
   return Buffer.from(crlfText(bytes), 'latin1');
 }
 
+/** Every LF (a one-character pattern: V8 replaces it in one pass into one new string, quicker than replaceAll's pieces). */
+const EVERY_LF = /\n/g;
+
 /** The same as a byte string (one character per byte). */
 export function crlfText(bytes: Buffer): string {
   const text = bytes.toString('latin1');
-  // Without a CR (almost all stored mail) every LF gains one: a plain search, no regular expression to run.
-  return bytes.indexOf(CR) < 0 ? text.replaceAll('\n', '\r\n') : text.replace(/(?<!\r)\n/g, '\r\n');
+  // Without a CR (almost all stored mail) every LF gains one; with one, only an LF without a CR before it.
+  return bytes.indexOf(CR) < 0 ? text.replace(EVERY_LF, '\r\n') : text.replace(/(?<!\r)\n/g, '\r\n');
 }

@@ -24,6 +24,8 @@ const DOT = 0x2e;
 const CRLF = Buffer.from('\r\n');
 const ASCII = /^[\x00-\x7f]*$/; // (a head the one-string path may write as 'latin1')
 const END_MARKER = Buffer.from('.\r\n');
+// Every LF (a one-character pattern: V8 replaces it in one pass into one new string, quicker than replaceAll's pieces).
+const EVERY_LF = /\n/g;
 
 export class DotWriter {
   private atLineStart = true;
@@ -91,7 +93,7 @@ export class DotWriter {
     let stuffed = text;
     if (stuffed.charCodeAt(0) === DOT) stuffed = '.' + stuffed; // RFC 5321 4.5.2: a leading dot is doubled
     if (stuffed.includes('\n.')) stuffed = stuffed.replaceAll('\n.', '\n..');
-    const lines = stuffed.replaceAll('\n', '\r\n');
+    const lines = stuffed.replace(EVERY_LF, '\r\n');
     const lastLineOpen = text.charCodeAt(text.length - 1) !== LF;
     // As sent without the stuffing dots: every LF became CRLF.
     this.messageOctets += text.length + (lines.length - stuffed.length) + (lastLineOpen ? CRLF.length : 0);
