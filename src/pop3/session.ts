@@ -16,13 +16,14 @@ import { ProtocolSession } from '../protocol/session.ts';
 import type { SessionSettings } from '../protocol/session.ts';
 import type { Dialect } from '../protocol/types.ts';
 import type { Connection } from '../wire/connection.ts';
+import type { Wire } from '../wire/reply-queue.ts';
 import { commandTable } from './commands.ts';
 import { DotWriter } from '../wire/dot-writer.ts';
 import { INITIAL_STATE, err, ok } from './types.ts';
 import type { Pop3Context, Pop3Reply, Pop3Request, Pop3State, Pop3View } from './types.ts';
 
 /** A reply as it goes on the wire: the status line, and a listing or a message if any. */
-function format(reply: Pop3Reply): string | Buffer {
+function format(reply: Pop3Reply): Wire {
   let text = statusLine(reply);
   // One buffer for the status line and the message: one write for the lot.
   if (reply.content !== undefined) return new DotWriter().pushLastText(reply.content, text);

@@ -307,7 +307,7 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
     const wire = this.dialect.format(reply);
     if (this.log.tracing) {
       const shown = this.dialect.traced?.(reply) ?? wire;
-      const text = typeof shown === 'string' ? shown : shown.toString('utf8');
+      const text = typeof shown === 'string' ? shown : Buffer.isBuffer(shown) ? shown.toString('utf8') : shown.latin1;
       for (const line of text.split('\r\n').slice(0, -1)) this.log.trace('S', line);
     }
     this.conn.send(wire);

@@ -14,6 +14,7 @@ import type { Logger, LogFields } from '../log.ts';
 import type { SaslExchange } from '../auth/sasl.ts';
 import type { LoginResult } from '../auth/login.ts';
 import type { Connection } from '../wire/connection.ts';
+import type { Wire } from '../wire/reply-queue.ts';
 
 /** Every protocol's state has a phase that the command table is checked against. */
 export interface PhaseState {
@@ -116,8 +117,8 @@ export interface Dialect<View, Request extends BaseRequest, R, S extends PhaseSt
   /** Read one command some other way than one line (IMAP: lines with literals). */
   read?(conn: Connection, session: View): Promise<Input<Request, R, S>>;
   commands: Record<string, Command<View, Request, R, S>>;
-  /** The bytes of a reply on the wire (a string is sent as UTF-8). */
-  format(reply: R): string | Buffer;
+  /** The bytes of a reply on the wire (a string is sent as UTF-8; see wire/reply-queue.ts). */
+  format(reply: R): Wire;
   /** What the trace shows of a reply, when not all of its bytes (POP3: a message's status line, not its text). */
   traced?(reply: R): string | undefined;
   /** Does this reply count towards the error limit (RFC 5321 4.3.2, RFC 2449, RFC 3501 BAD)? */

@@ -39,6 +39,7 @@ import { isLoopback, normaliseAddress } from './client-address.ts';
 import { describeTls } from '../tls/describe.ts';
 import { InputBuffer } from './input-buffer.ts';
 import { ReplyQueue } from './reply-queue.ts';
+import type { Wire } from './reply-queue.ts';
 
 export type LineResult =
   | { kind: 'line'; text: string }
@@ -332,7 +333,7 @@ export class Connection {
   }
 
   /** Queue a reply; it goes out with the next flush (see the header). */
-  send(data: string | Buffer): void {
+  send(data: Wire): void {
     if (this.closed) return;
     if (this.output.add(data)) this.flush();
   }
@@ -347,7 +348,7 @@ export class Connection {
    * replies (a POP3 RETR of a large message, an IMAP FETCH of many) so memory
    * stays bounded. A client that stops reading is cut off after `idleTimeoutMs`.
    */
-  async sendAndDrain(data: string | Buffer): Promise<void> {
+  async sendAndDrain(data: Wire): Promise<void> {
     this.send(data);
     while (!this.closed && this.socket.writableLength > this.limits.maxUnsentBytes) await this.waitFor('drain');
     this.waiting = 'nothing';

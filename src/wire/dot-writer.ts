@@ -17,6 +17,8 @@
 // chunk may meet its LF at the start of the next). The state carried between
 // chunks is whether the next byte starts a line and whether a CR is waiting.
 
+import type { Latin1Text } from './reply-queue.ts';
+
 const LF = 0x0a;
 const CR = 0x0d;
 const DOT = 0x2e;
@@ -52,21 +54,21 @@ export class DotWriter {
    */
   pushLast(chunk: Buffer, head = ''): Buffer {
     if (this.atLineStart && !this.pendingCr && chunk.length > 0 && ASCII.test(head)) {
-      const whole = this.wholeMessage(chunk.toString('latin1'), head); // (one character per byte, and back: any bytes survive)
-      if (whole !== null) return whole;
+      const whole = this.wholeText(chunk.toString('latin1'), head); // (one character per byte, and back: any bytes survive)
+      if (whole !== null) return Buffer.from(whole, 'latin1');
     }
     return this.encodeLast(chunk, head);
   }
 
   /**
    * pushLast() of a whole message held as text, one character per byte (POP3's
-   * RETR, store/message-reader.ts readSmallText): no buffer is made for it
-   * but the one that goes to the socket.
+   * RETR, store/message-reader.ts readSmallText), given back as text too
+   * when it has no CR: no buffer is made for it (wire/reply-queue.ts).
    */
-  pushLastText(text: string, head = ''): Buffer {
+  pushLastText(text: string, head = ''): Latin1Text | Buffer {
     if (this.atLineStart && !this.pendingCr && text.length > 0 && ASCII.test(head)) {
-      const whole = this.wholeMessage(text, head);
-      if (whole !== null) return whole;
+      const latin1 = this.wholeText(text, head);
+      if (latin1 !== null) return { latin1 };
     }
     return this.encodeLast(Buffer.from(text, 'latin1'), head); // (a message with a CR: rare)
   }
@@ -85,7 +87,7 @@ export class DotWriter {
   // inside V8. encodeInto's search and copy per line are two calls into C++
   // for every line: for 5,000 messages of 5.4 KB, 94-103 ms against 52-54.
   // (A message with a CR is left to encodeInto, which knows bare CRs.)
-  private wholeMessage(text: string, head: string): Buffer | null {
+  private wholeText(text: string, head: string): string | null {
     if (text.includes('\r')) return null;
     // Stuffed first, while the text is still the flat string read from the
     // store (the searches below would otherwise flatten the pieces a replace
@@ -97,8 +99,7 @@ export class DotWriter {
     const lastLineOpen = text.charCodeAt(text.length - 1) !== LF;
     // As sent without the stuffing dots: every LF became CRLF.
     this.messageOctets += text.length + (lines.length - stuffed.length) + (lastLineOpen ? CRLF.length : 0);
-    // One string, one call to make the buffer (three writes into one cost more while the code is cold).
-    return Buffer.from(head + lines + (lastLineOpen ? '\r\n.\r\n' : '.\r\n'), 'latin1');
+    return head + lines + (lastLineOpen ? '\r\n.\r\n' : '.\r\n');
   }
 
   /**

@@ -6,24 +6,37 @@
 // once FLUSH_BYTES have gathered, so a long pipeline does not grow memory).
 // Text replies are joined into one string; parts that hold buffers are
 // handed to the socket corked, so the kernel gets them in one writev
-// without their being copied into one buffer first (RETR's messages). A
-// pooled buffer (a large IMAP literal, buffer-pool.ts) is recycled in its
-// write's callback: only then has the socket finished with its memory.
+// without their being copied into one buffer first. A pooled buffer (a
+// large IMAP literal, buffer-pool.ts) is recycled in its write's callback:
+// only then has the socket finished with its memory.
+//
+// A reply is a string (sent as UTF-8), a Buffer, or bytes held as a string
+// of one character per byte (Latin1Text: POP3's RETR, wire/dot-writer.ts).
+// Node writes a string of up to 16 KiB straight from the stack to the
+// socket, so such a message goes out without a buffer made for it.
 
 import type { Socket } from 'node:net';
 import { isPooled, recycle } from '../buffer-pool.ts';
+
+/** Bytes as a string of one character per byte ('latin1'), written as such rather than as UTF-8. */
+export interface Latin1Text {
+  readonly latin1: string;
+}
+
+/** What a reply is on the wire. */
+export type Wire = string | Buffer | Latin1Text;
 
 /** Queued replies are written out once they reach this size, even mid-pipeline. */
 export const FLUSH_BYTES = 64 * 1024;
 
 export class ReplyQueue {
-  private parts: (string | Buffer)[] = [];
+  private parts: Wire[] = [];
   private queuedBytes = 0;
 
   /** Queue a reply; true when the queue has grown to FLUSH_BYTES and should be written now. */
-  add(data: string | Buffer): boolean {
+  add(data: Wire): boolean {
     this.parts.push(data);
-    this.queuedBytes += data.length;
+    this.queuedBytes += typeof data === 'string' || Buffer.isBuffer(data) ? data.length : data.latin1.length;
     return this.queuedBytes >= FLUSH_BYTES;
   }
 
@@ -61,8 +74,10 @@ export class ReplyQueue {
   }
 }
 
-function write(socket: Socket, part: string | Buffer): void {
+function write(socket: Socket, part: Wire): void {
+  if (typeof part === 'string') socket.write(part);
+  else if (!Buffer.isBuffer(part)) socket.write(part.latin1, 'latin1');
   // The callback runs once the kernel has the bytes, or the write failed: either way the memory is free.
-  if (typeof part !== 'string' && isPooled(part)) socket.write(part, () => recycle(part));
+  else if (isPooled(part)) socket.write(part, () => recycle(part));
   else socket.write(part);
 }

@@ -119,3 +119,37 @@ test('a long pipelined run of replies is sent as it grows, not held until the en
     close();
   }
 });
+
+test('bytes held as text (Latin1Text: one character per byte) reach the client byte for byte, alone, after a UTF-8 reply in one group, and past 16 KiB', async () => {
+  const { conn, client, close } = await pair();
+  try {
+    const eightBit = 'caf\xe9 \xff\x00 \x80\r\n'; // (as UTF-8 these would be other bytes)
+    const large = `${'\xe9'.repeat(40_000)}\r\n`; // (beyond the 16 KiB Node writes straight from its stack)
+    const utf8 = 'caf\u00e9\r\n';
+    const expected = Buffer.concat([Buffer.from(eightBit, 'latin1'), Buffer.from(utf8, 'utf8'), Buffer.from(eightBit, 'latin1'), Buffer.from(large, 'latin1')]);
+    const bytes: Buffer[] = [];
+    const all = new Promise<void>((resolve) => {
+      let length = 0;
+      client.on('data', (chunk: Buffer) => {
+        bytes.push(chunk);
+        length += chunk.length;
+        if (length >= expected.length) resolve();
+      });
+    });
+    client.write('ONE\r\n');
+    assert.equal((await conn.readLine()).kind, 'line');
+    conn.send({ latin1: eightBit });
+    const second = conn.readLine(); // nothing buffered: the reply goes out alone
+    client.write('TWO\r\nTHREE\r\n');
+    assert.equal((await second).kind, 'line');
+    conn.send(utf8);
+    assert.equal((await conn.readLine()).kind, 'line'); // THREE was buffered: the UTF-8 reply waits for the group
+    conn.send({ latin1: eightBit });
+    conn.send({ latin1: large });
+    void conn.readLine(); // nothing more buffered: the group goes out (a string and two texts, corked)
+    await all;
+    assert.deepEqual(Buffer.concat(bytes), expected);
+  } finally {
+    close();
+  }
+});
