@@ -3,8 +3,9 @@
 // POP3's multi-line form by the DotWriter (CRLF, dot-stuffing, the final
 // "."). A chunk is encoded only once the next one is known, so the last one
 // carries the end marker in the same buffer. (A RETR of a smaller message,
-// almost all mail, skips the stream: commands.ts reads it at once and
-// session.ts's format() puts its status line, text and "." in one buffer.)
+// almost all mail, skips the stream: commands.ts reads it at once as text
+// and session.ts's format() puts its status line, text and "." in one
+// string, written as it is, wire/reply-queue.ts.)
 //
 // A large message streams through a few buffers used again and again
 // (buffer-pool.ts): each chunk is encoded into a buffer of `pool`, which the

@@ -25,7 +25,7 @@ import type { Pop3Context, Pop3Reply, Pop3Request, Pop3State, Pop3View } from '.
 /** A reply as it goes on the wire: the status line, and a listing or a message if any. */
 function format(reply: Pop3Reply): Wire {
   let text = statusLine(reply);
-  // One buffer for the status line and the message: one write for the lot.
+  // One piece for the status line and the message: one write for the lot.
   if (reply.content !== undefined) return new DotWriter().pushLastText(reply.content, text);
   if (reply.lines) {
     // RFC 1939 3: a line starting with "." gets one more; "." ends the list.

@@ -89,9 +89,8 @@ export class DotWriter {
   // (A message with a CR is left to encodeInto, which knows bare CRs.)
   private wholeText(text: string, head: string): string | null {
     if (text.includes('\r')) return null;
-    // Stuffed first, while the text is still the flat string read from the
-    // store (the searches below would otherwise flatten the pieces a replace
-    // leaves), then LF made CRLF.
+    // Stuffed first, searching the flat text read from the store, then every
+    // LF made CRLF in one pass.
     let stuffed = text;
     if (stuffed.charCodeAt(0) === DOT) stuffed = '.' + stuffed; // RFC 5321 4.5.2: a leading dot is doubled
     if (stuffed.includes('\n.')) stuffed = stuffed.replaceAll('\n.', '\n..');
