@@ -53,7 +53,7 @@ export class DotWriter {
    * `head`, a status line, goes first in the same buffer (POP3's "+OK").
    */
   pushLast(chunk: Buffer, head = ''): Buffer {
-    if (this.atLineStart && !this.pendingCr && chunk.length > 0 && ASCII.test(head)) {
+    if (this.endsWhole(chunk.length, head)) {
       const whole = this.wholeText(chunk.toString('latin1'), head); // (one character per byte, and back: any bytes survive)
       if (whole !== null) return Buffer.from(whole, 'latin1');
     }
@@ -66,11 +66,16 @@ export class DotWriter {
    * when it has no CR: no buffer is made for it (wire/reply-queue.ts).
    */
   pushLastText(text: string, head = ''): Latin1Text | Buffer {
-    if (this.atLineStart && !this.pendingCr && text.length > 0 && ASCII.test(head)) {
+    if (this.endsWhole(text.length, head)) {
       const latin1 = this.wholeText(text, head);
       if (latin1 !== null) return { latin1 };
     }
     return this.encodeLast(Buffer.from(text, 'latin1'), head); // (a message with a CR: rare)
+  }
+
+  /** Can the last `length` bytes take the one-string path (wholeText)? From a line start, nothing pending, a head of one byte per character. */
+  private endsWhole(length: number, head: string): boolean {
+    return this.atLineStart && !this.pendingCr && length > 0 && ASCII.test(head);
   }
 
   private encodeLast(chunk: Buffer, head: string): Buffer {

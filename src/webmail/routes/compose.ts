@@ -47,9 +47,30 @@ function ownAddress(context: RequestContext): string {
   return name.includes('@') ? name : `${name}@${context.app.settings.defaultDomain}`;
 }
 
-function sourceRef(folder: string | null, uid: string | null): { folder: string; uid: number } | null {
-  const n = Number(uid);
-  return folder && Number.isInteger(n) && n > 0 && n <= 0xffffffff ? { folder, uid: n } : null;
+/** A message in the user's mailbox: the one replied to, forwarded, or the draft being edited. */
+interface MessageRef {
+  folder: string;
+  uid: number;
+}
+
+/** A composed message, ready to be put into a folder (its bytes spooled in a file), and where it came from. */
+interface Composed {
+  size: number;
+  content: () => AsyncIterable<Buffer>;
+  /** The draft this message replaces, to be removed once it is saved or sent. */
+  draftUid: number | null;
+  source: MessageRef | null;
+}
+
+/** A UID from a form or a link (RFC 3501 2.3.1.1: a non-zero 32-bit number), or null. */
+function uidOf(text: string | null): number | null {
+  const n = Number(text);
+  return text && Number.isInteger(n) && n > 0 && n <= 0xffffffff ? n : null;
+}
+
+function sourceRef(folder: string | null, uid: string | null): MessageRef | null {
+  const n = uidOf(uid);
+  return folder && n !== null ? { folder, uid: n } : null;
 }
 
 async function showCompose(context: RequestContext): Promise<Reply> {
@@ -130,7 +151,7 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
   const { app, session } = context;
   const mode = (MODES as readonly string[]).includes(form.get('mode')) ? (form.get('mode') as ComposeMode) : 'new';
   const source = sourceRef(form.get('source_folder'), form.get('source_uid'));
-  const draftUid = Number(form.get('draft_uid')) || null;
+  const draftUid = uidOf(form.get('draft_uid'));
   const saveDraft = form.get('action') === 'draft';
   const fields: ComposeFields = {
     to: form.get('to'),
@@ -219,7 +240,7 @@ async function handleComposed(context: RequestContext, form: MultipartForm, mess
  */
 async function keepDraft(
   { app, session }: RequestContext,
-  draft: { size: number; content: () => AsyncIterable<Buffer>; draftUid: number | null; source: { folder: string; uid: number } | null },
+  draft: Composed,
   formAgain: (error: string) => Promise<Reply>,
 ): Promise<Reply> {
   const { size, content, draftUid, source } = draft;
@@ -256,7 +277,7 @@ async function keepDraft(
  */
 async function afterSending(
   { app, session }: RequestContext,
-  sent: { size: number; content: () => AsyncIterable<Buffer>; draftUid: number | null; source: { folder: string; uid: number } | null; mode: ComposeMode },
+  sent: Composed & { mode: ComposeMode },
 ): Promise<{ notice: string; sourceUpdated: boolean }> {
   const { size, content, draftUid, source, mode } = sent;
   const failed = (what: string, err: unknown): string => {
@@ -303,13 +324,13 @@ async function folderFor(client: ImapClient, use: '\\Sent' | '\\Drafts'): Promis
   return name;
 }
 
-async function sourceAttachments(context: RequestContext, source: { folder: string; uid: number }): Promise<Attachment[]> {
+async function sourceAttachments(context: RequestContext, source: MessageRef): Promise<Attachment[]> {
   const message = await context.app.pool.use(context.session, (client) => client.message(source.folder, source.uid));
   return message ? planMessage(message.structure).attachments : [];
 }
 
 /** The original's attachments the user kept, streamed from IMAP into the new message. */
-async function keptAttachments(context: RequestContext, source: { folder: string; uid: number }, kept: Set<string>): Promise<OutgoingAttachment[]> {
+async function keptAttachments(context: RequestContext, source: MessageRef, kept: Set<string>): Promise<OutgoingAttachment[]> {
   const { app, session } = context;
   const message = await app.pool.use(session, (client) => client.message(source.folder, source.uid));
   if (!message) return [];
