@@ -13,6 +13,19 @@
 
 const LF = 0x0a;
 const CR = 0x0d;
+const EMPTY = Buffer.alloc(0);
+const NOT_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * The first `length` bytes as text. Commands may carry UTF-8 (RFC 6531's
+ * SMTPUTF8, RFC 6855's UTF8=ACCEPT), but nearly every line is ASCII, which
+ * latin1 decodes the same and at less than half the cost; only a line with
+ * a byte above 0x7F is decoded again as UTF-8.
+ */
+function lineText(bytes: Buffer, length: number): string {
+  const text = bytes.toString('latin1', 0, length);
+  return NOT_ASCII.test(text) ? bytes.toString('utf8', 0, length) : text;
+}
 
 /** What `takeLine` found: a line (without its line end), an over-long line skipped, or nothing complete yet. */
 export type TakenLine = { kind: 'line'; text: string } | { kind: 'too-long' } | null;
@@ -22,7 +35,7 @@ export class InputBuffer {
    * Unread bytes: `pending`, then `arrived` (chunks not yet joined to it).
    * Joining every arrival at once would copy the unread bytes again each time.
    */
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = EMPTY;
   private arrived: Buffer[] = [];
   private arrivedBytes = 0;
   /** True while we are inside an over-long line, dropping its bytes. */
@@ -60,22 +73,21 @@ export class InputBuffer {
    */
   takeLine(maxLineBytes: number): TakenLine {
     this.joinArrived();
-    const end = this.pending.indexOf(LF);
+    const bytes = this.pending;
+    const end = bytes.length === 0 ? -1 : bytes.indexOf(LF);
     if (end >= 0) {
       const lineBytes = end + 1;
-      const raw = this.pending.subarray(0, end);
-      this.pending = this.pending.subarray(lineBytes);
+      this.pending = lineBytes === bytes.length ? EMPTY : bytes.subarray(lineBytes);
       if (this.longLineEnded) {
         this.longLineEnded = false;
         return { kind: 'too-long' };
       }
       if (lineBytes > maxLineBytes) return { kind: 'too-long' };
-      const text = raw.length > 0 && raw[raw.length - 1] === CR ? raw.subarray(0, -1) : raw;
-      return { kind: 'line', text: text.toString('utf8') };
+      return { kind: 'line', text: lineText(bytes, end > 0 && bytes[end - 1] === CR ? end - 1 : end) };
     }
     if (this.pending.length >= maxLineBytes) {
       // No line end within the limit: drop what we have and skip to the next LF.
-      this.pending = Buffer.alloc(0);
+      this.pending = EMPTY;
       this.discarding = true;
       this.longLineEnded = true;
     }
@@ -93,7 +105,7 @@ export class InputBuffer {
     }
     if (this.pending.length === 0) return null;
     const chunk = this.pending;
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     return chunk;
   }
 
@@ -104,7 +116,7 @@ export class InputBuffer {
 
   /** Throw away everything unread (STARTTLS: what came in clear, CVE-2011-0411). */
   clear(): void {
-    this.pending = Buffer.alloc(0);
+    this.pending = EMPTY;
     this.arrived = [];
     this.arrivedBytes = 0;
     this.discarding = false;

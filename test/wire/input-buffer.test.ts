@@ -21,6 +21,19 @@ test('lines end at CRLF or a lone LF, and may be cut across chunks', () => {
   assert.equal(input.size, 0);
 });
 
+test('a line is UTF-8 (SMTPUTF8, UTF8=ACCEPT): ASCII and non-ASCII lines decode alike, a broken sequence becomes U+FFFD', () => {
+  const input = new InputBuffer();
+  input.add(Buffer.from('MAIL FROM:<jürgen@example.org>\r\nNOOP\r\n', 'utf8'));
+  input.add(Buffer.from([0x58, 0x20, 0xc3, 0x0d, 0x0a])); // "X " and the first byte of a two-byte sequence, cut short
+  input.add(Buffer.from('\u00e9t\u00e9 caf\u00e9\n', 'latin1')); // latin1, not UTF-8: each é is one lone 0xE9 byte
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'MAIL FROM:<jürgen@example.org>' });
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'NOOP' });
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'X \ufffd' });
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: '\ufffdt\ufffd caf\ufffd' });
+  assert.equal(input.takeLine(100), null);
+  assert.equal(input.size, 0);
+});
+
 test('the limit counts the line end: a line of exactly the limit passes, one byte more does not', () => {
   const input = new InputBuffer();
   input.add(b('12345678\r\n123456789\r\nok\r\n'));
