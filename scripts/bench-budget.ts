@@ -61,7 +61,7 @@ import { parseArgs } from 'node:util';
 import { promisify } from 'node:util';
 import { createServer } from 'node:net';
 import { UsageError, failed, integer, loopbackAddress } from './lib/args.ts';
-import { PROJECT_ROOT } from './lib/bench-server.ts';
+import { PROJECT_ROOT, startCommand } from './lib/bench-server.ts';
 import { WARM_UP_SESSIONS, burstPhase, growthPhase, idlePhase, measureLogins, restFloorPhase, restPhase, warmUp } from './lib/budget-phases.ts';
 import type { PhaseContext } from './lib/budget-phases.ts';
 import { startDovecot, startPostfix } from './lib/reference-servers.ts';
@@ -308,9 +308,19 @@ async function measureReference(opts: Options, deadline: number): Promise<Column
 // ---------------------------------------------------------------------------
 // The floor columns: the least POP3 server and SMTP receiver in Node, with the same clients
 
-/** Starts scripts/lib/floor-*.ts on a free port; its first line of output says which. */
+/**
+ * Starts scripts/lib/floor-*.ts on a free port; its first line of output
+ * says which. It runs with the start command's environment and Node options
+ * (a small young generation costs a few percent of CPU), so that the floor
+ * and the server differ only in the code they run.
+ */
 async function startFloor(script: string, args: string[]): Promise<{ port: number; pid: number; stop: () => void }> {
-  const child = spawn(process.execPath, [`scripts/lib/${script}`, '0', ...args], { cwd: PROJECT_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const { env, nodeArgs } = await startCommand(PROJECT_ROOT);
+  const child = spawn(process.execPath, [...nodeArgs, `scripts/lib/${script}`, '0', ...args], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const [line] = (await Promise.race([once(child.stdout!, 'data'), once(child, 'exit').then(() => ['exited'])])) as [Buffer | string];
   const port = Number(/listening on [^ ]+:(\d+),/.exec(String(line))?.[1] ?? 0);
   if (port === 0) {
