@@ -147,8 +147,8 @@ function retr(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
   if (!('message' in found)) return answer(found);
   const drop = session.state.maildrop!;
   const head = ok(`${found.message.size} octets`);
-  // Almost all mail is small: read and checked at once, and sent in one
-  // buffer with its status line. A large message is streamed.
+  // Almost all mail is small: read and checked at once, and sent with its
+  // status line as one string (one write). A large message is streamed.
   let small: string | null;
   try {
     small = drop.readSmallText(found.message);
