@@ -37,6 +37,8 @@
 // what no server can pass on this machine with this client); storing with
 // group commit and an fsync per batch; and storing with this server's
 // guarantees (also a dot-lock and a durable record before each batch).
+// Every floor runs with the start command's environment and Node options,
+// as the server does, so that the two differ only in the code they run.
 // Each rate and memory figure is taken --repeat times (default 2) and all
 // are printed, so the noise of a shared machine shows; the growth run is
 // long and is taken once. Columns are measured one after the other, each
