@@ -12,10 +12,15 @@
 // What it does keep is what a server must do per message:
 //  - at PASS, a scan of the mbox (RFC 4155: a line starting "From " opens a
 //    message), keeping each message's place, size on the wire and CRC-32;
-//  - RETR (RFC 1939 7): the message read from the file, checked against its
-//    CRC (so a file changed behind our back is never served as the message),
-//    ">From " unquoted (mboxrd), LF made CRLF, a leading dot doubled, and
-//    the status line, the message and the "." sent in one write;
+//  - RETR (RFC 1939 7): the message read from the file into one buffer kept
+//    for the next, checked against its CRC (so a file changed behind our
+//    back is never served as the message), ">From " unquoted (mboxrd), a
+//    leading dot doubled, LF made CRLF, and the status line, the message and
+//    the "." sent in one write. The conversions are this project's own
+//    (store/mboxrd.ts unquoteMboxrdText, wire/dot-writer.ts pushLastText):
+//    the cheapest this project knows, measured against a regular expression
+//    and replaceAll here (7-9 us a RETR less), so what the floor leaves out
+//    is only the server's lookups, checks and session work;
 //  - pipelined commands (RFC 2449 6.6) answered in one write per read.
 // The figures it gives say how far above the least work the real server is.
 //
@@ -33,6 +38,9 @@ import { createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { crc32 } from 'node:zlib';
 import { createLogger } from '../../src/log.ts';
+import { unquoteMboxrdText } from '../../src/store/mboxrd.ts';
+import { DotWriter } from '../../src/wire/dot-writer.ts';
+import type { Wire } from '../../src/wire/reply-queue.ts';
 import { ProtocolSession } from '../../src/protocol/session.ts';
 import type { LoginService } from '../../src/auth/login.ts';
 import type { Dialect, PhaseState } from '../../src/protocol/types.ts';
@@ -52,11 +60,13 @@ interface Message {
 let messages: Message[] = [];
 let fd = -1;
 
-/** The message as it goes on the wire: unquoted, CRLF line ends; not yet dot-stuffed. */
-function wireText(stored: Buffer): string {
-  let text = stored.toString('latin1');
-  if (text.includes('>From ')) text = text.replace(/^>(>*From )/gm, '$1');
-  return text.replaceAll('\n', '\r\n');
+/** Octets of the stored message as RETR sends it, without the dot-stuffing (LIST, RFC 1939 5). */
+function wireSize(stored: Buffer): number {
+  const text = unquoteMboxrdText(stored.toString('latin1'));
+  let lineEnds = 0;
+  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) lineEnds++;
+  const open = text.length > 0 && !text.endsWith('\n') ? 2 : 0; // RETR closes an open last line (RFC 1939 3)
+  return text.length + lineEnds + open;
 }
 
 /**
@@ -75,26 +85,23 @@ function scan(): void {
     let end = i + 1 < starts.length ? starts[i + 1] : text.length;
     if (text.endsWith('\n\n', end)) end--; // the blank line that separates messages
     const stored = Buffer.from(text.slice(offset, end), 'latin1');
-    const wire = wireText(stored);
-    const open = wire.length > 0 && !wire.endsWith('\r\n') ? 2 : 0; // RETR closes an open last line (RFC 1939 3)
-    return { offset, length: stored.length, size: wire.length + open, crc: crc32(stored) };
+    return { offset, length: stored.length, size: wireSize(stored), crc: crc32(stored) };
   });
 }
 
-function retr(n: number): Buffer | string {
+/** Where RETR reads a message: one buffer, grown to the largest message read so far, kept for the next. */
+let readBuffer = Buffer.alloc(0);
+
+function retr(n: number): Wire {
   const message = messages[n - 1];
   if (!message) return '-ERR no such message\r\n';
-  const stored = Buffer.allocUnsafe(message.length);
-  readSync(fd, stored, 0, message.length, message.offset);
-  if (crc32(stored) !== message.crc) return '-ERR the mailbox changed\r\n';
-  let text = wireText(stored);
-  if (text.startsWith('.')) text = '.' + text;
-  if (text.includes('\n.')) text = text.replaceAll('\n.', '\n..');
-  const open = text.length > 0 && !text.endsWith('\r\n') ? '\r\n' : '';
-  return Buffer.from(`+OK ${message.size} octets\r\n${text}${open}.\r\n`, 'latin1');
+  if (readBuffer.length < message.length) readBuffer = Buffer.allocUnsafe(message.length);
+  const stored = readBuffer.subarray(0, readSync(fd, readBuffer, 0, message.length, message.offset));
+  if (stored.length !== message.length || crc32(stored) !== message.crc) return '-ERR the mailbox changed\r\n';
+  return new DotWriter().pushLastText(unquoteMboxrdText(stored.toString('latin1')), `+OK ${message.size} octets\r\n`);
 }
 
-function answer(line: string): Buffer | string {
+function answer(line: string): Wire {
   const [verb, argument] = line.split(' ');
   switch (verb.toUpperCase()) {
     case 'CAPA':
@@ -118,32 +125,39 @@ function answer(line: string): Buffer | string {
   }
 }
 
+/** One reply to the socket: text as latin1 (every reply here is one byte per character), bytes as they are. */
+function write(socket: Socket, reply: Wire): void {
+  if (typeof reply === 'string') socket.write(reply, 'latin1');
+  else if (Buffer.isBuffer(reply)) socket.write(reply);
+  else socket.write(reply.latin1, 'latin1');
+}
+
 function session(socket: Socket): void {
   let input = '';
   socket.on('error', () => socket.destroy());
   socket.write('+OK floor POP3\r\n');
   socket.on('data', (chunk: Buffer) => {
     input += chunk.toString('latin1');
-    const replies: (Buffer | string)[] = [];
-    for (let lf = input.indexOf('\n'); lf >= 0; lf = input.indexOf('\n')) {
+    const replies: Wire[] = [];
+    let quit = false;
+    for (let lf = input.indexOf('\n'); lf >= 0 && !quit; lf = input.indexOf('\n')) {
       const line = input.slice(0, lf).trimEnd();
       input = input.slice(lf + 1);
-      if (line.toUpperCase() === 'QUIT') {
-        replies.push('+OK bye\r\n');
-        socket.end(Buffer.concat(replies.map((r) => (typeof r === 'string' ? Buffer.from(r, 'latin1') : r))));
-        return;
-      }
-      replies.push(answer(line));
+      quit = line.toUpperCase() === 'QUIT';
+      replies.push(quit ? '+OK bye\r\n' : answer(line));
     }
-    if (replies.length === 1) socket.write(replies[0]);
-    else if (replies.length > 1) socket.write(Buffer.concat(replies.map((r) => (typeof r === 'string' ? Buffer.from(r, 'latin1') : r))));
+    // The replies to what came in one read go out together (corked: one writev).
+    if (replies.length > 1) socket.cork();
+    for (const reply of replies) write(socket, reply);
+    if (replies.length > 1) socket.uncork();
+    if (quit) socket.end();
   });
 }
 
 /** --layer: one command per handler call of the shared session loop; a reply is its bytes on the wire. */
 type LayerRequest = { verb: string; line: string };
 const layerCommand = { allowedIn: ['transaction'], handler: (_view: unknown, request: LayerRequest) => ({ reply: answer(request.line) }) };
-const layerDialect: Dialect<unknown, LayerRequest, string | Buffer, PhaseState> = {
+const layerDialect: Dialect<unknown, LayerRequest, Wire, PhaseState> = {
   name: 'floor-pop3',
   greeting: () => '+OK floor POP3\r\n',
   parse: (line) => ({ request: { verb: line.split(' ')[0].toUpperCase(), line } }),
