@@ -32,6 +32,8 @@ import { messageIds, parseRecipients } from '../mail/recipients.ts';
 import { EMPTY_FIELDS, draftFields, forwardFields, replyFields } from '../mail/reply.ts';
 import type { ComposeFields, ComposeMode } from '../mail/reply.ts';
 import { composePage } from '../pages/compose.ts';
+import { messageRef, uidOf } from './message-ref.ts';
+import type { MessageRef } from './message-ref.ts';
 import { errorPage } from '../pages/error.ts';
 import type { Route } from './index.ts';
 
@@ -47,12 +49,6 @@ function ownAddress(context: RequestContext): string {
   return name.includes('@') ? name : `${name}@${context.app.settings.defaultDomain}`;
 }
 
-/** A message in the user's mailbox: the one replied to, forwarded, or the draft being edited. */
-interface MessageRef {
-  folder: string;
-  uid: number;
-}
-
 /** A composed message, ready to be put into a folder (its bytes spooled in a file), and where it came from. */
 interface Composed {
   size: number;
@@ -62,21 +58,10 @@ interface Composed {
   source: MessageRef | null;
 }
 
-/** A UID from a form or a link (RFC 3501 2.3.1.1: a non-zero 32-bit number), or null. */
-function uidOf(text: string | null): number | null {
-  const n = Number(text);
-  return text && Number.isInteger(n) && n > 0 && n <= 0xffffffff ? n : null;
-}
-
-function sourceRef(folder: string | null, uid: string | null): MessageRef | null {
-  const n = uidOf(uid);
-  return folder && n !== null ? { folder, uid: n } : null;
-}
-
 async function showCompose(context: RequestContext): Promise<Reply> {
   const { app, session, query } = context;
   const mode = (MODES as readonly string[]).includes(query.get('mode') ?? '') ? (query.get('mode') as ComposeMode) : 'new';
-  const source = mode === 'new' ? null : sourceRef(query.get('folder'), query.get('uid'));
+  const source = mode === 'new' ? null : messageRef(query.get('folder'), query.get('uid'));
   if (mode !== 'new' && !source) return errorPage(400, 'Which message? The link is incomplete.');
   let fields: ComposeFields = { ...EMPTY_FIELDS, to: (query.get('to') ?? '').slice(0, 1000) };
   let attachments: Attachment[] = [];
@@ -150,7 +135,7 @@ async function sendOrSave(context: RequestContext): Promise<Reply> {
 async function handleComposed(context: RequestContext, form: MultipartForm, messageFile: string): Promise<Reply> {
   const { app, session } = context;
   const mode = (MODES as readonly string[]).includes(form.get('mode')) ? (form.get('mode') as ComposeMode) : 'new';
-  const source = sourceRef(form.get('source_folder'), form.get('source_uid'));
+  const source = messageRef(form.get('source_folder'), form.get('source_uid'));
   const draftUid = uidOf(form.get('draft_uid'));
   const saveDraft = form.get('action') === 'draft';
   const fields: ComposeFields = {

@@ -20,19 +20,13 @@ import { errorPage } from '../pages/error.ts';
 import { takeNotice } from '../pages/layout.ts';
 import { messageListPage } from '../pages/message-list.ts';
 import { messagePage } from '../pages/message.ts';
+import { messageRef, uidOf } from './message-ref.ts';
 import type { Route } from './index.ts';
 
 /** Text shown on the page at most; the rest is a download away. */
 const MAX_TEXT_BYTES = 2 * 1024 * 1024;
 /** A search string longer than this is not a search. */
 const MAX_QUERY = 500;
-
-/** `folder` and `uid` from a query or form; null when missing or not a UID. */
-function messageRef(params: URLSearchParams): { folder: string; uid: number } | null {
-  const folder = params.get('folder') ?? '';
-  const uid = Number(params.get('uid'));
-  return folder && Number.isInteger(uid) && uid > 0 && uid <= 0xffffffff ? { folder, uid } : null;
-}
 
 async function showList(context: RequestContext): Promise<Reply> {
   const { app, session, query } = context;
@@ -65,7 +59,7 @@ async function showList(context: RequestContext): Promise<Reply> {
 
 async function showMessage(context: RequestContext): Promise<Reply> {
   const { app, session, query } = context;
-  const ref = messageRef(query);
+  const ref = messageRef(query.get('folder'), query.get('uid'));
   if (!ref) return errorPage(400, 'Which message? The link is incomplete.');
   const result = await app.pool.use(session, async (client) => {
     const message = await client.message(ref.folder, ref.uid);
@@ -99,7 +93,7 @@ async function showMessage(context: RequestContext): Promise<Reply> {
 /** The HTML part alone, for the sandboxed iframe: only a part that is text/html is ever served as HTML. */
 async function mailFrame(context: RequestContext): Promise<Reply> {
   const { app, session, query } = context;
-  const ref = messageRef(query);
+  const ref = messageRef(query.get('folder'), query.get('uid'));
   const section = query.get('part') ?? '';
   if (!ref) return errorPage(400, 'Which message?');
   const found = await app.pool.use(session, async (client) => {
@@ -136,7 +130,7 @@ function inlineImagesSource(context: RequestContext): string | null {
  */
 async function inlineImage(context: RequestContext): Promise<Reply> {
   const { app, query } = context;
-  const ref = messageRef(query);
+  const ref = messageRef(query.get('folder'), query.get('uid'));
   const section = query.get('part') ?? '';
   if (!ref || !/^\d+(\.\d+)*$/.test(section)) return errorPage(400, 'Which image?');
   const session = app.sessions.forImage(query.get('k'));
@@ -155,7 +149,7 @@ async function inlineImage(context: RequestContext): Promise<Reply> {
 /** An attachment (or any single part) as a download, decoded as it streams from IMAP. */
 async function attachment(context: RequestContext): Promise<Reply> {
   const { app, session, query } = context;
-  const ref = messageRef(query);
+  const ref = messageRef(query.get('folder'), query.get('uid'));
   const section = query.get('part') ?? '';
   if (!ref || !/^\d+(\.\d+)*$/.test(section)) return errorPage(400, 'Which attachment?');
   const part = await app.pool.use(session, async (client) => {
@@ -172,7 +166,7 @@ async function attachment(context: RequestContext): Promise<Reply> {
 async function act(context: RequestContext): Promise<Reply> {
   const { app, session, form } = context;
   const folder = form.get('folder') ?? '';
-  const uids = form.getAll('uid').map(Number).filter((n) => Number.isInteger(n) && n > 0 && n <= 0xffffffff);
+  const uids = form.getAll('uid').map(uidOf).filter((uid) => uid !== null);
   const back = form.get('back') ?? '';
   // Only a path of this site: not "//host" nor "/\\host" (which browsers read as "//host"), nothing but visible ASCII.
   const location = /^\/(?![/\\])[\x21-\x7e]*$/.test(back) ? back : url('/mail', { folder });
