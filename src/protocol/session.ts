@@ -29,9 +29,21 @@ import type { TlsCredentials } from '../tls/certificates.ts';
 import type { SaslExchange } from '../auth/sasl.ts';
 import { checkLogin } from '../auth/login.ts';
 import type { LoginService } from '../auth/login.ts';
-import type { BaseRequest, Dialect, Input, Outcome, PhaseState, SaslResult, SessionIO } from './types.ts';
+import type { BaseRequest, Command, Dialect, Input, Outcome, PhaseState, SaslResult, SessionIO } from './types.ts';
 
 const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH) \S+( HTTP\/\d)?/i;
+
+/**
+ * A command table as a Map, made once per table. A verb is a new string at
+ * every command: a Map finds it by its hash, where an object's property
+ * lookup would first look the string up in V8's table of names.
+ */
+const commandMaps = new WeakMap<object, Map<string, unknown>>();
+function commandMap<C>(table: Record<string, C>): Map<string, C> {
+  let map = commandMaps.get(table);
+  if (!map) commandMaps.set(table, (map = new Map(Object.entries(table))));
+  return map as Map<string, C>;
+}
 
 export interface SessionSettings {
   /** Errors before the session is closed (RFC 5321 4.3.2 allows it; so do POP3 and IMAP servers). */
@@ -59,6 +71,7 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   readonly log: Logger;
   state: S;
   private readonly dialect: Dialect<SessionView<S, Ctx>, Request, R, S>;
+  private readonly commands: Map<string, Command<SessionView<S, Ctx>, Request, R, S>>;
   private readonly settings: SessionSettings;
   private errors = 0;
   private closing = false;
@@ -68,6 +81,7 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   constructor(conn: Connection, dialect: Dialect<SessionView<S, Ctx>, Request, R, S>, initial: S, ctx: Ctx, settings: SessionSettings) {
     this.conn = conn;
     this.dialect = dialect;
+    this.commands = commandMap(dialect.commands);
     this.state = initial;
     this.ctx = ctx;
     this.settings = settings;
@@ -89,7 +103,12 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   private async converse(): Promise<void> {
     this.send(this.dialect.greeting(this));
     while (!this.closing) {
-      const input = this.dialect.read ? await this.dialect.read(this.conn, this) : this.lineInput(await this.conn.readLine());
+      let input: Input<Request, R, S>;
+      if (this.dialect.read) input = await this.dialect.read(this.conn, this);
+      else {
+        const line = this.conn.readLine(); // at once if the client sent it ahead (pipelining): no pause
+        input = this.lineInput(line instanceof Promise ? await line : line);
+      }
       let outcome: Outcome<R, S> | Promise<Outcome<R, S>>;
       switch (input.kind) {
         case 'closed':
@@ -139,10 +158,12 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   /** The reader of line-based protocols (SMTP, POP3): one line is one command. */
   private lineInput(line: LineResult): Input<Request, R, S> {
     if (line.kind !== 'line') return line;
+    const parsed = this.dialect.parse(line.text);
     // A cross-protocol attack makes a browser send HTTP to a mail port, hoping the
     // server executes lines of it as commands. Postfix hangs up on these at once.
-    if (HTTP_REQUEST.test(line.text)) return { kind: 'hang-up', reason: 'http-request-on-mail-port' };
-    const parsed = this.dialect.parse(line.text);
+    // (A line that is one of our commands is not one of those.)
+    const known = !('reply' in parsed) && this.commands.has(parsed.request.verb);
+    if (!known && HTTP_REQUEST.test(line.text)) return { kind: 'hang-up', reason: 'http-request-on-mail-port' };
     if ('reply' in parsed) return { kind: 'refused', outcome: { reply: parsed.reply }, trace: line.text };
     return { kind: 'request', request: parsed.request, trace: line.text };
   }
@@ -150,7 +171,7 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   /** Look the command up, check the phase, run the handler (a promise only if the handler returned one). */
   private dispatch(request: Request, trace: string): Outcome<R, S> | Promise<Outcome<R, S>> {
     this.request = request;
-    const command = Object.hasOwn(this.dialect.commands, request.verb) ? this.dialect.commands[request.verb] : undefined;
+    const command = this.commands.get(request.verb);
     if (this.log.tracing) this.log.trace('C', command?.redact ? command.redact(trace) : trace);
     if (!command) return { reply: this.dialect.replies.unknownCommand(this, request) };
     if (!command.allowedIn.includes(this.state.phase)) return { reply: this.dialect.replies.wrongPhase(this, request) };

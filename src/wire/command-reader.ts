@@ -64,7 +64,8 @@ export async function readCommand<L extends LiteralSink>(conn: Connection, polic
   const literals: L[] = [];
   let used = 0;
   for (;;) {
-    const line = await conn.readLine();
+    const next = conn.readLine();
+    const line = next instanceof Promise ? await next : next;
     if (line.kind === 'too-long') return { kind: 'too-long', lines };
     if (line.kind !== 'line') return line;
     lines.push(line.text);

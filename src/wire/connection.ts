@@ -151,8 +151,8 @@ export class Connection {
     wake?.();
   }
 
-  /** Wait for the next event (bytes, drain, close, deadline). */
-  private waitFor(what: 'input' | 'drain'): Promise<void> {
+  /** Call `then` at the next event (bytes, drain, close, deadline). */
+  private onNextEvent(what: 'input' | 'drain', then: () => void): void {
     if (this.waiting !== what) {
       this.waiting = what;
       this.deadline.refresh(); // the deadline starts when the wait does, not at each byte
@@ -161,8 +161,13 @@ export class Connection {
     // The flush just before may already have brought input: writing to a
     // TLS socket can make it hand over, at once, records it had received.
     // Waiting now would wait for bytes that are already here.
-    if (what === 'input' && this.input.hasNewChunks) return Promise.resolve();
-    return new Promise((resolve) => (this.wake = resolve));
+    if (what === 'input' && this.input.hasNewChunks) then();
+    else this.wake = then;
+  }
+
+  /** Wait for the next event (bytes, drain, close, deadline). */
+  private waitFor(what: 'input' | 'drain'): Promise<void> {
+    return new Promise((resolve) => this.onNextEvent(what, resolve));
   }
 
   /** Reply bytes not yet taken by the client: queued here, or handed to the socket. */
@@ -189,21 +194,37 @@ export class Connection {
    * accepts for commands). Queued replies stay queued while the client has
    * more commands waiting (see the header): they are sent when we are about
    * to wait, or once FLUSH_BYTES of them have gathered.
+   *
+   * A line already here (pipelining) is returned as it is, without a
+   * promise: every await is a pause of its own. Otherwise the promise
+   * resolves once the line, or the end, has come.
    */
-  async readLine(): Promise<LineResult> {
-    if (this.unsentBytes() > this.limits.maxUnsentBytes && !(await this.outputTaken())) return { kind: this.endReason };
-    for (;;) {
-      const line = this.input.takeLine(this.limits.maxLineBytes);
-      if (line !== null) {
-        this.waiting = 'nothing';
-        return line;
-      }
-      if (this.interrupted) return { kind: 'interrupted' };
-      if (this.closed) return { kind: 'closed' };
-      if (this.timedOut) return { kind: 'timeout' };
-      this.flush();
-      await this.waitFor('input');
+  readLine(): LineResult | Promise<LineResult> {
+    if (this.unsentBytes() > this.limits.maxUnsentBytes) return this.outputTaken().then((taken) => (taken ? this.readLine() : { kind: this.endReason }));
+    return this.lineNow() ?? new Promise((resolve) => this.awaitLine(resolve));
+  }
+
+  /** The next line, or why none will come, if known now; null if we have to wait. */
+  private lineNow(): LineResult | null {
+    const line = this.input.takeLine(this.limits.maxLineBytes);
+    if (line !== null) {
+      this.waiting = 'nothing';
+      return line;
     }
+    if (this.interrupted) return { kind: 'interrupted' };
+    if (this.closed) return { kind: 'closed' };
+    if (this.timedOut) return { kind: 'timeout' };
+    return null;
+  }
+
+  /** Send what is queued, wait for the next event, look again (a line may come in several pieces). */
+  private awaitLine(resolve: (line: LineResult) => void): void {
+    this.flush();
+    this.onNextEvent('input', () => {
+      const line = this.lineNow();
+      if (line) resolve(line);
+      else this.awaitLine(resolve);
+    });
   }
 
   /**
