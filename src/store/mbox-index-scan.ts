@@ -30,9 +30,8 @@ export interface ScannedMessage {
   internalDate: number | null;
   /**
    * CRC-32 of the message's stored bytes, [offset, offset + length): what a
-   * read of it whole is checked by (message-reader.ts); -1 where the scan
-   * did not see them in one chunk (about one message per megabyte read) and
-   * for a message larger than WHOLE_CHECK_BYTES.
+   * read of it whole is checked by (message-reader.ts); -1 for a message
+   * larger than WHOLE_CHECK_BYTES.
    */
   crc: number;
 }
@@ -99,10 +98,15 @@ export class IndexScanner {
   readonly #body = Buffer.allocUnsafe(BODY_PREFIX); // the open message's first body bytes
   #headLength = 0;
   #current: Open | null = null;
-  // The chunk being scanned, and its absolute offset: a message that lies in
-  // it whole gets its CRC from it when it ends (#finish).
+  // The chunk being scanned, and its absolute offset: a message gets its CRC
+  // from it when it ends (#crcOf), and from #carry if it began before it.
   #chunk: Buffer | null = null;
   #chunkStart = 0;
+  // A copy of the bytes [#carryStart, #chunkStart) that a message cut by a
+  // chunk end needs for its CRC (the reader reuses its buffers, so the chunk
+  // before is gone); at most WHOLE_CHECK_BYTES. -1: none kept.
+  #carry: Buffer | null = null;
+  #carryStart = -1;
 
   constructor(start = 0) {
     this.#position = start;
@@ -111,7 +115,8 @@ export class IndexScanner {
 
   /**
    * Feeds the next chunk; returns the messages it completed. The last chunk
-   * pushed must stay unchanged until end() (the last message's CRC).
+   * pushed must stay unchanged until end() (the last message's CRC); the
+   * ones before may be read into again (#carry keeps what is needed).
    */
   push(chunk: Buffer): ScannedMessage[] {
     const done: ScannedMessage[] = [];
@@ -144,7 +149,46 @@ export class IndexScanner {
     }
     this.#position = base + chunk.length;
     if (chunk.length > 0) this.#lastByte = chunk[chunk.length - 1];
+    this.#keepCarry(chunk, base);
     return done;
+  }
+
+  /**
+   * At a chunk's end, keep what the next chunk may need for a CRC: the open
+   * message so far, or (none open, or one too large for a CRC) the line in
+   * progress, which may be the From line of the next message.
+   */
+  #keepCarry(chunk: Buffer, base: number): void {
+    const end = base + chunk.length;
+    const m = this.#current;
+    const from = m !== null && end - m.offset <= WHOLE_CHECK_BYTES ? m.offset : this.#lineStart;
+    const kept = this.#carryStart >= 0 && this.#carryStart <= from; // what came before this chunk is in #carry
+    if (end - from > WHOLE_CHECK_BYTES || (from < base && !kept)) {
+      this.#carryStart = -1;
+      return;
+    }
+    const before = from < base ? this.#carry!.subarray(from - this.#carryStart, base - this.#carryStart) : chunk.subarray(0, 0);
+    if (this.#carry === null || this.#carry.length < end - from) {
+      // Grown as needed (most mail is small), never beyond WHOLE_CHECK_BYTES.
+      const larger = Buffer.allocUnsafe(Math.min(WHOLE_CHECK_BYTES, Math.max(end - from, 2 * (this.#carry?.length ?? 4096))));
+      before.copy(larger);
+      this.#carry = larger;
+    } else {
+      before.copy(this.#carry); // (to its start: copy() allows the overlap)
+    }
+    chunk.copy(this.#carry, before.length, Math.max(0, from - base));
+    this.#carryStart = from;
+  }
+
+  /** CRC-32 of the stored bytes [start, end) of a message that has just ended; -1 if too large. */
+  #crcOf(start: number, end: number): number {
+    const chunk = this.#chunk;
+    const chunkStart = this.#chunkStart;
+    if (chunk === null || end - start > WHOLE_CHECK_BYTES) return -1;
+    if (start >= chunkStart) return crc32(chunk.subarray(start - chunkStart, end - chunkStart));
+    if (this.#carryStart < 0 || this.#carryStart > start) return -1; // (not reached: #keepCarry kept it)
+    const before = crc32(this.#carry!.subarray(start - this.#carryStart, Math.min(end, chunkStart) - this.#carryStart));
+    return end <= chunkStart ? before : crc32(chunk.subarray(0, end - chunkStart), before);
   }
 
   /** Ends the input; returns the last message, if any. */
@@ -196,8 +240,6 @@ export class IndexScanner {
     const bareLf = m.bareLf - (separator ? 1 : 0);
     const bodyLength = m.bodyOffset < 0 ? 0 : Math.max(0, Math.min(BODY_PREFIX, end - m.bodyOffset));
     const body = this.#body.subarray(0, Math.min(bodyLength, m.bodyBytes));
-    const chunk = this.#chunk;
-    const inChunk = chunk !== null && m.offset >= this.#chunkStart && end <= this.#chunkStart + chunk.length && end - m.offset <= WHOLE_CHECK_BYTES;
     done.push({
       offset: m.offset,
       length: end - m.offset,
@@ -205,7 +247,7 @@ export class IndexScanner {
       size: end - m.contentOffset - m.quoted + bareLf,
       fingerprint: computeFingerprint(m.fromLine, m.messageId.replace(/\s/g, ''), body),
       internalDate: m.internalDate,
-      crc: inChunk ? crc32(chunk.subarray(m.offset - this.#chunkStart, end - this.#chunkStart)) : -1,
+      crc: this.#crcOf(m.offset, end),
     });
   }
 
