@@ -10,6 +10,7 @@ import { canCarryPasswords } from '../wire/connection.ts';
 import { Maildrop, MaildropInUseError } from './maildrop.ts';
 import type { MaildropMessage } from './maildrop.ts';
 import { dotStuffed, firstLines } from './message-stream.ts';
+import { messageReply } from './read-ahead.ts';
 import { isDiskFull } from '../store/disk-full.ts';
 import { err, ok } from './types.ts';
 import type { Phase, Pop3Command, Pop3Outcome, Pop3Reply, Pop3Request, Pop3View } from './types.ts';
@@ -146,7 +147,10 @@ function retr(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
   const found = messageArgument(session, argument);
   if (!('message' in found)) return answer(found);
   const drop = session.state.maildrop!;
-  const head = ok(`${found.message.size} octets`);
+  // While the client reads this message, the next one is made ready (read-ahead.ts).
+  const meanwhile = () => drop.readAhead.prepare(drop, found.n + 1);
+  const ready = drop.readAhead.take(found.n);
+  if (ready !== null && drop.isUnchanged(found.message)) return { reply: ready, meanwhile };
   // Almost all mail is small: read and checked at once, and sent with its
   // status line as one string (one write). A large message is streamed.
   let small: string | null;
@@ -157,7 +161,8 @@ function retr(session: Pop3View, { argument }: Pop3Request): Pop3Outcome {
     session.log.event('stream-failed', { error: (error as Error).message, partial: false });
     return answer(CANNOT_READ);
   }
-  return small !== null ? answer({ ...head, content: small }) : sendMessage(head, () => dotStuffed(drop.read(found.message)));
+  if (small === null) return sendMessage(ok(`${found.message.size} octets`), () => dotStuffed(drop.read(found.message)));
+  return { reply: messageReply(found.message.size, small), meanwhile };
 }
 
 /** TOP n k (RFC 1939 7): the header, the blank line, and k lines of the body. */

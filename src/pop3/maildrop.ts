@@ -24,6 +24,7 @@ import type { Mailbox, MessageRecord } from '../store/mailbox.ts';
 import { MessageChangedError } from '../store/message-reader.ts';
 import { MessageExpungedError } from '../store/store-errors.ts';
 import { mailboxPath } from '../store/paths.ts';
+import { ReadAhead } from './read-ahead.ts';
 
 /** Accounts with a POP3 session in the TRANSACTION state, in this process. */
 const inUse = new Set<string>();
@@ -43,6 +44,8 @@ export class Maildrop {
   readonly uidValidity: number;
   /** Message numbers (1-based) marked with DELE; only numbers get() returned. */
   readonly deleted = new Set<number>();
+  /** The next message's answer, made ready while the client reads one (read-ahead.ts). */
+  readonly readAhead = new ReadAhead();
   /** Size of every message in the snapshot, deleted or not. */
   private readonly totalOctets: number;
   private readonly mailbox: Mailbox;
@@ -129,6 +132,13 @@ export class Maildrop {
     return this.mailbox.message(message.uid)!;
   }
 
+  /** Is the message still there, of the size this session announced? */
+  isUnchanged(message: MaildropMessage): boolean {
+    const rows = this.mailbox.rows();
+    const k = rows.find(message.uid);
+    return k >= 0 && rows.sizeAt(k) === message.size;
+  }
+
   /** Throws if the message was expunged or changed size since login. */
   private checkUnchanged(message: MaildropMessage): void {
     const rows = this.mailbox.rows();
@@ -155,6 +165,7 @@ export class Maildrop {
 
   /** End of session, whatever happened: release the mailbox and the maildrop lock. */
   async release(): Promise<void> {
+    this.readAhead.clear();
     try {
       await this.mailbox.close();
     } finally {

@@ -18,25 +18,19 @@ import type { Dialect } from '../protocol/types.ts';
 import type { Connection } from '../wire/connection.ts';
 import type { Wire } from '../wire/reply-queue.ts';
 import { commandTable } from './commands.ts';
-import { DotWriter } from '../wire/dot-writer.ts';
-import { INITIAL_STATE, err, ok } from './types.ts';
+import { INITIAL_STATE, err, ok, statusLine } from './types.ts';
 import type { Pop3Context, Pop3Reply, Pop3Request, Pop3State, Pop3View } from './types.ts';
 
 /** A reply as it goes on the wire: the status line, and a listing or a message if any. */
 function format(reply: Pop3Reply): Wire {
+  if (reply.wire !== undefined) return reply.wire; // a message, made ready by its command
   let text = statusLine(reply);
-  // One piece for the status line and the message: one write for the lot.
-  if (reply.content !== undefined) return new DotWriter().pushLastText(reply.content, text);
   if (reply.lines) {
     // RFC 1939 3: a line starting with "." gets one more; "." ends the list.
     for (const line of reply.lines) text += `${line.startsWith('.') ? '.' : ''}${line}\r\n`;
     text += '.\r\n';
   }
   return text;
-}
-
-function statusLine(reply: Pop3Reply): string {
-  return `${reply.ok ? '+OK' : '-ERR'} ${reply.text}\r\n`;
 }
 
 export const pop3Dialect: Dialect<Pop3View, Pop3Request, Pop3Reply, Pop3State> = {
@@ -50,7 +44,7 @@ export const pop3Dialect: Dialect<Pop3View, Pop3Request, Pop3Reply, Pop3State> =
   commands: commandTable,
   format,
   // A message's text is not traced, only its status line (as for a streamed one).
-  traced: (reply) => (reply.content !== undefined ? statusLine(reply) : undefined),
+  traced: (reply) => (reply.wire !== undefined ? statusLine(reply) : undefined),
   isError: (reply) => !reply.ok,
   // RFC 5034 4: "+ " then the base64 challenge.
   saslChallenge: (challenge) => `+ ${challenge}`,

@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import type { Command, Outcome } from '../protocol/types.ts';
 import type { SessionView } from '../protocol/session.ts';
 import type { Maildrop } from './maildrop.ts';
+import type { Wire } from '../wire/reply-queue.ts';
 
 /**
  * RFC 1939 3:
@@ -31,10 +32,10 @@ export interface Pop3Reply {
   /** A multi-line response (RFC 1939 3): these lines, then ".". */
   lines?: string[];
   /**
-   * RETR of a small message: its stored text (LF line ends), one character
-   * per byte, sent dot-stuffed after the status line, then ".".
+   * RETR of a small message: the whole reply as it goes on the wire, status
+   * line, dot-stuffed message and "." (read-ahead.ts messageReply).
    */
-  content?: string;
+  wire?: Wire;
 }
 
 export interface Pop3Context {
@@ -55,3 +56,8 @@ export type Pop3Command = Command<Pop3View, Pop3Request, Pop3Reply, Pop3State>;
 
 export const ok = (text: string, lines?: string[]): Pop3Reply => ({ ok: true, text, lines });
 export const err = (text: string): Pop3Reply => ({ ok: false, text });
+
+/** "+OK text" or "-ERR text", and CRLF (RFC 1939 3). */
+export function statusLine(reply: Pop3Reply): string {
+  return `${reply.ok ? '+OK' : '-ERR'} ${reply.text}\r\n`;
+}

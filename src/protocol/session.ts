@@ -75,6 +75,8 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
   private readonly settings: SessionSettings;
   private errors = 0;
   private closing = false;
+  /** The client has sent a command before our reply to the one before (see meanwhile()). */
+  private pipelining = false;
   /** The command being carried out (for the internal-error reply of a failing follow-up). */
   private request: Request | null = null;
 
@@ -148,10 +150,30 @@ export class ProtocolSession<S extends PhaseState, Ctx, Request extends BaseRequ
         this.settle(outcome);
       }
       if (this.closing || this.conn.isClosed) return;
+      if (outcome.meanwhile && !this.pipelining) this.meanwhile(outcome.meanwhile);
       if (this.settings.isShuttingDown() && !this.conn.hasBuffered()) {
         this.send(this.dialect.replies.shuttingDown(this));
         return;
       }
+    }
+  }
+
+  /**
+   * Send the reply, then do the work meant for while the client reads it
+   * (types.ts Outcome.meanwhile). Not for a client that sends commands
+   * ahead (pipelining, RFC 2920, RFC 2449 6.6): it does not wait for our
+   * replies, so this would only be in its way. Once one has, never again.
+   */
+  private meanwhile(work: () => void): void {
+    if (this.conn.hasBuffered()) {
+      this.pipelining = true;
+      return;
+    }
+    this.conn.flush();
+    try {
+      work();
+    } catch {
+      // Only a saving: the command it was for does the work again, and reports.
     }
   }
 

@@ -29,6 +29,14 @@ export interface Outcome<R, S> {
   reply?: R;
   /** What the loop does after sending the reply. */
   next?: FollowUp<R, S>;
+  /**
+   * Work for the time the client takes to read the reply (POP3 gets the next
+   * message ready, pop3/read-ahead.ts): run once the reply has gone to the
+   * socket, for a client that waits for each reply before its next command
+   * (not one that pipelines). Only a saving: if it throws, nothing is lost,
+   * as the command it prepared for does the work itself.
+   */
+  meanwhile?: () => void;
 }
 
 /** Work only the loop may do, because it reads from or writes to the client. */
