@@ -9,6 +9,8 @@
 //       run its handler, which returns an Outcome (types.ts)
 //       apply the Outcome: change the state, send the reply, do the follow-up
 //       count errors; too many, or a shutdown, ends the session
+//       if the client waits for each reply: the work meant for meanwhile
+//         (POP3 gets the next message ready while the client reads this one)
 //
 // The follow-ups are the only places where a command reads or writes more
 // than one line: STARTTLS's handshake, a login (the password check goes
