@@ -27,10 +27,11 @@
 //   wait for the client: a pipelined group of commands gets its replies in
 //   one write (RFC 2920 3.1 asks servers to do this).
 //
-// Two pieces live in files of their own: input-buffer.ts cuts the unread
+// Three pieces live in files of their own: input-buffer.ts cuts the unread
 // bytes into lines (and skips over-long ones); reply-queue.ts holds the
-// replies until they are written together. This file joins them to the
-// socket: waits, deadlines, back-pressure and the STARTTLS swap.
+// replies until they are written together; tls-swap.ts wraps the socket in
+// TLS for STARTTLS. This file joins them to the socket: waits, deadlines,
+// back-pressure, and when the STARTTLS swap may happen.
 
 import type { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect } from 'node:tls';
@@ -40,6 +41,7 @@ import { describeTls } from '../tls/describe.ts';
 import { InputBuffer } from './input-buffer.ts';
 import { ReplyQueue } from './reply-queue.ts';
 import type { Wire } from './reply-queue.ts';
+import { handshakeDone, swapToTls } from './tls-swap.ts';
 
 export type LineResult =
   | { kind: 'line'; text: string }
@@ -287,7 +289,7 @@ export class Connection {
    */
   async startTls(secureContext: SecureContext): Promise<boolean> {
     const secure = this.swapForTls((plain) => new TLSSocket(plain, { isServer: true, secureContext }));
-    return (await this.handshake(secure, 'secure')) === null;
+    return (await handshakeDone(secure, 'secure', this.limits.idleTimeoutMs)) === null;
   }
 
   /**
@@ -300,36 +302,16 @@ export class Connection {
    */
   startTlsAsClient(options: ConnectionOptions): Promise<string | null> {
     const secure = this.swapForTls((plain) => tlsConnect({ ...options, socket: plain }));
-    return this.handshake(secure, 'secureConnect');
+    return handshakeDone(secure, 'secureConnect', this.limits.idleTimeoutMs);
   }
 
-  /** Stop listening to the clear socket, wrap it in TLS and listen to that instead. */
+  /** Send what is queued, forget what the client sent in clear, and read from the TLS socket from now on (tls-swap.ts). */
   private swapForTls(wrap: (plain: Socket) => TLSSocket): TLSSocket {
     this.flush();
     this.input.clear();
-    const plain = this.socket;
-    for (const event of ['data', 'end', 'close', 'error', 'drain']) plain.removeAllListeners(event);
-    plain.on('error', () => {}); // the TLS socket reports errors from now on
-    const secure = wrap(plain);
-    this.socket = secure;
-    this.attach(secure);
-    if (plain.isPaused()) plain.resume();
-    return secure;
-  }
-
-  /** Resolves null once the handshake is done; the reason (and the socket closed) if it failed or stalled. */
-  private handshake(secure: TLSSocket, doneEvent: 'secure' | 'secureConnect'): Promise<string | null> {
-    return new Promise((resolve) => {
-      // A peer that starts the handshake and stalls must not hold the slot forever.
-      const stalled = setTimeout(() => secure.destroy(new Error('TLS handshake timed out')), this.limits.idleTimeoutMs);
-      const finish = (error: string | null) => {
-        clearTimeout(stalled);
-        if (error !== null) secure.destroy();
-        resolve(error);
-      };
-      secure.once(doneEvent, () => finish(null));
-      secure.once('error', (err) => finish(err.message));
-      secure.once('close', () => finish('connection closed during the TLS handshake'));
+    return swapToTls(this.socket, wrap, (secure) => {
+      this.socket = secure;
+      this.attach(secure);
     });
   }
 
