@@ -79,3 +79,34 @@ test('clear() forgets everything unread, including an over-long line being skipp
   input.add(b('EHLO after\r\n')); // the first line after the handshake: not taken for the long line's end
   assert.deepEqual(input.takeLine(10_000), { kind: 'line', text: 'EHLO after' });
 });
+
+test('a line that comes in many pieces is found whole, short or long, however the pieces fall; a part searched before a raw read or a clear() is searched again', () => {
+  const input = new InputBuffer();
+  for (const byte of b('HELO example.org\r\n')) {
+    input.add(Buffer.from([byte]));
+    if (byte !== 0x0a) assert.equal(input.takeLine(100), null);
+  }
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'HELO example.org' });
+  // Longer than a short search: the end found in the last piece, not before.
+  for (let i = 0; i < 30; i++) {
+    input.add(b('y'.repeat(100)));
+    assert.equal(input.takeLine(4096), null);
+  }
+  input.add(b('z\r\nNOOP\r\n'));
+  assert.deepEqual(input.takeLine(4096), { kind: 'line', text: `${'y'.repeat(3000)}z` });
+  assert.deepEqual(input.takeLine(4096), { kind: 'line', text: 'NOOP' });
+  // A partial line searched, then handed out raw (SMTP DATA), then new bytes: searched from their start.
+  input.add(b('MAIL FR'));
+  assert.equal(input.takeLine(100), null);
+  assert.equal(input.takeChunk()!.toString(), 'MAIL FR');
+  input.add(b('a\nb\n'));
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'a' });
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'b' });
+  // The same after clear() (STARTTLS): the first line end is not skipped.
+  input.add(b('EHLO sm'));
+  assert.equal(input.takeLine(100), null);
+  input.clear();
+  input.add(b('A\r\nNOOP\r\n'));
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'A' });
+  assert.deepEqual(input.takeLine(100), { kind: 'line', text: 'NOOP' });
+});
